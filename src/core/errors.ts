@@ -1,0 +1,124 @@
+// Errors carried from adapters and core to the transports, as gRPC status codes with google.rpc-style
+// details in domain form (the server layer encodes them as google.rpc.Status details).
+
+/** gRPC status codes (same numbers as grpc-js Status and connect Code). */
+export const Code = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+export type Code = (typeof Code)[keyof typeof Code];
+
+export interface FieldViolation {
+  field: string;
+  description: string;
+  reason?: string;
+}
+
+export interface ErrorInfo {
+  reason: string;
+  metadata: Record<string, string>;
+}
+
+export interface RegplaneErrorOptions {
+  fieldViolations?: FieldViolation[];
+  errorInfo?: ErrorInfo;
+  retryDelayMs?: number;
+  cause?: unknown;
+}
+
+export class RegplaneError extends Error {
+  readonly code: Code;
+  readonly fieldViolations: FieldViolation[];
+  readonly errorInfo?: ErrorInfo;
+  readonly retryDelayMs?: number;
+
+  constructor(code: Code, message: string, options: RegplaneErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "RegplaneError";
+    this.code = code;
+    this.fieldViolations = options.fieldViolations ?? [];
+    this.errorInfo = options.errorInfo;
+    this.retryDelayMs = options.retryDelayMs;
+  }
+}
+
+/** INVALID_ARGUMENT with one BadRequest field violation. */
+export function invalidField(field: string, description: string, reason = "INVALID"): RegplaneError {
+  return new RegplaneError(Code.INVALID_ARGUMENT, `${field}: ${description}`, {
+    fieldViolations: [{ field, description, reason }],
+  });
+}
+
+export function notFound(what: string, id: string): RegplaneError {
+  return new RegplaneError(Code.NOT_FOUND, `${what} ${JSON.stringify(id)} not found`, {
+    errorInfo: { reason: `${what.toUpperCase().replace(/ /g, "_")}_NOT_FOUND`, metadata: { id } },
+  });
+}
+
+/** FAILED_PRECONDITION for an operation a provider does not support. */
+export function unsupported(registryId: string, provider: string, capability: string): RegplaneError {
+  return new RegplaneError(
+    Code.FAILED_PRECONDITION,
+    `registry ${JSON.stringify(registryId)} (provider ${provider}) does not support ${capability}`,
+    { errorInfo: { reason: "CAPABILITY_UNSUPPORTED", metadata: { registry_id: registryId, provider, capability } } },
+  );
+}
+
+export interface ProviderFailure {
+  registryId: string;
+  provider: string;
+  /** HTTP status from the provider, or undefined for a connection failure / timeout. */
+  httpStatus?: number;
+  /** Provider's own error code (CRG0009E, not_found, MANIFEST_UNKNOWN, …). */
+  providerCode?: string;
+  /** Provider's message; must never carry a credential. */
+  message: string;
+  retryAfterMs?: number;
+}
+
+/**
+ * Maps a provider failure to a status per design.md: 400 → INVALID_ARGUMENT, 401/403 →
+ * FAILED_PRECONDITION (our credentials, not the caller's), 404 → NOT_FOUND, 409 → ABORTED,
+ * 429 → RESOURCE_EXHAUSTED, 5xx and timeouts → UNAVAILABLE.
+ */
+export function providerError(f: ProviderFailure): RegplaneError {
+  const s = f.httpStatus;
+  let code: Code;
+  let reason: string;
+  if (s === undefined) [code, reason] = [Code.UNAVAILABLE, "PROVIDER_UNREACHABLE"];
+  else if (s === 400 || s === 422) [code, reason] = [Code.INVALID_ARGUMENT, "PROVIDER_REJECTED_REQUEST"];
+  else if (s === 401 || s === 403) [code, reason] = [Code.FAILED_PRECONDITION, "PROVIDER_CREDENTIALS_REJECTED"];
+  else if (s === 404) [code, reason] = [Code.NOT_FOUND, "PROVIDER_NOT_FOUND"];
+  else if (s === 405) [code, reason] = [Code.FAILED_PRECONDITION, "PROVIDER_OPERATION_UNSUPPORTED"];
+  else if (s === 409) [code, reason] = [Code.ABORTED, "PROVIDER_CONFLICT"];
+  else if (s === 429) [code, reason] = [Code.RESOURCE_EXHAUSTED, "PROVIDER_RATE_LIMITED"];
+  else if (s === 408 || s >= 500) [code, reason] = [Code.UNAVAILABLE, "PROVIDER_UNAVAILABLE"];
+  else [code, reason] = [Code.UNKNOWN, "PROVIDER_ERROR"];
+  const metadata: Record<string, string> = { registry_id: f.registryId, provider: f.provider };
+  if (s !== undefined) metadata.http_status = String(s);
+  if (f.providerCode) metadata.provider_code = f.providerCode;
+  const retryable = code === Code.UNAVAILABLE || code === Code.RESOURCE_EXHAUSTED;
+  return new RegplaneError(code, `registry ${JSON.stringify(f.registryId)} (${f.provider}): ${f.message}`, {
+    errorInfo: { reason, metadata },
+    retryDelayMs: retryable ? (f.retryAfterMs ?? 1000) : undefined,
+  });
+}
+
+export function isRegplaneError(e: unknown): e is RegplaneError {
+  return e instanceof RegplaneError;
+}

@@ -1,0 +1,70 @@
+import type { Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryRecord } from "./types.js";
+
+/**
+ * Where a listing resumes: the sort key of the last image returned. Every stream is ordered by
+ * (order terms…, name, digest), so "strictly after this key" is a keyset cursor that stays correct
+ * while images are added and removed between pages.
+ */
+export interface ImageKey {
+  repository: string;
+  digest: string;
+  /** Milliseconds since the epoch; present when the order uses created_at. */
+  createdAt?: number;
+}
+
+export interface ListImagesQuery {
+  /** Only this repository (path inside the registry). */
+  repository?: string;
+  /** Only the image with this repository (exact match of the name filter, registry id stripped). */
+  nameEquals?: string;
+  /** Empty: the adapter's native order, resumed with `nativeCursor`. */
+  order: OrderTerm[];
+  /** With an order: return only images strictly after this key. */
+  after?: ImageKey;
+  /** Without an order: the opaque cursor the adapter returned with the previous page. */
+  nativeCursor?: string;
+  limit: number;
+  signal: AbortSignal;
+}
+
+export interface ImagePage {
+  images: ImageRecord[];
+  /** Without an order: where the next page starts; undefined when this registry is exhausted. */
+  nativeCursor?: string;
+  /** True when the registry has no more images after this page. */
+  done: boolean;
+}
+
+export interface ListNamespacesQuery {
+  nameEquals?: string;
+  /** Return only namespaces whose name sorts strictly after this one. */
+  after?: string;
+  limit: number;
+  signal: AbortSignal;
+}
+
+/** How an adapter produces a requested order; documented per provider. */
+export type OrderSupport = "native" | "adapter-sorted";
+
+/**
+ * One configured registry. Adapters know nothing of protobuf or of each other; unsupported
+ * operations throw RegplaneError FAILED_PRECONDITION naming the provider and capability.
+ */
+export interface Provider {
+  readonly id: string;
+  readonly kind: string;
+  readonly capabilities: ReadonlySet<Capability>;
+  describe(): RegistryRecord;
+  listImages(query: ListImagesQuery): Promise<ImagePage>;
+  /** undefined when the repository or digest does not exist. */
+  getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined>;
+  /** Deletes by digest; a digest already gone is success. */
+  deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void>;
+  listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }>;
+  getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined>;
+  createNamespace?(ns: { name: string; description: string; visibility: NamespaceRecord["visibility"] }, signal: AbortSignal): Promise<NamespaceRecord>;
+  updateNamespace?(name: string, patch: { description?: string; visibility?: NamespaceRecord["visibility"] }, signal: AbortSignal): Promise<NamespaceRecord>;
+  /** Deletes the namespace and every image in it; already gone is success. */
+  deleteNamespace?(name: string, signal: AbortSignal): Promise<void>;
+  close?(): Promise<void>;
+}

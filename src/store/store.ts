@@ -1,0 +1,101 @@
+// regplane's own state behind one interface: the embedded SQLite file (default) and, later,
+// PostgreSQL for several replicas. Every method is async so either implementation fits.
+
+/** Where an image id points. */
+export interface ImageRef {
+  registryId: string;
+  repository: string;
+  digest: string;
+}
+
+/** A packed google.protobuf.Any, kept as bytes so the store knows no protobuf. */
+export interface AnyBytes {
+  typeUrl: string;
+  value: Uint8Array;
+}
+
+/** A google.rpc.Status in domain form; details are packed Anys. */
+export interface StatusRecord {
+  code: number;
+  message: string;
+  details: AnyBytes[];
+}
+
+export type OperationState = "pending" | "running" | "done";
+
+export interface OperationRecord {
+  id: string;
+  /** Handler name, e.g. "image.delete", "namespace.create". */
+  kind: string;
+  /** The resource acted on (image id, namespace id, registry id). */
+  resourceId: string;
+  /** Registry the operation acts in (for scoping and metrics). */
+  registryId: string;
+  description: string;
+  createdAt: Date;
+  createdBy: string;
+  modifiedAt: Date;
+  state: OperationState;
+  metadata: AnyBytes;
+  /** JSON the handler needs to do the work. */
+  params: unknown;
+  error?: StatusRecord;
+  response?: AnyBytes;
+  /** Set while running: which worker holds the lease, and until when. */
+  leaseOwner?: string;
+  leaseExpiresAt?: Date;
+  attempts: number;
+  cancelRequested: boolean;
+}
+
+export interface CreateOperationOptions {
+  /** Same caller + key returns the first operation instead of creating a second. */
+  idempotency?: { caller: string; key: string };
+  /**
+   * At most one unfinished operation per dedupe key (e.g. "image.delete:<image id>"):
+   * if one exists, it is returned instead.
+   */
+  dedupeKey?: string;
+}
+
+export interface ListOperationsFilter {
+  resourceId?: string;
+  done?: boolean;
+  /** Keyset: operations strictly older than (createdAt, id). */
+  before?: { createdAt: Date; id: string };
+  limit: number;
+}
+
+export interface Store {
+  // Image id index: written whenever an image is listed or fetched, read to resolve an id.
+  recordImageIds(entries: Array<ImageRef & { id: string }>): Promise<void>;
+  resolveImageId(id: string): Promise<ImageRef | undefined>;
+
+  // Page-token state too large for a 100-character token, under a short handle.
+  putPageState(handle: string, state: Uint8Array, expiresAt: Date): Promise<void>;
+  getPageState(handle: string): Promise<Uint8Array | undefined>;
+
+  // Key-value settings (e.g. the page-token signing keys).
+  getSetting(name: string): Promise<string | undefined>;
+  /** Sets the value only when unset; returns the value in force. */
+  initSetting(name: string, value: string): Promise<string>;
+
+  // Operations.
+  /** Inserts atomically with the idempotency and dedupe checks; `created` is false when an existing one is returned. */
+  createOperation(op: OperationRecord, options?: CreateOperationOptions): Promise<{ operation: OperationRecord; created: boolean }>;
+  getOperation(id: string): Promise<OperationRecord | undefined>;
+  listOperations(filter: ListOperationsFilter): Promise<OperationRecord[]>;
+  /** Takes the oldest pending operation, or a running one whose lease expired, for this worker. */
+  claimOperation(workerId: string, leaseMs: number, now: Date): Promise<OperationRecord | undefined>;
+  /** false when the worker no longer holds the lease. */
+  renewLease(id: string, workerId: string, leaseMs: number, now: Date): Promise<boolean>;
+  /** Ends the operation if this worker still holds it (or workerId is undefined for a pending one). */
+  finishOperation(id: string, workerId: string | undefined, result: { error?: StatusRecord; response?: AnyBytes }, now: Date): Promise<OperationRecord | undefined>;
+  /** Marks cancel requested; a pending operation ends at once with `error`. Returns the new state. */
+  requestCancel(id: string, error: StatusRecord, now: Date): Promise<OperationRecord | undefined>;
+  /** Deletes finished operations last modified before `before`; returns how many. */
+  purgeFinished(before: Date): Promise<number>;
+  countOperations(): Promise<Record<OperationState, number>>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,427 @@
+// Reading OCI image layouts: index.json into image records, manifests and configs by digest.
+// Blobs are content-addressed, so what is parsed from one is cached by digest for every layout.
+import { createHash } from "node:crypto";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+
+import { Code, RegplaneError } from "../../core/errors.js";
+import type { BlobRecord, ImageRecord } from "../../core/types.js";
+import { WeightedLru } from "./lru.js";
+import { blobPath, INDEX_FILE, isMissing, isValidDigest, REF_NAME_ANNOTATION } from "./paths.js";
+
+export const MEDIA_TYPE = {
+  ociManifest: "application/vnd.oci.image.manifest.v1+json",
+  ociIndex: "application/vnd.oci.image.index.v1+json",
+  dockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
+  dockerManifestList: "application/vnd.docker.distribution.manifest.list.v2+json",
+} as const;
+
+/** Registries refuse manifests above 4 MiB; anything larger in a layout is not a manifest we read. */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
+/** Nested indexes deeper than this are not followed when summing sizes (guards against cycles). */
+const MAX_INDEX_DEPTH = 8;
+/** Parallel file reads while parsing one layout; enough to keep the thread pool busy. */
+const READ_CONCURRENCY = 32;
+
+export type ParsedManifest =
+  | { kind: "image"; mediaType?: string; config?: BlobRecord; layers: BlobRecord[]; otherBlobs: string[] }
+  | { kind: "index"; mediaType?: string; manifests: BlobRecord[] }
+  | { kind: "other"; mediaType?: string };
+
+/** A blob that exists but cannot be what it claims: wrong digest, not JSON, too large. */
+export class CorruptBlobError extends Error {
+  constructor(readonly digest: string, reason: string) {
+    super(`blob ${digest}: ${reason}`);
+  }
+}
+
+export interface IndexEntry {
+  digest: string;
+  mediaType: string;
+  tag?: string;
+}
+
+/** One version of a layout's index.json, parsed into images sorted by digest. */
+export interface LayoutSnapshot {
+  repository: string;
+  dir: string;
+  version: string;
+  images: ImageRecord[];
+  byDigest: Map<string, ImageRecord>;
+  /** The images sorted by an order key; computed once per index.json version and order. */
+  sorted: Map<string, ImageRecord[]>;
+}
+
+export function isIndexMediaType(mediaType: string | undefined): boolean {
+  return mediaType === MEDIA_TYPE.ociIndex || mediaType === MEDIA_TYPE.dockerManifestList;
+}
+
+export function isImageManifestMediaType(mediaType: string | undefined): boolean {
+  return mediaType === MEDIA_TYPE.ociManifest || mediaType === MEDIA_TYPE.dockerManifest;
+}
+
+/** The identity of one index.json file version: a rename gives a new inode, an in-place write new times. */
+export function indexVersion(st: { ino: bigint; size: bigint; mtimeNs: bigint; ctimeNs: bigint }): string {
+  return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+/** The version of a layout's index.json without reading it; "absent" when there is none yet. */
+export async function statIndex(dir: string): Promise<string> {
+  try {
+    return indexVersion(await fs.stat(path.join(dir, INDEX_FILE), { bigint: true }));
+  } catch (err) {
+    if (isMissing(err)) return "absent";
+    throw err;
+  }
+}
+
+/** index.json's bytes and the version they belong to, read from one open file. */
+export async function readIndexFile(dir: string): Promise<{ version: string; text?: string }> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(path.join(dir, INDEX_FILE), "r");
+  } catch (err) {
+    if (isMissing(err)) return { version: "absent" };
+    throw err;
+  }
+  try {
+    const st = await handle.stat({ bigint: true });
+    const text = await handle.readFile({ encoding: "utf8" });
+    return { version: indexVersion(st), text };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Parses index.json text; throws DATA_LOSS when it is not an OCI image index. */
+export function parseIndexJson(text: string, where: string): Record<string, unknown> & { manifests: unknown[] } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new RegplaneError(Code.DATA_LOSS, `${where}: index.json is not valid JSON`, { cause: err });
+  }
+  if (!isObject(parsed)) throw new RegplaneError(Code.DATA_LOSS, `${where}: index.json is not an object`);
+  const manifests = parsed.manifests ?? [];
+  if (!Array.isArray(manifests)) throw new RegplaneError(Code.DATA_LOSS, `${where}: index.json manifests is not a list`);
+  return { ...parsed, manifests };
+}
+
+/** The usable entries of index.json; entries whose digest is not a valid digest are reported and dropped. */
+export function indexEntries(index: { manifests: unknown[] }, onInvalid: (entry: unknown) => void): IndexEntry[] {
+  const entries: IndexEntry[] = [];
+  for (const m of index.manifests) {
+    if (!isObject(m) || !isValidDigest(m.digest)) {
+      onInvalid(m);
+      continue;
+    }
+    const annotations = isObject(m.annotations) ? m.annotations : {};
+    const tag = annotations[REF_NAME_ANNOTATION];
+    entries.push({
+      digest: m.digest,
+      mediaType: typeof m.mediaType === "string" ? m.mediaType : "",
+      tag: typeof tag === "string" && tag !== "" ? tag : undefined,
+    });
+  }
+  return entries;
+}
+
+/** Caches of parsed manifests and config creation times, by digest, bounded in (estimated) bytes. */
+export class BlobReader {
+  private readonly manifests: WeightedLru<string, ParsedManifest>;
+  private readonly created: WeightedLru<string, number | null>;
+
+  constructor(maxCacheBytes: number) {
+    this.manifests = new WeightedLru(Math.floor(maxCacheBytes * 0.8));
+    this.created = new WeightedLru(Math.floor(maxCacheBytes * 0.2));
+  }
+
+  /** The parsed manifest, undefined when its blob is not in the layout; throws CorruptBlobError. */
+  async manifest(layoutDir: string, digest: string, mustExist = false): Promise<ParsedManifest | undefined> {
+    const cached = this.manifests.get(digest);
+    if (cached !== undefined) {
+      if (mustExist && !(await blobExists(layoutDir, digest))) return undefined;
+      return cached;
+    }
+    const bytes = await readVerifiedBlob(layoutDir, digest, MAX_MANIFEST_BYTES);
+    if (bytes === undefined) return undefined;
+    const parsed = parseManifest(digest, bytes);
+    this.manifests.set(digest, parsed, manifestWeight(parsed));
+    return parsed;
+  }
+
+  /** The config's `created` time in ms, undefined when absent, invalid or unreadable. */
+  async createdAt(layoutDir: string, configDigest: string): Promise<number | undefined> {
+    const cached = this.created.get(configDigest);
+    if (cached !== undefined) return cached ?? undefined;
+    let created: number | null = null;
+    try {
+      const bytes = await readVerifiedBlob(layoutDir, configDigest, MAX_CONFIG_BYTES);
+      if (bytes === undefined) return undefined;
+      const config: unknown = JSON.parse(bytes.toString("utf8"));
+      if (isObject(config) && typeof config.created === "string") {
+        const ms = Date.parse(config.created);
+        if (Number.isFinite(ms)) created = ms;
+      }
+    } catch (err) {
+      if (!(err instanceof CorruptBlobError || err instanceof SyntaxError)) throw err;
+      created = null;
+    }
+    this.created.set(configDigest, created, configDigest.length * 2 + 64);
+    return created ?? undefined;
+  }
+
+  clear(): void {
+    this.manifests.clear();
+    this.created.clear();
+  }
+}
+
+/**
+ * Builds the images of one index.json version: one record per distinct digest with its tags merged.
+ * A manifest blob that is missing or corrupt still yields a record (from the index.json descriptor)
+ * so the image can be seen and deleted; `onWarning` says why it is incomplete.
+ */
+export async function buildSnapshot(
+  registryId: string,
+  repository: string,
+  dir: string,
+  version: string,
+  entries: IndexEntry[],
+  blobs: BlobReader,
+  onWarning: (msg: string, ctx: object) => void,
+  signal?: AbortSignal,
+): Promise<LayoutSnapshot> {
+  const groups = new Map<string, { mediaType: string; tags: Set<string> }>();
+  for (const e of entries) {
+    let g = groups.get(e.digest);
+    if (g === undefined) {
+      g = { mediaType: e.mediaType, tags: new Set() };
+      groups.set(e.digest, g);
+    }
+    if (g.mediaType === "" && e.mediaType !== "") g.mediaType = e.mediaType;
+    if (e.tag !== undefined) g.tags.add(e.tag);
+  }
+  const digests = [...groups.keys()].sort();
+  const images: ImageRecord[] = new Array(digests.length);
+  await forEachLimited(digests, READ_CONCURRENCY, async (digest, i) => {
+    signal?.throwIfAborted();
+    const g = groups.get(digest)!;
+    const base: ImageRecord = {
+      registryId,
+      repository,
+      digest,
+      mediaType: g.mediaType,
+      tags: [...g.tags].sort(),
+      layers: [],
+      manifests: [],
+      compressedSize: 0,
+    };
+    try {
+      const described = await describeManifest(base, dir, blobs);
+      if (described === undefined) {
+        onWarning("local registry: manifest blob missing, listing the image from index.json only", { repository, digest });
+      }
+      images[i] = described ?? base;
+    } catch (err) {
+      // Only a deterministic defect is cached as an incomplete record; I/O errors fail the snapshot.
+      if (!(err instanceof CorruptBlobError)) throw err;
+      onWarning("local registry: manifest corrupt, listing the image from index.json only", {
+        repository,
+        digest,
+        error: errorMessage(err),
+      });
+      images[i] = base;
+    }
+  });
+  return {
+    repository,
+    dir,
+    version,
+    images,
+    byDigest: new Map(images.map((img) => [img.digest, img])),
+    sorted: new Map(),
+  };
+}
+
+async function describeManifest(base: ImageRecord, dir: string, blobs: BlobReader): Promise<ImageRecord | undefined> {
+  const m = await blobs.manifest(dir, base.digest);
+  if (m === undefined) return undefined;
+  const mediaType = base.mediaType || m.mediaType || "";
+  if (m.kind === "image") {
+    const { size, createdAt } = await imageTotals(m, dir, blobs);
+    return {
+      ...base,
+      mediaType,
+      config: m.config,
+      layers: m.layers,
+      compressedSize: size,
+      createdAt: createdAt === undefined ? undefined : new Date(createdAt),
+    };
+  }
+  if (m.kind === "index") {
+    const { size, createdAt } = await indexTotals(m, dir, blobs, 1);
+    return {
+      ...base,
+      mediaType,
+      manifests: m.manifests,
+      compressedSize: size,
+      createdAt: createdAt === undefined ? undefined : new Date(createdAt),
+    };
+  }
+  return { ...base, mediaType };
+}
+
+async function imageTotals(
+  m: Extract<ParsedManifest, { kind: "image" }>,
+  dir: string,
+  blobs: BlobReader,
+): Promise<{ size: number; createdAt?: number }> {
+  let size = m.config?.size ?? 0;
+  for (const l of m.layers) size += l.size;
+  const createdAt = m.config === undefined ? undefined : await blobs.createdAt(dir, m.config.digest);
+  return { size, createdAt };
+}
+
+/** Sums the children present in the layout (a partial copy of a multi-arch image counts what it has). */
+async function indexTotals(
+  m: Extract<ParsedManifest, { kind: "index" }>,
+  dir: string,
+  blobs: BlobReader,
+  depth: number,
+): Promise<{ size: number; createdAt?: number }> {
+  let size = 0;
+  let createdAt: number | undefined;
+  for (const child of m.manifests) {
+    let parsed: ParsedManifest | undefined;
+    try {
+      parsed = await blobs.manifest(dir, child.digest, true);
+    } catch (err) {
+      if (err instanceof CorruptBlobError) continue;
+      throw err;
+    }
+    let totals: { size: number; createdAt?: number } | undefined;
+    if (parsed?.kind === "image") totals = await imageTotals(parsed, dir, blobs);
+    else if (parsed?.kind === "index" && depth < MAX_INDEX_DEPTH) totals = await indexTotals(parsed, dir, blobs, depth + 1);
+    if (totals === undefined) continue;
+    size += totals.size;
+    if (totals.createdAt !== undefined && (createdAt === undefined || totals.createdAt > createdAt)) {
+      createdAt = totals.createdAt;
+    }
+  }
+  return { size, createdAt };
+}
+
+export function parseManifest(digest: string, bytes: Buffer): ParsedManifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString("utf8"));
+  } catch {
+    throw new CorruptBlobError(digest, "not JSON");
+  }
+  if (!isObject(json)) throw new CorruptBlobError(digest, "not a JSON object");
+  const mediaType = typeof json.mediaType === "string" ? json.mediaType : undefined;
+  const looksLikeIndex = Array.isArray(json.manifests);
+  const looksLikeImage = isObject(json.config) || Array.isArray(json.layers) || Array.isArray(json.fsLayers);
+  if (isIndexMediaType(mediaType) || (!isImageManifestMediaType(mediaType) && looksLikeIndex && !looksLikeImage)) {
+    return { kind: "index", mediaType, manifests: descriptors(json.manifests) };
+  }
+  if (isImageManifestMediaType(mediaType) || looksLikeImage) {
+    const [config] = descriptors([json.config]);
+    // Docker schema 1 (fsLayers) and the short-lived OCI artifact manifest (blobs) reference blobs too.
+    const otherBlobs = [
+      ...descriptors(json.blobs).map((d) => d.digest),
+      ...(Array.isArray(json.fsLayers) ? json.fsLayers : [])
+        .map((l: unknown) => (isObject(l) ? l.blobSum : undefined))
+        .filter(isValidDigest),
+    ];
+    return { kind: "image", mediaType, config, layers: descriptors(json.layers), otherBlobs };
+  }
+  return { kind: "other", mediaType };
+}
+
+/** Descriptors with a valid digest; a size that is not a non-negative integer counts as 0. */
+function descriptors(list: unknown): BlobRecord[] {
+  if (!Array.isArray(list)) return [];
+  const out: BlobRecord[] = [];
+  for (const d of list) {
+    if (!isObject(d) || !isValidDigest(d.digest)) continue;
+    const size = typeof d.size === "number" && Number.isSafeInteger(d.size) && d.size >= 0 ? d.size : 0;
+    const blob: BlobRecord = { digest: d.digest, size, mediaType: typeof d.mediaType === "string" ? d.mediaType : "" };
+    if (Array.isArray(d.urls) && d.urls.every((u) => typeof u === "string")) blob.urls = d.urls as string[];
+    out.push(blob);
+  }
+  return out;
+}
+
+/** The blob's bytes after checking them against their digest; undefined when the blob is absent. */
+async function readVerifiedBlob(layoutDir: string, digest: string, maxBytes: number): Promise<Buffer | undefined> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(blobPath(layoutDir, digest), "r");
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
+  }
+  let bytes: Buffer;
+  try {
+    const st = await handle.stat();
+    if (!st.isFile()) throw new CorruptBlobError(digest, "not a regular file");
+    if (st.size > maxBytes) throw new CorruptBlobError(digest, `larger than ${maxBytes} bytes`);
+    bytes = await handle.readFile();
+  } finally {
+    await handle.close();
+  }
+  const colon = digest.indexOf(":");
+  const algorithm = digest.slice(0, colon);
+  if (algorithm === "sha256" || algorithm === "sha512") {
+    const actual = createHash(algorithm).update(bytes).digest("hex");
+    if (actual !== digest.slice(colon + 1)) throw new CorruptBlobError(digest, "content does not match its digest");
+  }
+  return bytes;
+}
+
+async function blobExists(layoutDir: string, digest: string): Promise<boolean> {
+  try {
+    return (await fs.stat(blobPath(layoutDir, digest))).isFile();
+  } catch (err) {
+    if (isMissing(err)) return false;
+    throw err;
+  }
+}
+
+function manifestWeight(m: ParsedManifest): number {
+  const descriptorCount = m.kind === "image" ? m.layers.length + 1 + m.otherBlobs.length : m.kind === "index" ? m.manifests.length : 0;
+  return 200 + descriptorCount * 220;
+}
+
+/** Estimated memory of a snapshot, for the layout cache's bound. */
+export function snapshotWeight(s: LayoutSnapshot): number {
+  let w = 256;
+  for (const img of s.images) {
+    w += 400 + (img.layers.length + img.manifests.length + (img.config ? 1 : 0)) * 220;
+    for (const t of img.tags) w += 48 + t.length * 2;
+  }
+  // Room for the byDigest map and a few sorted orders.
+  return w + s.images.length * 64;
+}
+
+export async function forEachLimited<T>(items: T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

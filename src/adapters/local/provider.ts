@@ -1,0 +1,666 @@
+// The embedded registry: OCI image layouts under one root directory. A repository is a directory
+// holding `oci-layout`; a namespace is a top-level folder; an image is a manifest digest in index.json.
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
+
+import { Code, invalidField, notFound, RegplaneError } from "../../core/errors.js";
+import { compareImages, compareStrings } from "../../core/order.js";
+import type { ImageKey, ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
+import type { Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryRecord, Visibility } from "../../core/types.js";
+import {
+  BlobReader,
+  buildSnapshot,
+  errorMessage,
+  forEachLimited,
+  indexEntries,
+  isObject,
+  type LayoutSnapshot,
+  parseIndexJson,
+  readIndexFile,
+  snapshotWeight,
+  statIndex,
+} from "./layout.js";
+import { WeightedLru } from "./lru.js";
+import { collectGarbage, removeIndexEntries, removeStaleTemps, writeFileAtomic } from "./mutate.js";
+import { KeyedMutex } from "./mutex.js";
+import {
+  BLOBS_DIR,
+  INDEX_FILE,
+  isMissing,
+  isValidDigest,
+  isValidNamespaceName,
+  LAYOUT_MARKER,
+  NAMESPACE_META_FILE,
+  RepositoryTree,
+  repositorySegments,
+} from "./paths.js";
+
+export interface LocalProviderOptions {
+  id: string;
+  /** The data directory holding the layouts. Created on the first namespace creation if absent. */
+  root: string;
+  /** Told about layouts and blobs that are skipped or listed incompletely because they are unreadable. */
+  onWarning?: (msg: string, ctx: object) => void;
+  /** Memory bound for all caches together, in bytes (default 256 MiB). */
+  cacheBytes?: number;
+}
+
+const CAPABILITIES: readonly Capability[] = [
+  "list_images",
+  "delete_images",
+  "list_namespaces",
+  "create_namespaces",
+  "update_namespaces",
+  "delete_namespaces",
+];
+
+const TRASH_PREFIX = ".regplane-trash-";
+const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
+/** Layouts read in parallel when a page needs all of them (ordered listings, namespace totals). */
+const LAYOUT_CONCURRENCY = 16;
+
+interface NamespaceMeta {
+  description: string;
+  visibility: Visibility;
+}
+
+export class LocalProvider implements Provider {
+  readonly kind = "local";
+  readonly id: string;
+  readonly root: string;
+  readonly capabilities: ReadonlySet<Capability> = new Set(CAPABILITIES);
+
+  private readonly warn: (msg: string, ctx: object) => void;
+  private readonly tree: RepositoryTree;
+  private readonly blobs: BlobReader;
+  private readonly snapshots: WeightedLru<string, LayoutSnapshot>;
+  private readonly loading = new Map<string, { version: string; promise: Promise<LayoutSnapshot> }>();
+  private readonly blobTotals: WeightedLru<string, { version: string; bytes: number }>;
+  private readonly mutex = new KeyedMutex();
+
+  constructor(options: LocalProviderOptions) {
+    this.id = options.id;
+    this.root = path.resolve(options.root);
+    this.warn = options.onWarning ?? (() => {});
+    const budget = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
+    this.snapshots = new WeightedLru(Math.floor(budget * 0.6));
+    this.blobs = new BlobReader(Math.floor(budget * 0.3));
+    this.tree = new RepositoryTree(this.root, Math.floor(budget * 0.08), (dir, err) =>
+      this.warn("local registry: directory unreadable, skipped", { registryId: this.id, dir, error: errorMessage(err) }),
+    );
+    this.blobTotals = new WeightedLru(Math.floor(budget * 0.02));
+  }
+
+  describe(): RegistryRecord {
+    return {
+      id: this.id,
+      name: this.id,
+      provider: "local",
+      endpoint: "",
+      location: "",
+      hostname: "",
+      status: "active",
+      labels: {},
+      capabilities: [...CAPABILITIES],
+    };
+  }
+
+  // ---- images ----
+
+  /**
+   * Without an order: repository path ascending, then digest ascending, resumed from a cursor that
+   * names the last (repository, digest) returned, so only the directories on the way there are read.
+   * With an order: each layout's images are sorted once per index.json version, the position after
+   * `query.after` is found by binary search in each, and the layouts are merged.
+   */
+  async listImages(query: ListImagesQuery): Promise<ImagePage> {
+    return this.abortable(query.signal, async () => {
+      const limit = Math.max(1, Math.floor(query.limit) || 1);
+      if (query.repository !== undefined && query.nameEquals !== undefined && query.repository !== query.nameEquals) {
+        return { images: [], done: true };
+      }
+      const only = query.repository ?? query.nameEquals;
+      if (query.order.length === 0) return this.listNative(only, query.nativeCursor, limit, query.signal);
+      return this.listOrdered(only, query.order, query.after, limit, query.signal);
+    });
+  }
+
+  async getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined> {
+    return this.abortable(signal, async () => {
+      if (!isValidDigest(digest)) return undefined;
+      const dir = await this.layoutDir(repository);
+      if (dir === undefined) return undefined;
+      const snapshot = await this.snapshot(repository, dir);
+      const image = snapshot.byDigest.get(digest);
+      return image === undefined ? undefined : cloneImage(image);
+    });
+  }
+
+  /**
+   * Removes every index.json entry with the digest, then collects the layout's unreferenced blobs.
+   * Collection runs even when the digest was already gone, so blobs stranded by a crash between the
+   * index rewrite and the collection are reclaimed by the next delete.
+   */
+  async deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void> {
+    return this.abortable(signal, async () => {
+      const segments = repositorySegments(repository);
+      if (segments === undefined) throw invalidField("repository", "not a repository path of the local registry");
+      if (!isValidDigest(digest)) throw invalidField("digest", "not a valid digest");
+      const dir = this.tree.dirOf(segments);
+      await this.mutex.run(dir, async () => {
+        if ((await this.layoutDir(repository)) === undefined) return;
+        try {
+          await removeStaleTemps(dir, INDEX_FILE);
+          await removeIndexEntries(dir, digest, repository);
+          await collectGarbage(dir, this.blobs, repository, this.warn);
+        } catch (err) {
+          // The layout vanished underneath (its namespace was deleted): the image is gone.
+          if (isMissing(err) && (await this.layoutDir(repository)) === undefined) return;
+          throw err;
+        } finally {
+          this.snapshots.delete(dir);
+        }
+      });
+    });
+  }
+
+  private async listNative(
+    only: string | undefined,
+    cursor: string | undefined,
+    limit: number,
+    signal: AbortSignal,
+  ): Promise<ImagePage> {
+    const from = cursor === undefined ? undefined : this.decodeCursor(cursor);
+    const repositories = only === undefined ? this.tree.repositories({ from: from?.repository, signal }) : this.single(only, from?.repository);
+    const images: ImageRecord[] = [];
+    let more = false;
+    scan: for await (const repository of repositories) {
+      const snapshot = await this.snapshotOrSkip(repository);
+      if (snapshot === undefined) continue;
+      const start = from !== undefined && repository === from.repository ? upperBoundByDigest(snapshot.images, from.digest) : 0;
+      for (let i = start; i < snapshot.images.length; i++) {
+        if (images.length === limit) {
+          more = true;
+          break scan;
+        }
+        images.push(cloneImage(snapshot.images[i]));
+      }
+    }
+    if (!more) return { images, done: true };
+    const last = images[images.length - 1];
+    return { images, done: false, nativeCursor: encodeCursor(last.repository, last.digest) };
+  }
+
+  private async listOrdered(
+    only: string | undefined,
+    order: OrderTerm[],
+    after: ImageKey | undefined,
+    limit: number,
+    signal: AbortSignal,
+  ): Promise<ImagePage> {
+    const repositories: string[] = [];
+    const source = only === undefined ? this.tree.repositories({ signal }) : this.single(only, undefined);
+    for await (const repository of source) repositories.push(repository);
+
+    const orderKey = order.map((t) => `${t.field}:${t.desc ? "desc" : "asc"}`).join(",");
+    const streams: { images: ImageRecord[]; next: number }[] = [];
+    await forEachLimited(repositories, LAYOUT_CONCURRENCY, async (repository) => {
+      signal.throwIfAborted();
+      const snapshot = await this.snapshotOrSkip(repository);
+      if (snapshot === undefined || snapshot.images.length === 0) return;
+      let sorted = snapshot.sorted.get(orderKey);
+      if (sorted === undefined) {
+        sorted = [...snapshot.images].sort((a, b) => compareImages(a, b, order));
+        snapshot.sorted.set(orderKey, sorted);
+      }
+      const next = after === undefined ? 0 : upperBound(sorted, after, order);
+      if (next < sorted.length) streams.push({ images: sorted, next });
+    });
+
+    const heap = new MinHeap<{ images: ImageRecord[]; next: number }>((a, b) =>
+      compareImages(a.images[a.next], b.images[b.next], order),
+    );
+    for (const s of streams) heap.push(s);
+    const images: ImageRecord[] = [];
+    while (images.length < limit && heap.size > 0) {
+      const s = heap.pop()!;
+      images.push(cloneImage(s.images[s.next]));
+      s.next++;
+      if (s.next < s.images.length) heap.push(s);
+    }
+    return { images, done: heap.size === 0 };
+  }
+
+  /** The one repository a filter names, if it exists and is not before `from`. */
+  private async *single(repository: string, from: string | undefined): AsyncGenerator<string> {
+    if (from !== undefined && compareStrings(repository, from) < 0) return;
+    if ((await this.layoutDir(repository)) !== undefined) yield repository;
+  }
+
+  private decodeCursor(cursor: string): { repository: string; digest: string } {
+    const at = cursor.lastIndexOf("@");
+    const repository = cursor.slice(0, at);
+    const digest = cursor.slice(at + 1);
+    if (at <= 0 || repositorySegments(repository) === undefined || !isValidDigest(digest)) {
+      throw invalidField("page_token", `not a cursor of local registry ${JSON.stringify(this.id)}`);
+    }
+    return { repository, digest };
+  }
+
+  // ---- layouts ----
+
+  /**
+   * The directory of an existing repository, or undefined when the path is not a safe relative path,
+   * passes through a symbolic link (the walk never follows them either) or holds no layout.
+   */
+  private async layoutDir(repository: string): Promise<string | undefined> {
+    const segments = repositorySegments(repository);
+    if (segments === undefined) return undefined;
+    const dir = this.tree.dirOf(segments);
+    try {
+      const [realRoot, realDir] = await Promise.all([fs.realpath(this.root), fs.realpath(dir)]);
+      if (realDir !== path.join(realRoot, ...segments)) return undefined;
+      const marker = await fs.lstat(path.join(dir, LAYOUT_MARKER));
+      return marker.isFile() ? dir : undefined;
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** The parsed layout for the current index.json; concurrent callers share one parse. */
+  private async snapshot(repository: string, dir: string): Promise<LayoutSnapshot> {
+    const version = await statIndex(dir);
+    const cached = this.snapshots.get(dir);
+    if (cached !== undefined && cached.version === version) return cached;
+    const inFlight = this.loading.get(dir);
+    if (inFlight !== undefined && inFlight.version === version) return inFlight.promise;
+    const promise = (async () => {
+      const { version: readVersion, text } = await readIndexFile(dir);
+      const entries =
+        text === undefined
+          ? []
+          : indexEntries(parseIndexJson(text, repository), (entry) =>
+              this.warn("local registry: index.json entry without a valid digest, skipped", {
+                registryId: this.id,
+                repository,
+                entry,
+              }),
+            );
+      const snapshot = await buildSnapshot(this.id, repository, dir, readVersion, entries, this.blobs, (msg, ctx) =>
+        this.warn(msg, { registryId: this.id, ...ctx }),
+      );
+      this.snapshots.set(dir, snapshot, snapshotWeight(snapshot));
+      return snapshot;
+    })();
+    this.loading.set(dir, { version, promise });
+    const forget = () => {
+      if (this.loading.get(dir)?.promise === promise) this.loading.delete(dir);
+    };
+    promise.then(forget, forget);
+    return promise;
+  }
+
+  /** For listings: a layout that cannot be read is reported and left out instead of failing the page. */
+  private async snapshotOrSkip(repository: string): Promise<LayoutSnapshot | undefined> {
+    const dir = this.tree.dirOf(repository.split("/"));
+    try {
+      return await this.snapshot(repository, dir);
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      this.warn("local registry: layout unreadable, skipped", { registryId: this.id, repository, error: errorMessage(err) });
+      return undefined;
+    }
+  }
+
+  // ---- namespaces ----
+
+  async listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }> {
+    return this.abortable(query.signal, async () => {
+      const limit = Math.max(1, Math.floor(query.limit) || 1);
+      const listing = await this.tree.listing(this.root);
+      const names: string[] = [];
+      for (const item of listing?.items ?? []) {
+        if (item.subtree) continue;
+        if (query.nameEquals !== undefined && item.name !== query.nameEquals) continue;
+        if (query.after !== undefined && compareStrings(item.name, query.after) <= 0) continue;
+        names.push(item.name);
+      }
+      names.sort(compareStrings);
+      const page = names.slice(0, limit);
+      const namespaces: NamespaceRecord[] = [];
+      for (const name of page) {
+        query.signal.throwIfAborted();
+        const ns = await this.namespaceRecord(name, query.signal);
+        if (ns !== undefined) namespaces.push(ns);
+      }
+      return { namespaces, done: names.length <= limit };
+    });
+  }
+
+  async getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
+    return this.abortable(signal, async () => {
+      if (!isValidNamespaceName(name)) return undefined;
+      return this.namespaceRecord(name, signal);
+    });
+  }
+
+  async createNamespace(
+    ns: { name: string; description: string; visibility: Visibility },
+    signal: AbortSignal,
+  ): Promise<NamespaceRecord> {
+    return this.abortable(signal, async () => {
+      if (!isValidNamespaceName(ns.name)) throw invalidField("name", "must be one path segment that does not start with a dot");
+      await fs.mkdir(this.root, { recursive: true });
+      const dir = path.join(this.root, ns.name);
+      try {
+        await fs.mkdir(dir);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "EEXIST") {
+          throw new RegplaneError(Code.ALREADY_EXISTS, `namespace ${JSON.stringify(ns.name)} already exists`, {
+            errorInfo: { reason: "NAMESPACE_ALREADY_EXISTS", metadata: { registry_id: this.id, namespace: ns.name } },
+          });
+        }
+        throw err;
+      }
+      const meta = { description: ns.description ?? "", visibility: normalizeVisibility(ns.visibility) };
+      if (meta.description !== "" || meta.visibility !== "inherit") await this.writeNamespaceMeta(dir, meta);
+      const record = await this.namespaceRecord(ns.name, signal);
+      if (record === undefined) throw notFound("namespace", ns.name);
+      return record;
+    });
+  }
+
+  async updateNamespace(
+    name: string,
+    patch: { description?: string; visibility?: Visibility },
+    signal: AbortSignal,
+  ): Promise<NamespaceRecord> {
+    return this.abortable(signal, async () => {
+      if (!isValidNamespaceName(name)) throw notFound("namespace", name);
+      const dir = path.join(this.root, name);
+      await this.mutex.run(`namespace:${dir}`, async () => {
+        if (!(await isRealDirectory(dir))) throw notFound("namespace", name);
+        const meta = await this.readNamespaceMeta(dir);
+        if (patch.description !== undefined) meta.description = patch.description;
+        if (patch.visibility !== undefined) meta.visibility = normalizeVisibility(patch.visibility);
+        await this.writeNamespaceMeta(dir, meta);
+      });
+      const record = await this.namespaceRecord(name, signal);
+      if (record === undefined) throw notFound("namespace", name);
+      return record;
+    });
+  }
+
+  /**
+   * Renames the folder to a hidden trash name first, so the namespace and all its images disappear
+   * from listings at once, then removes the files. Trash a crash left behind is removed next time.
+   */
+  async deleteNamespace(name: string, signal: AbortSignal): Promise<void> {
+    return this.abortable(signal, async () => {
+      if (!isValidNamespaceName(name)) throw invalidField("name", "not a namespace of the local registry");
+      await this.emptyTrash();
+      const dir = path.join(this.root, name);
+      if (!(await isRealDirectory(dir))) return;
+      const trash = path.join(this.root, `${TRASH_PREFIX}${randomBytes(8).toString("hex")}`);
+      try {
+        await fs.rename(dir, trash);
+      } catch (err) {
+        if (isMissing(err)) return;
+        throw err;
+      }
+      this.tree.invalidate(this.root);
+      await fs.rm(trash, { recursive: true, force: true });
+    });
+  }
+
+  private async emptyTrash(): Promise<void> {
+    let names: string[];
+    try {
+      names = await fs.readdir(this.root);
+    } catch (err) {
+      if (isMissing(err)) return;
+      throw err;
+    }
+    for (const n of names) {
+      if (n.startsWith(TRASH_PREFIX)) await fs.rm(path.join(this.root, n), { recursive: true, force: true });
+    }
+  }
+
+  private async namespaceRecord(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
+    const dir = path.join(this.root, name);
+    let st;
+    try {
+      st = await fs.lstat(dir);
+    } catch (err) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+    if (!st.isDirectory()) return undefined;
+    const repositories: string[] = [];
+    for await (const r of this.tree.repositories({ prefix: name, signal })) repositories.push(r);
+    let imageCount = 0;
+    let sizeBytes = 0;
+    await forEachLimited(repositories, LAYOUT_CONCURRENCY, async (repository) => {
+      signal.throwIfAborted();
+      const snapshot = await this.snapshotOrSkip(repository);
+      if (snapshot === undefined) return;
+      const bytes = await this.blobBytes(snapshot.dir);
+      imageCount += snapshot.images.length;
+      sizeBytes += bytes;
+    });
+    const meta = await this.readNamespaceMeta(dir);
+    return {
+      registryId: this.id,
+      name,
+      description: meta.description,
+      visibility: meta.visibility,
+      imageCount,
+      sizeBytes,
+      createdAt: st.birthtimeMs > 0 ? st.birthtime : undefined,
+      updatedAt: st.mtime,
+    };
+  }
+
+  /** Sum of the blob file sizes of a layout, re-counted only when a blobs/<algorithm> folder changed. */
+  private async blobBytes(layoutDir: string): Promise<number> {
+    const blobsDir = path.join(layoutDir, BLOBS_DIR);
+    let algorithms: string[];
+    try {
+      algorithms = await fs.readdir(blobsDir);
+    } catch (err) {
+      if (isMissing(err)) return 0;
+      throw err;
+    }
+    let total = 0;
+    for (const algorithm of algorithms) {
+      const algDir = path.join(blobsDir, algorithm);
+      let version: string;
+      try {
+        const st = await fs.stat(algDir, { bigint: true });
+        if (!st.isDirectory()) continue;
+        version = `${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
+      } catch (err) {
+        if (isMissing(err)) continue;
+        throw err;
+      }
+      const cached = this.blobTotals.get(algDir);
+      if (cached !== undefined && cached.version === version) {
+        total += cached.bytes;
+        continue;
+      }
+      let bytes = 0;
+      let names: string[] = [];
+      try {
+        names = await fs.readdir(algDir);
+      } catch (err) {
+        if (!isMissing(err)) throw err;
+      }
+      await forEachLimited(names, 32, async (n) => {
+        try {
+          const st = await fs.lstat(path.join(algDir, n));
+          if (st.isFile()) bytes += st.size;
+        } catch (err) {
+          if (!isMissing(err)) throw err;
+        }
+      });
+      this.blobTotals.set(algDir, { version, bytes }, algDir.length * 2 + 96);
+      total += bytes;
+    }
+    return total;
+  }
+
+  private async readNamespaceMeta(dir: string): Promise<NamespaceMeta> {
+    const meta: NamespaceMeta = { description: "", visibility: "inherit" };
+    let text: string;
+    try {
+      text = await fs.readFile(path.join(dir, NAMESPACE_META_FILE), "utf8");
+    } catch (err) {
+      if (isMissing(err)) return meta;
+      throw err;
+    }
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (isObject(parsed)) {
+        if (typeof parsed.description === "string") meta.description = parsed.description;
+        if (typeof parsed.visibility === "string") meta.visibility = normalizeVisibility(parsed.visibility as Visibility);
+      }
+    } catch (err) {
+      this.warn("local registry: namespace metadata unreadable, using defaults", { registryId: this.id, dir, error: errorMessage(err) });
+    }
+    return meta;
+  }
+
+  private async writeNamespaceMeta(dir: string, meta: NamespaceMeta): Promise<void> {
+    await removeStaleTemps(dir, NAMESPACE_META_FILE);
+    await writeFileAtomic(dir, NAMESPACE_META_FILE, `${JSON.stringify(meta)}\n`);
+  }
+
+  // ---- lifecycle ----
+
+  async close(): Promise<void> {
+    this.snapshots.clear();
+    this.blobs.clear();
+    this.tree.clear();
+    this.blobTotals.clear();
+  }
+
+  /** Runs a request; once its signal has fired, whatever it throws becomes CANCELLED. */
+  private async abortable<T>(signal: AbortSignal, run: () => Promise<T>): Promise<T> {
+    if (signal.aborted) throw cancelled();
+    try {
+      return await run();
+    } catch (err) {
+      if (signal.aborted && !(err instanceof RegplaneError)) throw cancelled(err);
+      throw err;
+    }
+  }
+}
+
+/** The native cursor: the last (repository, digest) returned. Digests never contain "@". */
+function encodeCursor(repository: string, digest: string): string {
+  return `${repository}@${digest}`;
+}
+
+function cancelled(cause?: unknown): RegplaneError {
+  return new RegplaneError(Code.CANCELLED, "request cancelled", { cause });
+}
+
+function normalizeVisibility(v: Visibility | undefined): Visibility {
+  return v === "public" || v === "private" ? v : "inherit";
+}
+
+async function isRealDirectory(dir: string): Promise<boolean> {
+  try {
+    return (await fs.lstat(dir)).isDirectory();
+  } catch (err) {
+    if (isMissing(err)) return false;
+    throw err;
+  }
+}
+
+/** The first index whose digest sorts strictly after `digest`, in images sorted by digest. */
+function upperBoundByDigest(images: ImageRecord[], digest: string): number {
+  let lo = 0;
+  let hi = images.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareStrings(images[mid].digest, digest) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The first index strictly after `key` in images sorted by `order`. */
+function upperBound(images: ImageRecord[], key: ImageKey, order: OrderTerm[]): number {
+  let lo = 0;
+  let hi = images.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareImages(images[mid], key, order) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Records leave the cache as copies, so a caller changing one cannot change what others see. */
+function cloneImage(image: ImageRecord): ImageRecord {
+  const copy: ImageRecord = {
+    ...image,
+    tags: [...image.tags],
+    layers: image.layers.map(cloneBlob),
+    manifests: image.manifests.map(cloneBlob),
+  };
+  if (image.config !== undefined) copy.config = cloneBlob(image.config);
+  if (image.createdAt !== undefined) copy.createdAt = new Date(image.createdAt.getTime());
+  return copy;
+}
+
+function cloneBlob<T extends { urls?: string[] }>(blob: T): T {
+  return blob.urls === undefined ? { ...blob } : { ...blob, urls: [...blob.urls] };
+}
+
+class MinHeap<T> {
+  private readonly items: T[] = [];
+
+  constructor(private readonly compare: (a: T, b: T) => number) {}
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  push(item: T): void {
+    const a = this.items;
+    a.push(item);
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (this.compare(a[i], a[parent]) >= 0) break;
+      [a[i], a[parent]] = [a[parent], a[i]];
+      i = parent;
+    }
+  }
+
+  pop(): T | undefined {
+    const a = this.items;
+    if (a.length === 0) return undefined;
+    const top = a[0];
+    const last = a.pop()!;
+    if (a.length > 0) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let smallest = i;
+        if (l < a.length && this.compare(a[l], a[smallest]) < 0) smallest = l;
+        if (r < a.length && this.compare(a[r], a[smallest]) < 0) smallest = r;
+        if (smallest === i) break;
+        [a[i], a[smallest]] = [a[smallest], a[i]];
+        i = smallest;
+      }
+    }
+    return top;
+  }
+}

@@ -1,0 +1,448 @@
+// The operations engine: long-running work (deletes, creates) written to the store before the RPC
+// returns, then run in the background by workers that claim it with a lease. A crash leaves the
+// lease to expire, so any replica runs the operation again; handlers must therefore be idempotent.
+
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { performance } from "node:perf_hooks";
+import type {
+  AnyBytes,
+  CreateOperationOptions,
+  ListOperationsFilter,
+  OperationRecord,
+  StatusRecord,
+  Store,
+} from "../store/store.js";
+import { Code, RegplaneError } from "./errors.js";
+import { newOperationId } from "./ids.js";
+
+export interface OperationContext {
+  /** Aborted when cancel is requested, the lease is lost, or the engine shuts down. */
+  signal: AbortSignal;
+  operation: OperationRecord;
+  /** Throws if cancel was requested (or the lease was lost); call it before a step that changes the provider. */
+  checkCancelled(): Promise<void>;
+}
+
+/**
+ * Does the work of one kind of operation and returns the packed response.
+ *
+ * A handler may run more than once for the same operation (after a crash, a lost lease or a
+ * shutdown), possibly after a previous run did part of the work, so every step must be idempotent:
+ * a manifest already gone is success. Cancellation is best effort: a handler that finishes despite
+ * a cancel request has its result recorded.
+ */
+export type OperationHandler = (params: unknown, ctx: OperationContext) => Promise<AnyBytes>;
+
+export interface EngineLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface OperationEngineOptions {
+  store: Store;
+  /** Lease owner name; unique per process. Defaults to host, pid and a random suffix. */
+  workerId?: string;
+  /** Handlers running at once in this process (default 8). */
+  concurrency?: number;
+  /** Lease length (default 30 s); renewed every third of it while a handler runs. */
+  leaseMs?: number;
+  /** How long finished operations are kept (default 7 days). */
+  retentionMs?: number;
+  /** The slow poll for other replicas' submissions and expired leases waits pollMs to 2 × pollMs (default 1 s). */
+  pollMs?: number;
+  /** How often `wait` re-reads an operation another replica may finish (default 1 s, at least 500 ms). */
+  waitRecheckMs?: number;
+  /** An operation claimed more often than this ends with ABORTED instead of running again (default 10). */
+  maxAttempts?: number;
+  encodeError: (err: unknown) => StatusRecord;
+  cancelledStatus: () => StatusRecord;
+  logger?: EngineLogger;
+  /** Called when a worker of this engine finishes an operation; durationMs is from claim to finish. */
+  onFinished?: (op: OperationRecord, durationMs: number) => void;
+}
+
+/** What a caller supplies to submit; the engine fills in state, times and bookkeeping. */
+export interface NewOperation {
+  /** Defaults to a random, unguessable id. */
+  id?: string;
+  kind: string;
+  resourceId: string;
+  registryId: string;
+  description: string;
+  createdBy: string;
+  metadata: AnyBytes;
+  params: unknown;
+}
+
+type StopReason = "cancelled" | "lease-lost" | "shutdown";
+
+interface RunningOperation {
+  abort: AbortController;
+  stopReason?: StopReason;
+  renewTimer?: NodeJS.Timeout;
+  settled: Promise<void>;
+}
+
+const HOUR_MS = 60 * 60 * 1000;
+const MIN_WAIT_RECHECK_MS = 500;
+
+const noopLogger: EngineLogger = { info() {}, warn() {}, error() {} };
+
+export class OperationEngine {
+  readonly workerId: string;
+  private readonly store: Store;
+  private readonly concurrency: number;
+  private readonly leaseMs: number;
+  private readonly retentionMs: number;
+  private readonly pollMs: number;
+  private readonly waitRecheckMs: number;
+  private readonly maxAttempts: number;
+  private readonly logger: EngineLogger;
+  private readonly options: OperationEngineOptions;
+
+  private readonly handlers = new Map<string, OperationHandler>();
+  private readonly running = new Map<string, RunningOperation>();
+  private readonly waiters = new Map<string, Set<(op: OperationRecord) => void>>();
+  private started = false;
+  private stopping = false;
+  private pumping = false;
+  private pumpRequested = false;
+  private pumpDone: Promise<void> = Promise.resolve();
+  private pollTimer?: NodeJS.Timeout;
+  private purgeTimer?: NodeJS.Timeout;
+
+  constructor(options: OperationEngineOptions) {
+    this.options = options;
+    this.store = options.store;
+    this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+    this.concurrency = Math.max(1, options.concurrency ?? 8);
+    this.leaseMs = options.leaseMs ?? 30_000;
+    this.retentionMs = options.retentionMs ?? 7 * 24 * HOUR_MS;
+    this.pollMs = options.pollMs ?? 1000;
+    this.waitRecheckMs = Math.max(MIN_WAIT_RECHECK_MS, options.waitRecheckMs ?? 1000);
+    this.maxAttempts = options.maxAttempts ?? 10;
+    this.logger = options.logger ?? noopLogger;
+  }
+
+  register(kind: string, handler: OperationHandler): void {
+    if (this.handlers.has(kind)) {
+      throw new RegplaneError(Code.INTERNAL, `operation handler ${JSON.stringify(kind)} registered twice`);
+    }
+    this.handlers.set(kind, handler);
+  }
+
+  /** Writes the operation to the store (so it survives a crash), then wakes the workers. */
+  async submit(
+    input: NewOperation,
+    options?: CreateOperationOptions,
+  ): Promise<{ operation: OperationRecord; created: boolean }> {
+    const now = new Date();
+    const record: OperationRecord = {
+      id: input.id ?? newOperationId(),
+      kind: input.kind,
+      resourceId: input.resourceId,
+      registryId: input.registryId,
+      description: input.description,
+      createdAt: now,
+      createdBy: input.createdBy,
+      modifiedAt: now,
+      state: "pending",
+      metadata: input.metadata,
+      params: input.params,
+      attempts: 0,
+      cancelRequested: false,
+    };
+    const result = await this.store.createOperation(record, options);
+    if (result.created) this.wake();
+    return result;
+  }
+
+  get(id: string): Promise<OperationRecord | undefined> {
+    return this.store.getOperation(id);
+  }
+
+  list(filter: ListOperationsFilter): Promise<OperationRecord[]> {
+    return this.store.listOperations(filter);
+  }
+
+  /**
+   * A pending operation ends at once with the cancelled status; a running one is asked to stop
+   * (best effort: if its handler finishes anyway, that result stands); a finished one is unchanged.
+   */
+  async cancel(id: string): Promise<OperationRecord | undefined> {
+    const op = await this.store.requestCancel(id, this.options.cancelledStatus(), new Date());
+    if (!op) return undefined;
+    const run = this.running.get(id);
+    if (op.state === "done") this.notify(op);
+    else if (run) this.stopRunning(run, "cancelled");
+    return op;
+  }
+
+  /**
+   * Resolves with the operation once it is done, or with its latest state when the timeout passes
+   * (undefined if it does not exist). Finishes in this process wake the waiter at once; the slow
+   * re-read is only for operations another replica finishes.
+   */
+  async wait(id: string, timeoutMs: number): Promise<OperationRecord | undefined> {
+    const deadline = Date.now() + Math.max(0, timeoutMs);
+    let finished: OperationRecord | undefined;
+    let wakeUp = (): void => {};
+    const listener = (op: OperationRecord): void => {
+      finished = op;
+      wakeUp();
+    };
+    // Listen before the first read, so a finish between the read and the wait is not missed.
+    this.addWaiter(id, listener);
+    try {
+      let latest = await this.store.getOperation(id);
+      while (!finished && latest && latest.state !== "done") {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) break;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(remaining, this.waitRecheckMs));
+          wakeUp = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        if (!finished) latest = await this.store.getOperation(id);
+      }
+      return finished ?? latest;
+    } finally {
+      this.removeWaiter(id, listener);
+    }
+  }
+
+  /** Begins claiming (including operations left by a crash) and purging finished operations. */
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    this.stopping = false;
+    void this.purge();
+    this.purgeTimer = setInterval(() => void this.purge(), HOUR_MS);
+    this.purgeTimer.unref();
+    this.schedulePoll();
+    this.wake();
+  }
+
+  /**
+   * Stops claiming, gives running handlers up to graceMs to finish, then aborts the rest and
+   * releases their leases so another worker can take them at once (a handler that ignores the
+   * abort may overlap with that worker for a while; idempotent handlers make that safe).
+   */
+  async stop(graceMs = 10_000): Promise<void> {
+    if (!this.started) return;
+    this.stopping = true;
+    clearTimeout(this.pollTimer);
+    clearInterval(this.purgeTimer);
+    await this.pumpDone;
+
+    const inFlight = [...this.running.values()].map((r) => r.settled);
+    if (inFlight.length > 0) {
+      let graceTimer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, graceMs)));
+      await Promise.race([Promise.allSettled(inFlight), graceOver]);
+      clearTimeout(graceTimer);
+    }
+    for (const [id, run] of this.running) {
+      this.stopRunning(run, "shutdown");
+      await this.release(id);
+    }
+    this.started = false;
+  }
+
+  /** Operations this engine is running now. */
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  private schedulePoll(): void {
+    // Jitter keeps replicas that started together from polling the store in lockstep.
+    const delay = this.pollMs + Math.random() * this.pollMs;
+    this.pollTimer = setTimeout(() => {
+      this.wake();
+      if (!this.stopping) this.schedulePoll();
+    }, delay);
+    this.pollTimer.unref();
+  }
+
+  private wake(): void {
+    if (!this.started || this.stopping) return;
+    if (this.pumping) {
+      this.pumpRequested = true;
+      return;
+    }
+    this.pumping = true;
+    this.pumpDone = this.pump().finally(() => {
+      this.pumping = false;
+    });
+  }
+
+  /** Claims operations until the slots are full or none is left. */
+  private async pump(): Promise<void> {
+    try {
+      do {
+        this.pumpRequested = false;
+        while (!this.stopping && this.running.size < this.concurrency) {
+          const op = await this.store.claimOperation(this.workerId, this.leaseMs, new Date());
+          if (!op) break;
+          if (this.stopping) {
+            await this.release(op.id);
+            break;
+          }
+          this.begin(op);
+        }
+      } while (this.pumpRequested && !this.stopping);
+    } catch (err) {
+      this.logger.error({ err, workerId: this.workerId }, "claiming operations failed; retrying on the next poll");
+    }
+  }
+
+  private begin(op: OperationRecord): void {
+    const run: RunningOperation = { abort: new AbortController(), settled: Promise.resolve() };
+    this.running.set(op.id, run);
+    run.settled = this.execute(op, run)
+      .catch((err: unknown) => {
+        this.logger.error({ err, operationId: op.id, kind: op.kind }, "finishing operation failed; it will be retried");
+      })
+      .finally(() => {
+        clearInterval(run.renewTimer);
+        this.running.delete(op.id);
+        this.wake();
+      });
+  }
+
+  private async execute(op: OperationRecord, run: RunningOperation): Promise<void> {
+    const started = performance.now();
+    const handler = this.handlers.get(op.kind);
+    let result: { error?: StatusRecord; response?: AnyBytes };
+
+    if (op.cancelRequested) {
+      result = { error: this.options.cancelledStatus() };
+    } else if (op.attempts > this.maxAttempts) {
+      const err = new RegplaneError(Code.ABORTED, `operation abandoned after ${op.attempts - 1} attempts`);
+      result = { error: this.options.encodeError(err) };
+    } else if (!handler) {
+      const err = new RegplaneError(Code.UNIMPLEMENTED, `no handler for operation kind ${JSON.stringify(op.kind)}`);
+      result = { error: this.options.encodeError(err) };
+    } else {
+      run.renewTimer = setInterval(() => void this.renew(op.id, run), Math.max(1, Math.floor(this.leaseMs / 3)));
+      run.renewTimer.unref();
+      const ctx: OperationContext = {
+        signal: run.abort.signal,
+        operation: op,
+        checkCancelled: () => this.checkCancelled(op.id, run),
+      };
+      try {
+        result = { response: await handler(op.params, ctx) };
+      } catch (err) {
+        if (run.stopReason === "cancelled") {
+          result = { error: this.options.cancelledStatus() };
+        } else if (run.stopReason) {
+          // Lease lost or shutting down: not a failure of the operation; the next claim runs it again.
+          this.logger.info({ operationId: op.id, kind: op.kind, reason: run.stopReason }, "operation handler stopped");
+          return;
+        } else {
+          result = { error: this.options.encodeError(err) };
+        }
+      } finally {
+        clearInterval(run.renewTimer);
+      }
+    }
+
+    const finished = await this.store.finishOperation(op.id, this.workerId, result, new Date());
+    if (!finished) {
+      this.logger.warn({ operationId: op.id, kind: op.kind }, "operation lease was lost before finishing; result discarded");
+      return;
+    }
+    this.notify(finished);
+    const durationMs = performance.now() - started;
+    this.logger.info(
+      { operationId: op.id, kind: op.kind, durationMs, failed: finished.error !== undefined },
+      "operation finished",
+    );
+    try {
+      this.options.onFinished?.(finished, durationMs);
+    } catch (err) {
+      this.logger.warn({ err, operationId: op.id }, "onFinished callback failed");
+    }
+  }
+
+  private async renew(id: string, run: RunningOperation): Promise<void> {
+    try {
+      if (!(await this.store.renewLease(id, this.workerId, this.leaseMs, new Date()))) {
+        this.stopRunning(run, "lease-lost");
+        return;
+      }
+      // A cancel sent to another replica only shows up in the store.
+      if (!run.stopReason && (await this.store.getOperation(id))?.cancelRequested) this.stopRunning(run, "cancelled");
+    } catch (err) {
+      this.logger.warn({ err, operationId: id }, "renewing operation lease failed");
+    }
+  }
+
+  private async checkCancelled(id: string, run: RunningOperation): Promise<void> {
+    if (!run.stopReason) {
+      const current = await this.store.getOperation(id);
+      if (current?.cancelRequested) this.stopRunning(run, "cancelled");
+      else if (!current || current.state !== "running" || current.leaseOwner !== this.workerId) {
+        this.stopRunning(run, "lease-lost");
+      }
+    }
+    if (run.stopReason) throw run.abort.signal.reason;
+  }
+
+  private stopRunning(run: RunningOperation, reason: StopReason): void {
+    if (run.stopReason) return;
+    run.stopReason = reason;
+    // A cancelled handler keeps the lease while it winds down, so it can record CANCELLED itself.
+    if (reason !== "cancelled") clearInterval(run.renewTimer);
+    const err =
+      reason === "cancelled"
+        ? new RegplaneError(Code.CANCELLED, "operation cancelled")
+        : reason === "lease-lost"
+          ? new RegplaneError(Code.ABORTED, "operation lease taken by another worker")
+          : new RegplaneError(Code.UNAVAILABLE, "operation worker shutting down");
+    run.abort.abort(err);
+  }
+
+  /** Ends this worker's lease now, so the next claim anywhere can take the operation. */
+  private async release(id: string): Promise<void> {
+    try {
+      await this.store.renewLease(id, this.workerId, 0, new Date());
+    } catch (err) {
+      this.logger.warn({ err, operationId: id }, "releasing operation lease failed; it will expire");
+    }
+  }
+
+  private async purge(): Promise<void> {
+    try {
+      const purged = await this.store.purgeFinished(new Date(Date.now() - this.retentionMs));
+      if (purged > 0) this.logger.info({ purged }, "purged finished operations");
+    } catch (err) {
+      this.logger.warn({ err }, "purging finished operations failed");
+    }
+  }
+
+  private notify(op: OperationRecord): void {
+    const listeners = this.waiters.get(op.id);
+    if (!listeners) return;
+    this.waiters.delete(op.id);
+    for (const listener of listeners) listener(op);
+  }
+
+  private addWaiter(id: string, listener: (op: OperationRecord) => void): void {
+    let listeners = this.waiters.get(id);
+    if (!listeners) this.waiters.set(id, (listeners = new Set()));
+    listeners.add(listener);
+  }
+
+  private removeWaiter(id: string, listener: (op: OperationRecord) => void): void {
+    const listeners = this.waiters.get(id);
+    if (!listeners) return;
+    listeners.delete(listener);
+    if (listeners.size === 0) this.waiters.delete(id);
+  }
+}

@@ -1,0 +1,605 @@
+// Listing images across the registries of a scope with one position, for one page token.
+//
+// The position holds one entry per registry in scope (start / cursor or key / done), so every
+// registry resumes exactly where it stopped and an unreachable registry is retried on the next page
+// without skipping anything:
+// - Without an order, registries are walked in scope order, each with its native cursor. When the
+//   current registry fails, the page goes on with later ones; the failed one keeps its entry, and as the
+//   walk always resumes at the first registry not done, the next page tries it again first. Its images
+//   then come after some of later registries' (the one caveat to "scope order").
+// - With an order, the registries' ordered streams are merged into one global order: the order terms
+//   with `name` meaning the full name "<registry id>/<repository>", then that full name, then the
+//   digest. Each registry resumes strictly after the last image it contributed: for one registry the
+//   global order is its own order, so its last key is an exact keyset cursor. (A single global key
+//   would need a "after every repository" bound to translate into another registry's order, which a
+//   provider's `after` cannot express.) A registry unreachable for a page keeps its key; when it comes
+//   back, its images that sort before images already returned come late, never lost nor repeated.
+//
+// Position bytes (no JSON): format byte (1 native, 2 ordered), 4-byte fingerprint of the registry ids
+// in scope, varint count of leading registries that are done, varint count of explicit entries, the
+// entries, and nothing for the trailing registries still at their start. Entry: 0 start, 1 done,
+// 2 native cursor (string), 3 key (flags, repository, digest, [|created_at| as varint, sign in flags]).
+// Strings are varint length + UTF-8.
+
+import { createHash } from "node:crypto";
+import { Code, invalidField, isRegplaneError, RegplaneError } from "./errors.js";
+import { compareImages, imageKeyOf } from "./order.js";
+import type { ImageKey, ImagePage, ListImagesQuery, Provider } from "./provider.js";
+import type { ImageRecord, OrderTerm } from "./types.js";
+
+export const DEFAULT_REGISTRY_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_PARALLEL = 16;
+
+/** Where one registry's stream stands. */
+export type StreamPosition =
+  | { kind: "start" }
+  | { kind: "done" }
+  | { kind: "cursor"; cursor: string }
+  | { kind: "after"; key: ImageKey };
+
+export interface WalkPosition {
+  ordered: boolean;
+  /** Fingerprint of the registry ids in scope, so a token outliving a change of the scope is refused. */
+  scope: number;
+  /** One per registry in scope, in scope order. */
+  streams: StreamPosition[];
+}
+
+export interface RepositoryRef {
+  registryId: string;
+  repository: string;
+}
+
+export interface ListImagesAcrossParams {
+  /** The registries of the scope, in scope order. */
+  registries: readonly Provider[];
+  /** Empty: scope order with native cursors. */
+  order: readonly OrderTerm[];
+  /** The name="<registry id>/<repository>" filter, split; only the named registry is asked. */
+  nameEquals?: RepositoryRef;
+  /** The repository_name scope, split; only that registry is asked. */
+  repository?: RepositoryRef;
+  pageSize: number;
+  /** The position from the request's page token; undefined for the first page. */
+  state?: Uint8Array;
+  /** The caller's cancellation. */
+  signal?: AbortSignal;
+  /** Absolute time (ms since the epoch) by which the page must be returned. */
+  deadlineMs?: number;
+  /** Longest one provider call may take before its registry counts as unreachable for this page. */
+  perRegistryTimeoutMs?: number;
+  /** Provider calls in flight at once for this page. */
+  maxParallel?: number;
+}
+
+export interface ImagesAcrossPage {
+  images: ImageRecord[];
+  /** Ids of registries that could not be listed for this page; the next page tries them again. */
+  unreachable: string[];
+  /** Position of the next page; undefined when the walk is over. */
+  next?: Uint8Array;
+}
+
+/**
+ * One page of images across registries. A page is full unless the walk is over, except when the
+ * deadline leaves no time for another provider call. Throws UNAVAILABLE (reason
+ * ALL_REGISTRIES_UNAVAILABLE) when every registry asked for this page failed, INVALID_ARGUMENT on
+ * page_token for a position that does not fit the request, CANCELLED when the caller gives up.
+ */
+export async function listImagesAcross(params: ListImagesAcrossParams): Promise<ImagesAcrossPage> {
+  const registries = registriesInScope(params);
+  const ordered = params.order.length > 0;
+  const scope = scopeFingerprint(registries);
+  let streams: StreamPosition[];
+  if (params.state === undefined) {
+    streams = registries.map((): StreamPosition => ({ kind: "start" }));
+  } else {
+    const position = decodeWalkPosition(params.state, registries.length);
+    if (position.ordered !== ordered) throw invalidPosition();
+    if (position.scope !== scope) {
+      throw invalidField("page_token", "the registries in scope changed since the page token was issued; list again from the first page", "page_token.scope_changed");
+    }
+    streams = position.streams;
+  }
+  if (!(params.pageSize >= 1)) throw invalidField("page_size", "page_size must be positive");
+
+  const walk = new Walk(registries, params);
+  try {
+    if (ordered) await walk.merge(streams, params.order, params.pageSize);
+    else await walk.native(streams, params.pageSize);
+  } finally {
+    walk.abortOutstanding();
+  }
+  walk.throwIfNothingServed();
+  const over = streams.every((s) => s.kind === "done");
+  return {
+    images: walk.images,
+    unreachable: walk.unreachableIds(),
+    next: over ? undefined : encodeWalkPosition({ ordered, scope, streams }),
+  };
+}
+
+function registriesInScope(params: ListImagesAcrossParams): readonly Provider[] {
+  let registries = params.registries;
+  const { repository, nameEquals } = params;
+  if (repository) registries = registries.filter((r) => r.id === repository.registryId);
+  if (nameEquals) {
+    const contradicts = nameEquals.repository === "" || (repository !== undefined && repository.repository !== nameEquals.repository);
+    registries = contradicts ? [] : registries.filter((r) => r.id === nameEquals.registryId);
+  }
+  return registries;
+}
+
+type Outcome = { kind: "ok"; page: ImagePage } | { kind: "failed"; error: unknown } | { kind: "no-time" };
+
+interface Fetch {
+  limit: number;
+  promise: Promise<Outcome>;
+  settled?: Outcome;
+}
+
+/** An image in the merge, with the key it resumes from and the key it sorts by globally. */
+interface Head {
+  image: ImageRecord;
+  key: ImageKey;
+  globalKey: ImageKey;
+}
+
+interface MergeStream {
+  index: number;
+  buffer: Head[];
+  next: number;
+  /** The registry said nothing follows the buffer. */
+  exhausted: boolean;
+  failed: boolean;
+  /** Key the next fetch starts after: the last image fetched, or the position's key. */
+  fetchAfter?: ImageKey;
+}
+
+/** The work of one page: provider calls with timeouts and a concurrency limit, and what they gave. */
+class Walk {
+  readonly images: ImageRecord[] = [];
+  private readonly failed = new Set<number>();
+  private readonly errors: unknown[] = [];
+  private served = false;
+  private outOfTime = false;
+  private readonly controllers = new Set<AbortController>();
+  private readonly waiting: Array<() => void> = [];
+  private active = 0;
+  private readonly timeoutMs: number;
+  private readonly maxParallel: number;
+
+  constructor(
+    private readonly registries: readonly Provider[],
+    private readonly params: ListImagesAcrossParams,
+  ) {
+    this.timeoutMs = params.perRegistryTimeoutMs ?? DEFAULT_REGISTRY_TIMEOUT_MS;
+    this.maxParallel = Math.max(1, params.maxParallel ?? DEFAULT_MAX_PARALLEL);
+  }
+
+  /** Scope order, native cursors; prefetches later registries while the current one may not fill the page. */
+  async native(streams: StreamPosition[], pageSize: number): Promise<void> {
+    const fetches = new Map<number, Fetch>();
+    const start = (i: number, limit: number): Fetch => {
+      const s = streams[i];
+      const fetch: Fetch = { limit, promise: this.call(i, { nativeCursor: s.kind === "cursor" ? s.cursor : undefined, limit }) };
+      void fetch.promise.then((o) => (fetch.settled = o));
+      fetches.set(i, fetch);
+      return fetch;
+    };
+    const open = (from: number): number => {
+      let i = from;
+      while (i < streams.length && (streams[i].kind === "done" || this.failed.has(i))) i++;
+      return i;
+    };
+
+    // Look ahead only once the current registry is at its start (size unknown) or ran out mid-page:
+    // a registry resumed from a cursor usually fills the page alone.
+    let lookAhead = false;
+    let i = open(0);
+    while (i < streams.length && this.images.length < pageSize) {
+      const need = pageSize - this.images.length;
+      if (streams[i].kind === "start") lookAhead = true;
+      const current = fetches.get(i) ?? start(i, need);
+      if (lookAhead) {
+        for (let j = open(i + 1), ahead = 1; j < streams.length && ahead < this.maxParallel; j = open(j + 1), ahead++) {
+          if (!fetches.has(j)) start(j, need);
+        }
+      }
+      const outcome = await current.promise;
+      fetches.delete(i);
+      if (outcome.kind === "no-time") break;
+      if (outcome.kind === "failed") {
+        this.fail(i, outcome.error);
+        i = open(i + 1);
+        continue;
+      }
+      this.served = true;
+      const { page } = outcome;
+      // A native cursor can only resume after a whole response, so a response larger than the room
+      // left is asked again with the exact room.
+      if (page.images.length > need) {
+        if (current.limit <= need) {
+          this.fail(i, new Error(`registry returned ${page.images.length} images when asked for at most ${current.limit}`));
+          i = open(i + 1);
+        } else {
+          start(i, need);
+        }
+        continue;
+      }
+      this.images.push(...page.images);
+      const s = streams[i];
+      const sentCursor = s.kind === "cursor" ? s.cursor : undefined;
+      // A registry that is not done must hand back a new cursor, or asking again would repeat itself.
+      if (page.done || page.nativeCursor === undefined || page.nativeCursor === sentCursor) {
+        streams[i] = { kind: "done" };
+        lookAhead = true;
+        i = open(i + 1);
+      } else {
+        streams[i] = { kind: "cursor", cursor: page.nativeCursor };
+      }
+    }
+    // Registries already seen to be empty need not cost the client one more, empty page.
+    // (A fetch still in the map was started from its registry's current entry.)
+    for (let j = open(i); j < streams.length; j = open(j + 1)) {
+      const settled = fetches.get(j)?.settled;
+      if (settled?.kind !== "ok" || settled.page.images.length > 0 || !settled.page.done) break;
+      streams[j] = { kind: "done" };
+    }
+  }
+
+  /** K-way merge of the registries' ordered streams, each resuming after its own last key. */
+  async merge(streams: StreamPosition[], order: readonly OrderTerm[], pageSize: number): Promise<void> {
+    const merging: MergeStream[] = [];
+    streams.forEach((s, index) => {
+      if (s.kind === "done") return;
+      merging.push({ index, buffer: [], next: 0, exhausted: false, failed: false, fetchAfter: s.kind === "after" ? s.key : undefined });
+    });
+    // The full name "<registry id>/<repository>" stands in for the repository, for `name` and the tiebreak.
+    const globalKey = (index: number, key: ImageKey): ImageKey => ({ ...key, repository: `${this.registries[index].id}/${key.repository}` });
+    const lastEmitted = new Map<number, ImageKey>();
+
+    while (this.images.length < pageSize) {
+      const empty = merging.filter((m) => !m.failed && !m.exhausted && m.next >= m.buffer.length);
+      if (empty.length > 0) {
+        const need = pageSize - this.images.length;
+        const outcomes = await Promise.all(
+          empty.map((m) => this.call(m.index, { order: [...order], after: m.fetchAfter, limit: need })),
+        );
+        outcomes.forEach((outcome, n) => {
+          const m = empty[n];
+          if (outcome.kind === "failed") {
+            m.failed = true;
+            this.fail(m.index, outcome.error);
+            return;
+          }
+          if (outcome.kind !== "ok") return;
+          this.served = true;
+          m.buffer = outcome.page.images.map((image) => {
+            const key = imageKeyOf(image);
+            return { image, key, globalKey: globalKey(m.index, key) };
+          });
+          m.next = 0;
+          // Asking again after an empty answer would get the same empty answer.
+          m.exhausted = outcome.page.done || m.buffer.length === 0;
+          if (m.buffer.length > 0) m.fetchAfter = m.buffer[m.buffer.length - 1].key;
+        });
+        if (outcomes.some((o) => o.kind === "no-time")) break;
+        continue;
+      }
+      let best: MergeStream | undefined;
+      for (const m of merging) {
+        if (m.failed || m.next >= m.buffer.length) continue;
+        if (!best || compareImages(m.buffer[m.next].globalKey, best.buffer[best.next].globalKey, order) < 0) best = m;
+      }
+      if (!best) break;
+      const head = best.buffer[best.next++];
+      this.images.push(head.image);
+      lastEmitted.set(best.index, head.key);
+    }
+
+    for (const m of merging) {
+      const last = lastEmitted.get(m.index);
+      if (!m.failed && m.exhausted && m.next >= m.buffer.length) streams[m.index] = { kind: "done" };
+      else if (last) streams[m.index] = { kind: "after", key: last };
+    }
+  }
+
+  /** One provider call: bounded by the concurrency limit, the per-registry timeout and the deadline. */
+  private async call(index: number, query: Omit<ListImagesQuery, "signal" | "repository" | "nameEquals" | "order"> & { order?: OrderTerm[] }): Promise<Outcome> {
+    await this.acquire();
+    try {
+      const timeout = this.timeLeft();
+      if (timeout <= 0) {
+        this.outOfTime = true;
+        return { kind: "no-time" };
+      }
+      const controller = new AbortController();
+      this.controllers.add(controller);
+      const parent = this.params.signal;
+      const onParentAbort = () => controller.abort(parent?.reason);
+      parent?.addEventListener("abort", onParentAbort, { once: true });
+      if (parent?.aborted) controller.abort(parent.reason);
+      const timer = setTimeout(() => controller.abort(new RegplaneError(Code.DEADLINE_EXCEEDED, `registry call timed out after ${timeout} ms`)), timeout);
+      try {
+        const provider = this.registries[index];
+        const full: ListImagesQuery = {
+          repository: this.params.repository?.repository,
+          nameEquals: this.params.nameEquals?.repository,
+          order: query.order ?? [],
+          after: query.after,
+          nativeCursor: query.nativeCursor,
+          limit: query.limit,
+          signal: controller.signal,
+        };
+        // A provider that ignores its signal must not hold the page: the abort settles the race.
+        const aborted = new Promise<never>((_, reject) => {
+          if (controller.signal.aborted) reject(controller.signal.reason);
+          controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
+        });
+        const page = await Promise.race([provider.listImages(full), aborted]);
+        return { kind: "ok", page };
+      } catch (error) {
+        return { kind: "failed", error };
+      } finally {
+        clearTimeout(timer);
+        parent?.removeEventListener("abort", onParentAbort);
+        this.controllers.delete(controller);
+      }
+    } finally {
+      this.release();
+    }
+  }
+
+  private timeLeft(): number {
+    const deadline = this.params.deadlineMs;
+    return deadline === undefined ? this.timeoutMs : Math.min(this.timeoutMs, deadline - Date.now());
+  }
+
+  private fail(index: number, error: unknown): void {
+    this.checkCancelled();
+    this.failed.add(index);
+    this.errors.push(error);
+  }
+
+  private checkCancelled(): void {
+    const signal = this.params.signal;
+    if (!signal?.aborted) return;
+    const reason: unknown = signal.reason;
+    if (isRegplaneError(reason)) throw reason;
+    const timedOut = reason instanceof Error && reason.name === "TimeoutError";
+    throw new RegplaneError(timedOut ? Code.DEADLINE_EXCEEDED : Code.CANCELLED, timedOut ? "the deadline passed while listing" : "the listing was cancelled");
+  }
+
+  /** Calls still running when the page is complete (lookahead that was not needed) are stopped. */
+  abortOutstanding(): void {
+    for (const controller of this.controllers) controller.abort(new RegplaneError(Code.CANCELLED, "page complete"));
+  }
+
+  throwIfNothingServed(): void {
+    this.checkCancelled();
+    if (this.served) return;
+    if (this.failed.size > 0) {
+      const ids = this.unreachableIds();
+      throw new RegplaneError(Code.UNAVAILABLE, `no registry in scope could be listed: ${ids.join(", ")}`, {
+        errorInfo: { reason: "ALL_REGISTRIES_UNAVAILABLE", metadata: { registry_ids: ids.join(",") } },
+        retryDelayMs: 1000,
+        cause: this.errors[0],
+      });
+    }
+    if (this.outOfTime) throw new RegplaneError(Code.DEADLINE_EXCEEDED, "the deadline passed before any registry answered");
+  }
+
+  unreachableIds(): string[] {
+    return [...this.failed].sort((a, b) => a - b).map((i) => this.registries[i].id);
+  }
+
+  private async acquire(): Promise<void> {
+    if (this.active < this.maxParallel) {
+      this.active++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active--;
+  }
+}
+
+function scopeFingerprint(registries: readonly Provider[]): number {
+  const hash = createHash("sha256");
+  for (const r of registries) hash.update(r.id).update("\0");
+  return hash.digest().readUInt32BE(0);
+}
+
+function invalidPosition(): RegplaneError {
+  return invalidField("page_token", "invalid page token", "page_token.invalid");
+}
+
+const FORMAT_NATIVE = 1;
+const FORMAT_ORDERED = 2;
+const ENTRY_START = 0;
+const ENTRY_DONE = 1;
+const ENTRY_CURSOR = 2;
+const ENTRY_KEY = 3;
+/** Flags of a key entry: whether created_at follows, and its sign (the magnitude is a varint). */
+const KEY_CREATED = 1;
+const KEY_CREATED_NEGATIVE = 2;
+
+export function encodeWalkPosition(position: WalkPosition): Uint8Array {
+  const w = new ByteWriter();
+  w.byte(position.ordered ? FORMAT_ORDERED : FORMAT_NATIVE);
+  w.uint32(position.scope);
+  const { streams } = position;
+  let leadingDone = 0;
+  while (leadingDone < streams.length && streams[leadingDone].kind === "done") leadingDone++;
+  let end = streams.length;
+  while (end > leadingDone && streams[end - 1].kind === "start") end--;
+  w.varint(leadingDone);
+  w.varint(end - leadingDone);
+  for (const s of streams.slice(leadingDone, end)) {
+    switch (s.kind) {
+      case "start":
+        w.byte(ENTRY_START);
+        break;
+      case "done":
+        w.byte(ENTRY_DONE);
+        break;
+      case "cursor":
+        w.byte(ENTRY_CURSOR);
+        w.string(s.cursor);
+        break;
+      case "after":
+        w.byte(ENTRY_KEY);
+        w.byte(s.key.createdAt === undefined ? 0 : s.key.createdAt < 0 ? KEY_CREATED_NEGATIVE : KEY_CREATED);
+        w.string(s.key.repository);
+        w.string(s.key.digest);
+        if (s.key.createdAt !== undefined) w.varint(milliseconds(Math.abs(s.key.createdAt)));
+        break;
+    }
+  }
+  return w.bytes();
+}
+
+/** INVALID_ARGUMENT on page_token unless `bytes` is a position over exactly `registryCount` registries. */
+export function decodeWalkPosition(bytes: Uint8Array, registryCount: number): WalkPosition {
+  try {
+    const r = new ByteReader(bytes);
+    const format = r.byte();
+    if (format !== FORMAT_NATIVE && format !== FORMAT_ORDERED) throw invalidPosition();
+    const ordered = format === FORMAT_ORDERED;
+    const scope = r.uint32();
+    const leadingDone = r.varint();
+    const explicit = r.varint();
+    if (leadingDone + explicit > registryCount) throw invalidPosition();
+    const streams: StreamPosition[] = [];
+    for (let i = 0; i < leadingDone; i++) streams.push({ kind: "done" });
+    for (let i = 0; i < explicit; i++) {
+      const entry = r.byte();
+      if (entry === ENTRY_START) streams.push({ kind: "start" });
+      else if (entry === ENTRY_DONE) streams.push({ kind: "done" });
+      else if (entry === ENTRY_CURSOR && !ordered) streams.push({ kind: "cursor", cursor: r.string() });
+      else if (entry === ENTRY_KEY && ordered) {
+        const flags = r.byte();
+        if (flags > KEY_CREATED_NEGATIVE) throw invalidPosition();
+        const key: ImageKey = { repository: r.string(), digest: r.string() };
+        if (flags === KEY_CREATED) key.createdAt = r.varint();
+        else if (flags === KEY_CREATED_NEGATIVE) key.createdAt = -r.varint();
+        streams.push({ kind: "after", key });
+      } else throw invalidPosition();
+    }
+    while (streams.length < registryCount) streams.push({ kind: "start" });
+    r.end();
+    return { ordered, scope, streams };
+  } catch (err) {
+    throw isRegplaneError(err) ? err : invalidPosition();
+  }
+}
+
+/**
+ * A keyset cursor over a tuple of strings (e.g. [namespace name] or [created-at ms, operation id]),
+ * for the List RPCs that page one sorted source.
+ */
+export function encodeCursor(key: readonly string[]): Uint8Array {
+  const w = new ByteWriter();
+  w.varint(key.length);
+  for (const part of key) w.string(part);
+  return w.bytes();
+}
+
+/** INVALID_ARGUMENT on page_token unless `state` is a cursor of `arity` parts. */
+export function decodeCursor(state: Uint8Array, arity: number): string[] {
+  try {
+    const r = new ByteReader(state);
+    const count = r.varint();
+    if (count !== arity) throw invalidPosition();
+    const key: string[] = [];
+    for (let i = 0; i < count; i++) key.push(r.string());
+    r.end();
+    return key;
+  } catch (err) {
+    throw isRegplaneError(err) ? err : invalidPosition();
+  }
+}
+
+function milliseconds(n: number): number {
+  if (!Number.isSafeInteger(n)) throw new RangeError("created_at is not an integer number of milliseconds");
+  return n;
+}
+
+class ByteWriter {
+  private readonly out: number[] = [];
+
+  byte(b: number): void {
+    this.out.push(b & 0xff);
+  }
+
+  uint32(n: number): void {
+    this.out.push((n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+  }
+
+  /** Unsigned LEB128 over safe integers (arithmetic, not 32-bit shifts). */
+  varint(n: number): void {
+    let v = n;
+    while (v >= 0x80) {
+      this.out.push((v % 0x80) | 0x80);
+      v = Math.floor(v / 0x80);
+    }
+    this.out.push(v);
+  }
+
+  string(s: string): void {
+    const utf8 = Buffer.from(s, "utf8");
+    this.varint(utf8.length);
+    for (const b of utf8) this.out.push(b);
+  }
+
+  bytes(): Uint8Array {
+    return Uint8Array.from(this.out);
+  }
+}
+
+class ByteReader {
+  private offset = 0;
+
+  constructor(private readonly data: Uint8Array) {}
+
+  byte(): number {
+    if (this.offset >= this.data.length) throw invalidPosition();
+    return this.data[this.offset++];
+  }
+
+  uint32(): number {
+    return ((this.byte() << 24) >>> 0) + (this.byte() << 16) + (this.byte() << 8) + this.byte();
+  }
+
+  varint(): number {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.byte();
+      value += (b & 0x7f) * scale;
+      if (b < 0x80) {
+        if (!Number.isSafeInteger(value)) break;
+        return value;
+      }
+      scale *= 0x80;
+    }
+    throw invalidPosition();
+  }
+
+  string(): string {
+    const length = this.varint();
+    if (length > this.data.length - this.offset) throw invalidPosition();
+    const bytes = this.data.subarray(this.offset, this.offset + length);
+    this.offset += length;
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  }
+
+  end(): void {
+    if (this.offset !== this.data.length) throw invalidPosition();
+  }
+}

@@ -1,0 +1,104 @@
+// Domain records → regplane.v1 messages. The only place services shape proto output.
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { blobId, imageId } from "../core/ids.js";
+import type { BlobRecord, ImageRecord, NamespaceRecord, RegistryRecord } from "../core/types.js";
+import type { OperationRecord } from "../store/store.js";
+import { BlobSchema } from "../gen/regplane/v1/blob_pb.js";
+import { ImageSchema, type Image } from "../gen/regplane/v1/image_pb.js";
+import { NamespaceSchema, Visibility, type Namespace } from "../gen/regplane/v1/namespace_pb.js";
+import { OperationSchema, type Operation } from "../gen/regplane/v1/operation_pb.js";
+import { Registry_Status, RegistrySchema, type Registry } from "../gen/regplane/v1/registry_pb.js";
+
+const ts = (d: Date | undefined) => (d === undefined || Number.isNaN(d.getTime()) ? undefined : timestampFromMs(d.getTime()));
+
+function blob(registryId: string, b: BlobRecord): MessageInitShape<typeof BlobSchema> {
+  return { id: blobId(registryId, b.digest), digest: b.digest, size: BigInt(b.size), urls: b.urls ?? [], mediaType: b.mediaType };
+}
+
+export function imageToProto(r: ImageRecord): Image {
+  return create(ImageSchema, {
+    id: imageId(r.registryId, r.repository, r.digest),
+    name: `${r.registryId}/${r.repository}`,
+    digest: r.digest,
+    compressedSize: BigInt(r.compressedSize),
+    config: r.config ? blob(r.registryId, r.config) : undefined,
+    layers: r.layers.map((l) => blob(r.registryId, l)),
+    tags: r.tags,
+    createdAt: ts(r.createdAt),
+    mediaType: r.mediaType,
+    manifests: r.manifests.map((m) => blob(r.registryId, m)),
+  });
+}
+
+const visibilityToProto: Record<NamespaceRecord["visibility"], Visibility> = {
+  unspecified: Visibility.UNSPECIFIED,
+  inherit: Visibility.INHERIT,
+  public: Visibility.PUBLIC,
+  private: Visibility.PRIVATE,
+};
+
+export function visibilityFromProto(v: Visibility): NamespaceRecord["visibility"] {
+  return v === Visibility.PUBLIC ? "public" : v === Visibility.PRIVATE ? "private" : v === Visibility.INHERIT ? "inherit" : "unspecified";
+}
+
+export function namespaceId(registryId: string, name: string): string {
+  return `${registryId}/${name}`;
+}
+
+export function namespaceToProto(r: NamespaceRecord): Namespace {
+  return create(NamespaceSchema, {
+    id: namespaceId(r.registryId, r.name),
+    registryId: r.registryId,
+    name: r.name,
+    description: r.description,
+    visibility: visibilityToProto[r.visibility],
+    imageCount: BigInt(r.imageCount),
+    sizeBytes: BigInt(r.sizeBytes),
+    createdAt: ts(r.createdAt),
+    updatedAt: ts(r.updatedAt),
+  });
+}
+
+const statusToProto: Record<RegistryRecord["status"], Registry_Status> = {
+  unspecified: Registry_Status.STATUS_UNSPECIFIED,
+  creating: Registry_Status.CREATING,
+  active: Registry_Status.ACTIVE,
+  deleting: Registry_Status.DELETING,
+};
+
+export function registryToProto(r: RegistryRecord, folderId: string): Registry {
+  return create(RegistrySchema, {
+    id: r.id,
+    folderId,
+    name: r.name,
+    status: statusToProto[r.status],
+    createdAt: ts(r.createdAt),
+    labels: r.labels,
+    provider: r.provider,
+    endpoint: r.endpoint,
+    location: r.location,
+    capabilities: [...r.capabilities],
+    garbageCollectionSchedule: r.garbageCollectionSchedule,
+    apiSubnetAllowList: r.apiSubnetAllowList ?? [],
+    hostname: r.hostname,
+  });
+}
+
+export function operationToProto(r: OperationRecord): Operation {
+  const result: MessageInitShape<typeof OperationSchema>["result"] = r.error
+    ? { case: "error", value: { code: r.error.code, message: r.error.message, details: r.error.details } }
+    : r.response
+      ? { case: "response", value: { typeUrl: r.response.typeUrl, value: r.response.value } }
+      : undefined;
+  return create(OperationSchema, {
+    id: r.id,
+    description: r.description,
+    createdAt: ts(r.createdAt),
+    createdBy: r.createdBy,
+    modifiedAt: ts(r.modifiedAt),
+    done: r.state === "done",
+    metadata: { typeUrl: r.metadata.typeUrl, value: r.metadata.value },
+    result,
+  });
+}

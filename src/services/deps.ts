@@ -1,0 +1,14 @@
+// What every service is built from. Services know the catalog, never an adapter by name.
+import type { Catalog } from "../core/catalog.js";
+import type { Config } from "../core/config.js";
+import type { OperationEngine } from "../core/operations.js";
+import type { PageTokenCodec } from "../core/pagetoken.js";
+import type { Store } from "../store/store.js";
+
+export interface ServiceDeps {
+  catalog: Catalog;
+  store: Store;
+  engine: OperationEngine;
+  tokens: PageTokenCodec;
+  config: Config;
+}

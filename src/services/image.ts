@@ -1,0 +1,136 @@
+// ImageService: List across providers with one page token, Get by deterministic id, Delete as an Operation.
+import { create } from "@bufbuild/protobuf";
+import { anyPack, EmptySchema } from "@bufbuild/protobuf/wkt";
+import { Code, invalidField, notFound, RegplaneError, unsupported } from "../core/errors.js";
+import { imageId } from "../core/ids.js";
+import { listImagesAcross } from "../core/paging.js";
+import type { Provider } from "../core/provider.js";
+import type { OperationContext } from "../core/operations.js";
+import { DeleteImageMetadataSchema, ImageService, ListImagesResponseSchema } from "../gen/regplane/v1/image_service_pb.js";
+import { bind, type CallContext } from "../server/rpc.js";
+import { imageToProto, operationToProto } from "./convert.js";
+import type { ServiceDeps } from "./deps.js";
+import { nameFilterOf, orderKeyString, orderTermsOf, pageSizeOf } from "./listing.js";
+import type { ImageRecord } from "../core/types.js";
+
+export const DELETE_IMAGE = "image.delete";
+
+interface DeleteImageParams {
+  registryId: string;
+  repository: string;
+  digest: string;
+}
+
+/** The idempotency-key request header, checked for length so a key cannot bloat the store. */
+export function idempotencyOf(ctx: CallContext): { caller: string; key: string } | undefined {
+  const key = ctx.requestHeader("idempotency-key");
+  if (key === undefined || key === "") return undefined;
+  if (key.length > 256) throw invalidField("idempotency-key", "the idempotency-key header must be at most 256 characters");
+  return { caller: ctx.principal, key };
+}
+
+export function imageService(deps: ServiceDeps) {
+  const { catalog, store, engine, tokens, config } = deps;
+
+  engine.register(DELETE_IMAGE, async (params, op: OperationContext) => {
+    const p = params as DeleteImageParams;
+    const provider = catalog.registry(p.registryId);
+    await op.checkCancelled();
+    await provider.deleteImage(p.repository, p.digest, op.signal);
+    return anyPack(EmptySchema, create(EmptySchema));
+  });
+
+  async function record(images: ImageRecord[]): Promise<void> {
+    if (images.length === 0) return;
+    await store.recordImageIds(images.map((i) => ({ id: imageId(i.registryId, i.repository, i.digest), registryId: i.registryId, repository: i.repository, digest: i.digest })));
+  }
+
+  async function resolve(id: string) {
+    const ref = await store.resolveImageId(id);
+    if (!ref || !catalog.hasRegistry(ref.registryId)) throw notFound("image", id);
+    return ref;
+  }
+
+  return bind(ImageService, {
+    async list(req, ctx) {
+      let registries: Provider[];
+      let scope: string;
+      let repository: { registryId: string; repository: string } | undefined;
+      if (req.repositoryName !== "") {
+        const slash = req.repositoryName.indexOf("/");
+        if (slash < 0) throw invalidField("repository_name", "repository_name must be <registry id>/<repository path>", "repository_name.format");
+        repository = { registryId: req.repositoryName.slice(0, slash), repository: req.repositoryName.slice(slash + 1) };
+        registries = [catalog.registry(repository.registryId)];
+        scope = `repo:${req.repositoryName}`;
+      } else if (req.registryId !== "") {
+        registries = [catalog.registry(req.registryId)];
+        scope = `registry:${req.registryId}`;
+      } else if (req.folderId !== "") {
+        registries = catalog.folder(req.folderId);
+        scope = `folder:${req.folderId}`;
+      } else {
+        registries = catalog.all();
+        scope = "all";
+      }
+      const name = nameFilterOf(req.filter);
+      const order = orderTermsOf(req.orderBy);
+      let nameEquals: { registryId: string; repository: string } | undefined;
+      if (name !== undefined) {
+        const slash = name.indexOf("/");
+        nameEquals = slash < 0 ? { registryId: name, repository: "" } : { registryId: name.slice(0, slash), repository: name.slice(slash + 1) };
+      }
+      const binding = ["images", scope, name ?? "", orderKeyString(order), ctx.principal].join("\n");
+      const now = new Date();
+      const state = req.pageToken === "" ? undefined : await tokens.decode(req.pageToken, binding, now);
+      const page = await listImagesAcross({
+        registries,
+        order,
+        repository,
+        nameEquals,
+        pageSize: pageSizeOf(req.pageSize),
+        state,
+        signal: ctx.signal,
+        deadlineMs: ctx.deadline,
+        perRegistryTimeoutMs: config.registryTimeoutMs,
+      });
+      await record(page.images);
+      return create(ListImagesResponseSchema, {
+        images: page.images.map(imageToProto),
+        nextPageToken: page.next === undefined ? "" : await tokens.encode(page.next, binding, now),
+        unreachable: page.unreachable,
+      });
+    },
+
+    async get(req, ctx) {
+      const ref = await resolve(req.imageId);
+      const provider = catalog.registry(ref.registryId);
+      const image = await provider.getImage(ref.repository, ref.digest, ctx.signal);
+      if (!image) throw notFound("image", req.imageId);
+      return imageToProto(image);
+    },
+
+    async delete(req, ctx) {
+      const ref = await resolve(req.imageId);
+      const provider = catalog.registry(ref.registryId);
+      if (!provider.capabilities.has("delete_images")) throw unsupported(provider.id, provider.kind, "delete_images");
+      const { operation } = await engine.submit(
+        {
+          kind: DELETE_IMAGE,
+          resourceId: req.imageId,
+          registryId: ref.registryId,
+          description: `Delete image ${ref.registryId}/${ref.repository}@${ref.digest}`,
+          createdBy: ctx.principal,
+          metadata: anyPack(DeleteImageMetadataSchema, create(DeleteImageMetadataSchema, { imageId: req.imageId })),
+          params: { registryId: ref.registryId, repository: ref.repository, digest: ref.digest } satisfies DeleteImageParams,
+        },
+        { idempotency: idempotencyOf(ctx), dedupeKey: `${DELETE_IMAGE}:${req.imageId}` },
+      );
+      if (operation.kind !== DELETE_IMAGE || operation.resourceId !== req.imageId) {
+        throw new RegplaneError(Code.ALREADY_EXISTS, "the idempotency-key was already used for a different request", {
+          errorInfo: { reason: "IDEMPOTENCY_KEY_REUSED", metadata: { operation_id: operation.id } },
+        });
+      }
+      return operationToProto(operation);
+    },
+  });
+}

@@ -1,0 +1,163 @@
+// Runs the real CNCF distribution registry (Debian's `docker-registry`) for tests: a free port on
+// 127.0.0.1, a temp storage dir, deletes on or off, and no auth, htpasswd (bcrypt) or token auth.
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs/promises";
+import * as net from "node:net";
+import * as path from "node:path";
+import { makeTempDir, run } from "./images.js";
+
+export type RegistryAuth =
+  | { kind: "none" }
+  /** Users and passwords; written as bcrypt entries with `htpasswd -Bbn`. */
+  | { kind: "htpasswd"; users: Record<string, string> }
+  | { kind: "token"; realm: string; service: string; issuer: string; rootCertBundle: string };
+
+export interface StartRegistryOptions {
+  /** storage.delete.enabled; default true. */
+  deletes?: boolean;
+  auth?: RegistryAuth;
+  /** Reuse a storage dir (e.g. to restart on the same content); default: a new temp dir. */
+  storageDir?: string;
+  port?: number;
+}
+
+export interface RunningRegistry {
+  /** 127.0.0.1:PORT */
+  host: string;
+  /** http://127.0.0.1:PORT */
+  url: string;
+  port: number;
+  storageDir: string;
+  configPath: string;
+  /** Ends the process and waits for it to exit; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, host, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startRegistry(options: StartRegistryOptions = {}): Promise<RunningRegistry> {
+  const workDir = await makeTempDir("regplane-registry-");
+  const storageDir = options.storageDir ?? path.join(workDir, "storage");
+  await fs.mkdir(storageDir, { recursive: true });
+  const port = options.port ?? (await freePort());
+  const auth = options.auth ?? { kind: "none" };
+  const lines = [
+    "version: 0.1",
+    "log: {level: error}",
+    "storage:",
+    `  filesystem: {rootdirectory: ${JSON.stringify(storageDir)}}`,
+    `  delete: {enabled: ${options.deletes ?? true}}`,
+    `http: {addr: "127.0.0.1:${port}", secret: regplane-test-secret}`,
+  ];
+  if (auth.kind === "htpasswd") {
+    const entries: string[] = [];
+    for (const [user, password] of Object.entries(auth.users)) entries.push((await run("htpasswd", ["-Bbn", user, password])).trim());
+    const file = path.join(workDir, "htpasswd");
+    await fs.writeFile(file, `${entries.join("\n")}\n`);
+    lines.push("auth:", `  htpasswd: {realm: regplane-test, path: ${JSON.stringify(file)}}`);
+  } else if (auth.kind === "token") {
+    lines.push(
+      "auth:",
+      "  token:",
+      `    realm: ${JSON.stringify(auth.realm)}`,
+      `    service: ${JSON.stringify(auth.service)}`,
+      `    issuer: ${JSON.stringify(auth.issuer)}`,
+      `    rootcertbundle: ${JSON.stringify(auth.rootCertBundle)}`,
+    );
+  }
+  const configPath = path.join(workDir, "config.yml");
+  await fs.writeFile(configPath, `${lines.join("\n")}\n`);
+
+  const child = spawn("docker-registry", ["serve", configPath], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => {
+    stderr = (stderr + d).slice(-4000);
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitUntilServing(url, child, () => stderr);
+  } catch (e) {
+    await stopProcess(child, exited);
+    throw e;
+  }
+  return {
+    host: `127.0.0.1:${port}`,
+    url,
+    port,
+    storageDir,
+    configPath,
+    stop: () => stopProcess(child, exited),
+  };
+}
+
+/** Polls GET /v2/ until the registry answers at all (401 counts: auth is on). */
+async function waitUntilServing(url: string, child: ChildProcess, stderr: () => string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}: ${stderr()}`);
+    try {
+      const res = await fetch(`${url}/v2/`);
+      await res.arrayBuffer();
+      if (res.status === 200 || res.status === 401) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`docker-registry did not start on ${url}: ${stderr()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function stopProcess(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGTERM");
+  const killLater = setTimeout(() => child.kill("SIGKILL"), 5_000);
+  await exited;
+  clearTimeout(killLater);
+}
+
+export interface PushOptions {
+  /** "v2s2" pushes a Docker schema 2 manifest instead of OCI. */
+  format?: "oci" | "v2s2";
+  /** Push every child of an image index too. */
+  all?: boolean;
+  /** user:password for registries with auth. */
+  credentials?: string;
+}
+
+/** `skopeo copy oci:LAYOUT:TAG docker://HOST/REPOSITORY:DESTTAG` over plain http. */
+export async function pushImage(layoutDir: string, tag: string, host: string, repository: string, destTag: string, options: PushOptions = {}): Promise<void> {
+  const args = ["copy", "--quiet", "--dest-tls-verify=false"];
+  if (options.format === "v2s2") args.push("--format", "v2s2");
+  if (options.all) args.push("--all");
+  if (options.credentials) args.push("--dest-creds", options.credentials);
+  args.push(`oci:${layoutDir}:${tag}`, `docker://${host}/${repository}:${destTag}`);
+  await run("skopeo", args);
+}
+
+/** `skopeo inspect --raw` of an image in a registry, as bytes with their digest and size. */
+export async function inspectRaw(host: string, reference: string, credentials?: string): Promise<{ digest: string; size: number; manifest: Record<string, any> }> {
+  const args = ["inspect", "--raw", "--tls-verify=false"];
+  if (credentials) args.push("--creds", credentials);
+  args.push(`docker://${host}/${reference}`);
+  const stdout = await new Promise<Buffer>((resolve, reject) =>
+    execFile("skopeo", args, { encoding: "buffer", maxBuffer: 16 * 1024 * 1024 }, (err, out, errOut) =>
+      err ? reject(new Error(`skopeo ${args.join(" ")} failed: ${errOut.toString().trim() || err.message}`)) : resolve(out),
+    ),
+  );
+  return {
+    digest: `sha256:${createHash("sha256").update(stdout).digest("hex")}`,
+    size: stdout.length,
+    manifest: JSON.parse(stdout.toString("utf8")) as Record<string, any>,
+  };
+}

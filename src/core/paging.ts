@@ -6,12 +6,12 @@
 // - Without an order, registries are walked in scope order, each with its native cursor. When the
 //   current registry fails, the page goes on with later ones; the failed one keeps its entry, and as the
 //   walk always resumes at the first registry not done, the next page tries it again first. Its images
-//   then come after some of later registries' (the one caveat to "scope order").
+//   may then come after images of later registries (the one exception to scope order).
 // - With an order, the registries' ordered streams are merged into one global order: the order terms
 //   with `name` meaning the full name "<registry id>/<repository>", then that full name, then the
 //   digest. Each registry resumes strictly after the last image it contributed: for one registry the
-//   global order is its own order, so its last key is an exact keyset cursor. (A single global key
-//   would need a "after every repository" bound to translate into another registry's order, which a
+//   global order is its own order, so its last key is an exact keyset cursor. (One global key would
+//   need an "after every repository" bound to translate into another registry's order, which a
 //   provider's `after` cannot express.) A registry unreachable for a page keeps its key; when it comes
 //   back, its images that sort before images already returned come late, never lost nor repeated.
 //
@@ -163,6 +163,8 @@ class Walk {
   private readonly errors: unknown[] = [];
   private served = false;
   private outOfTime = false;
+  /** Set when the page is complete: lookahead calls still queued are not started. */
+  private closed = false;
   private readonly controllers = new Set<AbortController>();
   private readonly waiting: Array<() => void> = [];
   private active = 0;
@@ -264,7 +266,7 @@ class Walk {
       if (empty.length > 0) {
         const need = pageSize - this.images.length;
         const outcomes = await Promise.all(
-          empty.map((m) => this.call(m.index, { order: [...order], after: m.fetchAfter, limit: need })),
+          empty.map((m) => this.call(m.index, { after: m.fetchAfter, limit: need })),
         );
         outcomes.forEach((outcome, n) => {
           const m = empty[n];
@@ -306,9 +308,10 @@ class Walk {
   }
 
   /** One provider call: bounded by the concurrency limit, the per-registry timeout and the deadline. */
-  private async call(index: number, query: Omit<ListImagesQuery, "signal" | "repository" | "nameEquals" | "order"> & { order?: OrderTerm[] }): Promise<Outcome> {
+  private async call(index: number, query: Pick<ListImagesQuery, "after" | "nativeCursor" | "limit">): Promise<Outcome> {
     await this.acquire();
     try {
+      if (this.closed) return { kind: "failed", error: new RegplaneError(Code.CANCELLED, "page complete") };
       const timeout = this.timeLeft();
       if (timeout <= 0) {
         this.outOfTime = true;
@@ -326,7 +329,7 @@ class Walk {
         const full: ListImagesQuery = {
           repository: this.params.repository?.repository,
           nameEquals: this.params.nameEquals?.repository,
-          order: query.order ?? [],
+          order: [...this.params.order],
           after: query.after,
           nativeCursor: query.nativeCursor,
           limit: query.limit,
@@ -373,6 +376,7 @@ class Walk {
 
   /** Calls still running when the page is complete (lookahead that was not needed) are stopped. */
   abortOutstanding(): void {
+    this.closed = true;
     for (const controller of this.controllers) controller.abort(new RegplaneError(Code.CANCELLED, "page complete"));
   }
 

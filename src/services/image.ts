@@ -7,6 +7,7 @@ import { listImagesAcross } from "../core/paging.js";
 import type { Provider } from "../core/provider.js";
 import type { OperationContext } from "../core/operations.js";
 import { DeleteImageMetadataSchema, ImageService, ListImagesResponseSchema } from "../gen/regplane/v1/image_service_pb.js";
+import { pageTokenBinding } from "../core/pagetoken.js";
 import { bind, type CallContext } from "../server/rpc.js";
 import { imageToProto, operationToProto } from "./convert.js";
 import type { ServiceDeps } from "./deps.js";
@@ -79,7 +80,7 @@ export function imageService(deps: ServiceDeps) {
         const slash = name.indexOf("/");
         nameEquals = slash < 0 ? { registryId: name, repository: "" } : { registryId: name.slice(0, slash), repository: name.slice(slash + 1) };
       }
-      const binding = ["images", scope, name ?? "", orderKeyString(order), ctx.principal].join("\n");
+      const binding = pageTokenBinding("images", scope, name ?? "", orderKeyString(order), ctx.principal);
       const now = new Date();
       const state = req.pageToken === "" ? undefined : await tokens.decode(req.pageToken, binding, now);
       const page = await listImagesAcross({

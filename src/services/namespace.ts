@@ -2,6 +2,7 @@
 import { create } from "@bufbuild/protobuf";
 import { anyPack, EmptySchema } from "@bufbuild/protobuf/wkt";
 import { invalidField, notFound, RegplaneError, unsupported, Code } from "../core/errors.js";
+import { decodeCursor, encodeCursor } from "../core/paging.js";
 import type { Provider } from "../core/provider.js";
 import type { NamespaceRecord } from "../core/types.js";
 import { NamespaceSchema } from "../gen/regplane/v1/namespace_pb.js";
@@ -12,6 +13,7 @@ import {
   NamespaceService,
   UpdateNamespaceMetadataSchema,
 } from "../gen/regplane/v1/namespace_service_pb.js";
+import { pageTokenBinding } from "../core/pagetoken.js";
 import { bind, type CallContext } from "../server/rpc.js";
 import { namespaceId, namespaceToProto, operationToProto, visibilityFromProto } from "./convert.js";
 import type { ServiceDeps } from "./deps.js";
@@ -36,14 +38,6 @@ function splitId(id: string): { registryId: string; name: string } {
     throw invalidField("namespace_id", "namespace_id must be <registry id>/<namespace name>", "namespace_id.format");
   }
   return { registryId: id.slice(0, slash), name: id.slice(slash + 1) };
-}
-
-/** Position: index of the registry in scope and the last namespace name returned from it. */
-function encodePosition(index: number, after: string): Uint8Array {
-  return Buffer.concat([Buffer.from([index >> 8, index & 255]), Buffer.from(after, "utf8")]);
-}
-function decodePosition(b: Uint8Array): { index: number; after: string } {
-  return { index: (b[0] << 8) | b[1], after: Buffer.from(b.subarray(2)).toString("utf8") };
 }
 
 export function namespaceService(deps: ServiceDeps) {
@@ -111,9 +105,15 @@ export function namespaceService(deps: ServiceDeps) {
     async list(req, ctx) {
       const scope = req.registryId !== "" ? [catalog.registry(req.registryId)] : req.folderId !== "" ? catalog.folder(req.folderId) : catalog.all();
       const name = nameFilterOf(req.filter);
-      const binding = ["namespaces", req.registryId, req.folderId, name ?? "", ctx.principal].join("\n");
+      const binding = pageTokenBinding("namespaces", req.registryId, req.folderId, name ?? "", ctx.principal);
       const now = new Date();
-      let pos = req.pageToken === "" ? { index: 0, after: "" } : decodePosition(await tokens.decode(req.pageToken, binding, now));
+      // Position: index of the registry in scope and the last namespace name returned from it.
+      let pos = { index: 0, after: "" };
+      if (req.pageToken !== "") {
+        const [index, after] = decodeCursor(await tokens.decode(req.pageToken, binding, now), 2);
+        if (!/^\d+$/.test(index) || Number(index) >= scope.length) throw invalidField("page_token", "invalid page token", "page_token.invalid");
+        pos = { index: Number(index), after };
+      }
       const limit = pageSizeOf(req.pageSize);
       const out: NamespaceRecord[] = [];
       const unreachable: string[] = [];
@@ -139,7 +139,7 @@ export function namespaceService(deps: ServiceDeps) {
       if (resumeAt === undefined && pos.index < scope.length) resumeAt = pos;
       return create(ListNamespacesResponseSchema, {
         namespaces: out.map(namespaceToProto),
-        nextPageToken: resumeAt ? await tokens.encode(encodePosition(resumeAt.index, resumeAt.after), binding, now) : "",
+        nextPageToken: resumeAt ? await tokens.encode(encodeCursor([String(resumeAt.index), resumeAt.after]), binding, now) : "",
         unreachable,
       });
     },

@@ -1,27 +1,15 @@
 // OperationService: Get and Cancel (mirrored), List and Wait (ours).
 import { create } from "@bufbuild/protobuf";
-import { notFound } from "../core/errors.js";
+import { invalidField, notFound } from "../core/errors.js";
+import { decodeCursor, encodeCursor } from "../core/paging.js";
 import { ListOperationsResponseSchema, OperationService } from "../gen/regplane/v1/operation_service_pb.js";
+import { pageTokenBinding } from "../core/pagetoken.js";
 import { bind } from "../server/rpc.js";
 import { operationToProto } from "./convert.js";
 import type { ServiceDeps } from "./deps.js";
 import { pageSizeOf } from "./listing.js";
 
 const DEFAULT_WAIT_MS = 30_000;
-
-/** Keyset position of an operations listing: (createdAt ms, id) of the last operation returned. */
-function encodePosition(createdAt: Date, id: string): Uint8Array {
-  const idBytes = Buffer.from(id, "utf8");
-  const out = Buffer.alloc(8 + idBytes.length);
-  out.writeDoubleBE(createdAt.getTime(), 0);
-  idBytes.copy(out, 8);
-  return out;
-}
-
-function decodePosition(bytes: Uint8Array): { createdAt: Date; id: string } {
-  const b = Buffer.from(bytes);
-  return { createdAt: new Date(b.readDoubleBE(0)), id: b.subarray(8).toString("utf8") };
-}
 
 export function operationService(deps: ServiceDeps) {
   const { engine, tokens } = deps;
@@ -45,16 +33,22 @@ export function operationService(deps: ServiceDeps) {
     },
 
     async list(req, ctx) {
-      const binding = ["operations", req.resourceId, String(req.done ?? ""), ctx.principal].join("\n");
+      const binding = pageTokenBinding("operations", req.resourceId, String(req.done ?? ""), ctx.principal);
       const now = new Date();
-      const before = req.pageToken === "" ? undefined : decodePosition(await tokens.decode(req.pageToken, binding, now));
+      // Keyset position: (created_at ms, id) of the last operation returned; the listing is newest first.
+      let before: { createdAt: Date; id: string } | undefined;
+      if (req.pageToken !== "") {
+        const [ms, id] = decodeCursor(await tokens.decode(req.pageToken, binding, now), 2);
+        if (!/^\d+$/.test(ms)) throw invalidField("page_token", "invalid page token", "page_token.invalid");
+        before = { createdAt: new Date(Number(ms)), id };
+      }
       const limit = pageSizeOf(req.pageSize);
       const ops = await engine.list({ resourceId: req.resourceId || undefined, done: req.done, before, limit: limit + 1 });
       const page = ops.slice(0, limit);
       const last = page[page.length - 1];
       return create(ListOperationsResponseSchema, {
         operations: page.map(operationToProto),
-        nextPageToken: ops.length > limit && last ? await tokens.encode(encodePosition(last.createdAt, last.id), binding, now) : "",
+        nextPageToken: ops.length > limit && last ? await tokens.encode(encodeCursor([String(last.createdAt.getTime()), last.id]), binding, now) : "",
       });
     },
 

@@ -2,7 +2,9 @@
 // engine where a provider can do them; the embedded and OCI registries cannot, and say so.
 import { create } from "@bufbuild/protobuf";
 import { Code, notFound, RegplaneError, unsupported } from "../core/errors.js";
+import { decodeCursor, encodeCursor } from "../core/paging.js";
 import { ListRegistriesResponseSchema, RegistryService } from "../gen/regplane/v1/registry_service_pb.js";
+import { pageTokenBinding } from "../core/pagetoken.js";
 import { bind } from "../server/rpc.js";
 import { registryToProto } from "./convert.js";
 import type { ServiceDeps } from "./deps.js";
@@ -19,9 +21,9 @@ export function registryService(deps: ServiceDeps) {
     async list(req, ctx) {
       const scope = req.folderId !== "" ? catalog.folder(req.folderId) : catalog.all();
       const name = nameFilterOf(req.filter);
-      const binding = ["registries", req.folderId, name ?? "", ctx.principal].join("\n");
+      const binding = pageTokenBinding("registries", req.folderId, name ?? "", ctx.principal);
       const now = new Date();
-      const after = req.pageToken === "" ? undefined : Buffer.from(await tokens.decode(req.pageToken, binding, now)).toString("utf8");
+      const after = req.pageToken === "" ? undefined : decodeCursor(await tokens.decode(req.pageToken, binding, now), 1)[0];
       const limit = pageSizeOf(req.pageSize);
       // Registries come from configuration (a short list): sorted by id, resumed after the last id.
       const matching = scope
@@ -33,7 +35,7 @@ export function registryService(deps: ServiceDeps) {
       const last = page[page.length - 1];
       return create(ListRegistriesResponseSchema, {
         registries: page.map((r) => registryToProto(r, req.folderId || catalog.firstFolderOf(r.id))),
-        nextPageToken: matching.length > limit && last ? await tokens.encode(Buffer.from(last.id, "utf8"), binding, now) : "",
+        nextPageToken: matching.length > limit && last ? await tokens.encode(encodeCursor([last.id]), binding, now) : "",
       });
     },
 

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { Code, RegplaneError } from "../../core/errors.js";
 import type { BlobRecord, ImageRecord } from "../../core/types.js";
 import { WeightedLru } from "./lru.js";
-import { blobPath, INDEX_FILE, isMissing, isValidDigest, REF_NAME_ANNOTATION } from "./paths.js";
+import { blobPath, INDEX_FILE, isMissing, isSettled, isValidDigest, nowNs, REF_NAME_ANNOTATION } from "./paths.js";
 
 export const MEDIA_TYPE = {
   ociManifest: "application/vnd.oci.image.manifest.v1+json",
@@ -42,11 +42,20 @@ export interface IndexEntry {
   tag?: string;
 }
 
+/** Which index.json a snapshot was parsed from. */
+export interface IndexSource {
+  version: string;
+  /** Hash of the bytes, to recognise an unchanged file whose times cannot prove it unchanged. */
+  contentHash: string;
+  /** Whether the version alone identifies these bytes (see isSettled). */
+  settled: boolean;
+}
+
 /** One version of a layout's index.json, parsed into images sorted by digest. */
 export interface LayoutSnapshot {
   repository: string;
   dir: string;
-  version: string;
+  source: IndexSource;
   images: ImageRecord[];
   byDigest: Map<string, ImageRecord>;
   /** The images sorted by an order key; computed once per index.json version and order. */
@@ -77,18 +86,20 @@ export async function statIndex(dir: string): Promise<string> {
 }
 
 /** index.json's bytes and the version they belong to, read from one open file. */
-export async function readIndexFile(dir: string): Promise<{ version: string; text?: string }> {
+export async function readIndexFile(dir: string): Promise<{ source: IndexSource; text?: string }> {
+  const readAt = nowNs();
   let handle: fs.FileHandle;
   try {
     handle = await fs.open(path.join(dir, INDEX_FILE), "r");
   } catch (err) {
-    if (isMissing(err)) return { version: "absent" };
+    if (isMissing(err)) return { source: { version: "absent", contentHash: "", settled: false } };
     throw err;
   }
   try {
     const st = await handle.stat({ bigint: true });
     const text = await handle.readFile({ encoding: "utf8" });
-    return { version: indexVersion(st), text };
+    const contentHash = createHash("sha256").update(text).digest("base64");
+    return { source: { version: indexVersion(st), contentHash, settled: isSettled(st, readAt) }, text };
   } finally {
     await handle.close();
   }
@@ -187,7 +198,7 @@ export async function buildSnapshot(
   registryId: string,
   repository: string,
   dir: string,
-  version: string,
+  source: IndexSource,
   entries: IndexEntry[],
   blobs: BlobReader,
   onWarning: (msg: string, ctx: object) => void,
@@ -238,7 +249,7 @@ export async function buildSnapshot(
   return {
     repository,
     dir,
-    version,
+    source,
     images,
     byDigest: new Map(images.map((img) => [img.digest, img])),
     sorted: new Map(),

@@ -36,6 +36,13 @@ export function isValidNamespaceName(name: string): boolean {
   return segments !== undefined && segments.length === 1;
 }
 
+const OCI_PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$/;
+
+/** A name OCI clients can use as a repository path component; required for namespaces we create. */
+export function isOciPathComponent(name: string): boolean {
+  return name.length <= 255 && OCI_PATH_COMPONENT.test(name);
+}
+
 /** The OCI digest grammar; anything else must never become a file path. */
 export function isValidDigest(digest: unknown): digest is string {
   if (typeof digest !== "string" || digest.length > 1024) return false;
@@ -63,8 +70,28 @@ export function isMissing(err: unknown): boolean {
   return code === "ENOENT" || code === "ENOTDIR";
 }
 
+/**
+ * File systems stamp changes with a coarse clock (a kernel tick, or a second on some network file
+ * systems), so two changes close together can leave identical times. A cache entry is only trusted
+ * on its times alone once it was read this long after the last change it saw; until then it is
+ * checked again on every use.
+ */
+const RACY_WINDOW_NS = 1_000_000_000n;
+
+export function nowNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n;
+}
+
+/** Whether what was read at `readAtNs` cannot share a timestamp with a later change. */
+export function isSettled(st: { mtimeNs: bigint; ctimeNs: bigint }, readAtNs: bigint): boolean {
+  const changed = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
+  return readAtNs - changed > RACY_WINDOW_NS;
+}
+
 interface DirListing {
   version: string;
+  /** False while the directory changed too recently for its times to prove it unchanged. */
+  settled: boolean;
   isLayout: boolean;
   /**
    * Each visible subdirectory twice: once as the repository it may itself be (key "name") and once
@@ -92,16 +119,18 @@ export class RepositoryTree {
   /** The listing of a directory, or undefined when it does not exist or cannot be read. */
   async listing(dir: string): Promise<DirListing | undefined> {
     let version: string;
+    let settled: boolean;
     try {
       const st = await fs.stat(dir, { bigint: true });
       if (!st.isDirectory()) return undefined;
       version = `${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
+      settled = isSettled(st, nowNs());
     } catch (err) {
       if (!isMissing(err)) this.onError(dir, err);
       return undefined;
     }
     const cached = this.listings.get(dir);
-    if (cached !== undefined && cached.version === version) return cached;
+    if (cached !== undefined && cached.version === version && cached.settled) return cached;
     let entries: Dirent[];
     try {
       entries = await fs.readdir(dir, { withFileTypes: true });
@@ -121,7 +150,7 @@ export class RepositoryTree {
     }
     const key = (i: { name: string; subtree: boolean }) => (i.subtree ? `${i.name}/` : i.name);
     items.sort((a, b) => compareStrings(key(a), key(b)));
-    const listing: DirListing = { version, isLayout, items };
+    const listing: DirListing = { version, settled, isLayout, items };
     this.listings.set(dir, listing, weight);
     return listing;
   }

@@ -28,10 +28,13 @@ import {
   BLOBS_DIR,
   INDEX_FILE,
   isMissing,
+  isOciPathComponent,
+  isSettled,
   isValidDigest,
   isValidNamespaceName,
   LAYOUT_MARKER,
   NAMESPACE_META_FILE,
+  nowNs,
   RepositoryTree,
   repositorySegments,
 } from "./paths.js";
@@ -76,7 +79,7 @@ export class LocalProvider implements Provider {
   private readonly blobs: BlobReader;
   private readonly snapshots: WeightedLru<string, LayoutSnapshot>;
   private readonly loading = new Map<string, { version: string; promise: Promise<LayoutSnapshot> }>();
-  private readonly blobTotals: WeightedLru<string, { version: string; bytes: number }>;
+  private readonly blobTotals: WeightedLru<string, { version: string; settled: boolean; bytes: number }>;
   private readonly mutex = new KeyedMutex();
 
   constructor(options: LocalProviderOptions) {
@@ -269,15 +272,22 @@ export class LocalProvider implements Provider {
     }
   }
 
-  /** The parsed layout for the current index.json; concurrent callers share one parse. */
+  /**
+   * The parsed layout for the current index.json; concurrent callers share one parse. A snapshot
+   * whose file changed too recently to trust its times is confirmed by re-reading and hashing it.
+   */
   private async snapshot(repository: string, dir: string): Promise<LayoutSnapshot> {
     const version = await statIndex(dir);
     const cached = this.snapshots.get(dir);
-    if (cached !== undefined && cached.version === version) return cached;
+    if (cached !== undefined && cached.source.version === version && cached.source.settled) return cached;
     const inFlight = this.loading.get(dir);
     if (inFlight !== undefined && inFlight.version === version) return inFlight.promise;
     const promise = (async () => {
-      const { version: readVersion, text } = await readIndexFile(dir);
+      const { source, text } = await readIndexFile(dir);
+      if (cached !== undefined && cached.source.version === source.version && cached.source.contentHash === source.contentHash) {
+        cached.source = source;
+        return cached;
+      }
       const entries =
         text === undefined
           ? []
@@ -288,7 +298,7 @@ export class LocalProvider implements Provider {
                 entry,
               }),
             );
-      const snapshot = await buildSnapshot(this.id, repository, dir, readVersion, entries, this.blobs, (msg, ctx) =>
+      const snapshot = await buildSnapshot(this.id, repository, dir, source, entries, this.blobs, (msg, ctx) =>
         this.warn(msg, { registryId: this.id, ...ctx }),
       );
       this.snapshots.set(dir, snapshot, snapshotWeight(snapshot));
@@ -351,7 +361,9 @@ export class LocalProvider implements Provider {
     signal: AbortSignal,
   ): Promise<NamespaceRecord> {
     return this.abortable(signal, async () => {
-      if (!isValidNamespaceName(ns.name)) throw invalidField("name", "must be one path segment that does not start with a dot");
+      if (!isOciPathComponent(ns.name)) {
+        throw invalidField("name", "must be lowercase letters and digits, separated by single '.', '_', '__' or runs of '-'");
+      }
       await fs.mkdir(this.root, { recursive: true });
       const dir = path.join(this.root, ns.name);
       try {
@@ -477,16 +489,18 @@ export class LocalProvider implements Provider {
     for (const algorithm of algorithms) {
       const algDir = path.join(blobsDir, algorithm);
       let version: string;
+      let settled: boolean;
       try {
         const st = await fs.stat(algDir, { bigint: true });
         if (!st.isDirectory()) continue;
         version = `${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
+        settled = isSettled(st, nowNs());
       } catch (err) {
         if (isMissing(err)) continue;
         throw err;
       }
       const cached = this.blobTotals.get(algDir);
-      if (cached !== undefined && cached.version === version) {
+      if (cached !== undefined && cached.version === version && cached.settled) {
         total += cached.bytes;
         continue;
       }
@@ -505,7 +519,7 @@ export class LocalProvider implements Provider {
           if (!isMissing(err)) throw err;
         }
       });
-      this.blobTotals.set(algDir, { version, bytes }, algDir.length * 2 + 96);
+      this.blobTotals.set(algDir, { version, settled, bytes }, algDir.length * 2 + 96);
       total += bytes;
     }
     return total;

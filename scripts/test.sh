@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in docker-registry:docker-registry skopeo:skopeo umoci:umoci htpasswd:apache2-utils h2load:nghttp2-client; do
+for tool in docker-registry:docker-registry skopeo:skopeo umoci:umoci htpasswd:apache2-utils h2load:nghttp2-client chromium:chromium curl:curl openssl:openssl; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -17,11 +17,16 @@ Options:
   --http-port N        Connect / gRPC-Web / healthz / metrics (default 8080)   (env REGPLANE_HTTP_PORT)
   --cors-origin LIST   comma-separated browser origins allowed, or *            (env REGPLANE_CORS_ORIGINS)
   --log-level LEVEL    trace, debug, info, warn, error (default info)          (env REGPLANE_LOG_LEVEL)
+  --no-yandex-compat   don't serve the Yandex Cloud names (see below)           (env REGPLANE_YANDEX_COMPAT=false)
   -h, --help           show this help
 
 With no config file regplane serves the embedded registry "local" (OCI image layouts under
 <data-dir>/registry) in folder "default". Put an image there with:
   skopeo copy docker://alpine:3 oci:./data/registry/library/alpine:3
+
+The gRPC port also answers as yandex.cloud.containerregistry.v1.ImageService (List, Get, Delete) and
+yandex.cloud.operation.OperationService (Get, Cancel), so an existing Yandex Cloud SDK client works by
+pointing its Container Registry and Operation endpoints there. --no-yandex-compat turns this off.
 `;
 
 async function main(): Promise<number> {
@@ -36,6 +41,7 @@ async function main(): Promise<number> {
         "http-port": { type: "string" },
         "cors-origin": { type: "string" },
         "log-level": { type: "string" },
+        "no-yandex-compat": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -60,6 +66,7 @@ async function main(): Promise<number> {
         httpPort: values["http-port"],
         corsOrigins: values["cors-origin"],
         logLevel: values["log-level"],
+        yandexCompat: values["no-yandex-compat"] ? false : undefined,
       },
       env: process.env,
     });

@@ -33,6 +33,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** Share of a List call's deadline one registry may use before it is reported unreachable. */
   registryTimeoutMs: number;
+  /** Also serve ImageService and OperationService under the Yandex Cloud names on the gRPC port. */
+  yandexCompat: boolean;
 }
 
 export class ConfigError extends Error {
@@ -92,8 +94,16 @@ function resolveSecretFiles(reg: Record<string, unknown>, where: string, baseDir
 }
 
 export interface ConfigSources {
-  flags: Partial<Record<"config" | "dataDir" | "host" | "grpcPort" | "httpPort" | "corsOrigins" | "logLevel", string>>;
+  flags: Partial<Record<"config" | "dataDir" | "host" | "grpcPort" | "httpPort" | "corsOrigins" | "logLevel", string>> & { yandexCompat?: boolean };
   env: NodeJS.ProcessEnv;
+}
+
+function bool(value: unknown, where: string): boolean {
+  if (typeof value === "boolean") return value;
+  const v = typeof value === "string" ? value.trim().toLowerCase() : undefined;
+  if (v === "true" || v === "1" || v === "yes" || v === "on") return true;
+  if (v === "false" || v === "0" || v === "no" || v === "off") return false;
+  throw new ConfigError(`${where}: expected true or false (got ${JSON.stringify(value)})`);
 }
 
 export function loadConfig({ flags, env }: ConfigSources): Config {
@@ -131,6 +141,9 @@ export function loadConfig({ flags, env }: ConfigSources): Config {
     operationConcurrency: Number((raw.operations as Record<string, unknown> | undefined)?.concurrency ?? 8),
     shutdownGraceMs: parseDuration(server.shutdownGrace ?? "10s", "server.shutdownGrace"),
     registryTimeoutMs: parseDuration(server.registryTimeout ?? "10s", "server.registryTimeout"),
+    yandexCompat:
+      flags.yandexCompat ??
+      (env.REGPLANE_YANDEX_COMPAT !== undefined ? bool(env.REGPLANE_YANDEX_COMPAT, "REGPLANE_YANDEX_COMPAT") : bool(server.yandexCompat ?? true, "server.yandexCompat")),
   };
 
   const regs = raw.registries ?? [{ id: "local", provider: "local" }];

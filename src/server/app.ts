@@ -18,6 +18,7 @@ import { startHttpServer } from "./http.js";
 import { Metrics } from "./metrics.js";
 import { codeName, RpcPipeline } from "./rpc.js";
 import { toStatusRecord } from "./status.js";
+import { yandexMirrors } from "./yandex.js";
 
 export interface RunningApp {
   grpcPort: number;
@@ -53,7 +54,8 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   const pipeline = new RpcPipeline(logger.child({ component: "rpc" }), metrics);
   const authenticate = () => "anonymous";
 
-  const grpcServer = await startGrpcServer({ host: config.host, port: config.grpcPort, bindings, pipeline, authenticate });
+  const mirrors = config.yandexCompat ? yandexMirrors(bindings) : [];
+  const grpcServer = await startGrpcServer({ host: config.host, port: config.grpcPort, bindings, pipeline, authenticate, mirrors });
   const httpServer = await startHttpServer({
     host: config.host,
     port: config.httpPort,
@@ -65,7 +67,13 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
   });
   engine.start();
   logger.info(
-    { grpc: `${config.host}:${grpcServer.port}`, http: `${config.host}:${httpServer.port}`, dataDir: config.dataDir, registries: config.registries.map((r) => `${r.id} (${r.provider})`) },
+    {
+      grpc: `${config.host}:${grpcServer.port}`,
+      http: `${config.host}:${httpServer.port}`,
+      dataDir: config.dataDir,
+      registries: config.registries.map((r) => `${r.id} (${r.provider})`),
+      yandexCompat: mirrors.map((m) => m.service.typeName),
+    },
     "regplane serving",
   );
   if (config.host === "127.0.0.1" || config.host === "localhost" || config.host === "::1") {

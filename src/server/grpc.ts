@@ -1,5 +1,5 @@
-// The gRPC port on @grpc/grpc-js: protobuf-es services bridged to grpc-js method definitions, plus
-// server reflection (v1 and v1alpha) and grpc.health.v1.
+// The gRPC port on @grpc/grpc-js: protobuf-es services bridged to grpc-js method definitions (also
+// under mirrored service names, see yandex.ts), plus server reflection (v1 and v1alpha) and grpc.health.v1.
 import * as grpc from "@grpc/grpc-js";
 import { fromBinary, toBinary, type DescFile, type DescMessage, type DescService, type MessageShape } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
@@ -15,7 +15,10 @@ class Undecodable {
   constructor(readonly reason: string) {}
 }
 
-export function definitionOf(service: DescService): grpc.ServiceDefinition {
+/** Rewrites a response after the pipeline, just before it is serialized. */
+export type ResponseMapper = (res: MessageShape<DescMessage>) => MessageShape<DescMessage>;
+
+export function definitionOf(service: DescService, mapResponse?: ResponseMapper): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const m of service.methods) {
     def[m.localName] = {
@@ -31,7 +34,7 @@ export function definitionOf(service: DescService): grpc.ServiceDefinition {
           return new Undecodable(err instanceof Error ? err.message : String(err));
         }
       },
-      responseSerialize: (msg: MessageShape<DescMessage>) => Buffer.from(toBinary(m.output, msg)),
+      responseSerialize: (msg: MessageShape<DescMessage>) => Buffer.from(toBinary(m.output, mapResponse ? mapResponse(msg) : msg)),
       responseDeserialize: (bytes: Buffer) => fromBinary(m.output, bytes),
     } as grpc.MethodDefinition<unknown, unknown>;
   }
@@ -102,6 +105,36 @@ function reflectionPackage(services: DescService[]): PackageDefinition {
   return pkg as unknown as PackageDefinition;
 }
 
+/**
+ * One of our services also served under another service's name (see yandex.ts): the same impl and
+ * pipeline, with requests and responses encoded by our schemas since the messages are wire-identical.
+ */
+export interface ServiceMirror {
+  /** The renamed service, for paths, reflection and health; its RPCs are a subset of the binding's. */
+  service: DescService;
+  binding: ServiceBinding;
+  mapResponse?: ResponseMapper;
+}
+
+/** The binding's own methods under the mirror's service name, so logs and metrics name the path called. */
+function mirroredBinding(mirror: ServiceMirror): ServiceBinding {
+  const ours = mirror.binding.service;
+  const methods = mirror.service.methods.map((mm) => {
+    const m = ours.methods.find((x) => x.name === mm.name);
+    if (!m) throw new Error(`${mirror.service.typeName}/${mm.name} has no counterpart in ${ours.typeName}`);
+    return m;
+  });
+  const service: DescService = {
+    ...ours,
+    typeName: mirror.service.typeName,
+    name: mirror.service.name,
+    methods,
+    method: Object.fromEntries(methods.map((m) => [m.localName, m])),
+    toString: () => `service ${mirror.service.typeName}`,
+  };
+  return { service, impl: mirror.binding.impl };
+}
+
 export interface GrpcServerOptions {
   host: string;
   port: number;
@@ -109,6 +142,7 @@ export interface GrpcServerOptions {
   pipeline: RpcPipeline;
   authenticate: Authenticate;
   maxMessageBytes?: number;
+  mirrors?: ServiceMirror[];
 }
 
 export interface StartedGrpcServer {
@@ -123,8 +157,13 @@ export async function startGrpcServer(o: GrpcServerOptions): Promise<StartedGrpc
     "grpc.max_receive_message_length": o.maxMessageBytes ?? 4 * 1024 * 1024,
     "grpc.max_send_message_length": o.maxMessageBytes ?? 16 * 1024 * 1024,
   });
-  const services = o.bindings.map((b) => b.service);
+  const mirrors = o.mirrors ?? [];
+  const services = [...o.bindings.map((b) => b.service), ...mirrors.map((m) => m.service)];
   for (const b of o.bindings) server.addService(definitionOf(b.service), handlersOf(b, o.pipeline, o.authenticate));
+  for (const m of mirrors) {
+    const b = mirroredBinding(m);
+    server.addService(definitionOf(b.service, m.mapResponse), handlersOf(b, o.pipeline, o.authenticate));
+  }
   new ReflectionService(reflectionPackage(services)).addToServer(server);
   const health = new HealthImplementation({ "": "SERVING", ...Object.fromEntries(services.map((s) => [s.typeName, "SERVING"])) });
   health.addToServer(server);

@@ -3,6 +3,8 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs/promises";
+import * as http from "node:http";
+import * as https from "node:https";
 import * as net from "node:net";
 import * as path from "node:path";
 import { makeTempDir, run } from "./images.js";
@@ -20,18 +22,23 @@ export interface StartRegistryOptions {
   /** Reuse a storage dir (e.g. to restart on the same content); default: a new temp dir. */
   storageDir?: string;
   port?: number;
+  /** Serve https with this certificate and key (PEM files), e.g. from selfSignedCertificate(). */
+  tls?: { certificate: string; key: string };
 }
 
 export interface RunningRegistry {
   /** 127.0.0.1:PORT */
   host: string;
-  /** http://127.0.0.1:PORT */
+  /** http://127.0.0.1:PORT (https with tls) */
   url: string;
   port: number;
   storageDir: string;
   configPath: string;
-  /** Ends the process and waits for it to exit; safe to call twice. */
-  stop(): Promise<void>;
+  /**
+   * Ends the process and waits for it to exit, then removes its temp files (the storage too, unless
+   * it was passed in or keepFiles is set, e.g. to start again on the same storageDir). Safe to call twice.
+   */
+  stop(options?: { keepFiles?: boolean }): Promise<void>;
 }
 
 export async function freePort(host = "127.0.0.1"): Promise<number> {
@@ -59,6 +66,11 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     `  delete: {enabled: ${options.deletes ?? true}}`,
     `http: {addr: "127.0.0.1:${port}", secret: regplane-test-secret}`,
   ];
+  if (options.tls) {
+    lines[lines.length - 1] =
+      `http: {addr: "127.0.0.1:${port}", secret: regplane-test-secret, ` +
+      `tls: {certificate: ${JSON.stringify(options.tls.certificate)}, key: ${JSON.stringify(options.tls.key)}}}`;
+  }
   if (auth.kind === "htpasswd") {
     const entries: string[] = [];
     for (const [user, password] of Object.entries(auth.users)) entries.push((await run("htpasswd", ["-Bbn", user, password])).trim());
@@ -84,7 +96,7 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     stderr = (stderr + d).slice(-4000);
   });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${options.tls ? "https" : "http"}://127.0.0.1:${port}`;
   try {
     await waitUntilServing(url, child, () => stderr);
   } catch (e) {
@@ -97,7 +109,10 @@ export async function startRegistry(options: StartRegistryOptions = {}): Promise
     port,
     storageDir,
     configPath,
-    stop: () => stopProcess(child, exited),
+    stop: async ({ keepFiles = false } = {}) => {
+      await stopProcess(child, exited);
+      if (!keepFiles) await fs.rm(workDir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -106,16 +121,36 @@ async function waitUntilServing(url: string, child: ChildProcess, stderr: () => 
   const deadline = Date.now() + 10_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}: ${stderr()}`);
-    try {
-      const res = await fetch(`${url}/v2/`);
-      await res.arrayBuffer();
-      if (res.status === 200 || res.status === 401) return;
-    } catch {
-      // not listening yet
-    }
+    const status = await probe(`${url}/v2/`);
+    if (status === 200 || status === 401) return;
     if (Date.now() > deadline) throw new Error(`docker-registry did not start on ${url}: ${stderr()}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** The HTTP status of GET url (self-signed certificates accepted), or undefined when nothing answers. */
+function probe(url: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const get = url.startsWith("https:") ? https.get : http.get;
+    const req = get(url, { rejectUnauthorized: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on("error", () => resolve(undefined));
+    req.setTimeout(1000, () => req.destroy());
+  });
+}
+
+/** A self-signed certificate for 127.0.0.1 (CN and IP SAN), written as cert.pem and key.pem in a temp dir. */
+export async function selfSignedCertificate(): Promise<{ certificate: string; key: string }> {
+  const dir = await makeTempDir("regplane-tls-");
+  const certificate = path.join(dir, "cert.pem");
+  const key = path.join(dir, "key.pem");
+  await run("openssl", [
+    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
+    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+  ]);
+  return { certificate, key };
 }
 
 async function stopProcess(child: ChildProcess, exited: Promise<void>): Promise<void> {

@@ -113,11 +113,11 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
     issuer: options.issuer,
     certPath,
     requests,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    stop: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await fs.rm(dir, { recursive: true, force: true });
+    },
   };
 }
 

@@ -6,7 +6,7 @@ import * as path from "node:path";
 
 import { Code, RegplaneError } from "../../core/errors.js";
 import type { BlobRecord, ImageRecord } from "../../core/types.js";
-import { WeightedLru } from "./lru.js";
+import { WeightedLru } from "../../core/lru.js";
 import { blobPath, INDEX_FILE, isMissing, isSettled, isValidDigest, nowNs, REF_NAME_ANNOTATION } from "./paths.js";
 
 export const MEDIA_TYPE = {

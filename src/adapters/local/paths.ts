@@ -5,7 +5,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 
 import { compareStrings } from "../../core/order.js";
-import { WeightedLru } from "./lru.js";
+import { WeightedLru } from "../../core/lru.js";
 
 export const LAYOUT_MARKER = "oci-layout";
 export const INDEX_FILE = "index.json";

@@ -21,7 +21,7 @@ import {
   snapshotWeight,
   statIndex,
 } from "./layout.js";
-import { WeightedLru } from "./lru.js";
+import { WeightedLru } from "../../core/lru.js";
 import { collectGarbage, removeIndexEntries, removeStaleTemps, writeFileAtomic } from "./mutate.js";
 import { KeyedMutex } from "./mutex.js";
 import {

@@ -1,5 +1,5 @@
-// A size-bounded least-recently-used map: caches of parsed layouts and manifests must not grow with
-// the registry, only with the bound the operator chose.
+// A weight-bounded least-recently-used map (weight is usually bytes): adapter caches of parsed layouts,
+// manifests and configs must not grow with the registry, only with the bound the operator chose.
 
 export class WeightedLru<K, V> {
   private readonly entries = new Map<K, { value: V; weight: number }>();
@@ -38,6 +38,10 @@ export class WeightedLru<K, V> {
   clear(): void {
     this.entries.clear();
     this.totalWeight = 0;
+  }
+
+  get size(): number {
+    return this.entries.size;
   }
 
   get weight(): number {

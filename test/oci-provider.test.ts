@@ -2,8 +2,6 @@
 // skopeo: anonymous, htpasswd and Bearer-token registries, paging, orders, deletes, and faults
 // injected by a small proxy in front of the registry.
 import * as fs from "node:fs/promises";
-import * as http from "node:http";
-import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OciProvider, type OciProviderOptions } from "../src/adapters/oci/index.js";
@@ -16,6 +14,7 @@ import { parseChallenges, parseNextLink } from "../src/adapters/oci/headers.js";
 import { parseRetryAfter } from "../src/adapters/oci/resilience.js";
 import { inspectRaw, pushImage, selfSignedCertificate, startRegistry, type RunningRegistry } from "./support/registry.js";
 import { startTokenServer, type TokenServer } from "./support/token-server.js";
+import { startFaultProxy, type FaultProxy } from "./support/fault-proxy.js";
 
 const HTPASSWD_USER = "ci";
 const HTPASSWD_PASSWORD = "htpass-S3cret-value";
@@ -467,89 +466,6 @@ describe("Bearer token registry", () => {
   });
 });
 
-interface FaultRule {
-  match?: RegExp;
-  status: number;
-  headers?: Record<string, string>;
-  body?: string;
-  times: number;
-}
-
-interface FaultProxy {
-  url: string;
-  port: number;
-  seen: string[];
-  /** Most requests the proxy had open at once. */
-  maxInFlight: number;
-  rules: FaultRule[];
-  /** Awaited before each request is handled (1-based count). */
-  onRequest?: (n: number, req: http.IncomingMessage) => Promise<void> | void;
-  rewriteLink?: (link: string) => string;
-  /** GETs whose path matches get a body one byte longer than the registry's (headers unchanged). */
-  tamper?: RegExp;
-  /** Stops accepting and drops every connection, like a registry that went away. */
-  kill(): Promise<void>;
-}
-
-/** A tiny HTTP proxy in front of a registry that injects statuses, rewrites Links, or dies on command. */
-async function startFaultProxy(target: RunningRegistry): Promise<FaultProxy> {
-  let dead = false;
-  const proxy: FaultProxy = {
-    url: "",
-    port: 0,
-    seen: [],
-    maxInFlight: 0,
-    rules: [],
-    kill: async () => {
-      dead = true;
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-  let inFlight = 0;
-  const server = http.createServer(async (req, res) => {
-    proxy.seen.push(`${req.method} ${req.url}`);
-    proxy.maxInFlight = Math.max(proxy.maxInFlight, ++inFlight);
-    res.on("close", () => inFlight--);
-    await proxy.onRequest?.(proxy.seen.length, req);
-    if (dead) {
-      req.socket.destroy();
-      return;
-    }
-    const rule = proxy.rules.find((r) => r.times > 0 && (!r.match || r.match.test(req.url ?? "")));
-    if (rule) {
-      rule.times--;
-      res.writeHead(rule.status, { "content-type": "application/json", ...rule.headers }).end(rule.body ?? "");
-      return;
-    }
-    const upstream = http.request(
-      { host: "127.0.0.1", port: target.port, method: req.method, path: req.url, headers: req.headers },
-      (up) => {
-        const headers = { ...up.headers };
-        if (proxy.rewriteLink && typeof headers.link === "string") headers.link = proxy.rewriteLink(headers.link);
-        if (proxy.tamper?.test(req.url ?? "") && req.method === "GET" && up.statusCode === 200) {
-          const chunks: Buffer[] = [];
-          up.on("data", (c: Buffer) => chunks.push(c));
-          up.on("end", () => {
-            const body = Buffer.concat([Buffer.concat(chunks), Buffer.from(" ")]);
-            res.writeHead(200, { ...headers, "content-length": String(body.length) }).end(body);
-          });
-          return;
-        }
-        res.writeHead(up.statusCode ?? 502, headers);
-        up.pipe(res);
-      },
-    );
-    upstream.on("error", () => req.socket.destroy());
-    req.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  proxy.port = (server.address() as AddressInfo).port;
-  proxy.url = `http://127.0.0.1:${proxy.port}`;
-  cleanups.push(() => (dead ? Promise.resolve() : proxy.kill()));
-  return proxy;
-}
-
 describe("faults", () => {
   let reg: RunningRegistry;
   let proxy: FaultProxy;
@@ -560,6 +476,7 @@ describe("faults", () => {
     cleanups.push(() => reg.stop());
     for (const [tag, repository] of [["d1", "f/a"], ["d2", "f/b"], ["s1", "f/c"]]) await pushImage(layout, tag, reg.host, repository, "v1");
     proxy = await startFaultProxy(reg);
+    cleanups.push(() => proxy.kill());
   });
 
   function reset(): void {
@@ -672,6 +589,7 @@ describe("faults", () => {
     cleanups.push(() => victim.stop());
     for (const repository of ["v/a", "v/b", "v/c", "v/d"]) await pushImage(layout, "d1", victim.host, repository, "v1");
     const doomed = await startFaultProxy(victim);
+    cleanups.push(() => doomed.kill());
     doomed.onRequest = async (n) => {
       if (n === 4) {
         await victim.stop();

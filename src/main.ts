@@ -3,11 +3,13 @@
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { ConfigError, loadConfig } from "./core/config.js";
+import { runKeysCommand } from "./cli/keys.js";
 import { startApp } from "./server/app.js";
 
 const HELP = `regplane — one gRPC / Connect API over every container registry
 
 Usage: regplane [options]
+       regplane keys create --name NAME --folders LIST [--role viewer|editor]   (see regplane keys --help)
 
 Options:
   --config FILE        YAML config: registries, folders, tokens, operations   (env REGPLANE_CONFIG)
@@ -18,10 +20,16 @@ Options:
   --cors-origin LIST   comma-separated browser origins allowed, or *            (env REGPLANE_CORS_ORIGINS)
   --log-level LEVEL    trace, debug, info, warn, error (default info)          (env REGPLANE_LOG_LEVEL)
   --no-yandex-compat   don't serve the Yandex Cloud names (see below)           (env REGPLANE_YANDEX_COMPAT=false)
+  --tls-cert FILE      serve TLS on both ports with this certificate chain      (env REGPLANE_TLS_CERT)
+  --tls-key FILE       … and this private key                                   (env REGPLANE_TLS_KEY)
+  --tls-client-ca FILE verify client certificates against this CA (mTLS)       (env REGPLANE_TLS_CLIENT_CA)
+  --insecure-no-auth   allow a non-loopback --host with no credentials configured (env REGPLANE_INSECURE_NO_AUTH)
   -h, --help           show this help
 
 With no config file regplane serves the embedded registry "local" (OCI image layouts under
-<data-dir>/registry) in folder "default". Put an image there with:
+<data-dir>/registry) in folder "default", without authentication, on 127.0.0.1 only. API keys
+(auth.keys in the config, made by "regplane keys create") or client certificates grant folders and a
+role. Put an image there with:
   skopeo copy docker://alpine:3 oci:./data/registry/library/alpine:3
 
 The gRPC port also answers as yandex.cloud.containerregistry.v1.ImageService (List, Get, Delete) and
@@ -30,6 +38,9 @@ pointing its Container Registry and Operation endpoints there. --no-yandex-compa
 `;
 
 async function main(): Promise<number> {
+  if (process.argv[2] === "keys") {
+    return runKeysCommand(process.argv.slice(3), (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+  }
   let values;
   try {
     ({ values } = parseArgs({
@@ -42,6 +53,10 @@ async function main(): Promise<number> {
         "cors-origin": { type: "string" },
         "log-level": { type: "string" },
         "no-yandex-compat": { type: "boolean" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
+        "tls-client-ca": { type: "string" },
+        "insecure-no-auth": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -67,6 +82,10 @@ async function main(): Promise<number> {
         corsOrigins: values["cors-origin"],
         logLevel: values["log-level"],
         yandexCompat: values["no-yandex-compat"] ? false : undefined,
+        tlsCert: values["tls-cert"],
+        tlsKey: values["tls-key"],
+        tlsClientCa: values["tls-client-ca"],
+        insecureNoAuth: values["insecure-no-auth"] ? true : undefined,
       },
       env: process.env,
     });

@@ -51,8 +51,8 @@ async function freshRoot(name: string): Promise<string> {
   return root;
 }
 
-function provider(root: string, warnings?: { msg: string; ctx: object }[]): LocalProvider {
-  return new LocalProvider({ id: "local", root, onWarning: (msg, ctx) => warnings?.push({ msg, ctx }) });
+function provider(root: string, warnings?: { msg: string; ctx: object }[], options: { freshnessMs?: number } = {}): LocalProvider {
+  return new LocalProvider({ id: "local", root, onWarning: (msg, ctx) => warnings?.push({ msg, ctx }), ...options });
 }
 
 function query(q: Partial<ListImagesQuery> = {}): ListImagesQuery {
@@ -408,7 +408,7 @@ describe("LocalProvider: listing", () => {
 
   it("sees layouts changed by other tools on the next page", async () => {
     const root = await freshRoot("external");
-    const p = provider(root);
+    const p = provider(root, undefined, { freshnessMs: 0 });
     const before = await p.getImage("team/app", base.digests.base, signal);
     expect(before!.tags).toEqual([]);
     await copyToLayout(base.dir, "base", path.join(root, "team/app"), "now-tagged");
@@ -418,9 +418,18 @@ describe("LocalProvider: listing", () => {
     expect(ids(await listAll(p))).toEqual(await expectedImages(root));
   });
 
+  it("answers Gets from a layout confirmed within freshnessMs, and sees outside writers after it", async () => {
+    const root = await freshRoot("freshness");
+    const p = provider(root, undefined, { freshnessMs: 300 });
+    expect((await p.getImage("team/app", base.digests.base, signal))!.tags).toEqual([]);
+    await copyToLayout(base.dir, "base", path.join(root, "team/app"), "now-tagged");
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect((await p.getImage("team/app", base.digests.base, signal))!.tags).toEqual(["now-tagged"]);
+  });
+
   it("notices in-place rewrites of index.json that leave its size and times unchanged", async () => {
     const root = await freshRoot("racy");
-    const p = provider(root);
+    const p = provider(root, undefined, { freshnessMs: 0 });
     const layout = path.join(root, "team/app");
     const index = await readIndexJson(layout);
     for (let i = 0; i < 30; i++) {

@@ -11,7 +11,7 @@ import type { ImageKey, ListImagesQuery } from "../src/core/provider.js";
 import type { ImageRecord, OrderTerm } from "../src/core/types.js";
 import { makeTempDir, newImage, run, writeImageIndex, writeSyntheticImage } from "./support/images.js";
 import { parseChallenges, parseNextLink } from "../src/adapters/oci/headers.js";
-import { parseRetryAfter } from "../src/adapters/oci/resilience.js";
+import { parseRetryAfter } from "../src/core/resilience.js";
 import { inspectRaw, pushImage, selfSignedCertificate, startRegistry, type RunningRegistry } from "./support/registry.js";
 import { startTokenServer, type TokenServer } from "./support/token-server.js";
 import { startFaultProxy, type FaultProxy } from "./support/fault-proxy.js";

@@ -461,11 +461,13 @@ describe("OperationEngine", () => {
     });
 
     it("keeps the lease while a long handler runs, so no other worker takes it", async () => {
-      const leaseMs = 150;
+      // The handler outlives the lease several times over; renewals (every third of it) must keep it,
+      // with room for a loaded machine delaying one renewal.
+      const leaseMs = 600;
       let runs = 0;
       const slow: OperationHandler = async () => {
         runs++;
-        await sleep(800);
+        await sleep(2_500);
         return EMPTY;
       };
       const a = makeEngine(openStore(), { leaseMs });

@@ -2,6 +2,10 @@
 import type { ProviderFactory } from "../core/catalog.js";
 import { LocalProvider } from "./local/index.js";
 import { OciProvider } from "./oci/index.js";
+import { ionosProviderFromConfig } from "./ionos/index.js";
+import { yandexProviderFromConfig } from "./yandex/index.js";
+import { ibmProviderFromConfig } from "./ibm/index.js";
+import { scalewayProviderFromConfig } from "./scaleway/index.js";
 
 function requireString(cfg: Record<string, unknown>, key: string): string {
   const v = cfg[key];
@@ -52,4 +56,8 @@ export const providerFactories: Record<string, ProviderFactory> = {
       catalogPageSize: optionalNumber(cfg, "catalogPageSize"),
       logger: { warn: (msg, c) => ctx.warn(msg, c) },
     }),
+  ionos: ionosProviderFromConfig,
+  yandex: yandexProviderFromConfig,
+  ibm: ibmProviderFromConfig,
+  scaleway: scalewayProviderFromConfig,
 };

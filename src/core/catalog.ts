@@ -10,10 +10,20 @@ export interface ProviderContext {
 
 export type ProviderFactory = (config: RegistryConfig, ctx: ProviderContext) => Provider;
 
-export class Catalog {
+/** The lookups an RPC makes: the whole catalog, or the part a caller's folders grant (see Catalog.viewOf). */
+export interface RegistryView {
+  registry(id: string): Provider;
+  hasRegistry(id: string): boolean;
+  folder(id: string): Provider[];
+  all(): Provider[];
+  firstFolderOf(registryId: string): string;
+}
+
+export class Catalog implements RegistryView {
   private readonly byId = new Map<string, Provider>();
   private readonly folders = new Map<string, Provider[]>();
   private readonly folderOf = new Map<string, string>();
+  private readonly views = new Map<string, RegistryView>();
 
   constructor(
     providers: Provider[],
@@ -61,6 +71,37 @@ export class Catalog {
 
   firstFolderOf(registryId: string): string {
     return this.folderOf.get(registryId) ?? "";
+  }
+
+  /**
+   * The catalog as a caller granted these folders sees it: registries and folders outside them answer
+   * NOT_FOUND exactly as ones that do not exist, so a caller cannot learn what other tenants have.
+   */
+  viewOf(folders: string[] | "*"): RegistryView {
+    if (folders === "*") return this;
+    const key = [...folders].sort().join("\0");
+    let view = this.views.get(key);
+    if (!view) {
+      // Configuration order, as all() walks it, whatever order the grant lists the folders in.
+      const granted = [...this.folders.keys()].filter((f) => folders.includes(f));
+      const providers = [...new Set(granted.flatMap((f) => this.folders.get(f)!))];
+      const ids = new Set(providers.map((p) => p.id));
+      view = {
+        registry: (id) => {
+          if (!ids.has(id)) throw notFound("registry", id);
+          return this.registry(id);
+        },
+        hasRegistry: (id) => ids.has(id),
+        folder: (id) => {
+          if (!granted.includes(id)) throw notFound("folder", id);
+          return this.folder(id);
+        },
+        all: () => providers,
+        firstFolderOf: (registryId) => granted.find((f) => this.folders.get(f)!.some((p) => p.id === registryId)) ?? "",
+      };
+      this.views.set(key, view);
+    }
+    return view;
   }
 
   async close(): Promise<void> {

@@ -30,11 +30,18 @@ export interface Config {
   pageTokenKeys: string[];
   operationRetentionMs: number;
   operationConcurrency: number;
+  /** How long a worker's claim on an operation lasts unless renewed; after a crash, its operations wait this long to run again. */
+  operationLeaseMs: number;
   shutdownGraceMs: number;
   /** Share of a List call's deadline one registry may use before it is reported unreachable. */
   registryTimeoutMs: number;
   /** Also serve ImageService and OperationService under the Yandex Cloud names on the gRPC port. */
   yandexCompat: boolean;
+  /** Who may call and what they may do; no keys and no client certificates means open on loopback only. */
+  auth: AuthConfig;
+  /** Both ports serve TLS when set; a client CA turns on client certificates (mTLS). */
+  tls?: TlsConfig;
+  limits: LimitsConfig;
 }
 
 export class ConfigError extends Error {
@@ -94,7 +101,10 @@ function resolveSecretFiles(reg: Record<string, unknown>, where: string, baseDir
 }
 
 export interface ConfigSources {
-  flags: Partial<Record<"config" | "dataDir" | "host" | "grpcPort" | "httpPort" | "corsOrigins" | "logLevel", string>> & { yandexCompat?: boolean };
+  flags: Partial<Record<"config" | "dataDir" | "host" | "grpcPort" | "httpPort" | "corsOrigins" | "logLevel" | "tlsCert" | "tlsKey" | "tlsClientCa", string>> & {
+    yandexCompat?: boolean;
+    insecureNoAuth?: boolean;
+  };
   env: NodeJS.ProcessEnv;
 }
 
@@ -139,12 +149,18 @@ export function loadConfig({ flags, env }: ConfigSources): Config {
     pageTokenKeys: ((raw.pageTokens as Record<string, unknown> | undefined)?.keys as string[] | undefined) ?? [],
     operationRetentionMs: parseDuration((raw.operations as Record<string, unknown> | undefined)?.retention ?? "7d", "operations.retention"),
     operationConcurrency: Number((raw.operations as Record<string, unknown> | undefined)?.concurrency ?? 8),
+    operationLeaseMs: parseDuration((raw.operations as Record<string, unknown> | undefined)?.lease ?? "30s", "operations.lease"),
     shutdownGraceMs: parseDuration(server.shutdownGrace ?? "10s", "server.shutdownGrace"),
     registryTimeoutMs: parseDuration(server.registryTimeout ?? "10s", "server.registryTimeout"),
     yandexCompat:
       flags.yandexCompat ??
       (env.REGPLANE_YANDEX_COMPAT !== undefined ? bool(env.REGPLANE_YANDEX_COMPAT, "REGPLANE_YANDEX_COMPAT") : bool(server.yandexCompat ?? true, "server.yandexCompat")),
+    auth: { keys: [], clientCerts: [], protectReflection: false, protectHealth: false, insecureNoAuth: false },
+    limits: { ...DEFAULT_LIMITS },
   };
+
+  // Renewed every third of it, so a shorter lease would be lost to an ordinary pause of the process.
+  if (config.operationLeaseMs < 1000) throw new ConfigError("operations.lease: must be at least 1s");
 
   const regs = raw.registries ?? [{ id: "local", provider: "local" }];
   if (!Array.isArray(regs)) throw new ConfigError("registries: expected a list");
@@ -176,5 +192,184 @@ export function loadConfig({ flags, env }: ConfigSources): Config {
     for (const id of folder.registries) if (!ids.has(id)) throw new ConfigError(`${where}.registries: unknown registry ${JSON.stringify(id)}`);
     return { id: folder.id, registries: [...folder.registries] };
   });
+  loadAccessControl(config, raw, { flags, env }, baseDir);
   return config;
+}
+
+export type Role = "viewer" | "editor";
+
+/** What a caller may reach: folders ("*" for every registry) and a role (viewer reads; editor also changes). */
+export interface Grant {
+  folders: string[] | "*";
+  role: Role;
+}
+
+export interface ApiKeyConfig extends Grant {
+  /** The principal: operations' created_by, audit lines, and what page tokens and idempotency keys are bound to. */
+  name: string;
+  /** "sha256:<hex>" or "scrypt:<N>:<r>:<p>:<salt b64>:<hash b64>"; the key itself is never stored. */
+  hash: string;
+}
+
+export interface ClientCertConfig extends Grant {
+  /** A verified client certificate's subject, attributes in certificate order joined by commas ("O=Acme,CN=deployer"). */
+  subject: string;
+}
+
+export interface AuthConfig {
+  keys: ApiKeyConfig[];
+  clientCerts: ClientCertConfig[];
+  /** Require credentials for gRPC server reflection too. */
+  protectReflection: boolean;
+  /** Require credentials for grpc.health.v1, /healthz and /metrics too. */
+  protectHealth: boolean;
+  /** Serve without credentials on a non-loopback address (--insecure-no-auth). */
+  insecureNoAuth: boolean;
+}
+
+export interface TlsConfig {
+  cert: Buffer;
+  key: Buffer;
+  clientCa?: Buffer;
+}
+
+export interface LimitsConfig {
+  /** Largest request message either port accepts. */
+  maxMessageBytes: number;
+  /** HTTP/2 streams one connection may have open at once, on both ports. */
+  maxConcurrentStreams: number;
+  /** Calls per second per principal (token bucket); 0 turns the limit off. */
+  ratePerSecond: number;
+  burst: number;
+  /** Deadline applied to a call whose client sent none. */
+  defaultDeadlineMs: number;
+  /** Longest deadline a call runs under, whatever the client asked for. */
+  maxDeadlineMs: number;
+}
+
+export const DEFAULT_LIMITS: LimitsConfig = {
+  maxMessageBytes: 4 * 1024 * 1024,
+  maxConcurrentStreams: 100,
+  ratePerSecond: 0,
+  burst: 0,
+  defaultDeadlineMs: 60_000,
+  maxDeadlineMs: 300_000,
+};
+
+/** A configured key hash: "sha256:<64 hex>" or "scrypt:<N>:<r>:<p>:<salt b64>:<hash b64>"; undefined if neither. */
+export type KeyHash = { kind: "sha256"; digest: Buffer } | { kind: "scrypt"; N: number; r: number; p: number; salt: Buffer; digest: Buffer };
+
+export function parseKeyHash(text: string): KeyHash | undefined {
+  const sha = /^sha256:([0-9a-f]{64})$/i.exec(text);
+  if (sha) return { kind: "sha256", digest: Buffer.from(sha[1], "hex") };
+  const sc = /^scrypt:(\d+):(\d+):(\d+):([A-Za-z0-9+/=]+):([A-Za-z0-9+/=]+)$/.exec(text);
+  if (!sc) return undefined;
+  const [N, r, p] = [Number(sc[1]), Number(sc[2]), Number(sc[3])];
+  const digest = Buffer.from(sc[5], "base64");
+  // N must be a power of two; the bounds keep one verification within a few hundred milliseconds.
+  if (N < 1024 || N > 1 << 20 || (N & (N - 1)) !== 0 || r < 1 || r > 32 || p < 1 || p > 16 || digest.length < 16) return undefined;
+  return { kind: "scrypt", N, r, p, salt: Buffer.from(sc[4], "base64"), digest };
+}
+
+export function isLoopback(host: string): boolean {
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+const PRINCIPAL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+function positiveInt(value: unknown, where: string, min = 1): number {
+  const n = typeof value === "string" ? Number(value) : value;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < min) throw new ConfigError(`${where}: expected a whole number ≥ ${min} (got ${JSON.stringify(value)})`);
+  return n;
+}
+
+function byteSize(value: unknown, where: string): number {
+  const m = typeof value === "string" ? /^(\d+)\s*(B|KiB|MiB)?$/.exec(value.trim()) : null;
+  if (m) return Number(m[1]) * { B: 1, KiB: 1024, MiB: 1024 * 1024 }[(m[2] ?? "B") as "B"];
+  return positiveInt(value, `${where} (bytes, or like 512KiB / 4MiB)`);
+}
+
+function readFile(file: string, where: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new ConfigError(`${where}: cannot read ${file}: ${(err as Error).message}`);
+  }
+}
+
+function grantOf(entry: Record<string, unknown>, where: string, folderIds: Set<string>): Grant {
+  const role = entry.role ?? "viewer";
+  if (role !== "viewer" && role !== "editor") throw new ConfigError(`${where}.role: viewer or editor (got ${JSON.stringify(role)})`);
+  const folders = entry.folders;
+  if (!Array.isArray(folders) || folders.length === 0) throw new ConfigError(`${where}.folders: a list of folder ids, or ["*"] for every folder`);
+  if (folders.includes("*")) return { folders: "*", role };
+  for (const f of folders) if (!folderIds.has(f)) throw new ConfigError(`${where}.folders: unknown folder ${JSON.stringify(f)}`);
+  return { folders: folders.map(String), role };
+}
+
+/** The auth, tls and limits sections, and the rule that an open server binds loopback only. */
+function loadAccessControl(config: Config, raw: Record<string, unknown>, { flags, env }: ConfigSources, baseDir: string): void {
+  const auth = (raw.auth ?? {}) as Record<string, unknown>;
+  const folderIds = new Set(config.folders.map((f) => f.id));
+  const names = new Set<string>();
+  const keys = auth.keys ?? [];
+  if (!Array.isArray(keys)) throw new ConfigError("auth.keys: expected a list");
+  config.auth.keys = keys.map((k: Record<string, unknown>, i) => {
+    const where = `auth.keys[${i}]`;
+    if (typeof k?.name !== "string" || !PRINCIPAL_NAME.test(k.name) || k.name === "anonymous") {
+      throw new ConfigError(`${where}.name: 1-63 characters of letters, digits, ".", "_" or "-" (and not "anonymous")`);
+    }
+    if (names.has(k.name)) throw new ConfigError(`${where}.name: duplicate key name ${k.name}`);
+    names.add(k.name);
+    if (typeof k.hash !== "string" || !parseKeyHash(k.hash)) throw new ConfigError(`${where}.hash: expected "sha256:<64 hex digits>" or "scrypt:<N>:<r>:<p>:<salt>:<hash>" as printed by "regplane keys create"`);
+    return { name: k.name, hash: k.hash, ...grantOf(k, where, folderIds) };
+  });
+  const certs = auth.clientCerts ?? [];
+  if (!Array.isArray(certs)) throw new ConfigError("auth.clientCerts: expected a list");
+  config.auth.clientCerts = certs.map((c: Record<string, unknown>, i) => {
+    const where = `auth.clientCerts[${i}]`;
+    if (typeof c?.subject !== "string" || !c.subject.includes("=")) throw new ConfigError(`${where}.subject: a certificate subject such as "O=Acme,CN=deployer"`);
+    return { subject: c.subject, ...grantOf(c, where, folderIds) };
+  });
+  config.auth.protectReflection = bool(auth.protectReflection ?? false, "auth.protectReflection");
+  config.auth.protectHealth = bool(auth.protectHealth ?? false, "auth.protectHealth");
+  config.auth.insecureNoAuth =
+    flags.insecureNoAuth ?? (env.REGPLANE_INSECURE_NO_AUTH !== undefined ? bool(env.REGPLANE_INSECURE_NO_AUTH, "REGPLANE_INSECURE_NO_AUTH") : false);
+
+  const tls = (raw.tls ?? {}) as Record<string, unknown>;
+  const fromFile = (v: unknown) => (typeof v === "string" ? path.resolve(baseDir, v) : undefined);
+  const certFile = flags.tlsCert ?? env.REGPLANE_TLS_CERT ?? fromFile(tls.cert);
+  const keyFile = flags.tlsKey ?? env.REGPLANE_TLS_KEY ?? fromFile(tls.key);
+  const caFile = flags.tlsClientCa ?? env.REGPLANE_TLS_CLIENT_CA ?? fromFile(tls.clientCa);
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new ConfigError("tls: cert and key go together (--tls-cert and --tls-key)");
+  if (caFile !== undefined && certFile === undefined) throw new ConfigError("tls.clientCa: client certificates need TLS: set tls.cert and tls.key too");
+  if (certFile !== undefined && keyFile !== undefined) {
+    config.tls = { cert: readFile(certFile, "tls.cert"), key: readFile(keyFile, "tls.key"), clientCa: caFile === undefined ? undefined : readFile(caFile, "tls.clientCa") };
+  }
+  if (config.auth.clientCerts.length > 0 && !config.tls?.clientCa) throw new ConfigError("auth.clientCerts: needs tls.clientCa, the CA that signs client certificates");
+  if (config.tls?.clientCa && config.auth.clientCerts.length === 0) throw new ConfigError("tls.clientCa: no auth.clientCerts entry grants a certificate subject any folder");
+
+  const limits = (raw.limits ?? {}) as Record<string, unknown>;
+  config.limits = {
+    maxMessageBytes: limits.maxMessageBytes === undefined ? DEFAULT_LIMITS.maxMessageBytes : byteSize(limits.maxMessageBytes, "limits.maxMessageBytes"),
+    maxConcurrentStreams: positiveInt(limits.maxConcurrentStreams ?? DEFAULT_LIMITS.maxConcurrentStreams, "limits.maxConcurrentStreams"),
+    ratePerSecond: Number(limits.ratePerSecond ?? DEFAULT_LIMITS.ratePerSecond),
+    burst: 0,
+    defaultDeadlineMs: parseDuration(limits.defaultDeadline ?? "60s", "limits.defaultDeadline"),
+    maxDeadlineMs: parseDuration(limits.maxDeadline ?? "5m", "limits.maxDeadline"),
+  };
+  if (!Number.isFinite(config.limits.ratePerSecond) || config.limits.ratePerSecond < 0) throw new ConfigError("limits.ratePerSecond: a number ≥ 0 (0 turns the limit off)");
+  config.limits.burst = positiveInt(limits.burst ?? Math.max(1, Math.ceil(config.limits.ratePerSecond * 2)), "limits.burst");
+  if (config.limits.defaultDeadlineMs <= 0 || config.limits.maxDeadlineMs < config.limits.defaultDeadlineMs) {
+    throw new ConfigError("limits: defaultDeadline must be positive and at most maxDeadline");
+  }
+
+  const open = config.auth.keys.length === 0 && config.auth.clientCerts.length === 0;
+  if (open && !isLoopback(config.host) && !config.auth.insecureNoAuth) {
+    throw new ConfigError(
+      `no credentials are configured (auth.keys or auth.clientCerts), so regplane serves loopback addresses only; ` +
+        `to bind ${config.host}, add an API key ("regplane keys create --name NAME --folders FOLDER --role editor") ` +
+        `or pass --insecure-no-auth to let anyone who reaches the ports act as an editor of every folder`,
+    );
+  }
 }

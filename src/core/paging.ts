@@ -385,7 +385,9 @@ class Walk {
     if (this.served) return;
     if (this.failed.size > 0) {
       const ids = this.unreachableIds();
-      throw new RegplaneError(Code.UNAVAILABLE, `no registry in scope could be listed: ${ids.join(", ")}`, {
+      // Say why, per registry: adapter messages name the registry and never carry credentials.
+      const reasons = this.errors.map((e) => (e instanceof Error ? e.message : String(e))).join("; ");
+      throw new RegplaneError(Code.UNAVAILABLE, `no registry in scope could be listed (${ids.join(", ")})${reasons ? `: ${reasons}` : ""}`, {
         errorInfo: { reason: "ALL_REGISTRIES_UNAVAILABLE", metadata: { registry_ids: ids.join(",") } },
         retryDelayMs: 1000,
         cause: this.errors[0],

@@ -1,4 +1,4 @@
-import type { Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryRecord } from "./types.js";
+import type { Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryPatch, RegistryRecord, RegistrySpec } from "./types.js";
 
 /**
  * Where a listing resumes: the sort key of the last image returned. Every stream is ordered by
@@ -66,5 +66,15 @@ export interface Provider {
   updateNamespace?(name: string, patch: { description?: string; visibility?: NamespaceRecord["visibility"] }, signal: AbortSignal): Promise<NamespaceRecord>;
   /** Deletes the namespace and every image in it; already gone is success. */
   deleteNamespace?(name: string, signal: AbortSignal): Promise<void>;
+  // Provider accounts (an IONOS contract, a Yandex folder) hold registries of their own, named by the
+  // provider's ids; these methods reach them. Records carry the provider's registry id as `id`.
+  listRegistries?(signal: AbortSignal): Promise<RegistryRecord[]>;
+  /** undefined when the account holds no registry with this provider id. */
+  getRegistry?(registryId: string, signal: AbortSignal): Promise<RegistryRecord | undefined>;
+  /** Returns once the provider reports the registry created (provider-async work polled to its end). */
+  createRegistry?(spec: RegistrySpec, signal: AbortSignal): Promise<RegistryRecord>;
+  updateRegistry?(registryId: string, patch: RegistryPatch, signal: AbortSignal): Promise<RegistryRecord>;
+  /** Already gone is success. */
+  deleteRegistry?(registryId: string, signal: AbortSignal): Promise<void>;
   close?(): Promise<void>;
 }

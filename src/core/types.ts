@@ -56,6 +56,29 @@ export interface RegistryRecord {
   apiSubnetAllowList?: string[];
 }
 
+/** When an IONOS registry collects unreferenced blobs: weekdays (Monday … Sunday) and "HH:MM:SS+00:00". */
+export interface GarbageCollectionSchedule {
+  days: string[];
+  time: string;
+}
+
+/** A registry to create inside a provider account (IONOS contract, Yandex folder). */
+export interface RegistrySpec {
+  name: string;
+  labels: Record<string, string>;
+  /** Where the provider asks for one (IONOS: "de/fra", …). */
+  location?: string;
+  garbageCollectionSchedule?: GarbageCollectionSchedule;
+}
+
+/** Changes to a provider registry; an undefined field stays as it is. */
+export interface RegistryPatch {
+  name?: string;
+  labels?: Record<string, string>;
+  garbageCollectionSchedule?: GarbageCollectionSchedule;
+  apiSubnetAllowList?: string[];
+}
+
 export type Capability =
   | "list_images"
   | "delete_images"

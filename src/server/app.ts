@@ -3,8 +3,8 @@ import { mkdirSync } from "node:fs";
 import * as path from "node:path";
 import type { Logger } from "pino";
 import { providerFactories } from "../adapters/index.js";
-import { Catalog } from "../core/catalog.js";
-import type { Config } from "../core/config.js";
+import { Catalog, type ProviderFactory } from "../core/catalog.js";
+import { isLoopback, type Config } from "../core/config.js";
 import { OperationEngine } from "../core/operations.js";
 import { loadOrCreateTokenKeys, PageTokenCodec } from "../core/pagetoken.js";
 import { Code, RegplaneError } from "../core/errors.js";
@@ -13,8 +13,11 @@ import { namespaceService } from "../services/namespace.js";
 import { operationService } from "../services/operation.js";
 import { registryService } from "../services/registry.js";
 import { openSqliteStore } from "../store/sqlite.js";
+import { Authenticator } from "./auth.js";
 import { startGrpcServer } from "./grpc.js";
+import { consoleRoutes } from "./console.js";
 import { startHttpServer } from "./http.js";
+import { RateLimiter } from "./limits.js";
 import { Metrics } from "./metrics.js";
 import { codeName, RpcPipeline } from "./rpc.js";
 import { toStatusRecord } from "./status.js";
@@ -27,10 +30,11 @@ export interface RunningApp {
   stop(): Promise<void>;
 }
 
-export async function startApp(config: Config, logger: Logger): Promise<RunningApp> {
+/** `extraFactories` adds provider kinds (or replaces built-in ones) for embedding, e.g. benchmarks. */
+export async function startApp(config: Config, logger: Logger, extraFactories?: Record<string, ProviderFactory>): Promise<RunningApp> {
   mkdirSync(config.dataDir, { recursive: true });
   const store = openSqliteStore(path.join(config.dataDir, "regplane.db"));
-  const catalog = Catalog.fromConfig(config.registries, config.folders, providerFactories, {
+  const catalog = Catalog.fromConfig(config.registries, config.folders, { ...providerFactories, ...extraFactories }, {
     dataDir: config.dataDir,
     warn: (msg, ctx) => logger.warn(ctx ?? {}, msg),
   });
@@ -39,33 +43,59 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
     store,
     concurrency: config.operationConcurrency,
     retentionMs: config.operationRetentionMs,
+    leaseMs: config.operationLeaseMs,
     encodeError: toStatusRecord,
     cancelledStatus: () => toStatusRecord(new RegplaneError(Code.CANCELLED, "the operation was cancelled")),
     logger: logger.child({ component: "operations" }),
-    onFinished: (op, durationMs) => {
+    onFinished: (op) => {
       metrics.operationsFinished.inc({ kind: op.kind, result: op.error ? codeName(op.error.code) : "OK" });
-      metrics.operationSeconds.observe({ kind: op.kind }, durationMs / 1000);
+      // Creation to end, as the metric's help says: the wait for a worker is part of what a caller sees.
+      metrics.operationSeconds.observe({ kind: op.kind }, (op.modifiedAt.getTime() - op.createdAt.getTime()) / 1000);
     },
   });
   metrics.operationCounts = () => store.countOperations();
   const tokens = new PageTokenCodec({ keys: await loadOrCreateTokenKeys(store, config.pageTokenKeys), store, ttlMs: config.pageTokenTtlMs });
   const deps = { catalog, store, engine, tokens, config };
   const bindings = [imageService(deps), operationService(deps), registryService(deps), namespaceService(deps)];
-  const pipeline = new RpcPipeline(logger.child({ component: "rpc" }), metrics);
-  const authenticate = () => "anonymous";
+  const { authenticate, open } = new Authenticator(config.auth);
+  const pipeline = new RpcPipeline(logger.child({ component: "rpc" }), metrics, {
+    authenticate,
+    catalog,
+    limiter: new RateLimiter(config.limits.ratePerSecond, config.limits.burst),
+    limits: config.limits,
+    audit: logger.child({ component: "rpc", audit: true }),
+  });
+  const transport = { tls: config.tls, maxMessageBytes: config.limits.maxMessageBytes, maxConcurrentStreams: config.limits.maxConcurrentStreams };
+  const guardHealth = config.auth.protectHealth ? authenticate : undefined;
 
   const mirrors = config.yandexCompat ? yandexMirrors(bindings) : [];
-  const grpcServer = await startGrpcServer({ host: config.host, port: config.grpcPort, bindings, pipeline, authenticate, mirrors });
+  const grpcServer = await startGrpcServer({
+    host: config.host,
+    port: config.grpcPort,
+    bindings,
+    pipeline,
+    mirrors,
+    ...transport,
+    guardReflection: config.auth.protectReflection ? authenticate : undefined,
+    guardHealth,
+  });
   const httpServer = await startHttpServer({
     host: config.host,
     port: config.httpPort,
     bindings,
     pipeline,
-    authenticate,
+    ...transport,
+    guardHealth,
     metrics,
     corsOrigins: config.corsOrigins,
+    fallback: consoleRoutes(),
   });
   engine.start();
+  if (open && isLoopback(config.host)) {
+    logger.warn("no credentials are configured (auth.keys, auth.clientCerts): every caller is an editor of every folder; serving on a loopback address only");
+  } else if (open) {
+    logger.warn({ host: config.host }, "no credentials are configured and --insecure-no-auth is set: anyone who reaches these ports is an editor of every folder");
+  }
   logger.info(
     {
       grpc: `${config.host}:${grpcServer.port}`,
@@ -73,12 +103,11 @@ export async function startApp(config: Config, logger: Logger): Promise<RunningA
       dataDir: config.dataDir,
       registries: config.registries.map((r) => `${r.id} (${r.provider})`),
       yandexCompat: mirrors.map((m) => m.service.typeName),
+      tls: config.tls ? (config.tls.clientCa ? "mtls" : "tls") : "off",
+      auth: open ? "open" : { keys: config.auth.keys.map((k) => k.name), clientCerts: config.auth.clientCerts.map((c) => c.subject) },
     },
     "regplane serving",
   );
-  if (config.host === "127.0.0.1" || config.host === "localhost" || config.host === "::1") {
-    logger.info("no authentication is configured; serving on a loopback address only");
-  }
 
   return {
     grpcPort: grpcServer.port,

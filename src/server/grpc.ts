@@ -1,14 +1,19 @@
 // The gRPC port on @grpc/grpc-js: protobuf-es services bridged to grpc-js method definitions (also
-// under mirrored service names, see yandex.ts), plus server reflection (v1 and v1alpha) and grpc.health.v1.
+// under mirrored service names, see yandex.ts), plus server reflection (v1 and v1alpha) and grpc.health.v1;
+// TLS and client certificates when configured.
+import type { PeerCertificate } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { fromBinary, toBinary, type DescFile, type DescMessage, type DescService, type MessageShape } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import type { PackageDefinition } from "@grpc/proto-loader";
+import type { TlsConfig } from "../core/config.js";
 import { Code, RegplaneError } from "../core/errors.js";
-import type { CallContext, RpcPipeline, ServiceBinding } from "./rpc.js";
+import { subjectOf } from "./auth.js";
+import type { IncomingCall, RpcPipeline, ServiceBinding } from "./rpc.js";
 import { toRegplaneError, toStatusBytes } from "./status.js";
+import { reclassifyGrpcJsClientFaults } from "./undecodable.js";
 
 /** A request that failed to decode; the handler answers INVALID_ARGUMENT instead of grpc-js's INTERNAL. */
 class Undecodable {
@@ -41,9 +46,23 @@ export function definitionOf(service: DescService, mapResponse?: ResponseMapper)
   return def;
 }
 
-export type Authenticate = (header: (name: string) => string | undefined, transport: { peerCertSubject?: string }) => string;
+/** Throws (UNAUTHENTICATED, PERMISSION_DENIED) unless the call's credentials are good; guards reflection and health. */
+export type Guard = (header: (name: string) => string | undefined, transport: { peerCertSubject?: string }) => Promise<unknown>;
 
-function handlersOf(binding: ServiceBinding, pipeline: RpcPipeline, authenticate: Authenticate): grpc.UntypedServiceImplementation {
+function headerOf(metadata: grpc.Metadata): (name: string) => string | undefined {
+  return (name) => {
+    const v = metadata.get(name);
+    return v.length > 0 ? String(v[0]) : undefined;
+  };
+}
+
+/** The subject of the client certificate, when the TLS layer verified one against the client CA. */
+function peerCertSubjectOf(call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate } }): string | undefined {
+  const cert = call.getAuthContext().sslPeerCertificate;
+  return cert ? subjectOf(cert) : undefined;
+}
+
+function handlersOf(binding: ServiceBinding, pipeline: RpcPipeline): grpc.UntypedServiceImplementation {
   const impl: grpc.UntypedServiceImplementation = {};
   for (const m of binding.service.methods) {
     impl[m.localName] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
@@ -52,10 +71,7 @@ function handlersOf(binding: ServiceBinding, pipeline: RpcPipeline, authenticate
       const deadlineValue = call.getDeadline();
       const deadline = deadlineValue instanceof Date ? deadlineValue.getTime() : Number.isFinite(deadlineValue) ? Number(deadlineValue) : undefined;
       const timer = deadline !== undefined ? setTimeout(() => abort.abort(), Math.max(0, deadline - Date.now())) : undefined;
-      const header = (name: string) => {
-        const v = call.metadata.get(name);
-        return v.length > 0 ? String(v[0]) : undefined;
-      };
+      const header = headerOf(call.metadata);
       const finish = (err: unknown, res?: unknown) => {
         if (timer) clearTimeout(timer);
         if (err === null) return callback(null, res);
@@ -68,14 +84,14 @@ function handlersOf(binding: ServiceBinding, pipeline: RpcPipeline, authenticate
         if (call.request instanceof Undecodable) {
           throw new RegplaneError(Code.INVALID_ARGUMENT, `request message could not be decoded: ${call.request.reason}`);
         }
-        const ctx: CallContext = {
-          principal: authenticate(header, {}),
+        const incoming: IncomingCall = {
           signal: abort.signal,
           deadline,
           requestHeader: header,
           protocol: "grpc",
+          peerCertSubject: peerCertSubjectOf(call),
         };
-        pipeline.invoke(binding, m.localName, call.request, ctx).then((res) => finish(null, res), finish);
+        pipeline.invoke(binding, m.localName, call.request, incoming).then((res) => finish(null, res), finish);
       } catch (err) {
         finish(err);
       }
@@ -135,14 +151,62 @@ function mirroredBinding(mirror: ServiceMirror): ServiceBinding {
   return { service, impl: mirror.binding.impl };
 }
 
+/** Wraps a service someone else implements (reflection, health) so each call passes the guard first. */
+function guarded(def: grpc.ServiceDefinition, impl: grpc.UntypedServiceImplementation, guard: Guard): grpc.UntypedServiceImplementation {
+  const out: grpc.UntypedServiceImplementation = {};
+  for (const [name, handler] of Object.entries(impl)) {
+    const unary = !def[name]?.responseStream;
+    out[name] = ((call: grpc.ServerUnaryCall<unknown, unknown> & grpc.ServerWritableStream<unknown, unknown>, callback?: grpc.sendUnaryData<unknown>) => {
+      guard(headerOf(call.metadata), { peerCertSubject: peerCertSubjectOf(call) }).then(
+        () => (handler as (...args: unknown[]) => void)(call, callback),
+        (err) => {
+          const e = err instanceof RegplaneError ? err : new RegplaneError(Code.UNAUTHENTICATED, "credentials required");
+          const status = { code: e.code, details: e.message } as grpc.ServiceError;
+          // A stream's incoming messages wait unread: the handler that would read them never starts.
+          if (unary) callback!(status, null);
+          else call.emit("error", status);
+        },
+      );
+    }) as grpc.UntypedHandleCall;
+  }
+  return out;
+}
+
 export interface GrpcServerOptions {
   host: string;
   port: number;
   bindings: ServiceBinding[];
   pipeline: RpcPipeline;
-  authenticate: Authenticate;
   maxMessageBytes?: number;
+  /** HTTP/2 streams one connection may have open at once. */
+  maxConcurrentStreams?: number;
   mirrors?: ServiceMirror[];
+  tls?: TlsConfig;
+  /** Set to require credentials for reflection / health; unset leaves them open. */
+  guardReflection?: Guard;
+  guardHealth?: Guard;
+}
+
+/** Certificates that never change, in the form grpc-js's certificate-provider credentials read. */
+function staticCertificates(tls: TlsConfig & { clientCa: Buffer }): grpc.experimental.CertificateProvider {
+  // Listeners hear the certificates on the next microtask: grpc-js registers its server's watcher only
+  // after adding them, and an update before that would leave the port refusing every connection.
+  return {
+    addCaCertificateListener: (l) => queueMicrotask(() => l({ caCertificate: tls.clientCa })),
+    removeCaCertificateListener: () => {},
+    addIdentityCertificateListener: (l) => queueMicrotask(() => l({ certificate: tls.cert, privateKey: tls.key })),
+    removeIdentityCertificateListener: () => {},
+  };
+}
+
+function credentialsOf(tls: TlsConfig | undefined): grpc.ServerCredentials {
+  if (!tls) return grpc.ServerCredentials.createInsecure();
+  if (!tls.clientCa) return grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.cert, private_key: tls.key }], false);
+  // Asks for a client certificate without requiring one, so API-key callers connect too; only a certificate
+  // that verifies against the client CA reaches getAuthContext(). One provider serves as both CA and
+  // identity provider, since grpc-js 1.14 hands this function's two arguments to its constructor swapped.
+  const certificates = staticCertificates({ ...tls, clientCa: tls.clientCa });
+  return grpc.experimental.createCertificateProviderServerCredentials(certificates, certificates, false);
 }
 
 export interface StartedGrpcServer {
@@ -155,20 +219,24 @@ export interface StartedGrpcServer {
 export async function startGrpcServer(o: GrpcServerOptions): Promise<StartedGrpcServer> {
   const server = new grpc.Server({
     "grpc.max_receive_message_length": o.maxMessageBytes ?? 4 * 1024 * 1024,
-    "grpc.max_send_message_length": o.maxMessageBytes ?? 16 * 1024 * 1024,
+    "grpc.max_send_message_length": Math.max(o.maxMessageBytes ?? 0, 16 * 1024 * 1024),
+    "grpc.max_concurrent_streams": o.maxConcurrentStreams ?? 100,
+    interceptors: [reclassifyGrpcJsClientFaults],
   });
   const mirrors = o.mirrors ?? [];
   const services = [...o.bindings.map((b) => b.service), ...mirrors.map((m) => m.service)];
-  for (const b of o.bindings) server.addService(definitionOf(b.service), handlersOf(b, o.pipeline, o.authenticate));
+  for (const b of o.bindings) server.addService(definitionOf(b.service), handlersOf(b, o.pipeline));
   for (const m of mirrors) {
     const b = mirroredBinding(m);
-    server.addService(definitionOf(b.service, m.mapResponse), handlersOf(b, o.pipeline, o.authenticate));
+    server.addService(definitionOf(b.service, m.mapResponse), handlersOf(b, o.pipeline));
   }
-  new ReflectionService(reflectionPackage(services)).addToServer(server);
+  const behind = (guard: Guard | undefined) =>
+    guard ? ({ addService: (def, impl) => server.addService(def, guarded(def, impl, guard)) } as Pick<grpc.Server, "addService"> as grpc.Server) : server;
+  new ReflectionService(reflectionPackage(services)).addToServer(behind(o.guardReflection));
   const health = new HealthImplementation({ "": "SERVING", ...Object.fromEntries(services.map((s) => [s.typeName, "SERVING"])) });
-  health.addToServer(server);
+  health.addToServer(behind(o.guardHealth));
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${o.host.includes(":") ? `[${o.host}]` : o.host}:${o.port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+    server.bindAsync(`${o.host.includes(":") ? `[${o.host}]` : o.host}:${o.port}`, credentialsOf(o.tls), (err, p) =>
       err ? reject(err) : resolve(p),
     ),
   );

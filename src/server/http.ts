@@ -1,14 +1,31 @@
 // The HTTP port on connect-node: Connect (JSON and binary), gRPC-Web and gRPC for the same services,
-// HTTP/1.1 and h2c on one plaintext port, CORS for allowed browser origins, /healthz and /metrics.
+// HTTP/1.1 and h2c on one plaintext port (or both through ALPN under TLS), CORS for allowed browser
+// origins, /healthz and /metrics.
 import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as net from "node:net";
 import type { Duplex } from "node:stream";
-import { Code, ConnectError, cors as connectCors, createConnectRouter, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import * as tls from "node:tls";
+import {
+  Code,
+  ConnectError,
+  cors as connectCors,
+  createConnectRouter,
+  createContextKey,
+  createContextValues,
+  type ConnectRouter,
+  type HandlerContext,
+} from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
-import type { Authenticate } from "./grpc.js";
+import type { TlsConfig } from "../core/config.js";
+import { Code as RegplaneCode, RegplaneError } from "../core/errors.js";
+import { subjectOf } from "./auth.js";
+import type { Guard } from "./grpc.js";
 import type { Metrics } from "./metrics.js";
-import type { CallContext, RpcPipeline, ServiceBinding } from "./rpc.js";
+import type { IncomingCall, RpcPipeline, ServiceBinding } from "./rpc.js";
+import { createRegistry, type DescFile, type Registry } from "@bufbuild/protobuf";
+import { file_google_protobuf_empty } from "@bufbuild/protobuf/wkt";
+import { file_google_rpc_error_details } from "../gen/google/rpc/error_details_pb.js";
 import { toConnectError } from "./status.js";
 import { reclassifyParseFailures } from "./undecodable.js";
 
@@ -19,11 +36,16 @@ export interface HttpServerOptions {
   port: number;
   bindings: ServiceBinding[];
   pipeline: RpcPipeline;
-  authenticate: Authenticate;
   metrics: Metrics;
   /** Origins allowed to call from a browser ("*" allows any). */
   corsOrigins: string[];
   maxMessageBytes?: number;
+  /** HTTP/2 streams one connection may have open at once. */
+  maxConcurrentStreams?: number;
+  /** Serve HTTPS (HTTP/2 and HTTP/1.1 through ALPN) instead of plaintext. */
+  tls?: TlsConfig;
+  /** Set to require credentials for /healthz and /metrics; unset leaves them open. */
+  guardHealth?: Guard;
   /** Extra routes (e.g. static files) tried before the 404. */
   fallback?: (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => boolean;
 }
@@ -31,6 +53,17 @@ export interface HttpServerOptions {
 export interface StartedHttpServer {
   port: number;
   shutdown(graceMs: number): Promise<void>;
+}
+
+/** The verified client certificate's subject, handed from the Node request to the handler. */
+const PEER_CERT_SUBJECT = createContextKey<string | undefined>(undefined, { description: "peer certificate subject" });
+
+type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+
+function peerCertSubjectOf(req: NodeRequest): string | undefined {
+  const socket = req instanceof http2.Http2ServerRequest ? req.stream.session?.socket : req.socket;
+  if (!(socket instanceof tls.TLSSocket) || !socket.authorized) return undefined;
+  return subjectOf(socket.getPeerCertificate());
 }
 
 function routes(o: HttpServerOptions) {
@@ -41,15 +74,15 @@ function routes(o: HttpServerOptions) {
         impl[m.localName] = async (req, hc) => {
           const header = (name: string) => hc.requestHeader.get(name) ?? undefined;
           const timeout = hc.timeoutMs();
-          const ctx: CallContext = {
-            principal: o.authenticate(header, {}),
+          const incoming: IncomingCall = {
             signal: hc.signal,
             deadline: timeout === undefined ? undefined : Date.now() + timeout,
             requestHeader: header,
             protocol: hc.protocolName,
+            peerCertSubject: hc.values.get(PEER_CERT_SUBJECT),
           };
           try {
-            return await o.pipeline.invoke(binding, m.localName, req, ctx);
+            return await o.pipeline.invoke(binding, m.localName, req, incoming);
           } catch (err) {
             throw toConnectError(err);
           }
@@ -60,11 +93,25 @@ function routes(o: HttpServerOptions) {
   };
 }
 
+/** Every message an Any field may carry (operation metadata and responses, error details), for JSON. */
+function anyTypes(bindings: ServiceBinding[]): Registry {
+  const files = new Set<DescFile>();
+  const add = (f: DescFile): void => {
+    if (files.has(f)) return;
+    files.add(f);
+    f.dependencies.forEach(add);
+  };
+  [file_google_rpc_error_details, file_google_protobuf_empty, ...bindings.map((b) => b.service.file)].forEach(add);
+  return createRegistry(...files);
+}
+
 type NodeHandler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
 /** connect-node's adapter, plus the rewrite of undecodable requests to INVALID_ARGUMENT. */
 function rpcHandler(o: HttpServerOptions): NodeHandler {
-  const router = createConnectRouter({ readMaxBytes: o.maxMessageBytes ?? 4 * 1024 * 1024, acceptCompression: [compressionGzip, compressionBrotli] });
+  const router = createConnectRouter({ readMaxBytes: o.maxMessageBytes ?? 4 * 1024 * 1024, acceptCompression: [compressionGzip, compressionBrotli],
+    jsonOptions: { registry: anyTypes(o.bindings) },
+  });
   routes(o)(router);
   const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));
   return (req, res) => {
@@ -75,7 +122,20 @@ function rpcHandler(o: HttpServerOptions): NodeHandler {
       res.end("not found\n");
       return;
     }
-    handler(universalRequestFromNodeRequest(req as never, res as never, undefined, undefined))
+    const values = createContextValues().set(PEER_CERT_SUBJECT, peerCertSubjectOf(req));
+    // An answer given before the whole request arrived (too large, undecodable) leaves an HTTP/2 client
+    // blocked on flow control with the stream open: read and drop the rest of its request, from the
+    // HTTP/2 stream itself, since connect's abandoned body reader keeps the compat request paused.
+    if (req instanceof http2.Http2ServerRequest) {
+      const stream = req.stream;
+      stream.once("finish", () => {
+        if (req.complete) return;
+        stream.removeAllListeners("data");
+        stream.on("data", () => {});
+        stream.resume();
+      });
+    }
+    handler(universalRequestFromNodeRequest(req as never, res as never, undefined, values))
       .then(reclassifyParseFailures)
       .then((u) => universalResponseToNodeResponse(u, res as never))
       .catch((reason) => {
@@ -91,6 +151,24 @@ export async function startHttpServer(o: HttpServerOptions): Promise<StartedHttp
   const allowed = new Set(o.corsOrigins);
   const exposed = [...connectCors.exposedHeaders].join(", ");
   const allowedHeaders = [...connectCors.allowedHeaders, "Authorization", "Idempotency-Key"].join(", ");
+
+  const serveOps = (path: string, res: http.ServerResponse | http2.Http2ServerResponse) => {
+    if (path === "/healthz") {
+      res.writeHead(shuttingDown ? 503 : 200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ status: shuttingDown ? "shutting_down" : "serving" }) + "\n");
+      return;
+    }
+    o.metrics.registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { "content-type": o.metrics.registry.contentType });
+        res.end(text);
+      },
+      () => {
+        res.writeHead(500);
+        res.end();
+      },
+    );
+  };
 
   const handler: NodeHandler = (req, res) => {
     const origin = req.headers.origin;
@@ -119,20 +197,18 @@ export async function startHttpServer(o: HttpServerOptions): Promise<StartedHttp
       }
     }
     const path = (req.url ?? "/").split("?")[0];
-    if (req.method === "GET" && path === "/healthz") {
-      res.writeHead(shuttingDown ? 503 : 200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ status: shuttingDown ? "shutting_down" : "serving" }) + "\n");
-      return;
-    }
-    if (req.method === "GET" && path === "/metrics") {
-      o.metrics.registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { "content-type": o.metrics.registry.contentType });
-          res.end(text);
-        },
-        () => {
-          res.writeHead(500);
-          res.end();
+    if (req.method === "GET" && (path === "/healthz" || path === "/metrics")) {
+      if (!o.guardHealth) return serveOps(path, res);
+      const header = (name: string) => {
+        const v = req.headers[name];
+        return Array.isArray(v) ? v[0] : v;
+      };
+      o.guardHealth(header, { peerCertSubject: peerCertSubjectOf(req) }).then(
+        () => serveOps(path, res),
+        (err) => {
+          const denied = err instanceof RegplaneError && err.code === RegplaneCode.PERMISSION_DENIED;
+          res.writeHead(denied ? 403 : 401, { "content-type": "application/json" });
+          res.end(JSON.stringify({ code: denied ? "permission_denied" : "unauthenticated", message: err instanceof RegplaneError ? err.message : "credentials required" }) + "\n");
         },
       );
       return;
@@ -140,8 +216,10 @@ export async function startHttpServer(o: HttpServerOptions): Promise<StartedHttp
     rpc(req, res);
   };
 
+  const settings = { maxConcurrentStreams: o.maxConcurrentStreams ?? 100 };
+  if (o.tls) return startTlsServer(o, handler, settings, () => (shuttingDown = true));
   const h1 = http.createServer(handler);
-  const h2 = http2.createServer({}, handler);
+  const h2 = http2.createServer({ settings }, handler);
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (s) => {
@@ -191,6 +269,55 @@ export async function startHttpServer(o: HttpServerOptions): Promise<StartedHttp
         h1.closeIdleConnections();
         await new Promise((r) => setTimeout(r, 25));
       }
+      for (const s of sessions) s.destroy();
+      for (const s of sockets) s.destroy();
+    },
+  };
+}
+
+/** HTTPS: one http2 secure server answers HTTP/2 and, through ALPN, HTTP/1.1; no preface sniffing needed. */
+async function startTlsServer(o: HttpServerOptions, handler: NodeHandler, settings: http2.Settings, onShutdown: () => void): Promise<StartedHttpServer> {
+  const t = o.tls!;
+  const server = http2.createSecureServer(
+    {
+      cert: t.cert,
+      key: t.key,
+      allowHTTP1: true,
+      settings,
+      // Asks for a client certificate without requiring one, so API-key callers connect too; the
+      // subject counts only when the certificate verifies against the client CA (socket.authorized).
+      ...(t.clientCa ? { ca: t.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
+    },
+    handler,
+  );
+  const sockets = new Set<tls.TLSSocket>();
+  const sessions = new Set<http2.ServerHttp2Session>();
+  let inFlight = 0;
+  server.on("secureConnection", (socket: tls.TLSSocket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  server.on("session", (s) => {
+    sessions.add(s);
+    s.on("close", () => sessions.delete(s));
+  });
+  server.on("request", (_req, res) => {
+    inFlight++;
+    res.once("close", () => inFlight--);
+  });
+  server.on("tlsClientError", (_err, socket) => socket.destroy());
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(o.port, o.host, () => resolve((server.address() as net.AddressInfo).port));
+  });
+  return {
+    port,
+    shutdown: async (graceMs) => {
+      onShutdown();
+      server.close();
+      for (const s of sessions) s.close();
+      const deadline = Date.now() + graceMs;
+      while ((sessions.size > 0 || inFlight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
       for (const s of sessions) s.destroy();
       for (const s of sockets) s.destroy();
     },

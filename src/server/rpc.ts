@@ -1,23 +1,52 @@
-// The one call pipeline both transports run: validate against the proto's buf.validate rules, call the
-// service, log one line and record metrics. Services are written once against CallContext.
+// The one call pipeline both transports run: authenticate, check the role, rate-limit, apply the deadline,
+// validate against the proto's buf.validate rules, call the service, log one line (and an audit line for
+// every mutating call) and record metrics. Services are written once against CallContext.
 import type { DescMessage, DescMethodUnary, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { create, isMessage } from "@bufbuild/protobuf";
 import { pathToString } from "@bufbuild/protobuf/reflect";
 import { createValidator } from "@bufbuild/protovalidate";
 import type { Logger } from "pino";
+import type { Catalog, RegistryView } from "../core/catalog.js";
+import type { LimitsConfig } from "../core/config.js";
 import { Code, RegplaneError } from "../core/errors.js";
+import { OperationSchema } from "../gen/regplane/v1/operation_pb.js";
+import { isMutating, roleAllows, type Authenticate } from "./auth.js";
+import { effectiveDeadline, type RateLimiter } from "./limits.js";
 import type { Metrics } from "./metrics.js";
 import { toRegplaneError } from "./status.js";
 
 export interface CallContext {
   /** Who is calling ("anonymous" when the server runs without authentication). */
   principal: string;
+  /** The registries and folders this caller may reach; everything else is NOT_FOUND. */
+  catalog: RegistryView;
   /** Aborted when the client goes away or the deadline passes. */
   signal: AbortSignal;
-  /** Milliseconds since the epoch when the client's deadline passes, if it sent one. */
+  /** Milliseconds since the epoch when the call's deadline passes (the client's, capped, or the server's default). */
   deadline?: number;
   requestHeader(name: string): string | undefined;
   protocol: string;
+}
+
+/** A call as a transport sees it, before the pipeline knows who is calling. */
+export interface IncomingCall {
+  signal: AbortSignal;
+  /** The client's deadline, if it sent one. */
+  deadline?: number;
+  requestHeader(name: string): string | undefined;
+  protocol: string;
+  /** Subject of a client certificate the TLS layer verified against the client CA. */
+  peerCertSubject?: string;
+}
+
+/** What the pipeline enforces before a service runs. */
+export interface AccessControl {
+  authenticate: Authenticate;
+  catalog: Catalog;
+  limiter: RateLimiter;
+  limits: Pick<LimitsConfig, "defaultDeadlineMs" | "maxDeadlineMs">;
+  /** Receives one line per mutating call. */
+  audit: Logger;
 }
 
 type UnaryImplOf<M> = M extends DescMethodUnary<infer I extends DescMessage, infer O extends DescMessage>
@@ -44,17 +73,54 @@ export class RpcPipeline {
   constructor(
     private readonly logger: Logger,
     private readonly metrics: Metrics,
+    private readonly access: AccessControl,
   ) {}
 
-  async invoke(binding: ServiceBinding, methodName: string, req: unknown, ctx: CallContext): Promise<unknown> {
+  async invoke(binding: ServiceBinding, methodName: string, req: unknown, call: IncomingCall): Promise<unknown> {
     const method = binding.service.methods.find((m) => m.localName === methodName || m.name === methodName);
     if (!method) throw new RegplaneError(Code.UNIMPLEMENTED, `unknown method ${methodName}`);
     const started = process.hrtime.bigint();
     const path = `${binding.service.typeName}/${method.name}`;
     let code: number = Code.OK;
+    let principal: string | undefined;
+    let res: unknown;
+    const deadline = effectiveDeadline(call.deadline, Date.now(), this.access.limits);
+    const abort = new AbortController();
+    const onClientGone = () => abort.abort(call.signal.reason);
+    if (call.signal.aborted) onClientGone();
+    else call.signal.addEventListener("abort", onClientGone, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const e = new RegplaneError(Code.DEADLINE_EXCEEDED, "the call's deadline passed");
+        abort.abort(e);
+        reject(e);
+      }, Math.max(0, deadline - Date.now()));
+    });
     try {
-      this.validate(method.input, req);
-      const res = await binding.impl[method.localName](req, ctx);
+      const work = (async () => {
+        const caller = await this.access.authenticate(call.requestHeader, { peerCertSubject: call.peerCertSubject });
+        principal = caller.name;
+        if (!roleAllows(caller.role, method.name)) {
+          throw new RegplaneError(Code.PERMISSION_DENIED, `role ${caller.role} may not call ${method.name}`, {
+            errorInfo: { reason: "ROLE_LACKS_METHOD", metadata: { role: caller.role, method: path } },
+          });
+        }
+        this.access.limiter.take(caller.name);
+        this.validate(method.input, req);
+        const ctx: CallContext = {
+          principal: caller.name,
+          catalog: this.access.catalog.viewOf(caller.folders),
+          signal: abort.signal,
+          deadline,
+          requestHeader: call.requestHeader,
+          protocol: call.protocol,
+        };
+        return binding.impl[method.localName](req, ctx);
+      })();
+      // Past the deadline the call answers at once; the service sees its signal aborted and winds down.
+      work.catch(() => {});
+      res = await Promise.race([work, expired]);
       return isMessage(res, method.output) ? res : create(method.output, res as MessageInitShape<DescMessage>);
     } catch (err) {
       const e = toRegplaneError(err);
@@ -64,13 +130,19 @@ export class RpcPipeline {
       }
       throw e;
     } finally {
+      clearTimeout(timer);
+      call.signal.removeEventListener("abort", onClientGone);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      this.metrics.rpcTotal.inc({ method: path, protocol: ctx.protocol, code: codeName(code) });
-      this.metrics.rpcSeconds.observe({ method: path, protocol: ctx.protocol }, seconds);
+      this.metrics.rpcTotal.inc({ method: path, protocol: call.protocol, code: codeName(code) });
+      this.metrics.rpcSeconds.observe({ method: path, protocol: call.protocol }, seconds);
       this.logger.info(
-        { method: path, protocol: ctx.protocol, code: codeName(code), durationMs: Math.round(seconds * 1e6) / 1e3, principal: ctx.principal },
+        { method: path, protocol: call.protocol, code: codeName(code), durationMs: Math.round(seconds * 1e6) / 1e3, principal },
         "rpc",
       );
+      if (isMutating(method.name)) {
+        const operationId = isMessage(res, OperationSchema) ? res.id : fieldOf(req, "operationId");
+        this.access.audit.info({ principal, method: path, resource: resourceOf(req), result: codeName(code), operationId }, "audit");
+      }
     }
   }
 
@@ -89,6 +161,20 @@ export class RpcPipeline {
       { fieldViolations: violations },
     );
   }
+}
+
+function fieldOf(req: unknown, name: string): string | undefined {
+  const v = (req as Record<string, unknown> | null)?.[name];
+  return typeof v === "string" && v !== "" ? v : undefined;
+}
+
+/** The resource a mutating request names, for the audit line. */
+function resourceOf(req: unknown): string | undefined {
+  const id = fieldOf(req, "imageId") ?? fieldOf(req, "namespaceId") ?? fieldOf(req, "operationId");
+  if (id !== undefined) return id;
+  const parent = fieldOf(req, "registryId") ?? fieldOf(req, "folderId");
+  const name = fieldOf(req, "name");
+  return parent !== undefined && name !== undefined ? `${parent}/${name}` : (parent ?? name);
 }
 
 const codeNames = Object.fromEntries(Object.entries(Code).map(([k, v]) => [v, k])) as Record<number, string>;

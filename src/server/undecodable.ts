@@ -1,13 +1,39 @@
-// connect-es reports a request body that is not valid protobuf as INTERNAL ("parse binary: …"), but it is
-// the client's mistake: these rewrites answer it as INVALID_ARGUMENT on all three HTTP-port protocols.
+// connect-es and grpc-js report some malformed requests as INTERNAL (a body that is not valid protobuf,
+// a compressed message without an encoding or with corrupt data, a malformed grpc-timeout), but they are
+// the client's mistake: these rewrites answer them as INVALID_ARGUMENT on every protocol of both ports.
+import * as grpc from "@grpc/grpc-js";
 import { pipe, transformJoinEnvelopes, transformSplitEnvelope, type UniversalServerResponse } from "@connectrpc/connect/protocol";
 
-const PARSE_FAILURE = "parse binary";
+/** connect-es's messages for undecodable requests. */
+const CONNECT_CLIENT_FAULTS = ["parse binary", "received compressed envelope, but do not know how to decompress", "decompression failed"];
+/** grpc-js's messages for the same (1.14). */
+const GRPC_JS_CLIENT_FAULTS = ["Invalid grpc-timeout value", "Failed to decompress message", "Error deserializing request"];
 const TRAILER_FLAG = 0b10000000;
 
-function isParseFailure(code: string | null, message: string | null): boolean {
-  return code === "13" && message !== null && decodeURIComponent(message).startsWith(PARSE_FAILURE);
+function isClientFault(message: string, known: string[]): boolean {
+  return known.some((prefix) => message.startsWith(prefix));
 }
+
+function isParseFailure(code: string | null, message: string | null): boolean {
+  if (code !== "13" || message === null) return false;
+  try {
+    return isClientFault(decodeURIComponent(message), CONNECT_CLIENT_FAULTS);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A grpc-js server interceptor for the same rewrite. grpc-js sends these statuses from its base call
+ * itself, past every interceptor's responder, so the base call's sendStatus (the call the first
+ * interceptor receives) is wrapped instead.
+ */
+export const reclassifyGrpcJsClientFaults: grpc.ServerInterceptor = (_method, call) => {
+  const sendStatus = call.sendStatus.bind(call);
+  call.sendStatus = (status) =>
+    sendStatus(status.code === grpc.status.INTERNAL && isClientFault(status.details ?? "", GRPC_JS_CLIENT_FAULTS) ? { ...status, code: grpc.status.INVALID_ARGUMENT } : status);
+  return new grpc.ServerInterceptingCall(call);
+};
 
 async function* rewriteGrpcTrailer(body: AsyncIterable<Uint8Array>, trailer: Headers): AsyncIterable<Uint8Array> {
   yield* body;
@@ -49,7 +75,7 @@ export async function reclassifyParseFailures(res: UniversalServerResponse): Pro
     const bytes = await collect(res.body);
     try {
       const err = JSON.parse(new TextDecoder().decode(bytes)) as { code?: string; message?: string };
-      if (err.code === "internal" && err.message?.startsWith(PARSE_FAILURE)) {
+      if (err.code === "internal" && isClientFault(err.message ?? "", CONNECT_CLIENT_FAULTS)) {
         const fixed = new TextEncoder().encode(JSON.stringify({ ...err, code: "invalid_argument" }));
         res.header?.set("content-length", String(fixed.length));
         return { ...res, status: 400, body: (async function* () { yield fixed; })() };

@@ -3,6 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { anyPack, EmptySchema } from "@bufbuild/protobuf/wkt";
 import { Code, invalidField, notFound, RegplaneError, unsupported } from "../core/errors.js";
 import { imageId } from "../core/ids.js";
+import type { RegistryView } from "../core/catalog.js";
 import { listImagesAcross } from "../core/paging.js";
 import type { Provider } from "../core/provider.js";
 import type { OperationContext } from "../core/operations.js";
@@ -46,9 +47,10 @@ export function imageService(deps: ServiceDeps) {
     await store.recordImageIds(images.map((i) => ({ id: imageId(i.registryId, i.repository, i.digest), registryId: i.registryId, repository: i.repository, digest: i.digest })));
   }
 
-  async function resolve(id: string) {
+  /** An image id outside the caller's registries is NOT_FOUND, as one that never existed. */
+  async function resolve(id: string, scope: RegistryView) {
     const ref = await store.resolveImageId(id);
-    if (!ref || !catalog.hasRegistry(ref.registryId)) throw notFound("image", id);
+    if (!ref || !scope.hasRegistry(ref.registryId)) throw notFound("image", id);
     return ref;
   }
 
@@ -61,16 +63,16 @@ export function imageService(deps: ServiceDeps) {
         const slash = req.repositoryName.indexOf("/");
         if (slash < 0) throw invalidField("repository_name", "repository_name must be <registry id>/<repository path>", "repository_name.format");
         repository = { registryId: req.repositoryName.slice(0, slash), repository: req.repositoryName.slice(slash + 1) };
-        registries = [catalog.registry(repository.registryId)];
+        registries = [ctx.catalog.registry(repository.registryId)];
         scope = `repo:${req.repositoryName}`;
       } else if (req.registryId !== "") {
-        registries = [catalog.registry(req.registryId)];
+        registries = [ctx.catalog.registry(req.registryId)];
         scope = `registry:${req.registryId}`;
       } else if (req.folderId !== "") {
-        registries = catalog.folder(req.folderId);
+        registries = ctx.catalog.folder(req.folderId);
         scope = `folder:${req.folderId}`;
       } else {
-        registries = catalog.all();
+        registries = ctx.catalog.all();
         scope = "all";
       }
       const name = nameFilterOf(req.filter);
@@ -103,16 +105,16 @@ export function imageService(deps: ServiceDeps) {
     },
 
     async get(req, ctx) {
-      const ref = await resolve(req.imageId);
-      const provider = catalog.registry(ref.registryId);
+      const ref = await resolve(req.imageId, ctx.catalog);
+      const provider = ctx.catalog.registry(ref.registryId);
       const image = await provider.getImage(ref.repository, ref.digest, ctx.signal);
       if (!image) throw notFound("image", req.imageId);
       return imageToProto(image);
     },
 
     async delete(req, ctx) {
-      const ref = await resolve(req.imageId);
-      const provider = catalog.registry(ref.registryId);
+      const ref = await resolve(req.imageId, ctx.catalog);
+      const provider = ctx.catalog.registry(ref.registryId);
       if (!provider.capabilities.has("delete_images")) throw unsupported(provider.id, provider.kind, "delete_images");
       const { operation } = await engine.submit(
         {

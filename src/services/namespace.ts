@@ -3,6 +3,7 @@ import { create } from "@bufbuild/protobuf";
 import { anyPack, EmptySchema } from "@bufbuild/protobuf/wkt";
 import { invalidField, notFound, RegplaneError, unsupported, Code } from "../core/errors.js";
 import { decodeCursor, encodeCursor } from "../core/paging.js";
+import type { RegistryView } from "../core/catalog.js";
 import type { Provider } from "../core/provider.js";
 import type { NamespaceRecord } from "../core/types.js";
 import { NamespaceSchema } from "../gen/regplane/v1/namespace_pb.js";
@@ -43,8 +44,9 @@ function splitId(id: string): { registryId: string; name: string } {
 export function namespaceService(deps: ServiceDeps) {
   const { catalog, engine, tokens } = deps;
 
-  const withProvider = (registryId: string, capability: string, method: keyof Provider): Provider => {
-    const p = catalog.registry(registryId);
+  // Operation handlers look registries up in the whole catalog; RPCs pass the caller's view.
+  const withProvider = (registryId: string, capability: string, method: keyof Provider, scope: RegistryView = catalog): Provider => {
+    const p = scope.registry(registryId);
     if (typeof p[method] !== "function") throw unsupported(p.id, p.kind, capability);
     return p;
   };
@@ -97,13 +99,13 @@ export function namespaceService(deps: ServiceDeps) {
   return bind(NamespaceService, {
     async get(req, ctx) {
       const { registryId, name } = splitId(req.namespaceId);
-      const ns = await catalog.registry(registryId).getNamespace(name, ctx.signal);
+      const ns = await ctx.catalog.registry(registryId).getNamespace(name, ctx.signal);
       if (!ns) throw notFound("namespace", req.namespaceId);
       return namespaceToProto(ns);
     },
 
     async list(req, ctx) {
-      const scope = req.registryId !== "" ? [catalog.registry(req.registryId)] : req.folderId !== "" ? catalog.folder(req.folderId) : catalog.all();
+      const scope = req.registryId !== "" ? [ctx.catalog.registry(req.registryId)] : req.folderId !== "" ? ctx.catalog.folder(req.folderId) : ctx.catalog.all();
       const name = nameFilterOf(req.filter);
       const binding = pageTokenBinding("namespaces", req.registryId, req.folderId, name ?? "", ctx.principal);
       const now = new Date();
@@ -145,7 +147,7 @@ export function namespaceService(deps: ServiceDeps) {
     },
 
     async create(req, ctx) {
-      const p = withProvider(req.registryId, "create_namespaces", "createNamespace");
+      const p = withProvider(req.registryId, "create_namespaces", "createNamespace", ctx.catalog);
       const params: NamespaceParams = { registryId: p.id, name: req.name, description: req.description, visibility: visibilityFromProto(req.visibility) };
       const meta = anyPack(CreateNamespaceMetadataSchema, create(CreateNamespaceMetadataSchema, { namespaceId: namespaceId(p.id, req.name) }));
       return submit(ctx, CREATE, params, `Create namespace ${p.id}/${req.name}`, meta);
@@ -153,7 +155,7 @@ export function namespaceService(deps: ServiceDeps) {
 
     async update(req, ctx) {
       const { registryId, name } = splitId(req.namespaceId);
-      const p = withProvider(registryId, "update_namespaces", "updateNamespace");
+      const p = withProvider(registryId, "update_namespaces", "updateNamespace", ctx.catalog);
       const paths = req.updateMask?.paths ?? [];
       const wants = (f: string) => (paths.length === 0 ? true : paths.includes(f));
       for (const f of paths) if (f !== "description" && f !== "visibility") throw invalidField("update_mask", `cannot update ${f}; updatable: description, visibility`);
@@ -169,7 +171,7 @@ export function namespaceService(deps: ServiceDeps) {
 
     async delete(req, ctx) {
       const { registryId, name } = splitId(req.namespaceId);
-      const p = withProvider(registryId, "delete_namespaces", "deleteNamespace");
+      const p = withProvider(registryId, "delete_namespaces", "deleteNamespace", ctx.catalog);
       if (!(await p.getNamespace(name, ctx.signal))) throw notFound("namespace", req.namespaceId);
       const meta = anyPack(DeleteNamespaceMetadataSchema, create(DeleteNamespaceMetadataSchema, { namespaceId: req.namespaceId }));
       return submit(ctx, DELETE, { registryId, name }, `Delete namespace ${req.namespaceId} and its images`, meta);

@@ -4,7 +4,8 @@ import { invalidField, notFound } from "../core/errors.js";
 import { decodeCursor, encodeCursor } from "../core/paging.js";
 import { ListOperationsResponseSchema, OperationService } from "../gen/regplane/v1/operation_service_pb.js";
 import { pageTokenBinding } from "../core/pagetoken.js";
-import { bind } from "../server/rpc.js";
+import { bind, type CallContext } from "../server/rpc.js";
+import type { OperationRecord } from "../store/store.js";
 import { operationToProto } from "./convert.js";
 import type { ServiceDeps } from "./deps.js";
 import { pageSizeOf } from "./listing.js";
@@ -14,19 +15,24 @@ const DEFAULT_WAIT_MS = 30_000;
 export function operationService(deps: ServiceDeps) {
   const { engine, tokens } = deps;
 
-  async function find(id: string) {
+  /** A caller sees the operations of the registries it may reach; any other id is NOT_FOUND, as if it never existed. */
+  function visible(op: OperationRecord, ctx: CallContext): boolean {
+    return op.registryId !== "" ? ctx.catalog.hasRegistry(op.registryId) : op.createdBy === ctx.principal;
+  }
+
+  async function find(id: string, ctx: CallContext) {
     const op = await engine.get(id);
-    if (!op) throw notFound("operation", id);
+    if (!op || !visible(op, ctx)) throw notFound("operation", id);
     return op;
   }
 
   return bind(OperationService, {
-    async get(req) {
-      return operationToProto(await find(req.operationId));
+    async get(req, ctx) {
+      return operationToProto(await find(req.operationId, ctx));
     },
 
-    async cancel(req) {
-      await find(req.operationId);
+    async cancel(req, ctx) {
+      await find(req.operationId, ctx);
       const op = await engine.cancel(req.operationId);
       if (!op) throw notFound("operation", req.operationId);
       return operationToProto(op);
@@ -43,17 +49,34 @@ export function operationService(deps: ServiceDeps) {
         before = { createdAt: new Date(Number(ms)), id };
       }
       const limit = pageSizeOf(req.pageSize);
-      const ops = await engine.list({ resourceId: req.resourceId || undefined, done: req.done, before, limit: limit + 1 });
-      const page = ops.slice(0, limit);
+      // Operations the caller may not see are skipped batch by batch along the same keyset, so a page is
+      // full whenever more visible operations exist.
+      const page: OperationRecord[] = [];
+      let more = false;
+      for (let cursor = before; ; ) {
+        ctx.signal.throwIfAborted();
+        const batch = await engine.list({ resourceId: req.resourceId || undefined, done: req.done, before: cursor, limit: limit + 1 });
+        for (const op of batch) {
+          if (!visible(op, ctx)) continue;
+          if (page.length === limit) {
+            more = true;
+            break;
+          }
+          page.push(op);
+        }
+        const end = batch[batch.length - 1];
+        if (more || batch.length <= limit || !end) break;
+        cursor = { createdAt: end.createdAt, id: end.id };
+      }
       const last = page[page.length - 1];
       return create(ListOperationsResponseSchema, {
         operations: page.map(operationToProto),
-        nextPageToken: ops.length > limit && last ? await tokens.encode(encodeCursor([String(last.createdAt.getTime()), last.id]), binding, now) : "",
+        nextPageToken: more && last ? await tokens.encode(encodeCursor([String(last.createdAt.getTime()), last.id]), binding, now) : "",
       });
     },
 
     async wait(req, ctx) {
-      await find(req.operationId);
+      await find(req.operationId, ctx);
       const timeoutMs = req.timeout ? Number(req.timeout.seconds) * 1000 + Math.floor(req.timeout.nanos / 1e6) : DEFAULT_WAIT_MS;
       const budget = ctx.deadline !== undefined ? Math.min(timeoutMs, Math.max(0, ctx.deadline - Date.now() - 100)) : timeoutMs;
       const op = await engine.wait(req.operationId, budget);

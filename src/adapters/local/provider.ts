@@ -47,6 +47,8 @@ export interface LocalProviderOptions {
   onWarning?: (msg: string, ctx: object) => void;
   /** Memory bound for all caches together, in bytes (default 256 MiB). */
   cacheBytes?: number;
+  /** How long a Get may reuse a layout it confirmed against the disk, in ms (default 250; 0 = always check). */
+  freshnessMs?: number;
 }
 
 const CAPABILITIES: readonly Capability[] = [
@@ -60,6 +62,8 @@ const CAPABILITIES: readonly Capability[] = [
 
 const TRASH_PREFIX = ".regplane-trash-";
 const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
+const DEFAULT_FRESHNESS_MS = 250;
+const RECENT_MAX = 10_000;
 /** Layouts read in parallel when a page needs all of them (ordered listings, namespace totals). */
 const LAYOUT_CONCURRENCY = 16;
 
@@ -79,6 +83,12 @@ export class LocalProvider implements Provider {
   private readonly blobs: BlobReader;
   private readonly snapshots: WeightedLru<string, LayoutSnapshot>;
   private readonly loading = new Map<string, { version: string; promise: Promise<LayoutSnapshot> }>();
+  /**
+   * Snapshots confirmed against the disk in the last freshnessMs, by repository: a burst of Gets then costs
+   * no file-system calls. Writes through this provider clear it; outside writers are seen within freshnessMs.
+   */
+  private readonly freshnessMs: number;
+  private readonly recent = new Map<string, { at: number; snapshot: LayoutSnapshot }>();
   private readonly blobTotals: WeightedLru<string, { version: string; settled: boolean; bytes: number }>;
   private readonly mutex = new KeyedMutex();
 
@@ -87,6 +97,7 @@ export class LocalProvider implements Provider {
     this.root = path.resolve(options.root);
     this.warn = options.onWarning ?? (() => {});
     const budget = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
+    this.freshnessMs = options.freshnessMs ?? DEFAULT_FRESHNESS_MS;
     this.snapshots = new WeightedLru(Math.floor(budget * 0.6));
     this.blobs = new BlobReader(Math.floor(budget * 0.3));
     this.tree = new RepositoryTree(this.root, Math.floor(budget * 0.08), (dir, err) =>
@@ -132,10 +143,16 @@ export class LocalProvider implements Provider {
   async getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined> {
     return this.abortable(signal, async () => {
       if (!isValidDigest(digest)) return undefined;
-      const dir = await this.layoutDir(repository);
-      if (dir === undefined) return undefined;
-      const snapshot = await this.snapshot(repository, dir);
-      const image = snapshot.byDigest.get(digest);
+      const now = performance.now();
+      let snapshot = this.recent.get(repository);
+      if (snapshot === undefined || now - snapshot.at >= this.freshnessMs) {
+        const dir = await this.layoutDir(repository);
+        if (dir === undefined) return undefined;
+        if (this.recent.size >= RECENT_MAX) this.recent.clear();
+        snapshot = { at: now, snapshot: await this.snapshot(repository, dir) };
+        this.recent.set(repository, snapshot);
+      }
+      const image = snapshot.snapshot.byDigest.get(digest);
       return image === undefined ? undefined : cloneImage(image);
     });
   }
@@ -151,6 +168,7 @@ export class LocalProvider implements Provider {
       if (segments === undefined) throw invalidField("repository", "not a repository path of the local registry");
       if (!isValidDigest(digest)) throw invalidField("digest", "not a valid digest");
       const dir = this.tree.dirOf(segments);
+      this.recent.clear();
       await this.mutex.run(dir, async () => {
         if ((await this.layoutDir(repository)) === undefined) return;
         try {
@@ -163,6 +181,7 @@ export class LocalProvider implements Provider {
           throw err;
         } finally {
           this.snapshots.delete(dir);
+          this.recent.clear();
         }
       });
     });
@@ -414,6 +433,7 @@ export class LocalProvider implements Provider {
       if (!isValidNamespaceName(name)) throw invalidField("name", "not a namespace of the local registry");
       await this.emptyTrash();
       const dir = path.join(this.root, name);
+      this.recent.clear();
       if (!(await isRealDirectory(dir))) return;
       const trash = path.join(this.root, `${TRASH_PREFIX}${randomBytes(8).toString("hex")}`);
       try {

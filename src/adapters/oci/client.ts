@@ -7,15 +7,16 @@ import type { IncomingHttpHeaders } from "undici/types/header.js";
 import { Code, RegplaneError, invalidField, providerError } from "../../core/errors.js";
 import { parseChallenges, parseNextLink, type Challenge } from "./headers.js";
 import { WeightedLru } from "../../core/lru.js";
-import { MANIFEST_ACCEPT, digestOf, isDigest, parseConfigCreated } from "./manifest.js";
-import { CircuitBreaker, Semaphore, backoffDelay, parseRetryAfter, sleep } from "./resilience.js";
+import { MANIFEST_ACCEPT, digestOf, isDigest, parseConfigCreated } from "../../core/manifest.js";
+import { CircuitBreaker, Semaphore, backoffDelay, parseRetryAfter, raceSignal, sleep } from "../../core/resilience.js";
+import { describeNetworkError, header, readBody, type RestTuning } from "../../core/rest.js";
 
 export interface OciLogger {
   warn(msg: string, ctx?: object): void;
   debug?(msg: string, ctx?: object): void;
 }
 
-export interface OciClientOptions {
+export interface OciClientOptions extends RestTuning {
   /** Registry id, named in every error. */
   registryId: string;
   /** Provider name in errors and ErrorInfo; "oci" unless an adapter reusing the client passes its own. */
@@ -31,15 +32,6 @@ export interface OciClientOptions {
   /** Requests in flight to this registry at once (token requests excluded). Default 8. */
   maxConcurrency?: number;
   logger?: OciLogger;
-  /** Deadline of one attempt when the caller's signal allows longer. Default 30 s. */
-  requestTimeoutMs?: number;
-  /** Attempts per request, the first included. Default 4. */
-  maxAttempts?: number;
-  /** Backoff base and cap (full jitter). Defaults 250 ms and 8 s. */
-  retryBaseDelayMs?: number;
-  retryMaxDelayMs?: number;
-  /** A Retry-After longer than this is reported (RESOURCE_EXHAUSTED with the delay) instead of waited for. Default 30 s. */
-  maxRetryAfterMs?: number;
   /** Consecutive failed attempts (connection errors, timeouts, 5xx) that open the circuit. Default 5. */
   breakerThreshold?: number;
   /** How long an open circuit fails requests at once. Default 15 s. */
@@ -387,7 +379,7 @@ export class OciClient {
         return flight;
       }
       try {
-        return await untilAborted(joined, signal, () => this.aborted(signal, kind));
+        return await raceSignal(joined, signal, () => this.aborted(signal, kind));
       } catch (e) {
         const starterCancelled = e instanceof RegplaneError && (e.code === Code.CANCELLED || e.code === Code.DEADLINE_EXCEEDED);
         if (!starterCancelled || signal.aborted) throw e;
@@ -545,7 +537,7 @@ export class OciClient {
       }
       const ok = res.statusCode >= 200 && res.statusCode < 300;
       const limit = options.method === "HEAD" ? 0 : ok ? options.maxBytes : ERROR_BODY_MAX_BYTES;
-      const body = await readBody(res.body, limit, ok);
+      const body = await readBody(res.body, limit, !ok);
       if (body === undefined) throw this.badResponse(`response to ${options.url.pathname} is larger than ${limit} bytes`);
       return { status: res.statusCode, headers: res.headers, body, url };
     }
@@ -752,11 +744,6 @@ function imageReference(repository: string, reference: string): string {
   return `${repository}${isDigest(reference) ? "@" : ":"}${reference}`;
 }
 
-function header(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const v = headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
 /** The first entry of a Distribution error body, if the body is one. */
 function registryError(body: Uint8Array): { code?: string; message?: string } {
   try {
@@ -771,53 +758,10 @@ function registryError(body: Uint8Array): { code?: string; message?: string } {
   }
 }
 
-/** Reads at most `limit` bytes; undefined when a success body is larger (error bodies are truncated instead). */
-async function readBody(body: AsyncIterable<Buffer> & { destroy(): void }, limit: number, strict: boolean): Promise<Uint8Array | undefined> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += chunk.byteLength;
-    if (total > limit) {
-      body.destroy();
-      if (strict) return undefined;
-      chunks.push(chunk.subarray(0, chunk.byteLength - (total - limit)));
-      break;
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
-
-/** `promise`, or a rejection as soon as `signal` aborts (the promise itself goes on for others). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal, reason: () => Error): Promise<T> {
-  if (signal.aborted) return Promise.reject(reason());
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(reason());
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
 /** The TLS verification error code when a connection failed on the peer's certificate. */
 function certificateProblem(e: unknown): string | undefined {
   const err = e as { code?: unknown; cause?: { code?: unknown } } | undefined;
   const code = typeof err?.code === "string" ? err.code : typeof err?.cause?.code === "string" ? err.cause.code : undefined;
   if (code === undefined) return undefined;
   return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS_CERT_ALTNAME_INVALID/.test(code) ? code : undefined;
-}
-
-function describeNetworkError(e: unknown, timeoutMs: number): string {
-  const err = e as { name?: string; code?: string; cause?: { code?: string } } | undefined;
-  if (err?.name === "TimeoutError" || err?.name === "AbortError") return `no answer within ${timeoutMs} ms`;
-  const code = err?.code ?? err?.cause?.code;
-  return code ? `connection failed (${code})` : "connection failed";
 }

@@ -13,4 +13,3 @@ export {
   type OciStats,
   type RequestKind,
 } from "./client.js";
-export { MANIFEST_ACCEPT, MediaType } from "./manifest.js";

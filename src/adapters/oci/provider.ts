@@ -20,7 +20,7 @@ import { compareImages } from "../../core/order.js";
 import type { ImageKey, ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
 import type { BlobRecord, Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryRecord } from "../../core/types.js";
 import { OciClient, type OciClientOptions, type OciLogger, type OciStats } from "./client.js";
-import { imageSize, isDigest, isImageConfigMediaType, isIndexMediaType, isRepositoryName, isTag, parseManifest, type ParsedManifest } from "./manifest.js";
+import { imageSize, isDigest, isImageConfigMediaType, isIndexMediaType, isRepositoryName, isTag, parseManifest, type ParsedManifest } from "../../core/manifest.js";
 
 export interface OciProviderOptions extends Omit<OciClientOptions, "registryId" | "provider"> {
   id: string;

@@ -1,6 +1,7 @@
-// Manifest media types, digests and the parts of a manifest an ImageRecord is built from.
+// OCI / Docker manifest media types, digests and the parts of a manifest an ImageRecord is built from:
+// shared by adapters that read manifests (the OCI Distribution API, IBM's manifest endpoint).
 import { createHash } from "node:crypto";
-import type { BlobRecord } from "../../core/types.js";
+import type { BlobRecord } from "./types.js";
 
 export const MediaType = {
   ociManifest: "application/vnd.oci.image.manifest.v1+json",
@@ -76,10 +77,11 @@ export function parseManifest(bytes: Uint8Array, contentType: string | undefined
   const declared = typeof doc.mediaType === "string" ? doc.mediaType : undefined;
   let mediaType = declared ?? (headerType && headerType !== "application/json" ? headerType : undefined);
   if (mediaType === undefined) mediaType = Array.isArray(doc.manifests) ? MediaType.ociIndex : MediaType.ociManifest;
-  const config = doc.config === undefined ? undefined : descriptor(doc.config, "config");
+  // An index has no config of its own, so whatever stands in that field is not read.
+  const config = isIndexMediaType(mediaType) || doc.config === undefined ? undefined : descriptor(doc.config, "config");
   return {
     mediaType,
-    config: isIndexMediaType(mediaType) ? undefined : config,
+    config,
     layers: Array.isArray(doc.layers) ? doc.layers.map((d, i) => descriptor(d, `layers[${i}]`)) : [],
     manifests: Array.isArray(doc.manifests) ? doc.manifests.map((d, i) => descriptor(d, `manifests[${i}]`)) : [],
   };

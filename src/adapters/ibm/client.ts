@@ -1,0 +1,185 @@
+// IBM Cloud Container Registry's API at one region endpoint: an IAM token from the API key (cached and
+// refreshed before it expires) as the Bearer token, `Account` on every call, and IBM's
+// `{code, message, request-id}` error bodies mapped to gRPC codes. Retries, the concurrency limit and
+// the circuit breaker are core/rest.ts's.
+import { Code, RegplaneError, providerError } from "../../core/errors.js";
+import { raceSignal } from "../../core/resilience.js";
+import { RestClient, type RestReply, type RestTuning, type TokenSource } from "../../core/rest.js";
+
+export interface IbmClientOptions extends RestTuning {
+  registryId: string;
+  /** Origin of the registry's management API, e.g. https://us.icr.io. */
+  baseUrl: URL;
+  /** Origin of IAM; the token is POSTed to <iamUrl>/identity/token. */
+  iamUrl: URL;
+  account: string;
+  apiKey: string;
+  /** Requests in flight at once (IAM excluded). Default 8. */
+  maxConcurrency?: number;
+}
+
+export interface IbmStats {
+  requests: number;
+  tokenRequests: number;
+}
+
+interface CachedToken {
+  value: string;
+  /** When to fetch a new one (80 % of its lifetime, as IBM's SDKs do). */
+  refreshAt: number;
+  expiresAt: number;
+}
+
+const PROVIDER = "ibm";
+
+export class IbmClient extends RestClient {
+  private readonly account: string;
+  private readonly iam: IamTokens;
+
+  constructor(options: IbmClientOptions) {
+    const iam = new IamTokens(options);
+    super({
+      ...options,
+      provider: PROVIDER,
+      auth: iam,
+      maxConcurrency: options.maxConcurrency ?? 8,
+      breaker: { threshold: 5, cooldownMs: 15_000 },
+      // The image and namespace listings are not paged.
+      maxBytes: 64 * 1024 * 1024,
+    });
+    this.iam = iam;
+    this.account = options.account;
+  }
+
+  stats(): IbmStats {
+    return { requests: this.requests, tokenRequests: this.iam.requests };
+  }
+
+  override async close(): Promise<void> {
+    await Promise.all([super.close(), this.iam.close()]);
+  }
+
+  /** Maps a non-2xx reply: IBM's `{code, message, request-id}` body, secrets scrubbed. */
+  failure(reply: RestReply, doing: string): RegplaneError {
+    const { code, message, requestId } = ibmErrorBody(reply.body);
+    let text = `${doing}: HTTP ${reply.status}${code ? ` ${code}` : ""}${message ? `: ${message}` : ""}`;
+    if (reply.status === 401 || reply.status === 403) text += "; check the apiKey and account configured for this registry";
+    if (requestId) text += ` (request-id ${requestId})`;
+    return providerError({
+      registryId: this.registryId,
+      provider: PROVIDER,
+      httpStatus: reply.status,
+      providerCode: code,
+      message: this.redact(text),
+      retryAfterMs: this.retryAfter(reply),
+    });
+  }
+
+  protected override headersFor(): Record<string, string> {
+    return { account: this.account };
+  }
+}
+
+/** IAM tokens for the API key, fetched one at a time at <iamUrl>/identity/token. */
+class IamTokens extends RestClient implements TokenSource {
+  private readonly apiKey: string;
+  /** The fetch outlives any one caller, so it runs on a deadline of its own. */
+  private readonly fetchTimeoutMs: number;
+  private cached?: CachedToken;
+  private flight?: Promise<CachedToken>;
+  /** Tokens handed out so far, kept only to scrub them from provider messages. */
+  private readonly issued = new Set<string>();
+
+  constructor(options: IbmClientOptions) {
+    super({ ...options, provider: PROVIDER, baseUrl: options.iamUrl, maxConcurrency: undefined, maxBytes: 1024 * 1024 });
+    this.apiKey = options.apiKey;
+    this.fetchTimeoutMs = (options.requestTimeoutMs ?? 30_000) * Math.max(1, options.maxAttempts ?? 4);
+  }
+
+  /** The cached token, or a new one once 80 % of its lifetime has passed. */
+  async token(signal: AbortSignal): Promise<string> {
+    const cached = this.cached;
+    if (cached && Date.now() < cached.refreshAt) return cached.value;
+    if (!this.flight) {
+      // A caller giving up does not fail the others waiting on the same fetch.
+      const flight = this.fetchToken(AbortSignal.timeout(this.fetchTimeoutMs));
+      this.flight = flight;
+      flight.then(
+        (t) => {
+          this.cached = t;
+          if (this.flight === flight) this.flight = undefined;
+        },
+        () => {
+          if (this.flight === flight) this.flight = undefined;
+        },
+      );
+    }
+    // A still-valid token serves while its successor is fetched.
+    if (cached && Date.now() < cached.expiresAt) return cached.value;
+    return (await raceSignal(this.flight, signal)).value;
+  }
+
+  /** IAM tokens can be revoked before they expire: drop it so the next call fetches a fresh one. */
+  rejected(token: string): boolean {
+    if (this.cached?.value === token) this.cached = undefined;
+    return true;
+  }
+
+  override secrets(): string[] {
+    return [this.apiKey, ...this.issued];
+  }
+
+  /** IAM refusing the API key is our configuration's problem, not the caller's: FAILED_PRECONDITION. */
+  failure(reply: RestReply, doing: string): RegplaneError {
+    const body = ibmErrorBody(reply.body);
+    const metadata: Record<string, string> = { registry_id: this.registryId, provider: PROVIDER, http_status: String(reply.status) };
+    if (body.code) metadata.provider_code = body.code;
+    const detail = `HTTP ${reply.status}${body.code ? ` ${body.code}` : ""}${body.message ? `: ${body.message}` : ""}`;
+    if (reply.status === 400 || reply.status === 401 || reply.status === 403) {
+      return new RegplaneError(
+        Code.FAILED_PRECONDITION,
+        this.redact(`registry ${JSON.stringify(this.registryId)} (${PROVIDER}): IAM rejected the configured apiKey (${detail})`),
+        { errorInfo: { reason: "PROVIDER_CREDENTIALS_REJECTED", metadata } },
+      );
+    }
+    return providerError({
+      registryId: this.registryId,
+      provider: PROVIDER,
+      httpStatus: reply.status,
+      providerCode: body.code,
+      message: this.redact(`${doing}: ${detail}`),
+      retryAfterMs: this.retryAfter(reply),
+    });
+  }
+
+  private async fetchToken(signal: AbortSignal): Promise<CachedToken> {
+    const doing = "getting an IAM token";
+    const form = new URLSearchParams({ grant_type: "urn:ibm:params:oauth:grant-type:apikey", apikey: this.apiKey, response_type: "cloud_iam" });
+    const reply = await this.call({ method: "POST", path: "/identity/token", form, doing }, signal);
+    if (reply.status !== 200) throw this.failure(reply, doing);
+    const doc = this.parse<{ access_token?: unknown; expires_in?: unknown; expiration?: unknown }>(reply, doing);
+    if (typeof doc.access_token !== "string" || doc.access_token === "") throw this.badResponse("IAM answered without an access_token");
+    const now = Date.now();
+    const expiresAt =
+      typeof doc.expiration === "number" && doc.expiration * 1000 > now
+        ? doc.expiration * 1000
+        : now + (typeof doc.expires_in === "number" && doc.expires_in > 0 ? doc.expires_in : 3600) * 1000;
+    this.issued.add(doc.access_token);
+    return { value: doc.access_token, expiresAt, refreshAt: now + 0.8 * (expiresAt - now) };
+  }
+}
+
+/** IBM's error body `{code, message, request-id}`; IAM's `{errorCode, errorMessage}` is read too. */
+function ibmErrorBody(body: Buffer): { code?: string; message?: string; requestId?: string } {
+  try {
+    const doc = JSON.parse(body.toString("utf8")) as Record<string, unknown>;
+    const text = (v: unknown) => (typeof v === "string" && v !== "" ? v.slice(0, 300) : undefined);
+    return {
+      code: text(doc.code) ?? text(doc.errorCode),
+      message: text(doc.message) ?? text(doc.errorMessage),
+      requestId: text(doc["request-id"]),
+    };
+  } catch {
+    return {};
+  }
+}

@@ -1,0 +1,437 @@
+// IBM Cloud Container Registry as a Provider: one region endpoint of one account.
+//
+// Namespaces are IBM namespaces; a repository is `<namespace>/<repo>`; an image is one digest in one
+// repository, with the tags IBM lists for it there (untagged digests included).
+//
+// IBM's lists are not paged, so a walk fetches one listing (POST /api/v1/images/digests, narrowed to
+// one repository when the scope names one) and pages through it with keyset cursors: the native order
+// is (repository, digest) and the cursor is `repository@digest`; an order uses compareImages and the
+// walker's `after` key. The listing is kept for listingCacheTtlMs (default 30 s) so a walk's later
+// pages read the same listing; a walk's first page always fetches a new one. Sorted views of a
+// listing are built once per order, so a page costs a binary search plus its manifests, not a sort.
+//
+// Images carry config and layers: each listed image's manifest is fetched once (by digest, cached,
+// manifests are immutable) unless listManifests is false.
+import { Code, RegplaneError, invalidField } from "../../core/errors.js";
+import { compareImages, compareStrings } from "../../core/order.js";
+import type { ImageKey, ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
+import type { Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryRecord, Visibility } from "../../core/types.js";
+import { raceSignal } from "../../core/resilience.js";
+import { header } from "../../core/rest.js";
+import { IbmClient, type IbmClientOptions, type IbmStats } from "./client.js";
+import { MANIFEST_ACCEPT, isDigest, mediaTypeOfManifestType, parseIbmManifest, type ManifestContent } from "./manifest.js";
+
+export interface IbmProviderOptions extends Omit<IbmClientOptions, "registryId"> {
+  id: string;
+  /** The region key from the config (shown as the registry's location); undefined with registryUrl. */
+  region?: string;
+  /** Resource group id sent as X-Auth-Resource-Group when creating namespaces. */
+  resourceGroup?: string;
+  /** How long a listing serves a walk's later pages. Default 30 s; 0 fetches one per page. */
+  listingCacheTtlMs?: number;
+  /** Fetch each listed image's manifest for config and layers. Default true. */
+  listManifests?: boolean;
+  warn?: (msg: string, ctx?: object) => void;
+}
+
+/** One digest in one repository, as the digest listing gives it. Its key fields make it an ImageKey. */
+interface ListedImage {
+  repository: string;
+  digest: string;
+  /** ms since the epoch. */
+  createdAt?: number;
+  tags: string[];
+  size: number;
+  mediaType: string;
+}
+
+interface Listing {
+  entries: ListedImage[];
+  /** Sorted copies by order key, built on first use. */
+  views: Map<string, ListedImage[]>;
+}
+
+interface CachedListing {
+  startedAt: number;
+  settled: boolean;
+  promise: Promise<Listing>;
+}
+
+/** NamespaceDetails as IBM returns it from GET /api/v1/namespaces/details. */
+interface NamespaceDetails {
+  name?: unknown;
+  created_date?: unknown;
+  updated_date?: unknown;
+  resource_group?: unknown;
+}
+
+const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "create_namespaces", "delete_namespaces"];
+/** IBM namespace names: 4–30 of a-z 0-9 - _, starting and ending with a letter or digit. */
+const NAMESPACE_NAME = /^[a-z0-9][a-z0-9_-]{2,28}[a-z0-9]$/;
+const REPOSITORY = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)+$/;
+const MANIFEST_CACHE_ENTRIES = 10_000;
+const MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
+
+export class IbmProvider implements Provider {
+  readonly id: string;
+  readonly kind = "ibm";
+  readonly capabilities: ReadonlySet<Capability> = new Set(CAPABILITIES);
+  readonly client: IbmClient;
+  private readonly region?: string;
+  private readonly resourceGroup?: string;
+  private readonly listingCacheTtlMs: number;
+  private readonly listManifests: boolean;
+  private readonly warn: (msg: string, ctx?: object) => void;
+  private readonly listings = new Map<string, CachedListing>();
+  private readonly manifests = new Map<string, ManifestContent>();
+  private warnedUnverified = false;
+
+  constructor(options: IbmProviderOptions) {
+    this.id = options.id;
+    this.region = options.region;
+    this.resourceGroup = options.resourceGroup;
+    this.listingCacheTtlMs = options.listingCacheTtlMs ?? 30_000;
+    this.listManifests = options.listManifests ?? true;
+    this.warn = options.warn ?? (() => {});
+    this.client = new IbmClient({ ...options, registryId: options.id });
+  }
+
+  describe(): RegistryRecord {
+    return {
+      id: this.id,
+      name: this.id,
+      provider: this.kind,
+      endpoint: this.client.host,
+      location: this.region ?? "",
+      hostname: this.client.host,
+      status: "active",
+      labels: {},
+      capabilities: [...CAPABILITIES],
+    };
+  }
+
+  stats(): IbmStats {
+    return this.client.stats();
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  // ---- images ----
+
+  async listImages(query: ListImagesQuery): Promise<ImagePage> {
+    const only = narrowedRepository(query);
+    if (only === null) return { images: [], done: true };
+    const native = query.order.length === 0;
+    const after = native ? (query.nativeCursor === undefined ? undefined : decodeCursor(query.nativeCursor)) : query.after;
+    const listing = await this.listing(only, after === undefined, query.signal);
+    const sorted = viewOf(listing, query.order);
+    const start = after === undefined ? 0 : upperBound(sorted, after, query.order);
+    const limit = Math.max(1, Math.floor(query.limit) || 1);
+    const page = sorted.slice(start, start + limit);
+    const done = start + page.length >= sorted.length;
+    const images = await Promise.all(page.map((entry) => this.record(entry, query.signal)));
+    const last = page.at(-1);
+    if (done || last === undefined) return { images, done: true };
+    return { images, done: false, nativeCursor: native ? encodeCursor(last.repository, last.digest) : undefined };
+  }
+
+  async getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined> {
+    if (!REPOSITORY.test(repository) || !isDigest(digest)) return undefined;
+    const listing = await this.listing(repository, true, signal);
+    const entry = listing.entries.find((e) => e.repository === repository && e.digest === digest);
+    if (entry === undefined) return undefined;
+    const manifest = await this.manifest(entry.repository, entry.digest, signal);
+    if (manifest === undefined) return undefined;
+    return toRecord(this.id, entry, manifest);
+  }
+
+  /**
+   * POST /api/v1/images/bulkdelete with the one reference `<host>/<repository>@<digest>`: IBM removes
+   * the digest and every tag on it from that repository (it goes to IBM's trash). A digest IBM reports
+   * as not found, or a repository that is gone, counts as deleted.
+   */
+  async deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void> {
+    if (!REPOSITORY.test(repository)) throw invalidField("repository", `${JSON.stringify(repository)} is not an IBM repository (<namespace>/<name>)`);
+    if (!isDigest(digest)) throw invalidField("digest", `${JSON.stringify(digest)} is not a sha256 digest`);
+    const reference = `${this.client.host}/${repository}@${digest}`;
+    try {
+      const reply = await this.client.call({ method: "POST", path: "/api/v1/images/bulkdelete", json: [reference] }, signal);
+      if (reply.status === 404) return;
+      if (reply.status < 200 || reply.status >= 300) throw this.client.failure(reply, `deleting ${repository}@${digest}`);
+      const result = this.client.parse<{ success?: unknown; error?: unknown }>(reply, "deleting an image");
+      const errors = result.error !== null && typeof result.error === "object" ? (result.error as Record<string, { code?: unknown; message?: unknown }>) : {};
+      const failed = errors[reference] ?? errors[digest] ?? Object.entries(errors).find(([k]) => k.endsWith(digest))?.[1];
+      if (failed === undefined) return;
+      const code = typeof failed.code === "string" ? failed.code : undefined;
+      const message = typeof failed.message === "string" ? failed.message.slice(0, 300) : "";
+      if (/not\s*found|does not exist|no such/i.test(message)) return;
+      throw new RegplaneError(
+        Code.FAILED_PRECONDITION,
+        this.client.redact(`registry ${JSON.stringify(this.id)} (ibm): IBM refused to delete ${repository}@${digest}${code ? ` (${code})` : ""}: ${message}`),
+        { errorInfo: { reason: "PROVIDER_DELETE_REFUSED", metadata: { registry_id: this.id, provider: this.kind, ...(code ? { provider_code: code } : {}) } } },
+      );
+    } finally {
+      this.listings.clear();
+    }
+  }
+
+  /** The listing of one repository or of the whole account; `fresh` refuses a settled cached one. */
+  private listing(repository: string | undefined, fresh: boolean, signal: AbortSignal): Promise<Listing> {
+    const key = repository ?? "";
+    const cached = this.listings.get(key);
+    const usable =
+      cached !== undefined && (fresh ? !cached.settled : !cached.settled || Date.now() - cached.startedAt < this.listingCacheTtlMs);
+    if (usable) return raceSignal(cached.promise, signal);
+    // The fetch is not tied to one caller: a walker that gives up on a slow listing finds it ready next time.
+    const entry: CachedListing = { startedAt: Date.now(), settled: false, promise: this.fetchListing(repository, AbortSignal.timeout(120_000)) };
+    entry.promise.then(
+      () => {
+        entry.settled = true;
+        if (this.listingCacheTtlMs <= 0 && this.listings.get(key) === entry) this.listings.delete(key);
+      },
+      () => {
+        if (this.listings.get(key) === entry) this.listings.delete(key);
+      },
+    );
+    this.listings.set(key, entry);
+    return raceSignal(entry.promise, signal);
+  }
+
+  private async fetchListing(repository: string | undefined, signal: AbortSignal): Promise<Listing> {
+    const body: Record<string, unknown> = { exclude_tagged: false, exclude_va: true, include_ibm: false };
+    if (repository !== undefined) body.repositories = [`${this.client.host}/${repository}`];
+    const digests = await this.client.json<unknown>({ method: "POST", path: "/api/v1/images/digests", json: body, doing: "listing image digests" }, signal);
+    if (!Array.isArray(digests)) throw this.client.badResponse("the digest listing is not a JSON array");
+    const seen = new Set<string>();
+    const entries: ListedImage[] = [];
+    for (const item of digests as Array<Record<string, unknown>>) {
+      const digest = typeof item?.id === "string" ? item.id : "";
+      if (!isDigest(digest)) continue;
+      const repoTags = item.repoTags !== null && typeof item.repoTags === "object" ? (item.repoTags as Record<string, unknown>) : {};
+      for (const [name, value] of Object.entries(repoTags)) {
+        const repo = stripRegistryHost(name);
+        if (!REPOSITORY.test(repo) || (repository !== undefined && repo !== repository)) continue;
+        const key = `${repo}@${digest}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const entry: ListedImage = {
+          repository: repo,
+          digest,
+          tags: tagsOf(value),
+          size: typeof item.size === "number" && Number.isSafeInteger(item.size) && item.size >= 0 ? item.size : 0,
+          mediaType: mediaTypeOfManifestType(item.manifestType),
+        };
+        const created = typeof item.created === "number" && Number.isFinite(item.created) && item.created > 0 ? Math.round(item.created * 1000) : undefined;
+        if (created !== undefined) entry.createdAt = created;
+        entries.push(entry);
+      }
+    }
+    return { entries, views: new Map() };
+  }
+
+  private async record(entry: ListedImage, signal: AbortSignal): Promise<ImageRecord> {
+    const manifest = this.listManifests ? await this.manifest(entry.repository, entry.digest, signal) : undefined;
+    return toRecord(this.id, entry, manifest);
+  }
+
+  /** The manifest of a digest (cached by digest); undefined when IBM no longer has it. */
+  private async manifest(repository: string, digest: string, signal: AbortSignal): Promise<ManifestContent | undefined> {
+    const cached = this.manifests.get(digest);
+    if (cached !== undefined) return cached;
+    const reference = encodeURIComponent(`${this.client.host}/${repository}@${digest}`);
+    const reply = await this.client.call({ method: "GET", path: `/api/v1/images/${reference}/manifest`, headers: { accept: MANIFEST_ACCEPT }, maxBytes: MANIFEST_MAX_BYTES }, signal);
+    if (reply.status === 404) return undefined;
+    if (reply.status !== 200) throw this.client.failure(reply, `fetching the manifest of ${repository}@${digest}`);
+    let content: ManifestContent;
+    try {
+      content = parseIbmManifest(reply.body, header(reply.headers, "content-type"), digest);
+    } catch (e) {
+      throw this.client.badResponse(`the manifest of ${repository}@${digest} is malformed: ${(e as Error).message}`);
+    }
+    if (!content.digestVerified && !this.warnedUnverified) {
+      this.warnedUnverified = true;
+      this.warn("ibm: manifest bytes do not hash to their digest (re-serialised by the API); using their content", { registry: this.id, repository, digest });
+    }
+    if (this.manifests.size >= MANIFEST_CACHE_ENTRIES) this.manifests.delete(this.manifests.keys().next().value!);
+    this.manifests.set(digest, content);
+    return content;
+  }
+
+  // ---- namespaces ----
+
+  async listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }> {
+    const all = await this.namespaceDetails(query.signal);
+    const matching = all
+      .filter((n) => (query.nameEquals === undefined || n.name === query.nameEquals) && (query.after === undefined || n.name > query.after))
+      .sort((a, b) => compareStrings(a.name, b.name));
+    const limit = Math.max(1, query.limit);
+    return { namespaces: matching.slice(0, limit), done: matching.length <= limit };
+  }
+
+  async getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
+    return (await this.namespaceDetails(signal)).find((n) => n.name === name);
+  }
+
+  /**
+   * PUT /api/v1/namespaces/{name} (with X-Auth-Resource-Group when a resourceGroup is configured).
+   * IBM namespaces have no description and cannot be public, so asking for either is refused.
+   */
+  async createNamespace(ns: { name: string; description: string; visibility: Visibility }, signal: AbortSignal): Promise<NamespaceRecord> {
+    if (!NAMESPACE_NAME.test(ns.name)) {
+      throw invalidField("name", "IBM namespace names are 4 to 30 characters of a-z, 0-9, - and _, starting and ending with a letter or digit");
+    }
+    if (ns.description !== "") throw invalidField("description", "IBM namespaces have no description; leave it empty");
+    if (ns.visibility === "public") {
+      throw new RegplaneError(Code.FAILED_PRECONDITION, `registry ${JSON.stringify(this.id)} (ibm) cannot make a namespace public`, {
+        errorInfo: { reason: "CAPABILITY_UNSUPPORTED", metadata: { registry_id: this.id, provider: this.kind, capability: "public_namespaces" } },
+      });
+    }
+    if ((await this.getNamespace(ns.name, signal)) !== undefined) {
+      throw new RegplaneError(Code.ALREADY_EXISTS, `namespace ${JSON.stringify(`${this.id}/${ns.name}`)} already exists`, {
+        errorInfo: { reason: "NAMESPACE_ALREADY_EXISTS", metadata: { registry_id: this.id, name: ns.name } },
+      });
+    }
+    const headers: Record<string, string> = {};
+    if (this.resourceGroup !== undefined) headers["x-auth-resource-group"] = this.resourceGroup;
+    const reply = await this.client.call({ method: "PUT", path: `/api/v1/namespaces/${encodeURIComponent(ns.name)}`, headers }, signal);
+    if (reply.status === 409) {
+      // Namespace names are unique across every account of a region.
+      throw new RegplaneError(Code.ALREADY_EXISTS, `namespace name ${JSON.stringify(ns.name)} is taken in this IBM region (by another account)`, {
+        errorInfo: { reason: "NAMESPACE_ALREADY_EXISTS", metadata: { registry_id: this.id, name: ns.name } },
+      });
+    }
+    if (reply.status !== 200 && reply.status !== 201) throw this.client.failure(reply, `creating namespace ${ns.name}`);
+    const created = await this.getNamespace(ns.name, signal);
+    return created ?? { registryId: this.id, name: ns.name, description: "", visibility: "private", imageCount: 0, sizeBytes: 0, createdAt: new Date() };
+  }
+
+  /**
+   * DELETE /api/v1/namespaces/{name}. IBM also deletes every image in the namespace (they go to its
+   * trash); a namespace that is already gone counts as deleted.
+   */
+  async deleteNamespace(name: string, signal: AbortSignal): Promise<void> {
+    try {
+      const reply = await this.client.call({ method: "DELETE", path: `/api/v1/namespaces/${encodeURIComponent(name)}` }, signal);
+      if (reply.status === 404 || (reply.status >= 200 && reply.status < 300)) return;
+      throw this.client.failure(reply, `deleting namespace ${name}`);
+    } finally {
+      this.listings.clear();
+    }
+  }
+
+  private async namespaceDetails(signal: AbortSignal): Promise<NamespaceRecord[]> {
+    const details = await this.client.json<unknown>({ method: "GET", path: "/api/v1/namespaces/details", doing: "listing namespaces" }, signal);
+    if (!Array.isArray(details)) throw this.client.badResponse("the namespace listing is not a JSON array");
+    const out: NamespaceRecord[] = [];
+    for (const d of details as NamespaceDetails[]) {
+      if (typeof d?.name !== "string" || d.name === "") continue;
+      // IBM namespaces are private (only IBM's own images are public) and carry no description.
+      const record: NamespaceRecord = { registryId: this.id, name: d.name, description: "", visibility: "private", imageCount: 0, sizeBytes: 0 };
+      const created = parseTime(d.created_date);
+      const updated = parseTime(d.updated_date);
+      if (created) record.createdAt = created;
+      if (updated) record.updatedAt = updated;
+      out.push(record);
+    }
+    return out;
+  }
+}
+
+function toRecord(registryId: string, entry: ListedImage, manifest: ManifestContent | undefined): ImageRecord {
+  const record: ImageRecord = {
+    registryId,
+    repository: entry.repository,
+    digest: entry.digest,
+    mediaType: manifest?.mediaType ?? entry.mediaType,
+    tags: [...entry.tags],
+    layers: manifest?.layers ?? [],
+    manifests: manifest?.manifests ?? [],
+    compressedSize: manifest?.size ?? entry.size,
+  };
+  if (manifest?.config !== undefined) record.config = manifest.config;
+  if (entry.createdAt !== undefined) record.createdAt = new Date(entry.createdAt);
+  return record;
+}
+
+/**
+ * The repository of a `repoTags` key. IBM's own SDK tests read the key as `<registry host>/<namespace>/<repo>`;
+ * a key without the host is taken as is. A first segment with a "." or ":" (or "localhost") is a host,
+ * which an IBM namespace name can never be.
+ */
+export function stripRegistryHost(name: string): string {
+  const slash = name.indexOf("/");
+  if (slash < 0) return name;
+  const first = name.slice(0, slash);
+  return first.includes(".") || first.includes(":") || first === "localhost" ? name.slice(slash + 1) : name;
+}
+
+/**
+ * Tags of one repoTags value: IBM types the map's values loosely, so an array of tags (plain, or full
+ * references ending in `:tag`) and an object keyed by tag are both read; anything else has no tags.
+ */
+export function tagsOf(value: unknown): string[] {
+  let raw: unknown[] = [];
+  if (Array.isArray(value)) raw = value;
+  else if (value !== null && typeof value === "object") raw = Object.keys(value);
+  const tags = new Set<string>();
+  for (const t of raw) {
+    if (typeof t !== "string" || t === "") continue;
+    const slash = t.lastIndexOf("/");
+    const colon = t.lastIndexOf(":");
+    tags.add(slash >= 0 && colon > slash ? t.slice(colon + 1) : t);
+  }
+  return [...tags].sort(compareStrings);
+}
+
+function viewOf(listing: Listing, order: readonly OrderTerm[]): ListedImage[] {
+  const key = order.map((t) => `${t.field}${t.desc ? "-" : "+"}`).join(",");
+  let view = listing.views.get(key);
+  if (view === undefined) {
+    view = [...listing.entries].sort((a, b) => compareImages(a, b, order));
+    listing.views.set(key, view);
+  }
+  return view;
+}
+
+/** Index of the first entry strictly after `key`. */
+function upperBound(sorted: ListedImage[], key: ImageKey, order: readonly OrderTerm[]): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareImages(sorted[mid], key, order) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** undefined: every repository; null: the filters contradict each other or name no IBM repository. */
+function narrowedRepository(query: ListImagesQuery): string | undefined | null {
+  const names = [query.repository, query.nameEquals].filter((n): n is string => n !== undefined);
+  if (names.length === 0) return undefined;
+  if (names.some((n) => n !== names[0]) || !REPOSITORY.test(names[0])) return null;
+  return names[0];
+}
+
+function encodeCursor(repository: string, digest: string): string {
+  return Buffer.from(`${repository}@${digest}`).toString("base64url");
+}
+
+function decodeCursor(cursor: string): ImageKey {
+  const text = Buffer.from(cursor, "base64url").toString("utf8");
+  const at = text.lastIndexOf("@");
+  const repository = text.slice(0, at);
+  const digest = text.slice(at + 1);
+  if (at < 0 || !REPOSITORY.test(repository) || !isDigest(digest)) throw invalidField("page_token", "not a cursor of this registry");
+  return { repository, digest };
+}
+
+/** A date IBM may send as RFC 3339 text or as unix seconds. */
+function parseTime(value: unknown): Date | undefined {
+  let d: Date | undefined;
+  if (typeof value === "number" && Number.isFinite(value) && value > 0) d = new Date(value < 1e12 ? value * 1000 : value);
+  else if (typeof value === "string" && value !== "") d = /^\d+$/.test(value) ? new Date(Number(value) * 1000) : new Date(value);
+  return d !== undefined && !Number.isNaN(d.getTime()) ? d : undefined;
+}

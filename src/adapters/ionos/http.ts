@@ -1,0 +1,80 @@
+// The IONOS Container Registry REST API: Bearer (or Basic) auth, X-Contract-Number, and IONOS error
+// bodies ({httpStatus, messages:[{errorCode, message}]}) mapped to regplane errors. Retries and
+// deadlines are core/rest.ts's.
+import { Code, RegplaneError, providerError } from "../../core/errors.js";
+import { RestClient, jsonOrUndefined, type RestCall, type RestReply, type RestTuning } from "../../core/rest.js";
+
+export interface IonosHttpOptions extends RestTuning {
+  /** Configured registry id, named in every error. */
+  registryId: string;
+  /** API base URL, e.g. https://api.ionos.com/containerregistries. */
+  endpoint: string;
+  token?: string;
+  username?: string;
+  password?: string;
+  /** X-Contract-Number, for users with several contracts. */
+  contractNumber?: string;
+}
+
+export interface IonosCall extends RestCall {
+  /** Repositories and artifacts accept only Bearer tokens (providers.md §3). */
+  bearerOnly?: boolean;
+}
+
+const PROVIDER = "ionos";
+
+export class IonosHttp extends RestClient<IonosCall> {
+  constructor(private readonly options: IonosHttpOptions) {
+    super({ ...options, provider: PROVIDER, baseUrl: endpointOf(options) });
+  }
+
+  failure(reply: RestReply, doing: string): RegplaneError {
+    const doc = jsonOrUndefined(reply.body) as { messages?: Array<{ errorCode?: unknown; message?: unknown }> } | undefined;
+    const messages = Array.isArray(doc?.messages) ? doc.messages : [];
+    const code = typeof messages[0]?.errorCode === "string" ? messages[0].errorCode : undefined;
+    const said = messages.map((m) => (typeof m?.message === "string" ? m.message : "")).filter(Boolean).join("; ").slice(0, 300);
+    return providerError({
+      registryId: this.registryId,
+      provider: PROVIDER,
+      httpStatus: reply.status,
+      providerCode: code,
+      message: this.redact(`${doing}: HTTP ${reply.status}${code ? ` ${code}` : ""}${said ? `: ${said}` : ""}`),
+      retryAfterMs: this.retryAfter(reply),
+    });
+  }
+
+  protected override headersFor(c: IonosCall): Record<string, string> {
+    const headers: Record<string, string> = { authorization: this.authorization(c) };
+    if (this.options.contractNumber) headers["x-contract-number"] = this.options.contractNumber;
+    return headers;
+  }
+
+  protected override secrets(): string[] {
+    return [this.options.token, this.options.password].filter((s): s is string => s !== undefined);
+  }
+
+  private authorization(c: IonosCall): string {
+    const { token, username, password } = this.options;
+    if (token) return `Bearer ${token}`;
+    if (c.bearerOnly || username === undefined || password === undefined) {
+      throw new RegplaneError(Code.FAILED_PRECONDITION, `registry ${JSON.stringify(this.registryId)} (${PROVIDER}): ${c.doing} needs an API token (IONOS accepts only Bearer tokens there); set token or tokenFile`, {
+        errorInfo: { reason: "PROVIDER_TOKEN_REQUIRED", metadata: { registry_id: this.registryId, provider: PROVIDER } },
+      });
+    }
+    return `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
+  }
+}
+
+/** The endpoint as a base URL whose path ends in "/", so call paths resolve under it. */
+function endpointOf(options: IonosHttpOptions): URL {
+  let endpoint: URL;
+  try {
+    endpoint = new URL(options.endpoint);
+  } catch {
+    throw new Error(`registry ${options.registryId}: endpoint ${JSON.stringify(options.endpoint)} is not a URL`);
+  }
+  if (endpoint.protocol !== "https:" && endpoint.protocol !== "http:") throw new Error(`registry ${options.registryId}: endpoint must be http:// or https://`);
+  if (endpoint.username || endpoint.password) throw new Error(`registry ${options.registryId}: put credentials in token or username/password, not in the endpoint URL`);
+  if (!endpoint.pathname.endsWith("/")) endpoint.pathname += "/";
+  return endpoint;
+}

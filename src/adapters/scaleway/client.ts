@@ -1,0 +1,140 @@
+// HTTP to one region of the Scaleway Container Registry API: `X-Auth-Token` on every call, Retry-After
+// (or the body's reset_seconds) for retries, and Scaleway's `{type, message, …}` error bodies mapped to
+// gRPC codes by their type. Retries, the concurrency limit and the circuit breaker are core/rest.ts's.
+import { Code, RegplaneError, providerError } from "../../core/errors.js";
+import { RestClient, type RestReply, type RestTuning } from "../../core/rest.js";
+
+export interface ScalewayClientOptions extends RestTuning {
+  registryId: string;
+  /** Origin of the API, e.g. https://api.scaleway.com. */
+  apiUrl: URL;
+  region: string;
+  secretKey: string;
+  /** Requests in flight at once. Default 8. */
+  maxConcurrency?: number;
+}
+
+/** The fields of Scaleway's error body this adapter reads. */
+interface ScalewayErrorBody {
+  type?: string;
+  message?: string;
+  resource?: string;
+  current_state?: string;
+  method?: string;
+  reason?: string;
+  reset_seconds?: number;
+  help_message?: string;
+  details?: Array<{ argument_name?: string; reason?: string; action?: string; resource?: string; help_message?: string }>;
+}
+
+const PROVIDER = "scaleway";
+
+/**
+ * What each Scaleway error type means here. transient_state (the resource is being created or
+ * deleted) clears by itself, so the same call can be retried: UNAVAILABLE. locked (held by
+ * Scaleway, e.g. for billing or abuse) does not clear by waiting: ABORTED, without a retry delay.
+ */
+const TYPE_CODES: Record<string, { code: Code; reason: string; retry: boolean }> = {
+  not_found: { code: Code.NOT_FOUND, reason: "PROVIDER_NOT_FOUND", retry: false },
+  too_many_requests: { code: Code.RESOURCE_EXHAUSTED, reason: "PROVIDER_RATE_LIMITED", retry: true },
+  permissions_denied: { code: Code.FAILED_PRECONDITION, reason: "PROVIDER_CREDENTIALS_REJECTED", retry: false },
+  denied_authentication: { code: Code.FAILED_PRECONDITION, reason: "PROVIDER_CREDENTIALS_REJECTED", retry: false },
+  invalid_arguments: { code: Code.INVALID_ARGUMENT, reason: "PROVIDER_REJECTED_REQUEST", retry: false },
+  quotas_exceeded: { code: Code.RESOURCE_EXHAUSTED, reason: "PROVIDER_QUOTA_EXCEEDED", retry: false },
+  transient_state: { code: Code.UNAVAILABLE, reason: "PROVIDER_TRANSIENT_STATE", retry: true },
+  locked: { code: Code.ABORTED, reason: "PROVIDER_RESOURCE_LOCKED", retry: false },
+  already_exists: { code: Code.ALREADY_EXISTS, reason: "PROVIDER_ALREADY_EXISTS", retry: false },
+  precondition_failed: { code: Code.FAILED_PRECONDITION, reason: "PROVIDER_PRECONDITION_FAILED", retry: false },
+  out_of_stock: { code: Code.UNAVAILABLE, reason: "PROVIDER_OUT_OF_STOCK", retry: true },
+};
+
+/** Calls take paths under /registry/v1/regions/{region}, e.g. "/namespaces". */
+export class ScalewayClient extends RestClient {
+  private readonly secretKey: string;
+  /** As Scaleway's own SDKs send it. */
+  protected override readonly jsonContentType = "application/json; charset=utf-8";
+
+  constructor(options: ScalewayClientOptions) {
+    super({
+      ...options,
+      provider: PROVIDER,
+      baseUrl: new URL(`/registry/v1/regions/${encodeURIComponent(options.region)}/`, options.apiUrl),
+      maxConcurrency: options.maxConcurrency ?? 8,
+      breaker: { threshold: 5, cooldownMs: 15_000 },
+    });
+    this.secretKey = options.secretKey;
+  }
+
+  /** The `type` of an error reply, if its body is Scaleway's error shape. */
+  errorType(reply: RestReply): string | undefined {
+    return errorBody(reply.body).type;
+  }
+
+  /** Maps a non-2xx reply by its error type (by HTTP status when the body has none). */
+  failure(reply: RestReply, doing: string): RegplaneError {
+    const body = errorBody(reply.body);
+    let text = `${doing}: HTTP ${reply.status}${body.type ? ` ${body.type}` : ""}${body.message ? `: ${body.message}` : ""}`;
+    if (body.type === "denied_authentication") text += ` (${body.method ?? "credentials"} ${body.reason ?? "rejected"}); check the secretKey configured for this registry`;
+    else if (body.type === "permissions_denied") {
+      const wanted = (body.details ?? []).map((d) => `${d.action ?? "?"} on ${d.resource ?? "?"}`).join(", ");
+      text += `${wanted ? ` (${wanted})` : ""}; check the secretKey's permissions and the configured projectId`;
+    } else if (body.type === "invalid_arguments") {
+      const args = (body.details ?? []).map((d) => `${d.argument_name ?? "?"}: ${d.help_message ?? d.reason ?? "invalid"}`).join("; ");
+      if (args) text += ` (${args})`;
+    } else if (body.type === "transient_state" && body.current_state) text += ` (${body.resource ?? "resource"} is ${body.current_state})`;
+    else if (body.type === "too_many_requests" && body.help_message) text += ` (${body.help_message})`;
+    const retryAfterMs = this.retryAfter(reply);
+    const base = providerError({
+      registryId: this.registryId,
+      provider: PROVIDER,
+      httpStatus: reply.status,
+      providerCode: body.type,
+      message: this.redact(text),
+      retryAfterMs,
+    });
+    const mapped = body.type === undefined ? undefined : TYPE_CODES[body.type];
+    if (mapped === undefined) return base;
+    return new RegplaneError(mapped.code, base.message, {
+      errorInfo: { reason: mapped.reason, metadata: base.errorInfo?.metadata ?? {} },
+      retryDelayMs: mapped.retry ? (retryAfterMs ?? 1000) : undefined,
+    });
+  }
+
+  protected override headersFor(): Record<string, string> {
+    return { "x-auth-token": this.secretKey };
+  }
+
+  protected override secrets(): string[] {
+    return [this.secretKey];
+  }
+
+  /** Retry-After when sent, else a too_many_requests body's reset_seconds. */
+  protected override retryAfter(reply: RestReply): number | undefined {
+    const fromHeader = super.retryAfter(reply);
+    if (fromHeader !== undefined || reply.status !== 429) return fromHeader;
+    const reset = errorBody(reply.body).reset_seconds;
+    return reset !== undefined && reset >= 0 ? reset * 1000 : undefined;
+  }
+}
+
+function errorBody(body: Buffer): ScalewayErrorBody {
+  try {
+    const doc = JSON.parse(body.toString("utf8")) as unknown;
+    if (doc === null || typeof doc !== "object" || Array.isArray(doc)) return {};
+    const d = doc as Record<string, unknown>;
+    const text = (v: unknown) => (typeof v === "string" && v !== "" ? v.slice(0, 300) : undefined);
+    return {
+      type: text(d.type),
+      message: text(d.message),
+      resource: text(d.resource),
+      current_state: text(d.current_state),
+      method: text(d.method),
+      reason: text(d.reason),
+      help_message: text(d.help_message),
+      reset_seconds: typeof d.reset_seconds === "number" ? d.reset_seconds : undefined,
+      details: Array.isArray(d.details) ? (d.details.filter((x) => x !== null && typeof x === "object") as ScalewayErrorBody["details"]) : undefined,
+    };
+  } catch {
+    return {};
+  }
+}

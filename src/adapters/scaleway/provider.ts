@@ -1,0 +1,522 @@
+// Scaleway Container Registry as a Provider: one region of one project.
+//
+// Namespaces are Scaleway namespaces. A Scaleway "image" is a repository, `<namespace>/<image name>`;
+// its tags (each with a digest) become our images, one per digest, with every tag on that digest.
+// Scaleway's API knows nothing of manifests, so these images have no config, layers or size (the
+// image's `size` is the whole repository's); createdAt is the earliest time a tag was set to the
+// digest (the tag's updated_at, else its created_at).
+//
+// Paging: Scaleway pages by number, which shifts while items are added or removed, so a walk reads the
+// repository list once (namespaces and images, 100 per request, order_by=name_asc) into a snapshot
+// kept listingCacheTtlMs (default 30 s) and pages through it with keyset cursors: the native order is
+// (repository, digest) with the cursor `repository@digest`; an order uses compareImages and the
+// walker's `after` key. A walk's first page always reads a new snapshot; each repository's tags are
+// read (all their pages) when a page reaches it and reused until the snapshot is replaced.
+// Cost: per walk, ceil(namespaces/100) + ceil(images/100) requests, plus one tag listing per
+// repository a page touches. Native order and `name asc` stop at the page's last repository; any
+// other order reads the tags of every repository once per snapshot.
+//
+// Deletes are asynchronous at Scaleway (status `deleting`): deleteImage and deleteNamespace return
+// only once Scaleway no longer reports what they deleted, polling every pollIntervalMs up to
+// deleteTimeoutMs.
+import { Code, RegplaneError, invalidField, notFound } from "../../core/errors.js";
+import { compareImages, compareStrings } from "../../core/order.js";
+import type { ImageKey, ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
+import type { Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryRecord, Visibility } from "../../core/types.js";
+import { raceSignal, sleep } from "../../core/resilience.js";
+import { ScalewayClient, type ScalewayClientOptions } from "./client.js";
+
+export interface ScalewayProviderOptions extends Omit<ScalewayClientOptions, "registryId"> {
+  id: string;
+  projectId: string;
+  /** How long a repository snapshot (and the tags read under it) serves a walk's later pages. Default 30 s. */
+  listingCacheTtlMs?: number;
+  /** Pause between checks while Scaleway is deleting. Default 2 s. */
+  pollIntervalMs?: number;
+  /** Longest wait for a delete to finish before the operation fails with UNAVAILABLE. Default 5 min. */
+  deleteTimeoutMs?: number;
+}
+
+interface ScwNamespace {
+  id: string;
+  name: string;
+  description?: string;
+  status?: string;
+  is_public?: boolean;
+  size?: number;
+  image_count?: number;
+  created_at?: string;
+  updated_at?: string;
+}
+
+interface ScwImage {
+  id: string;
+  name: string;
+  namespace_id: string;
+  status?: string;
+}
+
+interface ScwTag {
+  id: string;
+  name: string;
+  image_id?: string;
+  status?: string;
+  digest?: string;
+  created_at?: string;
+  updated_at?: string;
+}
+
+/** One repository: a Scaleway image in its namespace. */
+interface Repository {
+  repository: string;
+  imageId: string;
+}
+
+interface Snapshot {
+  startedAt: number;
+  settled: boolean;
+  promise: Promise<Repository[]>;
+}
+
+interface CachedTags {
+  /** The snapshot the tags were read under; a newer snapshot reads them again. */
+  snapshotStartedAt: number;
+  fetchedAt: number;
+  promise: Promise<ScwTag[]>;
+}
+
+const CAPABILITIES: readonly Capability[] = [
+  "list_images",
+  "delete_images",
+  "list_namespaces",
+  "create_namespaces",
+  "update_namespaces",
+  "delete_namespaces",
+];
+const PAGE_SIZE = 100;
+const MAX_PAGES = 10_000;
+const DIGEST = /^sha256:[a-f0-9]{64}$/;
+const MAX_TAG_CACHE = 10_000;
+
+export class ScalewayProvider implements Provider {
+  readonly id: string;
+  readonly kind = "scaleway";
+  readonly capabilities: ReadonlySet<Capability> = new Set(CAPABILITIES);
+  readonly client: ScalewayClient;
+  private readonly region: string;
+  private readonly projectId: string;
+  private readonly listingCacheTtlMs: number;
+  private readonly pollIntervalMs: number;
+  private readonly deleteTimeoutMs: number;
+  private readonly snapshots = new Map<string, Snapshot>();
+  private readonly tags = new Map<string, CachedTags>();
+
+  constructor(options: ScalewayProviderOptions) {
+    this.id = options.id;
+    this.region = options.region;
+    this.projectId = options.projectId;
+    this.listingCacheTtlMs = options.listingCacheTtlMs ?? 30_000;
+    this.pollIntervalMs = options.pollIntervalMs ?? 2_000;
+    this.deleteTimeoutMs = options.deleteTimeoutMs ?? 5 * 60_000;
+    this.client = new ScalewayClient({ ...options, registryId: options.id });
+  }
+
+  describe(): RegistryRecord {
+    const host = `rg.${this.region}.scw.cloud`;
+    return {
+      id: this.id,
+      name: this.id,
+      provider: this.kind,
+      endpoint: host,
+      location: this.region,
+      hostname: host,
+      status: "active",
+      labels: {},
+      capabilities: [...CAPABILITIES],
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  // ---- images ----
+
+  async listImages(query: ListImagesQuery): Promise<ImagePage> {
+    const only = narrowedRepository(query);
+    if (only === null) return { images: [], done: true };
+    const native = query.order.length === 0;
+    const after = native ? (query.nativeCursor === undefined ? undefined : decodeCursor(query.nativeCursor)) : query.after;
+    const snapshot = this.snapshot(only, after === undefined, query.signal);
+    const repositories = await raceSignal(snapshot.promise, query.signal);
+    const limit = Math.max(1, Math.floor(query.limit) || 1);
+    const walkByRepository = native || only !== undefined || (query.order[0].field === "name" && !query.order[0].desc);
+    const { images, done } = walkByRepository
+      ? await this.walkByRepository(repositories, snapshot.startedAt, after, query.order, limit, query.signal)
+      : await this.sortEverything(repositories, snapshot.startedAt, after, query.order, limit, query.signal);
+    const last = images.at(-1);
+    if (done || last === undefined) return { images, done: true };
+    return { images, done: false, nativeCursor: native ? encodeCursor(last.repository, last.digest) : undefined };
+  }
+
+  async getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined> {
+    if (!DIGEST.test(digest)) return undefined;
+    const repo = await this.findRepository(repository, signal);
+    if (repo === undefined) return undefined;
+    const tags = await this.readTags(repo.imageId, signal);
+    return imagesOf(this.id, repo.repository, tags ?? []).find((i) => i.digest === digest);
+  }
+
+  /**
+   * Deletes every Scaleway tag on the digest, or the whole Scaleway image when that digest is the
+   * only one it holds, then waits until Scaleway no longer lists what was deleted.
+   */
+  async deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void> {
+    if (!DIGEST.test(digest)) throw invalidField("digest", `${JSON.stringify(digest)} is not a sha256 digest`);
+    try {
+      // An image already being deleted (a previous run) is found too, so this run waits for it.
+      const repo = await this.findRepository(repository, signal, true);
+      if (repo === undefined) return;
+      const tags = await this.readTags(repo.imageId, signal);
+      if (tags === undefined) return;
+      const matching = tags.filter((t) => t.digest === digest);
+      if (matching.length === 0) return;
+      if (matching.length === tags.length) {
+        await this.deleteAndWait(`/images/${repo.imageId}`, `image ${repository}`, signal);
+        return;
+      }
+      for (const tag of matching) await this.deleteAndWait(`/tags/${tag.id}`, `tag ${repository}:${tag.name}`, signal);
+    } finally {
+      this.snapshots.clear();
+      this.tags.clear();
+    }
+  }
+
+  /** The repository snapshot of a scope; `fresh` refuses a settled one (a walk's first page). */
+  private snapshot(repository: string | undefined, fresh: boolean, signal: AbortSignal): Snapshot {
+    const key = repository ?? "";
+    const cached = this.snapshots.get(key);
+    if (cached !== undefined && (!cached.settled || (!fresh && Date.now() - cached.startedAt < this.listingCacheTtlMs))) return cached;
+    const snapshot: Snapshot = {
+      startedAt: Date.now(),
+      settled: false,
+      // Not tied to one caller: a walker that gives up on a slow read finds it ready next time.
+      promise: repository === undefined ? this.readAllRepositories(AbortSignal.timeout(120_000)) : this.readOneRepository(repository, AbortSignal.timeout(120_000)),
+    };
+    snapshot.promise.then(
+      () => (snapshot.settled = true),
+      () => {
+        if (this.snapshots.get(key) === snapshot) this.snapshots.delete(key);
+      },
+    );
+    this.snapshots.set(key, snapshot);
+    signal.throwIfAborted();
+    return snapshot;
+  }
+
+  private async readAllRepositories(signal: AbortSignal): Promise<Repository[]> {
+    const [namespaces, images] = await Promise.all([
+      this.listAll<ScwNamespace>("/namespaces", "namespaces", { project_id: this.projectId, order_by: "name_asc" }, signal),
+      this.listAll<ScwImage>("/images", "images", { project_id: this.projectId, order_by: "name_asc" }, signal),
+    ]);
+    const names = new Map(namespaces.filter((n) => n.status !== "deleting").map((n) => [n.id, n.name]));
+    const out: Repository[] = [];
+    for (const image of images) {
+      const ns = names.get(image.namespace_id);
+      if (ns === undefined || image.status === "deleting") continue;
+      out.push({ repository: `${ns}/${image.name}`, imageId: image.id });
+    }
+    return out.sort((a, b) => compareStrings(a.repository, b.repository));
+  }
+
+  private async readOneRepository(repository: string, signal: AbortSignal): Promise<Repository[]> {
+    const found = await this.findRepository(repository, signal);
+    return found === undefined ? [] : [found];
+  }
+
+  /** The Scaleway image behind `<namespace>/<image name>`, if it exists (and is not being deleted, unless asked). */
+  private async findRepository(repository: string, signal: AbortSignal, includeDeleting = false): Promise<Repository | undefined> {
+    const slash = repository.indexOf("/");
+    if (slash <= 0 || slash === repository.length - 1) return undefined;
+    const ns = await this.findNamespace(repository.slice(0, slash), signal);
+    if (ns === undefined || (ns.status === "deleting" && !includeDeleting)) return undefined;
+    const imageName = repository.slice(slash + 1);
+    // Scaleway's name filter is not documented as exact, so the match is checked here.
+    const images = await this.listAll<ScwImage>("/images", "images", { project_id: this.projectId, namespace_id: ns.id, name: imageName }, signal);
+    const image = images.find((i) => i.name === imageName && (includeDeleting || i.status !== "deleting"));
+    return image === undefined ? undefined : { repository, imageId: image.id };
+  }
+
+  /** Every tag of a Scaleway image; undefined when the image is gone. */
+  private async readTags(imageId: string, signal: AbortSignal): Promise<ScwTag[] | undefined> {
+    try {
+      return await this.listAll<ScwTag>(`/images/${imageId}/tags`, "tags", { order_by: "name_asc" }, signal);
+    } catch (e) {
+      if (e instanceof RegplaneError && e.code === Code.NOT_FOUND) return undefined;
+      throw e;
+    }
+  }
+
+  /** Tags read under the current snapshot, reused by the walk's later pages. */
+  private cachedTags(imageId: string, snapshotStartedAt: number, signal: AbortSignal): Promise<ScwTag[]> {
+    const cached = this.tags.get(imageId);
+    if (cached !== undefined && cached.snapshotStartedAt >= snapshotStartedAt && Date.now() - cached.fetchedAt < this.listingCacheTtlMs) {
+      return raceSignal(cached.promise, signal);
+    }
+    const entry: CachedTags = {
+      snapshotStartedAt,
+      fetchedAt: Date.now(),
+      promise: this.readTags(imageId, AbortSignal.timeout(120_000)).then((t) => t ?? []),
+    };
+    entry.promise.catch(() => {
+      if (this.tags.get(imageId) === entry) this.tags.delete(imageId);
+    });
+    this.tags.delete(imageId);
+    this.tags.set(imageId, entry);
+    if (this.tags.size > MAX_TAG_CACHE) this.tags.delete(this.tags.keys().next().value!);
+    return raceSignal(entry.promise, signal);
+  }
+
+  /**
+   * Repositories in ascending order from the cursor's, each one's images sorted by the order; stops
+   * once the page is full and one more image proves it is not the last. Correct when the order starts
+   * with `name asc` (or is empty), or when there is one repository.
+   */
+  private async walkByRepository(
+    repositories: Repository[],
+    snapshotStartedAt: number,
+    after: ImageKey | undefined,
+    order: readonly OrderTerm[],
+    limit: number,
+    signal: AbortSignal,
+  ): Promise<{ images: ImageRecord[]; done: boolean }> {
+    let index = 0;
+    if (after !== undefined && repositories.length > 1) {
+      while (index < repositories.length && repositories[index].repository < after.repository) index++;
+    }
+    const page: ImageRecord[] = [];
+    let batchSize = 1;
+    while (index < repositories.length) {
+      const batch = repositories.slice(index, index + batchSize);
+      index += batch.length;
+      // Small pages touch few repositories; larger ones ramp up to the client's concurrency.
+      batchSize = Math.min(batchSize * 2, this.client.maxConcurrency);
+      const results = await Promise.all(batch.map(async (r) => imagesOf(this.id, r.repository, await this.cachedTags(r.imageId, snapshotStartedAt, signal))));
+      for (const images of results) {
+        images.sort((a, b) => compareImages(a, b, order));
+        for (const image of images) {
+          if (after !== undefined && compareImages(image, after, order) <= 0) continue;
+          if (page.length === limit) return { images: page, done: false };
+          page.push(image);
+        }
+      }
+    }
+    return { images: page, done: true };
+  }
+
+  /** Any other order: every repository's images, sorted, cut after the key. */
+  private async sortEverything(
+    repositories: Repository[],
+    snapshotStartedAt: number,
+    after: ImageKey | undefined,
+    order: readonly OrderTerm[],
+    limit: number,
+    signal: AbortSignal,
+  ): Promise<{ images: ImageRecord[]; done: boolean }> {
+    const all: ImageRecord[] = [];
+    for (let i = 0; i < repositories.length; i += this.client.maxConcurrency) {
+      const batch = repositories.slice(i, i + this.client.maxConcurrency);
+      const results = await Promise.all(batch.map(async (r) => imagesOf(this.id, r.repository, await this.cachedTags(r.imageId, snapshotStartedAt, signal))));
+      for (const images of results) all.push(...images);
+    }
+    const rest = all.filter((image) => after === undefined || compareImages(image, after, order) > 0).sort((a, b) => compareImages(a, b, order));
+    return { images: rest.slice(0, limit), done: rest.length <= limit };
+  }
+
+  // ---- namespaces ----
+
+  async listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }> {
+    const filter: Record<string, string> = { project_id: this.projectId, order_by: "name_asc" };
+    if (query.nameEquals !== undefined) filter.name = query.nameEquals;
+    const all = await this.listAll<ScwNamespace>("/namespaces", "namespaces", filter, query.signal);
+    const matching = all
+      .filter((n) => (query.nameEquals === undefined || n.name === query.nameEquals) && (query.after === undefined || n.name > query.after))
+      .sort((a, b) => compareStrings(a.name, b.name));
+    const limit = Math.max(1, query.limit);
+    return { namespaces: matching.slice(0, limit).map((n) => this.namespaceRecord(n)), done: matching.length <= limit };
+  }
+
+  async getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
+    const ns = await this.findNamespace(name, signal);
+    return ns === undefined ? undefined : this.namespaceRecord(ns);
+  }
+
+  async createNamespace(ns: { name: string; description: string; visibility: Visibility }, signal: AbortSignal): Promise<NamespaceRecord> {
+    const created = await this.client.json<ScwNamespace>(
+      {
+        method: "POST",
+        path: "/namespaces",
+        json: { name: ns.name, description: ns.description, project_id: this.projectId, is_public: ns.visibility === "public" },
+        doing: `creating namespace ${ns.name}`,
+      },
+      signal,
+    );
+    this.snapshots.clear();
+    return this.namespaceRecord(created);
+  }
+
+  /** PATCH description and is_public (visibility public ↔ true, private ↔ false; Scaleway has no inherit). */
+  async updateNamespace(name: string, patch: { description?: string; visibility?: Visibility }, signal: AbortSignal): Promise<NamespaceRecord> {
+    if (patch.visibility === "inherit") throw invalidField("visibility", "Scaleway namespaces are public or private; they do not inherit");
+    const ns = await this.findNamespace(name, signal);
+    if (ns === undefined) throw notFound("namespace", `${this.id}/${name}`);
+    const body: Record<string, unknown> = {};
+    if (patch.description !== undefined) body.description = patch.description;
+    if (patch.visibility === "public" || patch.visibility === "private") body.is_public = patch.visibility === "public";
+    if (Object.keys(body).length === 0) return this.namespaceRecord(ns);
+    const updated = await this.client.json<ScwNamespace>({ method: "PATCH", path: `/namespaces/${ns.id}`, json: body, doing: `updating namespace ${name}` }, signal);
+    return this.namespaceRecord(updated);
+  }
+
+  /**
+   * DELETE the namespace (Scaleway deletes its images with it), then wait until Scaleway no longer
+   * reports it, not merely until it shows `deleting`.
+   */
+  async deleteNamespace(name: string, signal: AbortSignal): Promise<void> {
+    try {
+      const ns = await this.findNamespace(name, signal);
+      if (ns === undefined) return;
+      await this.deleteAndWait(`/namespaces/${ns.id}`, `namespace ${name}`, signal);
+    } finally {
+      this.snapshots.clear();
+      this.tags.clear();
+    }
+  }
+
+  private async findNamespace(name: string, signal: AbortSignal): Promise<ScwNamespace | undefined> {
+    if (name === "" || name.includes("/")) return undefined;
+    const found = await this.listAll<ScwNamespace>("/namespaces", "namespaces", { project_id: this.projectId, name }, signal);
+    return found.find((n) => n.name === name);
+  }
+
+  private namespaceRecord(ns: ScwNamespace): NamespaceRecord {
+    const record: NamespaceRecord = {
+      registryId: this.id,
+      name: ns.name,
+      description: ns.description ?? "",
+      visibility: ns.is_public === true ? "public" : "private",
+      imageCount: typeof ns.image_count === "number" ? ns.image_count : 0,
+      sizeBytes: typeof ns.size === "number" ? ns.size : 0,
+    };
+    const created = parseTime(ns.created_at);
+    const updated = parseTime(ns.updated_at);
+    if (created) record.createdAt = created;
+    if (updated) record.updatedAt = updated;
+    return record;
+  }
+
+  // ---- shared ----
+
+  /**
+   * Every item of a paged list: page 1, 2, … with page_size 100 until a short page or total_count.
+   * Items seen twice (the list shifted while being read) are kept once.
+   */
+  private async listAll<T extends { id: string }>(path: string, key: string, query: Record<string, string>, signal: AbortSignal): Promise<T[]> {
+    const out = new Map<string, T>();
+    for (let page = 1; page <= MAX_PAGES; page++) {
+      const doc = await this.client.json<Record<string, unknown>>({ method: "GET", path, query: { ...query, page, page_size: PAGE_SIZE }, doing: `listing ${key}` }, signal);
+      const items = doc[key];
+      if (!Array.isArray(items)) throw this.client.badResponse(`listing ${key}: the answer has no "${key}" array`);
+      for (const item of items as T[]) if (item !== null && typeof item === "object" && typeof item.id === "string") out.set(item.id, item);
+      const total = typeof doc.total_count === "number" ? doc.total_count : undefined;
+      if (items.length < PAGE_SIZE || (total !== undefined && page * PAGE_SIZE >= total)) break;
+    }
+    return [...out.values()];
+  }
+
+  /**
+   * DELETE a resource, then GET it until Scaleway answers not_found. Already gone, or already being
+   * deleted (transient_state), is fine; the wait is bounded by deleteTimeoutMs and the signal.
+   */
+  private async deleteAndWait(path: string, what: string, signal: AbortSignal): Promise<void> {
+    const reply = await this.client.call({ method: "DELETE", path }, signal);
+    if (reply.status === 404) return;
+    if ((reply.status < 200 || reply.status >= 300) && this.client.errorType(reply) !== "transient_state") {
+      throw this.client.failure(reply, `deleting ${what}`);
+    }
+    const deadline = Date.now() + this.deleteTimeoutMs;
+    for (;;) {
+      const state = await this.client.call({ method: "GET", path }, signal);
+      if (state.status === 404) return;
+      if (state.status < 200 || state.status >= 300) throw this.client.failure(state, `checking that ${what} is deleted`);
+      if (Date.now() + this.pollIntervalMs > deadline) {
+        throw new RegplaneError(Code.UNAVAILABLE, `registry ${JSON.stringify(this.id)} (scaleway): ${what} is still being deleted after ${Math.round(this.deleteTimeoutMs / 1000)}s`, {
+          errorInfo: { reason: "PROVIDER_DELETE_PENDING", metadata: { registry_id: this.id, provider: this.kind } },
+          retryDelayMs: this.pollIntervalMs,
+        });
+      }
+      try {
+        await sleep(this.pollIntervalMs, signal);
+      } catch {
+        throw this.client.aborted(signal);
+      }
+    }
+  }
+}
+
+/** One image per digest: the digest's tags (sorted) and the earliest time a tag was set to it. */
+function imagesOf(registryId: string, repository: string, tags: ScwTag[]): ImageRecord[] {
+  const byDigest = new Map<string, { tags: string[]; setAt?: number }>();
+  for (const tag of tags) {
+    if (typeof tag.digest !== "string" || !DIGEST.test(tag.digest) || tag.status === "deleting") continue;
+    const entry = byDigest.get(tag.digest) ?? { tags: [] };
+    entry.tags.push(tag.name);
+    const setAt = parseTime(tag.updated_at ?? tag.created_at)?.getTime();
+    if (setAt !== undefined && (entry.setAt === undefined || setAt < entry.setAt)) entry.setAt = setAt;
+    byDigest.set(tag.digest, entry);
+  }
+  const out: ImageRecord[] = [];
+  for (const [digest, { tags: names, setAt }] of byDigest) {
+    const record: ImageRecord = {
+      registryId,
+      repository,
+      digest,
+      mediaType: "",
+      tags: names.sort(compareStrings),
+      layers: [],
+      manifests: [],
+      compressedSize: 0,
+    };
+    if (setAt !== undefined) record.createdAt = new Date(setAt);
+    out.push(record);
+  }
+  return out.sort((a, b) => compareStrings(a.digest, b.digest));
+}
+
+/** undefined: every repository; null: the filters contradict each other or name no repository. */
+function narrowedRepository(query: ListImagesQuery): string | undefined | null {
+  const names = [query.repository, query.nameEquals].filter((n): n is string => n !== undefined);
+  if (names.length === 0) return undefined;
+  const slash = names[0].indexOf("/");
+  if (names.some((n) => n !== names[0]) || slash <= 0 || slash === names[0].length - 1) return null;
+  return names[0];
+}
+
+function encodeCursor(repository: string, digest: string): string {
+  return Buffer.from(`${repository}@${digest}`).toString("base64url");
+}
+
+function decodeCursor(cursor: string): ImageKey {
+  const text = Buffer.from(cursor, "base64url").toString("utf8");
+  const at = text.lastIndexOf("@");
+  const repository = text.slice(0, at);
+  const digest = text.slice(at + 1);
+  if (at <= 0 || !repository.includes("/") || !DIGEST.test(digest)) throw invalidField("page_token", "not a cursor of this registry");
+  return { repository, digest };
+}
+
+function parseTime(value: unknown): Date | undefined {
+  if (typeof value !== "string" || value === "") return undefined;
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? undefined : d;
+}

@@ -1,0 +1,131 @@
+// Who is calling and what they may do: API keys (stored as hashes) from `authorization: Bearer <key>`,
+// client-certificate subjects verified by the TLS layer, and the viewer/editor roles.
+import { createHash, randomBytes, scrypt, timingSafeEqual, X509Certificate, type BinaryLike, type ScryptOptions } from "node:crypto";
+import type { PeerCertificate } from "node:tls";
+import { parseKeyHash, type AuthConfig, type Grant, type KeyHash, type Role } from "../core/config.js";
+import { Code, RegplaneError } from "../core/errors.js";
+
+/** An authenticated caller: its principal name and what its grant reaches. */
+export interface Caller extends Grant {
+  name: string;
+}
+
+/** What the transport knows: request headers and, under mTLS, the subject of a verified client certificate. */
+export type Authenticate = (header: (name: string) => string | undefined, transport: { peerCertSubject?: string }) => Promise<Caller>;
+
+/** The caller when no credentials are configured: every folder, editor (regplane then binds loopback only). */
+export const ANONYMOUS: Caller = { name: "anonymous", folders: "*", role: "editor" };
+
+const KEY_PREFIX = "rpk_";
+/** Longer than any key `regplane keys create` makes by far; bounds the hashing a caller can ask for. */
+const MAX_PRESENTED_KEY = 512;
+const SCRYPT = { N: 16384, r: 8, p: 1 };
+
+/** Methods a viewer may call; every other method changes something and needs an editor. */
+const READ_METHODS = new Set(["List", "Get", "Wait"]);
+
+export function isMutating(methodName: string): boolean {
+  return !READ_METHODS.has(methodName);
+}
+
+export function roleAllows(role: Role, methodName: string): boolean {
+  return role === "editor" || !isMutating(methodName);
+}
+
+/** A new random API key: 256 bits, so a fast hash of it cannot be reversed by guessing. */
+export function newApiKey(): string {
+  return KEY_PREFIX + randomBytes(32).toString("base64url");
+}
+
+function sha256(text: string): Buffer {
+  return createHash("sha256").update(text, "utf8").digest();
+}
+
+function scryptAsync(key: BinaryLike, salt: BinaryLike, length: number, options: ScryptOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) => scrypt(key, salt, length, options, (err, out) => (err ? reject(err) : resolve(out))));
+}
+
+/** The config form of a key's hash: "sha256:<hex>" (default) or "scrypt:<N>:<r>:<p>:<salt b64>:<hash b64>". */
+export async function hashApiKey(key: string, kind: "sha256" | "scrypt" = "sha256"): Promise<string> {
+  if (kind === "sha256") return `sha256:${sha256(key).toString("hex")}`;
+  const salt = randomBytes(16);
+  const hash = await scryptAsync(key, salt, 32, { ...SCRYPT, maxmem: 64 * 1024 * 1024 });
+  return `scrypt:${SCRYPT.N}:${SCRYPT.r}:${SCRYPT.p}:${salt.toString("base64")}:${hash.toString("base64")}`;
+}
+
+/** A certificate's subject as regplane names it: attributes in certificate order, joined by commas. */
+export function subjectOf(cert: PeerCertificate): string | undefined {
+  if (!cert.raw) return undefined;
+  return new X509Certificate(cert.raw).subject.split("\n").join(",");
+}
+
+function unauthenticated(message: string): RegplaneError {
+  return new RegplaneError(Code.UNAUTHENTICATED, message, { errorInfo: { reason: "UNAUTHENTICATED", metadata: {} } });
+}
+
+interface KeyEntry {
+  caller: Caller;
+  hash: KeyHash;
+}
+
+/** Turns a call's credentials into a Caller, or fails with UNAUTHENTICATED / PERMISSION_DENIED. */
+export class Authenticator {
+  readonly open: boolean;
+  private readonly keys: KeyEntry[];
+  private readonly subjects: Map<string, Caller>;
+  /** sha256 of a key already verified against a scrypt hash → its caller, so scrypt runs once per key. */
+  private readonly verified = new Map<string, Caller>();
+
+  constructor(config: AuthConfig) {
+    this.keys = config.keys.map((k) => ({ caller: { name: k.name, folders: k.folders, role: k.role }, hash: parseKeyHash(k.hash)! }));
+    this.subjects = new Map(config.clientCerts.map((c) => [c.subject, { name: c.subject, folders: c.folders, role: c.role }]));
+    this.open = this.keys.length === 0 && this.subjects.size === 0;
+  }
+
+  readonly authenticate: Authenticate = async (header, transport) => {
+    if (this.open) return ANONYMOUS;
+    const authorization = header("authorization");
+    if (authorization !== undefined) {
+      const m = /^Bearer +(\S+) *$/i.exec(authorization);
+      if (!m) throw unauthenticated("the authorization header must be \"Bearer <api key>\"");
+      const caller = await this.callerOfKey(m[1]);
+      if (!caller) throw unauthenticated("the API key is not valid");
+      return caller;
+    }
+    if (transport.peerCertSubject !== undefined) {
+      const caller = this.subjects.get(transport.peerCertSubject);
+      if (!caller) {
+        throw new RegplaneError(Code.PERMISSION_DENIED, `client certificate subject ${JSON.stringify(transport.peerCertSubject)} is not granted any folder`, {
+          errorInfo: { reason: "SUBJECT_NOT_GRANTED", metadata: { subject: transport.peerCertSubject } },
+        });
+      }
+      return caller;
+    }
+    throw unauthenticated("credentials required: send \"authorization: Bearer <api key>\" or a client certificate");
+  };
+
+  private async callerOfKey(key: string): Promise<Caller | undefined> {
+    if (key.length > MAX_PRESENTED_KEY) return undefined;
+    const presented = sha256(key);
+    // Every sha256 entry is compared, in constant time, so timing says nothing about which one matched.
+    let found: Caller | undefined;
+    for (const k of this.keys) {
+      if (k.hash.kind === "sha256" && timingSafeEqual(k.hash.digest, presented) && !found) found = k.caller;
+    }
+    if (found) return found;
+    const cacheKey = presented.toString("base64");
+    const cached = this.verified.get(cacheKey);
+    if (cached) return cached;
+    for (const k of this.keys) {
+      if (k.hash.kind !== "scrypt") continue;
+      const { N, r, p, salt, digest } = k.hash;
+      const derived = await scryptAsync(key, salt, digest.length, { N, r, p, maxmem: 256 * N * r + 1024 * 1024 });
+      if (timingSafeEqual(derived, digest)) {
+        // Only keys that verified are cached, and there are no more of those than configured keys.
+        this.verified.set(cacheKey, k.caller);
+        return k.caller;
+      }
+    }
+    return undefined;
+  }
+}

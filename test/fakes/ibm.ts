@@ -1,0 +1,524 @@
+// A local stand-in for IBM Cloud Container Registry's management API and IAM's token endpoint, built
+// from /work/shared/providers.md §1 and checked against IBM's own Node SDK (test/fakes-sdk.test.ts).
+//
+// What it follows: routing on the raw URL with path parameters percent-decoded as one segment
+// (`/api/v1/images/us.icr.io%2Fns%2Frepo%40sha256%3A…/manifest`); `Authorization: Bearer` + `Account`
+// on every call but /api/v1/messages; IAM's form POST answered with an unsigned JWT carrying iat/exp
+// and account.bss; bare JSON arrays for lists (no paging); `{code, message, request-id}` error bodies;
+// the manifest returned raw with its own media type as Content-Type (IBM's Go SDK tests expect that);
+// `repoTags` keyed by `<registry host>/<namespace>/<repo>` (IBM's Go SDK integration test reads it so)
+// with an array of plain tags as the value (the value's shape is not confirmed; this is the choice).
+// Error codes other than CRG0009E are the fake's own: IBM publishes no list.
+//
+// Test controls: seed data, expire every token, answer 429 with Retry-After for the next N calls,
+// add latency, count requests.
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export const DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json";
+export const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+
+export interface IbmFakeOptions {
+  account?: string;
+  apiKey?: string;
+  /** Lifetime of issued IAM tokens. Default 3600 s. */
+  tokenTtlSec?: number;
+}
+
+export interface FakeManifest {
+  digest: string;
+  mediaType: string;
+  bytes: Buffer;
+  config: { digest: string; size: number; mediaType: string };
+  layers: Array<{ digest: string; size: number; mediaType: string }>;
+  /** Unix seconds. */
+  created: number;
+}
+
+interface Namespace {
+  name: string;
+  account: string;
+  resourceGroup: string;
+  created: string;
+  updated: string;
+}
+
+interface Repository {
+  /** tag → digest */
+  tags: Map<string, string>;
+  /** Every digest pushed here, tagged or not. */
+  digests: Set<string>;
+}
+
+interface Token {
+  account: string;
+  expiresAt: number;
+}
+
+export interface RequestRecord {
+  method: string;
+  /** Raw path as received (still percent-encoded), without the query. */
+  path: string;
+  query: URLSearchParams;
+  route: string;
+  status: number;
+  headers: IncomingMessage["headers"];
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class IbmFake {
+  readonly account: string;
+  readonly apiKey: string;
+  readonly namespaces = new Map<string, Namespace>();
+  /** "ns/repo" → repository. */
+  readonly repositories = new Map<string, Repository>();
+  readonly manifests = new Map<string, FakeManifest>();
+  /** Namespace names held by other accounts in the same region (creating one answers 409). */
+  readonly takenNames = new Set<string>();
+  readonly requests: RequestRecord[] = [];
+  private readonly tokens = new Map<string, Token>();
+  private readonly tokenTtlSec: number;
+  private rateLimited = 0;
+  private retryAfterSec = 1;
+  private latencyMs = 0;
+  private server!: Server;
+  url = "";
+  /** host:port, the registry host in every image reference this fake accepts and returns. */
+  host = "";
+
+  private constructor(options: IbmFakeOptions) {
+    this.account = options.account ?? "a1b2c3d4e5f60718293a4b5c6d7e8f90";
+    this.apiKey = options.apiKey ?? `ibm-key-${randomBytes(12).toString("hex")}`;
+    this.tokenTtlSec = options.tokenTtlSec ?? 3600;
+  }
+
+  static async start(options: IbmFakeOptions = {}): Promise<IbmFake> {
+    const fake = new IbmFake(options);
+    fake.server = createServer((req, res) => void fake.handle(req, res));
+    await new Promise<void>((resolve) => fake.server.listen(0, "127.0.0.1", resolve));
+    const { port } = fake.server.address() as AddressInfo;
+    fake.host = `127.0.0.1:${port}`;
+    fake.url = `http://${fake.host}`;
+    return fake;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  // ---- test controls ----
+
+  /** Every token issued so far stops working (as if expired or revoked). */
+  expireTokens(): void {
+    this.tokens.clear();
+  }
+
+  /** The next `count` API calls (IAM excluded) answer 429 with Retry-After. */
+  rateLimit(count: number, retryAfterSec = 1): void {
+    this.rateLimited = count;
+    this.retryAfterSec = retryAfterSec;
+  }
+
+  setLatency(ms: number): void {
+    this.latencyMs = ms;
+  }
+
+  /** Requests whose route is `route` (e.g. "POST /api/v1/images/digests"), or all. */
+  count(route?: string): number {
+    return route === undefined ? this.requests.length : this.requests.filter((r) => r.route === route).length;
+  }
+
+  resetCounts(): void {
+    this.requests.length = 0;
+  }
+
+  // ---- seed data ----
+
+  addNamespace(name: string, options: { resourceGroup?: string; created?: Date } = {}): void {
+    const at = (options.created ?? new Date()).toISOString();
+    this.namespaces.set(name, { name, account: this.account, resourceGroup: options.resourceGroup ?? "default-rg", created: at, updated: at });
+  }
+
+  /**
+   * Puts a new manifest (config + `layers` random layers) into `ns/repo` with the given tags and
+   * returns it. The namespace is created when missing.
+   */
+  pushImage(repository: string, tags: string[], options: { layers?: number; mediaType?: string; created?: Date } = {}): FakeManifest {
+    const ns = repository.split("/")[0];
+    if (!this.namespaces.has(ns)) this.addNamespace(ns);
+    const mediaType = options.mediaType ?? DOCKER_MANIFEST;
+    const oci = mediaType === OCI_MANIFEST;
+    const blob = (size: number) => ({ digest: `sha256:${createHash("sha256").update(randomBytes(32)).digest("hex")}`, size });
+    const config = { mediaType: oci ? "application/vnd.oci.image.config.v1+json" : "application/vnd.docker.container.image.v1+json", ...blob(900 + Math.floor(Math.random() * 200)) };
+    const layers = Array.from({ length: options.layers ?? 2 }, () => ({
+      mediaType: oci ? "application/vnd.oci.image.layer.v1.tar+gzip" : "application/vnd.docker.image.rootfs.diff.tar.gzip",
+      ...blob(10_000 + Math.floor(Math.random() * 50_000)),
+    }));
+    const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType, config, layers }, null, 3));
+    const digest = `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
+    const manifest: FakeManifest = { digest, mediaType, bytes, config, layers, created: Math.floor((options.created ?? new Date()).getTime() / 1000) };
+    this.manifests.set(digest, manifest);
+    const repo = this.repository(repository);
+    repo.digests.add(digest);
+    for (const tag of tags) repo.tags.set(tag, digest);
+    return manifest;
+  }
+
+  /** Points a tag of `ns/repo` at a digest already in the repository. */
+  tag(repository: string, tag: string, digest: string): void {
+    const repo = this.repository(repository);
+    if (!repo.digests.has(digest)) throw new Error(`${digest} is not in ${repository}`);
+    repo.tags.set(tag, digest);
+  }
+
+  /** The digests in `ns/repo`, sorted. */
+  digestsOf(repository: string): string[] {
+    return [...(this.repositories.get(repository)?.digests ?? [])].sort();
+  }
+
+  tagsOf(repository: string, digest: string): string[] {
+    const repo = this.repositories.get(repository);
+    return repo ? [...repo.tags].filter(([, d]) => d === digest).map(([t]) => t).sort() : [];
+  }
+
+  /** Every (repository, digest) held, as "ns/repo@sha256:…", sorted. */
+  allImages(): string[] {
+    const out: string[] = [];
+    for (const [name, repo] of this.repositories) for (const d of repo.digests) out.push(`${name}@${d}`);
+    return out.sort();
+  }
+
+  private repository(name: string): Repository {
+    let repo = this.repositories.get(name);
+    if (!repo) {
+      repo = { tags: new Map(), digests: new Set() };
+      this.repositories.set(name, repo);
+    }
+    return repo;
+  }
+
+  // ---- HTTP ----
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const raw = req.url ?? "/";
+    const q = raw.indexOf("?");
+    const path = q < 0 ? raw : raw.slice(0, q);
+    const query = new URLSearchParams(q < 0 ? "" : raw.slice(q + 1));
+    const record: RequestRecord = { method: req.method ?? "GET", path, query, route: "", status: 0, headers: req.headers };
+    this.requests.push(record);
+    const body = await readBody(req);
+    if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
+    const send = (status: number, payload?: unknown, contentType = "application/json") => {
+      record.status = status;
+      if (payload === undefined) {
+        res.writeHead(status).end();
+        return;
+      }
+      const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(JSON.stringify(payload));
+      res.writeHead(status, { "content-type": contentType, "content-length": bytes.length }).end(bytes);
+    };
+    try {
+      // Segments stay encoded until a route has matched, so "%2F" inside a parameter is no separator.
+      const segments = path.split("/").slice(1);
+      const method = req.method ?? "GET";
+      if (method === "POST" && path === "/identity/token") {
+        record.route = "POST /identity/token";
+        return send(200, this.issueToken(req, body));
+      }
+      if (segments[0] !== "api" || segments[1] !== "v1") throw new HttpError(404, "CRG0404E", "The requested resource was not found.");
+      const [, , collection, param, action] = segments;
+      const decoded = param === undefined ? undefined : decodeURIComponent(param);
+      record.route = `${method} /api/v1/${collection}${param === undefined ? "" : isFixed(param) ? `/${param}` : "/{param}"}${action ? `/${action}` : ""}`;
+      if (collection === "messages" && method === "GET" && param === undefined) return send(204);
+
+      this.authenticate(req);
+      if (this.rateLimited > 0) {
+        this.rateLimited--;
+        record.status = 429;
+        const bytes = Buffer.from(JSON.stringify({ code: "CRG0429E", message: "Too many requests. Try again later.", "request-id": randomUUID() }));
+        res.writeHead(429, { "content-type": "application/json", "retry-after": String(this.retryAfterSec), "content-length": bytes.length }).end(bytes);
+        return;
+      }
+
+      if (collection === "images") {
+        if (method === "GET" && param === undefined) return send(200, this.listImages(query));
+        if (method === "POST" && param === "digests" && action === undefined) return send(200, this.listDigests(parseJson(body)));
+        if (method === "POST" && param === "bulkdelete" && action === undefined) return send(200, this.bulkDelete(parseJson(body)));
+        if (method === "GET" && decoded !== undefined && action === "manifest") {
+          const m = this.manifestOf(decoded);
+          return send(200, m.bytes, m.mediaType);
+        }
+        if (method === "GET" && decoded !== undefined && action === "json") return send(200, this.inspect(decoded));
+        if (method === "DELETE" && decoded !== undefined && action === undefined) return send(200, this.deleteImage(decoded));
+      }
+      if (collection === "namespaces") {
+        if (method === "GET" && param === undefined) return send(200, [...this.namespaces.keys()].sort());
+        if (method === "GET" && param === "details" && action === undefined) return send(200, [...this.namespaces.values()].map((n) => this.details(n)));
+        if (method === "PUT" && decoded !== undefined && action === undefined) return this.createNamespace(decoded, req, send);
+        if (method === "PATCH" && decoded !== undefined && action === undefined) return send(200, this.assignNamespace(decoded, req));
+        if (method === "DELETE" && decoded !== undefined && action === undefined) return send(this.deleteNamespace(decoded));
+      }
+      if (collection === "tags" && method === "DELETE" && decoded !== undefined && action === undefined) return send(200, this.deleteTag(decoded));
+      throw new HttpError(404, "CRG0404E", "The requested resource was not found.");
+    } catch (e) {
+      if (e instanceof IamError) {
+        // IAM's real context names its own URL; IBM's SDK keys its "invalid credentials" wording on it.
+        const context = { requestId: randomUUID(), requestType: "incoming.Identity_Token", url: "https://iam.cloud.ibm.com", instanceId: "iamid-fake", locale: "en_US" };
+        return send(e.status, { errorCode: e.code, errorMessage: e.message, context });
+      }
+      if (e instanceof HttpError) return send(e.status, { code: e.code, message: e.message, "request-id": randomUUID() });
+      return send(500, { code: "CRG0500E", message: String(e), "request-id": randomUUID() });
+    }
+  }
+
+  /** IAM: the API-key grant only; the token is an unsigned JWT the IBM SDK can decode. */
+  private issueToken(req: IncomingMessage, body: Buffer): Record<string, unknown> {
+    const form = new URLSearchParams(body.toString("utf8"));
+    const contentType = (req.headers["content-type"] ?? "").split(";")[0].trim();
+    if (contentType !== "application/x-www-form-urlencoded") throw new IamError(400, "BXNIM0109E", "Property missing or empty.");
+    if (form.get("grant_type") !== "urn:ibm:params:oauth:grant-type:apikey") throw new IamError(400, "BXNIM0308E", "Grant type is not supported.");
+    if (form.get("apikey") !== this.apiKey) throw new IamError(400, "BXNIM0415E", "Provided API key could not be found.");
+    const iat = Math.floor(Date.now() / 1000);
+    const exp = iat + this.tokenTtlSec;
+    const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString("base64url");
+    const token = `${b64({ kid: "fake", alg: "RS256" })}.${b64({
+      iam_id: "iam-ServiceId-fake",
+      id: "iam-ServiceId-fake",
+      sub: "ServiceId-fake",
+      sub_type: "ServiceId",
+      account: { valid: true, bss: this.account },
+      iat,
+      exp,
+      iss: "https://iam.cloud.ibm.com/identity",
+      grant_type: "urn:ibm:params:oauth:grant-type:apikey",
+      scope: "ibm openid",
+      client_id: "default",
+      jti: randomUUID(),
+    })}.${randomBytes(16).toString("base64url")}`;
+    this.tokens.set(token, { account: this.account, expiresAt: exp * 1000 });
+    return { access_token: token, refresh_token: "not_supported", token_type: "Bearer", expires_in: this.tokenTtlSec, expiration: exp, scope: "ibm openid" };
+  }
+
+  private authenticate(req: IncomingMessage): void {
+    const auth = req.headers.authorization ?? "";
+    const token = auth.startsWith("Bearer ") ? this.tokens.get(auth.slice("Bearer ".length)) : undefined;
+    if (!token || token.expiresAt <= Date.now()) throw new HttpError(401, "CRG0002E", "You are not authorized to access the registry. Your token is missing, expired or invalid.");
+    const account = req.headers.account;
+    if (typeof account !== "string" || account === "") throw new HttpError(400, "CRG0006E", "The Account header is required.");
+    if (account !== token.account) throw new HttpError(403, "CRG0009E", "You are not authorized to access the specified account.");
+  }
+
+  /** "<host>/<ns>/<repo>" (host required), "@digest" or ":tag" → repository, digest. */
+  private resolve(reference: string): { repository: string; digest: string } {
+    if (!reference.startsWith(`${this.host}/`)) throw new HttpError(404, "CRG0020E", `The image ${reference} was not found in this registry.`);
+    const rest = reference.slice(this.host.length + 1);
+    const at = rest.indexOf("@");
+    let repository: string;
+    let digest: string | undefined;
+    if (at >= 0) {
+      repository = rest.slice(0, at);
+      digest = rest.slice(at + 1);
+    } else {
+      const colon = rest.lastIndexOf(":");
+      repository = colon > rest.lastIndexOf("/") ? rest.slice(0, colon) : rest;
+      const tag = colon > rest.lastIndexOf("/") ? rest.slice(colon + 1) : "latest";
+      digest = this.repositories.get(repository)?.tags.get(tag);
+    }
+    const repo = this.repositories.get(repository);
+    if (!repo || digest === undefined || !repo.digests.has(digest)) throw new HttpError(404, "CRG0020E", `The image ${reference} was not found in this registry.`);
+    return { repository, digest };
+  }
+
+  private manifestOf(reference: string): FakeManifest {
+    const { digest } = this.resolve(reference);
+    return this.manifests.get(digest)!;
+  }
+
+  private listImages(query: URLSearchParams): unknown[] {
+    const namespace = query.get("namespace");
+    const repositoryFilter = query.get("repository");
+    const out: unknown[] = [];
+    for (const [name, repo] of [...this.repositories].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      if (namespace && name.split("/")[0] !== namespace) continue;
+      if (repositoryFilter && name !== repositoryFilter && `${this.host}/${name}` !== repositoryFilter) continue;
+      for (const digest of [...repo.digests].sort()) {
+        const tags = [...repo.tags].filter(([, d]) => d === digest).map(([t]) => t).sort();
+        if (tags.length === 0) continue;
+        const m = this.manifests.get(digest)!;
+        out.push({
+          Id: m.config.digest,
+          Created: m.created,
+          RepoTags: tags.map((t) => `${this.host}/${name}:${t}`),
+          RepoDigests: [`${this.host}/${name}@${digest}`],
+          DigestTags: { [digest]: tags.map((t) => `${this.host}/${name}:${t}`) },
+          Size: size(m),
+          VirtualSize: size(m),
+          ManifestType: manifestType(m.mediaType),
+          Labels: {},
+          ParentId: "",
+          Vulnerable: "false",
+          VulnerabilityCount: 0,
+          IssueCount: 0,
+          ConfigurationIssueCount: 0,
+          ExemptIssueCount: 0,
+        });
+      }
+    }
+    return out;
+  }
+
+  /** One ImageDigest per digest; repoTags holds every repository with that digest (or only the asked ones). */
+  private listDigests(body: unknown): unknown[] {
+    const b = (body ?? {}) as { exclude_tagged?: unknown; repositories?: unknown };
+    const wanted = Array.isArray(b.repositories) && b.repositories.length > 0 ? new Set(b.repositories.map(String)) : undefined;
+    const byDigest = new Map<string, Record<string, string[]>>();
+    for (const [name, repo] of this.repositories) {
+      if (wanted && !wanted.has(name) && !wanted.has(`${this.host}/${name}`)) continue;
+      for (const digest of repo.digests) {
+        const tags = [...repo.tags].filter(([, d]) => d === digest).map(([t]) => t).sort();
+        if (b.exclude_tagged === true && tags.length > 0) continue;
+        const entry = byDigest.get(digest) ?? {};
+        entry[`${this.host}/${name}`] = tags;
+        byDigest.set(digest, entry);
+      }
+    }
+    return [...byDigest].map(([digest, repoTags]) => {
+      const m = this.manifests.get(digest)!;
+      return { id: digest, created: m.created, manifestType: manifestType(m.mediaType), repoTags, size: size(m) };
+    });
+  }
+
+  private bulkDelete(body: unknown): { success: string[]; error: Record<string, { code: string; message: string }> } {
+    if (!Array.isArray(body)) throw new HttpError(400, "CRG0100E", "The request body must be a JSON array of image references.");
+    const result = { success: [] as string[], error: {} as Record<string, { code: string; message: string }> };
+    for (const ref of body.map(String)) {
+      try {
+        const { repository, digest } = this.resolve(ref);
+        this.removeDigest(repository, digest);
+        result.success.push(ref);
+      } catch (e) {
+        const err = e as HttpError;
+        result.error[ref] = { code: err.code ?? "CRG0500E", message: err.message };
+      }
+    }
+    return result;
+  }
+
+  private removeDigest(repository: string, digest: string): void {
+    const repo = this.repositories.get(repository)!;
+    repo.digests.delete(digest);
+    for (const [t, d] of repo.tags) if (d === digest) repo.tags.delete(t);
+    if (repo.digests.size === 0) this.repositories.delete(repository);
+  }
+
+  private deleteImage(reference: string): { Untagged: string } {
+    const { repository, digest } = this.resolve(reference);
+    this.removeDigest(repository, digest);
+    return { Untagged: reference };
+  }
+
+  private deleteTag(reference: string): { Untagged: string } {
+    const { repository } = this.resolve(reference);
+    const colon = reference.lastIndexOf(":");
+    const tag = reference.slice(colon + 1);
+    this.repositories.get(repository)?.tags.delete(tag);
+    return { Untagged: reference };
+  }
+
+  private inspect(reference: string): Record<string, unknown> {
+    const m = this.manifestOf(reference);
+    return {
+      Id: m.config.digest,
+      Architecture: "amd64",
+      Os: "linux",
+      Created: new Date(m.created * 1000).toISOString(),
+      ManifestType: manifestType(m.mediaType),
+      RootFS: { Type: "layers", Layers: m.layers.map((l) => l.digest), BaseLayer: "" },
+      Size: size(m),
+      VirtualSize: size(m),
+      Config: { Cmd: ["/bin/sh"], Env: [], Labels: {} },
+    };
+  }
+
+  private details(n: Namespace): Record<string, unknown> {
+    return {
+      name: n.name,
+      account: n.account,
+      created_date: n.created,
+      updated_date: n.updated,
+      crn: `crn:v1:bluemix:public:container-registry:us-south:a/${n.account}::namespace:${n.name}`,
+      resource_group: n.resourceGroup,
+      resource_created_date: n.created,
+    };
+  }
+
+  private createNamespace(name: string, req: IncomingMessage, send: (status: number, payload?: unknown) => void): void {
+    if (!/^[a-z0-9][a-z0-9_-]{2,28}[a-z0-9]$/.test(name)) {
+      throw new HttpError(400, "CRG0011E", "The namespace name is not valid. Use 4-30 lowercase letters, numbers, hyphens (-) and underscores (_).");
+    }
+    if (this.takenNames.has(name)) throw new HttpError(409, "CRG0019E", "The requested namespace is already in use in this registry region.");
+    if (this.namespaces.has(name)) return send(200, { namespace: name });
+    const group = req.headers["x-auth-resource-group"];
+    this.addNamespace(name, { resourceGroup: typeof group === "string" && group !== "" ? group : undefined });
+    send(201, { namespace: name });
+  }
+
+  private assignNamespace(name: string, req: IncomingMessage): { namespace: string } {
+    const ns = this.namespaces.get(name);
+    if (!ns) throw new HttpError(404, "CRG0010E", "The requested namespace was not found.");
+    const group = req.headers["x-auth-resource-group"];
+    if (typeof group !== "string" || group === "") throw new HttpError(400, "CRG0012E", "The X-Auth-Resource-Group header is required.");
+    ns.resourceGroup = group;
+    ns.updated = new Date().toISOString();
+    return { namespace: name };
+  }
+
+  /** Removes the namespace and every image in it. */
+  private deleteNamespace(name: string): number {
+    if (!this.namespaces.has(name)) throw new HttpError(404, "CRG0010E", "The requested namespace was not found.");
+    this.namespaces.delete(name);
+    for (const repo of [...this.repositories.keys()]) if (repo.split("/")[0] === name) this.repositories.delete(repo);
+    return 204;
+  }
+}
+
+/** IAM's error body differs from the registry's: `{errorCode, errorMessage, context}`. */
+class IamError extends HttpError {}
+
+/** Literal path segments that are routes rather than parameters. */
+function isFixed(segment: string): boolean {
+  return segment === "digests" || segment === "bulkdelete" || segment === "details";
+}
+
+function size(m: FakeManifest): number {
+  return m.config.size + m.layers.reduce((n, l) => n + l.size, 0);
+}
+
+function manifestType(mediaType: string): string {
+  return mediaType === OCI_MANIFEST ? "OCI Image Manifest v1" : "Docker Image Manifest V2, Schema 2";
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch {
+    throw new HttpError(400, "CRG0100E", "The request body is not valid JSON.");
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}

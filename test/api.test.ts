@@ -200,6 +200,7 @@ describe("the HTTP port", () => {
   it("answers /healthz and /metrics", async () => {
     const health = await fetch(`${server.httpUrl}/healthz`);
     expect(health.status).toBe(200);
+    await connectClient(ImageService, server.httpUrl).list({});
     const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text();
     expect(metrics).toContain('regplane_rpc_total{method="regplane.v1.ImageService/List"');
   });
@@ -275,14 +276,27 @@ describe("the gRPC port", () => {
     expect(list.images.length).toBe(4);
   });
 
-  it("serves grpc.health.v1 Check per service", async () => {
+  it("serves grpc.health.v1 Check and Watch per service", async () => {
     const def = protoLoader.loadSync(path.resolve("node_modules/grpc-health-check/proto/health/v1/health.proto"), { enums: String });
     const Health = (grpc.loadPackageDefinition(def) as any).grpc.health.v1.Health;
     const client = new Health(server.grpcAddress, grpc.credentials.createInsecure());
-    for (const service of ["", "regplane.v1.ImageService", "regplane.v1.OperationService"]) {
+    for (const service of ["", "regplane.v1.ImageService", "regplane.v1.OperationService", "regplane.v1.RegistryService", "regplane.v1.NamespaceService"]) {
       const res = await new Promise<any>((resolve, reject) => client.check({ service }, (e: unknown, r: unknown) => (e ? reject(e) : resolve(r))));
       expect(res.status).toBe("SERVING");
     }
+    const unknown = await new Promise<any>((resolve) => client.check({ service: "no.such.Service" }, (e: unknown) => resolve(e)));
+    expect(unknown.code).toBe(grpc.status.NOT_FOUND);
+    const watched = await new Promise<string>((resolve, reject) => {
+      const call = client.watch({ service: "regplane.v1.ImageService" });
+      call.on("data", (d: any) => {
+        resolve(d.status);
+        call.cancel();
+      });
+      call.on("error", (e: grpc.ServiceError) => {
+        if (e.code !== grpc.status.CANCELLED) reject(e);
+      });
+    });
+    expect(watched).toBe("SERVING");
     client.close();
   });
 

@@ -1,5 +1,6 @@
 // The one total order over images that every listing uses: adapters that sort for themselves and the
 // cross-registry merger compare with these functions, so a keyset cursor means the same thing everywhere.
+import { invalidField } from "./errors.js";
 import type { ImageKey } from "./provider.js";
 import type { ImageRecord, OrderTerm } from "./types.js";
 
@@ -65,4 +66,26 @@ function createdAtMs(x: Orderable): number | undefined {
   if (v === undefined) return undefined;
   const ms = typeof v === "number" ? v : v.getTime();
   return Number.isFinite(ms) ? ms : undefined;
+}
+
+/**
+ * The native keyset cursor adapters hand back with a page: the last (repository, digest) returned,
+ * base64url so it stays one opaque token field. `validRepository` is the adapter's own naming rule.
+ */
+export function encodeImageCursor(repository: string, digest: string): string {
+  return Buffer.from(`${repository}@${digest}`, "utf8").toString("base64url");
+}
+
+const CURSOR_DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
+
+/** The key a native cursor names; a cursor from elsewhere is INVALID_ARGUMENT on page_token. */
+export function decodeImageCursor(cursor: string, registryId: string, validRepository: (repository: string) => boolean): ImageKey {
+  const text = Buffer.from(cursor, "base64url").toString("utf8");
+  const at = text.lastIndexOf("@");
+  const repository = text.slice(0, at);
+  const digest = text.slice(at + 1);
+  if (at <= 0 || !validRepository(repository) || !CURSOR_DIGEST.test(digest)) {
+    throw invalidField("page_token", `not a cursor of registry ${JSON.stringify(registryId)}`);
+  }
+  return { repository, digest };
 }

@@ -13,7 +13,7 @@
 // Images carry config and layers: each listed image's manifest is fetched once (by digest, cached,
 // manifests are immutable) unless listManifests is false.
 import { Code, RegplaneError, invalidField } from "../../core/errors.js";
-import { compareImages, compareStrings } from "../../core/order.js";
+import { compareImages, compareStrings, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
 import type { ImageKey, ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
 import type { Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryRecord, Visibility } from "../../core/types.js";
 import { raceSignal } from "../../core/resilience.js";
@@ -124,7 +124,7 @@ export class IbmProvider implements Provider {
     const only = narrowedRepository(query);
     if (only === null) return { images: [], done: true };
     const native = query.order.length === 0;
-    const after = native ? (query.nativeCursor === undefined ? undefined : decodeCursor(query.nativeCursor)) : query.after;
+    const after = native ? (query.nativeCursor === undefined ? undefined : decodeImageCursor(query.nativeCursor, this.id, (r) => REPOSITORY.test(r))) : query.after;
     const listing = await this.listing(only, after === undefined, query.signal);
     const sorted = viewOf(listing, query.order);
     const start = after === undefined ? 0 : upperBound(sorted, after, query.order);
@@ -134,7 +134,7 @@ export class IbmProvider implements Provider {
     const images = await Promise.all(page.map((entry) => this.record(entry, query.signal)));
     const last = page.at(-1);
     if (done || last === undefined) return { images, done: true };
-    return { images, done: false, nativeCursor: native ? encodeCursor(last.repository, last.digest) : undefined };
+    return { images, done: false, nativeCursor: native ? encodeImageCursor(last.repository, last.digest) : undefined };
   }
 
   async getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined> {
@@ -415,18 +415,7 @@ function narrowedRepository(query: ListImagesQuery): string | undefined | null {
   return names[0];
 }
 
-function encodeCursor(repository: string, digest: string): string {
-  return Buffer.from(`${repository}@${digest}`).toString("base64url");
-}
 
-function decodeCursor(cursor: string): ImageKey {
-  const text = Buffer.from(cursor, "base64url").toString("utf8");
-  const at = text.lastIndexOf("@");
-  const repository = text.slice(0, at);
-  const digest = text.slice(at + 1);
-  if (at < 0 || !REPOSITORY.test(repository) || !isDigest(digest)) throw invalidField("page_token", "not a cursor of this registry");
-  return { repository, digest };
-}
 
 /** A date IBM may send as RFC 3339 text or as unix seconds. */
 function parseTime(value: unknown): Date | undefined {

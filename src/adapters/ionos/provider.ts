@@ -15,7 +15,7 @@
 // Deletes: IONOS has no REST call for a manifest; a delete goes to the registry's OCI API on its
 // hostname with the credentials of an IONOS registry token, through the OCI adapter's client.
 import { Code, invalidField, RegplaneError } from "../../core/errors.js";
-import { compareImages, compareStrings } from "../../core/order.js";
+import { compareImages, compareStrings, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
 import type { ImageKey, ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
 import type {
   Capability,
@@ -119,11 +119,11 @@ export class IonosProvider implements Provider {
     const only = narrowedRepository(query);
     if (only === null) return { images: [], done: true };
     if (query.order.length === 0) {
-      const after = query.nativeCursor === undefined ? undefined : decodeCursor(query.nativeCursor);
+      const after = query.nativeCursor === undefined ? undefined : decodeImageCursor(query.nativeCursor, this.id, (r) => r.length > 0);
       const { images, done } = await this.walkInOrder(only, after, [], limit, query.signal);
       const last = images.at(-1);
       if (done || last === undefined) return { images, done: true };
-      return { images, done: false, nativeCursor: encodeCursor(last.repository, last.digest) };
+      return { images, done: false, nativeCursor: encodeImageCursor(last.repository, last.digest) };
     }
     if (only !== undefined || (query.order[0].field === "name" && !query.order[0].desc)) {
       return this.walkInOrder(only, query.after, query.order, limit, query.signal);
@@ -473,15 +473,4 @@ function dateOf(v: unknown): Date | undefined {
   return Number.isNaN(d.getTime()) ? undefined : d;
 }
 
-function encodeCursor(repository: string, digest: string): string {
-  return Buffer.from(`${repository}@${digest}`).toString("base64url");
-}
 
-function decodeCursor(cursor: string): ImageKey {
-  const text = Buffer.from(cursor, "base64url").toString("utf8");
-  const at = text.lastIndexOf("@");
-  const repository = text.slice(0, at);
-  const digest = text.slice(at + 1);
-  if (at <= 0 || !DIGEST.test(digest)) throw invalidField("page_token", "not a cursor of this registry");
-  return { repository, digest };
-}

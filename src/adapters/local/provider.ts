@@ -5,7 +5,7 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 
 import { Code, invalidField, notFound, RegplaneError } from "../../core/errors.js";
-import { compareImages, compareStrings } from "../../core/order.js";
+import { compareImages, compareStrings, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
 import type { ImageKey, ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
 import type { Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryRecord, Visibility } from "../../core/types.js";
 import {
@@ -193,7 +193,7 @@ export class LocalProvider implements Provider {
     limit: number,
     signal: AbortSignal,
   ): Promise<ImagePage> {
-    const from = cursor === undefined ? undefined : this.decodeCursor(cursor);
+    const from = cursor === undefined ? undefined : decodeImageCursor(cursor, this.id, (r) => repositorySegments(r) !== undefined);
     const repositories = only === undefined ? this.tree.repositories({ from: from?.repository, signal }) : this.single(only, from?.repository);
     const images: ImageRecord[] = [];
     let more = false;
@@ -211,7 +211,7 @@ export class LocalProvider implements Provider {
     }
     if (!more) return { images, done: true };
     const last = images[images.length - 1];
-    return { images, done: false, nativeCursor: encodeCursor(last.repository, last.digest) };
+    return { images, done: false, nativeCursor: encodeImageCursor(last.repository, last.digest) };
   }
 
   private async listOrdered(
@@ -260,15 +260,6 @@ export class LocalProvider implements Provider {
     if ((await this.layoutDir(repository)) !== undefined) yield repository;
   }
 
-  private decodeCursor(cursor: string): { repository: string; digest: string } {
-    const at = cursor.lastIndexOf("@");
-    const repository = cursor.slice(0, at);
-    const digest = cursor.slice(at + 1);
-    if (at <= 0 || repositorySegments(repository) === undefined || !isValidDigest(digest)) {
-      throw invalidField("page_token", `not a cursor of local registry ${JSON.stringify(this.id)}`);
-    }
-    return { repository, digest };
-  }
 
   // ---- layouts ----
 
@@ -593,9 +584,6 @@ export class LocalProvider implements Provider {
 }
 
 /** The native cursor: the last (repository, digest) returned. Digests never contain "@". */
-function encodeCursor(repository: string, digest: string): string {
-  return `${repository}@${digest}`;
-}
 
 function cancelled(cause?: unknown): RegplaneError {
   return new RegplaneError(Code.CANCELLED, "request cancelled", { cause });

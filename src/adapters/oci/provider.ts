@@ -16,7 +16,7 @@
 // and sort with compareImages; the per-repository tag maps cached for listingCacheTtlMs keep deep pages
 // to catalog + tags/list requests instead of re-reading every manifest.
 import { Code, RegplaneError, invalidField } from "../../core/errors.js";
-import { compareImages } from "../../core/order.js";
+import { compareImages, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
 import type { ImageKey, ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
 import type { BlobRecord, Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryRecord } from "../../core/types.js";
 import { OciClient, type OciClientOptions, type OciLogger, type OciStats } from "./client.js";
@@ -124,11 +124,11 @@ export class OciProvider implements Provider {
     if (only === null) return { images: [], done: true };
 
     if (query.order.length === 0) {
-      const after = query.nativeCursor === undefined ? undefined : decodeCursor(query.nativeCursor);
+      const after = query.nativeCursor === undefined ? undefined : decodeImageCursor(query.nativeCursor, this.id, isRepositoryName);
       const { images, done } = await this.walkInOrder(only, after, [], limit, walk, query.signal);
       const last = images.at(-1);
       if (done || last === undefined) return { images, done: true };
-      return { images, done, nativeCursor: encodeCursor(last.repository, last.digest) };
+      return { images, done, nativeCursor: encodeImageCursor(last.repository, last.digest) };
     }
     if (only !== undefined || (query.order[0].field === "name" && !query.order[0].desc)) {
       return this.walkInOrder(only, query.after, query.order, limit, walk, query.signal);
@@ -462,18 +462,7 @@ function compareCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function encodeCursor(repository: string, digest: string): string {
-  return Buffer.from(`${repository}@${digest}`).toString("base64url");
-}
 
-function decodeCursor(cursor: string): ImageKey {
-  const text = Buffer.from(cursor, "base64url").toString("utf8");
-  const at = text.lastIndexOf("@");
-  const repository = text.slice(0, at);
-  const digest = text.slice(at + 1);
-  if (at < 0 || !isRepositoryName(repository) || !isDigest(digest)) throw invalidField("page_token", "not a cursor of this registry");
-  return { repository, digest };
-}
 
 function withCatalogHint(e: unknown): unknown {
   if (!(e instanceof RegplaneError) || (e.code !== Code.FAILED_PRECONDITION && e.code !== Code.NOT_FOUND)) return e;

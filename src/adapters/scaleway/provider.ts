@@ -20,7 +20,7 @@
 // only once Scaleway no longer reports what they deleted, polling every pollIntervalMs up to
 // deleteTimeoutMs.
 import { Code, RegplaneError, invalidField, notFound } from "../../core/errors.js";
-import { compareImages, compareStrings } from "../../core/order.js";
+import { compareImages, compareStrings, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
 import type { ImageKey, ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
 import type { Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryRecord, Visibility } from "../../core/types.js";
 import { raceSignal, sleep } from "../../core/resilience.js";
@@ -146,7 +146,7 @@ export class ScalewayProvider implements Provider {
     const only = narrowedRepository(query);
     if (only === null) return { images: [], done: true };
     const native = query.order.length === 0;
-    const after = native ? (query.nativeCursor === undefined ? undefined : decodeCursor(query.nativeCursor)) : query.after;
+    const after = native ? (query.nativeCursor === undefined ? undefined : decodeImageCursor(query.nativeCursor, this.id, (r) => r.includes("/"))) : query.after;
     const snapshot = this.snapshot(only, after === undefined, query.signal);
     const repositories = await raceSignal(snapshot.promise, query.signal);
     const limit = Math.max(1, Math.floor(query.limit) || 1);
@@ -156,7 +156,7 @@ export class ScalewayProvider implements Provider {
       : await this.sortEverything(repositories, snapshot.startedAt, after, query.order, limit, query.signal);
     const last = images.at(-1);
     if (done || last === undefined) return { images, done: true };
-    return { images, done: false, nativeCursor: native ? encodeCursor(last.repository, last.digest) : undefined };
+    return { images, done: false, nativeCursor: native ? encodeImageCursor(last.repository, last.digest) : undefined };
   }
 
   async getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined> {
@@ -502,18 +502,7 @@ function narrowedRepository(query: ListImagesQuery): string | undefined | null {
   return names[0];
 }
 
-function encodeCursor(repository: string, digest: string): string {
-  return Buffer.from(`${repository}@${digest}`).toString("base64url");
-}
 
-function decodeCursor(cursor: string): ImageKey {
-  const text = Buffer.from(cursor, "base64url").toString("utf8");
-  const at = text.lastIndexOf("@");
-  const repository = text.slice(0, at);
-  const digest = text.slice(at + 1);
-  if (at <= 0 || !repository.includes("/") || !DIGEST.test(digest)) throw invalidField("page_token", "not a cursor of this registry");
-  return { repository, digest };
-}
 
 function parseTime(value: unknown): Date | undefined {
   if (typeof value !== "string" || value === "") return undefined;

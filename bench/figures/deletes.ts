@@ -78,7 +78,7 @@ export const deletesFigure: Figure = {
         measured("deletes.done_after_last_call", "ms", drainMs, callsMs, undefined, "from the last Delete call returning until every operation is done; baseline: the time the Delete calls themselves took"),
       ],
       method: [
-        `${count} images (${spec.namespaces * spec.repositoriesPerNamespace} layouts × ${spec.imagesPerRepository}) written fresh for the run; regplane (src/main.ts, --log-level warn, default operations concurrency ${ENGINE_CONCURRENCY}) lists them to learn their ids.`,
+        `${count} images (${spec.namespaces * spec.repositoriesPerNamespace} layouts × ${spec.imagesPerRepository}) written fresh for the run; regplane (dist/main.js, --log-level warn, default operations concurrency ${ENGINE_CONCURRENCY}) lists them to learn their ids.`,
         `A grpc-js client calls ImageService.Delete for every id, ${CALL_CONCURRENCY} calls in flight; each returns an Operation at once. It then calls OperationService.Wait on every operation (64 at a time); all must end with a response, and a List afterwards must be empty.`,
         "Operations finished per second counts from the first Delete call to the last operation done. The baseline deletes the same images from an identical copy with the adapter alone (index.json rewrite and blob collection), at the engine's concurrency: the ratio is what durability (the store), the RPCs and the operations engine cost.",
       ],

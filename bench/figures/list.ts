@@ -154,9 +154,9 @@ export const listFigure: Figure = {
       rows,
       method: [
         `Catalog: ${catalog.images} images in ${catalog.repositories} OCI layouts (${spec.imagesPerRepository} per layout, ${spec.namespaces} namespaces), each image a small config plus one tar+gzip layer, written directly and content-addressed with sha256; cached under ${ctx.cacheDir}.`,
-        "regplane (src/main.ts, --log-level warn) serves it as registry `local`; a grpc-js client walks List (registry_id=local) three times: page_size 1000 (the first walk, reading every layout), then 100, then 1000. pages/s and p99 come from the last two (whole walks, one call at a time).",
+        "regplane (dist/main.js, --log-level warn) serves it as registry `local`; a grpc-js client walks List (registry_id=local) three times: page_size 1000 (the first walk, reading every layout), then 100, then 1000. pages/s and p99 come from the last two (whole walks, one call at a time).",
         "Baseline for pages/s and p99: a no-op grpc-js server answering List with the first page regplane returned (same bytes), called by the same client one call at a time (up to 300 calls at page_size 100, 50 at 1000).",
-        "Memory: /proc/<pid>/status of the server, VmRSS sampled every 25 ms and VmHWM at the end; the V8 heap from the server's /metrics. The process runs under tsx (as `npm start` does), whose loader thread is part of the idle RSS. `list.rss_flat` compares the peaks of the two halves of the page_size 100 walk (all layouts already read once): memory that grows with depth would show there; 10% is this benchmark's reading of \"flat\".",
+        "Memory: /proc/<pid>/status of the server, VmRSS sampled every 25 ms and VmHWM at the end; the V8 heap from the server's /metrics. The process runs the compiled dist/main.js, as `npm start` does. `list.rss_flat` compares the peaks of the two halves of the page_size 100 walk (all layouts already read once): memory that grows with depth would show there; 10% is this benchmark's reading of \"flat\".",
       ],
     };
   },

@@ -1,4 +1,4 @@
-// Processes the benchmarks run: the regplane server (the real src/main.ts), bench servers started with
+// Processes the benchmarks run: the regplane server (the real entry point, compiled to dist/main.js), bench servers started with
 // IPC (no-op baselines, regplane with injected providers), external tools, and /proc memory sampling.
 import { execFile, fork, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -64,14 +64,27 @@ export interface RegplaneOptions {
   config?: string;
 }
 
+let built: Promise<void> | undefined;
+
+/** Compiles src/ to dist/ once per bench run, as `npm start` does. */
+function buildOnce(): Promise<void> {
+  built ??= new Promise<void>((resolve, reject) =>
+    execFile(process.execPath, [path.join(ROOT, "node_modules/typescript/bin/tsc"), "-p", path.join(ROOT, "tsconfig.build.json")], { cwd: ROOT }, (err, stdout) =>
+      err ? reject(new Error(`tsc failed:\n${stdout}`)) : resolve(),
+    ),
+  );
+  return built;
+}
+
 /**
- * `node --import tsx src/main.ts` with --log-level warn on two free ports; ready once /healthz answers.
- * The PID is the server itself (no npx wrapper), so /proc figures are the server's.
+ * `node dist/main.js` (compiled, as `npm start` runs it) with --log-level warn on two free ports; ready
+ * once /healthz answers. The PID is the server itself (no npm wrapper), so /proc figures are the server's.
  */
 export async function startRegplane(o: RegplaneOptions): Promise<RegplaneProcess> {
+  await buildOnce();
   const grpcPort = await freePort();
   const httpPort = await freePort();
-  const args = ["--import", "tsx", path.join(ROOT, "src/main.ts"), "--data-dir", o.dataDir, "--grpc-port", String(grpcPort), "--http-port", String(httpPort), "--log-level", "warn"];
+  const args = [path.join(ROOT, "dist/main.js"), "--data-dir", o.dataDir, "--grpc-port", String(grpcPort), "--http-port", String(httpPort), "--log-level", "warn"];
   if (o.config !== undefined) {
     const file = `${o.dataDir.replace(/\/+$/, "")}.regplane.yaml`;
     writeFileSync(file, o.config);

@@ -119,7 +119,7 @@ export function writeResults(dir: string, figures: FigureReport[], info: RunInfo
     "Every baseline is measured in the same run on the same machine, and the goal is stated on the ratio",
     "wherever one exists: the machine's cores are shared (by the load generator, the server, and other work),",
     "so absolute numbers move from run to run while ratios are what the goals judge. `ratio` is always",
-    "value / baseline. The regplane server runs as its own process (`node --import tsx src/main.ts`, or",
+    "value / baseline. The regplane server runs as its own process (`node dist/main.js` as `npm start` runs it, or",
     "`bench/servers/app.ts` where a provider has to be injected) with `--log-level warn`, so per-call",
     "logging does not dominate the figures. `npm run bench -- --quick` is a small version of the same run.",
     "",

@@ -257,21 +257,13 @@ describe("full walks of a folder of six registries (embedded, CNCF registry, pro
       expectWellFormed(w, size);
       expect(w.unreachable.flat()).toEqual([]);
       expectExactlyOnce(w.images, want);
-      const lastPage = w.pages[w.pages.length - 1];
+      // A token promises more images, in either walk: the last page is never empty.
+      expect(w.pages[w.pages.length - 1].length, `page size ${size}, order ${JSON.stringify(orderBy)}`).toBeGreaterThan(0);
       if (orderBy !== "") {
         expect(keys(w.images), `page size ${size}`).toEqual(want);
-        // Each registry's stream says whether it has more, so a merge never ends on an empty page.
-        expect(lastPage.length).toBeGreaterThan(0);
       } else {
         // Without an order the registries come in folder order.
         expect(keys(w.images).map(registryOf)).toEqual(want.map(registryOf).sort((a, b) => fleetOrder(a) - fleetOrder(b)));
-        // One empty last page is possible only when the page before ended a registry and only empty
-        // registries, not yet asked, follow it.
-        if (lastPage.length === 0) {
-          const before = w.pages[w.pages.length - 2];
-          const lastRegistry = registryOf(keys(before)[before.length - 1]);
-          expect(FLEET.slice(fleetOrder(lastRegistry) + 1).every((r) => expected[r].length === 0)).toBe(true);
-        }
       }
     }
   });

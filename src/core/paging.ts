@@ -241,11 +241,18 @@ class Walk {
         streams[i] = { kind: "cursor", cursor: page.nativeCursor };
       }
     }
-    // Registries already seen to be empty need not cost the client one more, empty page.
+    // A token must promise more images: when the page ends at a registry boundary, ask the registries
+    // after it that were never asked (in parallel, one image each) and end the walk if all are empty.
     // (A fetch still in the map was started from its registry's current entry.)
-    for (let j = open(i); j < streams.length; j = open(j + 1)) {
-      const settled = fetches.get(j)?.settled;
-      if (settled?.kind !== "ok" || settled.page.images.length > 0 || !settled.page.done) break;
+    const trailing: number[] = [];
+    for (let j = open(i); j < streams.length && trailing.length < this.maxParallel; j = open(j + 1)) {
+      if (streams[j].kind !== "start") break;
+      trailing.push(j);
+      if (!fetches.has(j)) start(j, 1);
+    }
+    for (const j of trailing) {
+      const settled = await fetches.get(j)!.promise;
+      if (settled.kind !== "ok" || settled.page.images.length > 0 || !settled.page.done) break;
       streams[j] = { kind: "done" };
     }
   }

@@ -1,6 +1,7 @@
 // Synthetic embedded-registry catalogs: OCI image layouts written directly (config + one tar+gzip layer
 // + manifest per image, content-addressed with sha256), because umoci takes seconds per image and the
 // benchmarks need 100,000s. Generated catalogs are kept under a cache dir and reused across runs.
+import { tarOneFile } from "../../test/support/images.js";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
@@ -40,25 +41,6 @@ function sha256(bytes: Buffer): string {
   return createHash("sha256").update(bytes).digest("hex");
 }
 
-/** A one-file ustar archive, so each layer is a real tar+gzip layer. */
-function tarOneFile(name: string, content: Buffer): Buffer {
-  const header = Buffer.alloc(512);
-  header.write(name, 0, 100, "utf8");
-  header.write("0000644\0", 100);
-  header.write("0000000\0", 108);
-  header.write("0000000\0", 116);
-  header.write(content.length.toString(8).padStart(11, "0") + "\0", 124);
-  header.write("00000000000\0", 136);
-  header.write("        ", 148);
-  header.write("0", 156);
-  header.write("ustar\0", 257);
-  header.write("00", 263);
-  let sum = 0;
-  for (const b of header) sum += b;
-  header.write(sum.toString(8).padStart(6, "0") + "\0 ", 148);
-  const padding = Buffer.alloc((512 - (content.length % 512)) % 512);
-  return Buffer.concat([header, content, padding, Buffer.alloc(1024)]);
-}
 
 export interface ImageBlobs {
   manifest: Buffer;

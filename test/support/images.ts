@@ -271,7 +271,7 @@ export async function writeImageIndex(layoutDir: string, options: IndexOptions):
 }
 
 /** A minimal ustar archive holding one file, so synthetic layers are real tar+gzip layers. */
-function tarOneFile(name: string, content: Buffer): Buffer {
+export function tarOneFile(name: string, content: Buffer): Buffer {
   const header = Buffer.alloc(512);
   header.write(name, 0, 100, "utf8");
   header.write("0000644\0", 100);

@@ -66,14 +66,13 @@ function handlersOf(binding: ServiceBinding, pipeline: RpcPipeline): grpc.Untype
   const impl: grpc.UntypedServiceImplementation = {};
   for (const m of binding.service.methods) {
     impl[m.localName] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      // The client going away aborts the call; the pipeline enforces the deadline itself.
       const abort = new AbortController();
       call.on("cancelled", () => abort.abort());
       const deadlineValue = call.getDeadline();
       const deadline = deadlineValue instanceof Date ? deadlineValue.getTime() : Number.isFinite(deadlineValue) ? Number(deadlineValue) : undefined;
-      const timer = deadline !== undefined ? setTimeout(() => abort.abort(), Math.max(0, deadline - Date.now())) : undefined;
       const header = headerOf(call.metadata);
       const finish = (err: unknown, res?: unknown) => {
-        if (timer) clearTimeout(timer);
         if (err === null) return callback(null, res);
         const e = toRegplaneError(err);
         const trailer = new grpc.Metadata();

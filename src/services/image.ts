@@ -3,6 +3,8 @@ import { create } from "@bufbuild/protobuf";
 import { anyPack, EmptySchema } from "@bufbuild/protobuf/wkt";
 import { Code, invalidField, notFound, RegplaneError, unsupported } from "../core/errors.js";
 import { imageId } from "../core/ids.js";
+import { WeightedLru } from "../core/lru.js";
+import type { ImageRef } from "../store/store.js";
 import type { RegistryView } from "../core/catalog.js";
 import { listImagesAcross } from "../core/paging.js";
 import type { Provider } from "../core/provider.js";
@@ -16,6 +18,9 @@ import { nameFilterOf, orderKeyString, orderTermsOf, pageSizeOf } from "./listin
 import type { ImageRecord } from "../core/types.js";
 
 export const DELETE_IMAGE = "image.delete";
+
+/** Image ids resolved in memory at most (each a few hundred bytes). */
+const RESOLVED_IDS_KEPT = 100_000;
 
 interface DeleteImageParams {
   registryId: string;
@@ -47,9 +52,16 @@ export function imageService(deps: ServiceDeps) {
     await store.recordImageIds(images.map((i) => ({ id: imageId(i.registryId, i.repository, i.digest), registryId: i.registryId, repository: i.repository, digest: i.digest })));
   }
 
+  // An id is a hash of what it names, so the mapping never changes: a hot Get skips the store.
+  const resolved = new WeightedLru<string, ImageRef>(RESOLVED_IDS_KEPT);
+
   /** An image id outside the caller's registries is NOT_FOUND, as one that never existed. */
   async function resolve(id: string, scope: RegistryView) {
-    const ref = await store.resolveImageId(id);
+    let ref = resolved.get(id);
+    if (ref === undefined) {
+      ref = await store.resolveImageId(id);
+      if (ref !== undefined) resolved.set(id, ref, 1);
+    }
     if (!ref || !scope.hasRegistry(ref.registryId)) throw notFound("image", id);
     return ref;
   }

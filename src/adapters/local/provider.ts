@@ -88,7 +88,7 @@ export class LocalProvider implements Provider {
    * no file-system calls. Writes through this provider clear it; outside writers are seen within freshnessMs.
    */
   private readonly freshnessMs: number;
-  private readonly recent = new Map<string, { at: number; snapshot: LayoutSnapshot }>();
+  private readonly recent = new Map<string, { at: number; snapshot: Promise<LayoutSnapshot | undefined> }>();
   private readonly blobTotals: WeightedLru<string, { version: string; settled: boolean; bytes: number }>;
   private readonly mutex = new KeyedMutex();
 
@@ -144,15 +144,24 @@ export class LocalProvider implements Provider {
     return this.abortable(signal, async () => {
       if (!isValidDigest(digest)) return undefined;
       const now = performance.now();
-      let snapshot = this.recent.get(repository);
-      if (snapshot === undefined || now - snapshot.at >= this.freshnessMs) {
-        const dir = await this.layoutDir(repository);
-        if (dir === undefined) return undefined;
+      let entry = this.recent.get(repository);
+      if (entry === undefined || now - entry.at >= this.freshnessMs) {
+        // One check of the disk for every Get that arrives meanwhile.
+        const confirmed = (async () => {
+          const dir = await this.layoutDir(repository);
+          return dir === undefined ? undefined : this.snapshot(repository, dir);
+        })();
         if (this.recent.size >= RECENT_MAX) this.recent.clear();
-        snapshot = { at: now, snapshot: await this.snapshot(repository, dir) };
-        this.recent.set(repository, snapshot);
+        const fresh = { at: now, snapshot: confirmed };
+        this.recent.set(repository, fresh);
+        confirmed.catch(() => {
+          if (this.recent.get(repository) === fresh) this.recent.delete(repository);
+        });
+        entry = fresh;
       }
-      const image = snapshot.snapshot.byDigest.get(digest);
+      const snapshot = await entry.snapshot;
+      if (snapshot === undefined) return undefined;
+      const image = snapshot.byDigest.get(digest);
       return image === undefined ? undefined : cloneImage(image);
     });
   }

@@ -20,10 +20,20 @@ function base32(bytes: Uint8Array): string {
   return out;
 }
 
+// Ids are pure functions of their parts and every response carries several: remember recent ones.
+const recentIds = new Map<string, string>();
+const RECENT_IDS_KEPT = 50_000;
+
 function digestId(prefix: string, parts: string[]): string {
+  const key = prefix + parts.join("\0");
+  const known = recentIds.get(key);
+  if (known !== undefined) return known;
   // 160 bits of SHA-256: collisions are out of reach; 1 + 32 characters.
   const h = createHash("sha256").update(parts.join("\0")).digest().subarray(0, 20);
-  return prefix + base32(h);
+  const id = prefix + base32(h);
+  if (recentIds.size >= RECENT_IDS_KEPT) recentIds.clear();
+  recentIds.set(key, id);
+  return id;
 }
 
 export function imageId(registryId: string, repository: string, digest: string): string {

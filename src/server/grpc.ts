@@ -68,11 +68,14 @@ function handlersOf(binding: ServiceBinding, pipeline: RpcPipeline): grpc.Untype
     impl[m.localName] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       // The client going away aborts the call; the pipeline enforces the deadline itself.
       const abort = new AbortController();
-      call.on("cancelled", () => abort.abort());
+      const onCancelled = () => abort.abort();
+      call.on("cancelled", onCancelled);
       const deadlineValue = call.getDeadline();
       const deadline = deadlineValue instanceof Date ? deadlineValue.getTime() : Number.isFinite(deadlineValue) ? Number(deadlineValue) : undefined;
       const header = headerOf(call.metadata);
       const finish = (err: unknown, res?: unknown) => {
+        // grpc-js signals "cancelled" as a finished stream closes; aborting then would only cost a DOMException.
+        call.off("cancelled", onCancelled);
         if (err === null) return callback(null, res);
         const e = toRegplaneError(err);
         const trailer = new grpc.Metadata();

@@ -1,7 +1,7 @@
 // The one call pipeline both transports run: authenticate, check the role, rate-limit, apply the deadline,
 // validate against the proto's buf.validate rules, call the service, log one line (and an audit line for
 // every mutating call) and record metrics. Services are written once against CallContext.
-import type { DescMessage, DescMethodUnary, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, DescMethod, DescMethodUnary, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { create, isMessage } from "@bufbuild/protobuf";
 import { pathToString } from "@bufbuild/protobuf/reflect";
 import { createValidator } from "@bufbuild/protovalidate";
@@ -77,10 +77,10 @@ export class RpcPipeline {
   ) {}
 
   async invoke(binding: ServiceBinding, methodName: string, req: unknown, call: IncomingCall): Promise<unknown> {
-    const method = binding.service.methods.find((m) => m.localName === methodName || m.name === methodName);
-    if (!method) throw new RegplaneError(Code.UNIMPLEMENTED, `unknown method ${methodName}`);
+    const target = this.methodOf(binding, methodName);
+    if (!target) throw new RegplaneError(Code.UNIMPLEMENTED, `unknown method ${methodName}`);
+    const { method, path } = target;
     const started = process.hrtime.bigint();
-    const path = `${binding.service.typeName}/${method.name}`;
     let code: number = Code.OK;
     let principal: string | undefined;
     let res: unknown;
@@ -133,8 +133,8 @@ export class RpcPipeline {
       clearTimeout(timer);
       call.signal.removeEventListener("abort", onClientGone);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      this.metrics.rpcTotal.inc({ method: path, protocol: call.protocol, code: codeName(code) });
-      this.metrics.rpcSeconds.observe({ method: path, protocol: call.protocol }, seconds);
+      this.metrics.rpcTotal.labels(path, call.protocol, codeName(code)).inc();
+      this.metricsFor(path, call.protocol).observe(seconds);
       this.logger.info(
         { method: path, protocol: call.protocol, code: codeName(code), durationMs: Math.round(seconds * 1e6) / 1e3, principal },
         "rpc",
@@ -144,6 +144,35 @@ export class RpcPipeline {
         this.access.audit.info({ principal, method: path, resource: resourceOf(req), result: codeName(code), operationId }, "audit");
       }
     }
+  }
+
+  private readonly methods = new WeakMap<ServiceBinding, Map<string, { method: DescMethod; path: string }>>();
+  private readonly latency = new Map<string, ReturnType<Metrics["rpcSeconds"]["labels"]>>();
+
+  /** The method a call names and its "<service>/<method>" path, looked up once per binding. */
+  private methodOf(binding: ServiceBinding, name: string): { method: DescMethod; path: string } | undefined {
+    let byName = this.methods.get(binding);
+    if (!byName) {
+      byName = new Map();
+      for (const m of binding.service.methods) {
+        const entry = { method: m, path: `${binding.service.typeName}/${m.name}` };
+        byName.set(m.localName, entry);
+        byName.set(m.name, entry);
+      }
+      this.methods.set(binding, byName);
+    }
+    return byName.get(name);
+  }
+
+  /** The latency histogram's child for one method and protocol, so a call does not hash its labels. */
+  private metricsFor(path: string, protocol: string) {
+    const key = `${path} ${protocol}`;
+    let child = this.latency.get(key);
+    if (!child) {
+      child = this.metrics.rpcSeconds.labels(path, protocol);
+      this.latency.set(key, child);
+    }
+    return child;
   }
 
   private validate(schema: DescMessage, req: unknown): void {

@@ -14,7 +14,7 @@ import { RegistryService } from "../src/gen/regplane/v1/registry_service_pb.js";
 import { OperationService } from "../src/gen/regplane/v1/operation_service_pb.js";
 import type { Image } from "../src/gen/regplane/v1/image_pb.js";
 import { BadRequestSchema } from "../src/gen/google/rpc/error_details_pb.js";
-import { connectClient, fieldViolations, GrpcClient, GrpcError, type Protocol } from "./support/clients.js";
+import { connectClient, fieldViolations, GrpcClient, GrpcError, reflectionClient, type Protocol } from "./support/clients.js";
 import { buildBaseLayout, copyToLayout, digestOfTag, makeTempDir, skopeoRawManifest, type BaseLayout } from "./support/images.js";
 import { startServer, type ServerProcess } from "./support/server.js";
 
@@ -302,19 +302,7 @@ describe("the gRPC port", () => {
 
   for (const version of ["v1", "v1alpha"]) {
     it(`lists and describes the four services through server reflection ${version}`, async () => {
-      const def = protoLoader.loadSync(path.resolve(`node_modules/@grpc/reflection/build/proto/grpc/reflection/${version}/reflection.proto`), { keepCase: true });
-      const Reflection = (grpc.loadPackageDefinition(def) as any).grpc.reflection[version].ServerReflection;
-      const client = new Reflection(server.grpcAddress, grpc.credentials.createInsecure());
-      const ask = (req: object) =>
-        new Promise<any>((resolve, reject) => {
-          const call = client.ServerReflectionInfo();
-          call.on("data", (d: unknown) => {
-            resolve(d);
-            call.end();
-          });
-          call.on("error", reject);
-          call.write(req);
-        });
+      const { ask, close } = reflectionClient(server.grpcAddress, version as "v1" | "v1alpha");
       const listed = await ask({ list_services: "*" });
       const names = listed.list_services_response.service.map((s: any) => s.name);
       for (const s of ["regplane.v1.ImageService", "regplane.v1.OperationService", "regplane.v1.RegistryService", "regplane.v1.NamespaceService"]) {
@@ -322,7 +310,7 @@ describe("the gRPC port", () => {
       }
       const described = await ask({ file_containing_symbol: "regplane.v1.ImageService" });
       expect(described.file_descriptor_response.file_descriptor_proto.length).toBeGreaterThan(0);
-      client.close();
+      close();
     });
   }
 

@@ -18,7 +18,7 @@ import { ErrorInfoSchema, RetryInfoSchema } from "../src/gen/google/rpc/error_de
 import { ImageService } from "../src/gen/regplane/v1/image_service_pb.js";
 import { NamespaceService } from "../src/gen/regplane/v1/namespace_service_pb.js";
 import { OperationService } from "../src/gen/regplane/v1/operation_service_pb.js";
-import { connectClient, GrpcClient, GrpcError } from "./support/clients.js";
+import { connectClient, GrpcClient, GrpcError, reflectionClient } from "./support/clients.js";
 import { makeTempDir, writeSyntheticImage } from "./support/images.js";
 import { startServer, tempDir, type ServerProcess } from "./support/server.js";
 
@@ -92,18 +92,11 @@ async function healthAndReflection(server: ServerProcess, headers: Record<string
   const health = new Health(server.grpcAddress, grpc.credentials.createInsecure());
   const healthCode = await new Promise<number>((resolve) => health.check({ service: "" }, md, (e: grpc.ServiceError | null) => resolve(e ? e.code : 0)));
   health.close();
-  const reflDef = protoLoader.loadSync(path.join(ROOT, "node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto"), { keepCase: true });
-  const Reflection = (grpc.loadPackageDefinition(reflDef) as any).grpc.reflection.v1.ServerReflection;
-  const reflection = new Reflection(server.grpcAddress, grpc.credentials.createInsecure());
-  const reflectionCode = await new Promise<number>((resolve) => {
-    const stream = reflection.ServerReflectionInfo(md);
-    stream.on("data", () => {
-      resolve(0);
-      stream.end();
-    });
-    stream.on("error", (e: grpc.ServiceError) => resolve(e.code));
-    stream.write({ list_services: "*" });
-  });
+  const reflection = reflectionClient(server.grpcAddress, "v1", md);
+  const reflectionCode = await reflection.ask({ list_services: "*" }).then(
+    () => 0,
+    (e: grpc.ServiceError) => e.code,
+  );
   reflection.close();
   return { health: healthCode, reflection: reflectionCode };
 }

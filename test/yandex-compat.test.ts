@@ -12,7 +12,7 @@ import { FileDescriptorProtoSchema, type FileDescriptorProto } from "@bufbuild/p
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../src/core/config.js";
 import { ImageService } from "../src/gen/regplane/v1/image_service_pb.js";
-import { GrpcClient } from "./support/clients.js";
+import { GrpcClient, reflectionClient } from "./support/clients.js";
 import { buildBaseLayout, copyToLayout, makeTempDir } from "./support/images.js";
 import { startServer, tempDir, type ServerProcess } from "./support/server.js";
 
@@ -59,22 +59,6 @@ class YandexClient {
   }
 }
 
-function reflectionClient(address: string) {
-  const def = protoLoader.loadSync(path.resolve("node_modules/@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto"), { keepCase: true });
-  const Reflection = (grpc.loadPackageDefinition(def) as any).grpc.reflection.v1.ServerReflection;
-  const client = new Reflection(address, grpc.credentials.createInsecure());
-  const ask = (req: object) =>
-    new Promise<any>((resolve, reject) => {
-      const call = client.ServerReflectionInfo();
-      call.on("data", (d: unknown) => {
-        resolve(d);
-        call.end();
-      });
-      call.on("error", reject);
-      call.write(req);
-    });
-  return { ask, close: () => client.close() };
-}
 
 async function listAll(images: YandexClient): Promise<{ images: any[]; pages: number; tokens: string[] }> {
   const out: any[] = [];

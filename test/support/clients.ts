@@ -1,7 +1,11 @@
 // Real clients for the API edge: grpc-js against the gRPC port; connect-node's Connect, gRPC-Web and gRPC
 // transports against the HTTP port.
+import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import type { DescMessage, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import * as protoLoader from "@grpc/proto-loader";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+import type { DescService, MessageShape } from "@bufbuild/protobuf";
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
@@ -83,4 +87,23 @@ export function errorInfo(status: Status | undefined): MessageShape<typeof Error
     if (msg && msg.$typeName === "google.rpc.ErrorInfo") return msg as MessageShape<typeof ErrorInfoSchema>;
   }
   return undefined;
+}
+
+/** A gRPC server reflection client (v1 or v1alpha) loaded from @grpc/reflection's own proto. */
+export function reflectionClient(address: string, version: "v1" | "v1alpha" = "v1", metadata?: grpc.Metadata) {
+  const def = protoLoader.loadSync(path.resolve(ROOT, `node_modules/@grpc/reflection/build/proto/grpc/reflection/${version}/reflection.proto`), { keepCase: true });
+  const Reflection = (grpc.loadPackageDefinition(def) as any).grpc.reflection[version].ServerReflection;
+  const client = new Reflection(address, grpc.credentials.createInsecure());
+  /** One request on a fresh stream; resolves with the first response. */
+  const ask = (req: object) =>
+    new Promise<any>((resolve, reject) => {
+      const call = metadata ? client.ServerReflectionInfo(metadata) : client.ServerReflectionInfo();
+      call.on("data", (d: unknown) => {
+        resolve(d);
+        call.end();
+      });
+      call.on("error", reject);
+      call.write(req);
+    });
+  return { ask, close: () => client.close() };
 }

@@ -14,6 +14,7 @@
 //
 // Deletes: IONOS has no REST call for a manifest; a delete goes to the registry's OCI API on its
 // hostname with the credentials of an IONOS registry token, through the OCI adapter's client.
+import { arr, dateOf, obj, str } from "../../core/json.js";
 import { Code, invalidField, RegplaneError } from "../../core/errors.js";
 import { compareImages, compareStrings, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
 import type { ImageKey, ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
@@ -143,7 +144,7 @@ export class IonosProvider implements Provider {
     const reply = await this.http.send(
       {
         method: "GET",
-        path: `registries/${enc(target.scope.registryId)}/repositories/${enc(target.name)}/artifacts/${enc(digest)}`,
+        path: `registries/${encodeURIComponent(target.scope.registryId)}/repositories/${encodeURIComponent(target.name)}/artifacts/${encodeURIComponent(digest)}`,
         bearerOnly: true,
         accept: [404],
         doing: `reading artifact ${repository}@${digest}`,
@@ -186,7 +187,7 @@ export class IonosProvider implements Provider {
 
   async getRegistry(registryId: string, signal: AbortSignal): Promise<RegistryRecord | undefined> {
     if (!UUID.test(registryId)) return undefined;
-    const reply = await this.http.send({ method: "GET", path: `registries/${enc(registryId)}`, accept: [404], doing: `reading registry ${registryId}` }, signal);
+    const reply = await this.http.send({ method: "GET", path: `registries/${encodeURIComponent(registryId)}`, accept: [404], doing: `reading registry ${registryId}` }, signal);
     return reply.status === 404 ? undefined : this.registryRecord(reply.body);
   }
 
@@ -212,12 +213,12 @@ export class IonosProvider implements Provider {
     const body: Record<string, unknown> = {};
     if (patch.garbageCollectionSchedule !== undefined) body.garbageCollectionSchedule = patch.garbageCollectionSchedule;
     if (patch.apiSubnetAllowList !== undefined) body.apiSubnetAllowList = patch.apiSubnetAllowList;
-    const reply = await this.http.send({ method: "PATCH", path: `registries/${enc(registryId)}`, json: body, doing: `updating registry ${registryId}` }, signal);
+    const reply = await this.http.send({ method: "PATCH", path: `registries/${encodeURIComponent(registryId)}`, json: body, doing: `updating registry ${registryId}` }, signal);
     return this.registryRecord(reply.body);
   }
 
   async deleteRegistry(registryId: string, signal: AbortSignal): Promise<void> {
-    await this.http.send({ method: "DELETE", path: `registries/${enc(registryId)}`, accept: [404], doing: `deleting registry ${registryId}` }, signal);
+    await this.http.send({ method: "DELETE", path: `registries/${encodeURIComponent(registryId)}`, accept: [404], doing: `deleting registry ${registryId}` }, signal);
   }
 
   // ---- walking ----
@@ -291,7 +292,7 @@ export class IonosProvider implements Provider {
   /** Every repository name of a registry, code-unit sorted (the listing's offsets are not a stable order). */
   private async repositoryNames(registryId: string, signal: AbortSignal): Promise<string[]> {
     const names: string[] = [];
-    await this.offsetPages(`registries/${enc(registryId)}/repositories`, `listing repositories of registry ${registryId}`, signal, (item) => {
+    await this.offsetPages(`registries/${encodeURIComponent(registryId)}/repositories`, `listing repositories of registry ${registryId}`, signal, (item) => {
       const name = str(obj(item.properties).name) || str(item.id);
       if (name) names.push(name);
     });
@@ -301,7 +302,7 @@ export class IonosProvider implements Provider {
   /** Every artifact of one repository as images, digest ascending; empty when the repository is gone. */
   private async artifacts(scope: Scope, name: string, signal: AbortSignal): Promise<ImageRecord[]> {
     const images = new Map<string, ImageRecord>();
-    await this.offsetPages(`registries/${enc(scope.registryId)}/repositories/${enc(name)}/artifacts`, `listing artifacts of ${scope.prefix}${name}`, signal, (item) => {
+    await this.offsetPages(`registries/${encodeURIComponent(scope.registryId)}/repositories/${encodeURIComponent(name)}/artifacts`, `listing artifacts of ${scope.prefix}${name}`, signal, (item) => {
       const image = this.imageRecord(scope.prefix, name, item);
       if (image) images.set(image.digest, image);
     });
@@ -450,27 +451,4 @@ function scheduleOf(v: unknown): GarbageCollectionSchedule | undefined {
   const s = v as Record<string, unknown>;
   return { days: arr(s.days).filter((d): d is string => typeof d === "string"), time: str(s.time) };
 }
-
-function enc(segment: string): string {
-  return encodeURIComponent(segment);
-}
-
-function str(v: unknown): string {
-  return typeof v === "string" ? v : "";
-}
-
-function obj(v: unknown): Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-}
-
-function arr(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
-
-function dateOf(v: unknown): Date | undefined {
-  if (typeof v !== "string") return undefined;
-  const d = new Date(v);
-  return Number.isNaN(d.getTime()) ? undefined : d;
-}
-
 

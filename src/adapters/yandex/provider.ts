@@ -12,6 +12,7 @@
 //
 // Mutations (image delete, registry create / update / delete) return Yandex Operations, polled at
 // the operation endpoint until done; an Operation that ends in `error` fails with that error.
+import { arr, dateOf, obj, str } from "../../core/json.js";
 import { Code, invalidField, RegplaneError } from "../../core/errors.js";
 import { compareImages, compareStrings } from "../../core/order.js";
 import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
@@ -133,7 +134,7 @@ export class YandexProvider implements Provider {
   async deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void> {
     const found = await this.find(repository, digest, signal);
     if (found === undefined) return;
-    const reply = await this.http.send({ method: "DELETE", path: this.apiUrl(`images/${enc(found.yandexId)}`), accept: [404], doing: `deleting image ${repository}@${digest}` }, signal);
+    const reply = await this.http.send({ method: "DELETE", path: this.apiUrl(`images/${encodeURIComponent(found.yandexId)}`), accept: [404], doing: `deleting image ${repository}@${digest}` }, signal);
     if (reply.status === 404) return;
     await this.finish(reply.body, `deleting image ${repository}@${digest}`, signal, true);
   }
@@ -165,7 +166,7 @@ export class YandexProvider implements Provider {
 
   async getRegistry(registryId: string, signal: AbortSignal): Promise<RegistryRecord | undefined> {
     if (!YANDEX_ID.test(registryId)) return undefined;
-    const reply = await this.http.send({ method: "GET", path: this.apiUrl(`registries/${enc(registryId)}`), accept: [404], doing: `reading registry ${registryId}` }, signal);
+    const reply = await this.http.send({ method: "GET", path: this.apiUrl(`registries/${encodeURIComponent(registryId)}`), accept: [404], doing: `reading registry ${registryId}` }, signal);
     if (reply.status === 404) return undefined;
     const registry = obj(reply.body);
     // A registry of another folder is not this account's.
@@ -197,12 +198,12 @@ export class YandexProvider implements Provider {
     }
     // A FieldMask in JSON is one comma-separated string of camelCase paths.
     body.updateMask = paths.join(",");
-    const reply = await this.http.send({ method: "PATCH", path: this.apiUrl(`registries/${enc(registryId)}`), json: body, doing: `updating registry ${registryId}` }, signal);
+    const reply = await this.http.send({ method: "PATCH", path: this.apiUrl(`registries/${encodeURIComponent(registryId)}`), json: body, doing: `updating registry ${registryId}` }, signal);
     return this.registryRecord(await this.finish(reply.body, `updating registry ${registryId}`, signal, false));
   }
 
   async deleteRegistry(registryId: string, signal: AbortSignal): Promise<void> {
-    const reply = await this.http.send({ method: "DELETE", path: this.apiUrl(`registries/${enc(registryId)}`), accept: [404], doing: `deleting registry ${registryId}` }, signal);
+    const reply = await this.http.send({ method: "DELETE", path: this.apiUrl(`registries/${encodeURIComponent(registryId)}`), accept: [404], doing: `deleting registry ${registryId}` }, signal);
     if (reply.status === 404) return;
     await this.finish(reply.body, `deleting registry ${registryId}`, signal, true);
   }
@@ -274,7 +275,7 @@ export class YandexProvider implements Provider {
         });
       }
       await sleep(delay, signal);
-      const url = new URL(`operations/${enc(op.id)}`, this.operations);
+      const url = new URL(`operations/${encodeURIComponent(op.id)}`, this.operations);
       op = this.operationOf((await this.http.send({ method: "GET", path: url, doing: `${doing}: reading operation ${op.id}` }, signal)).body);
     }
     if (op.error) {
@@ -411,24 +412,3 @@ function baseUrl(value: string, id: string, field: string): URL {
   return url;
 }
 
-function enc(segment: string): string {
-  return encodeURIComponent(segment);
-}
-
-function str(v: unknown): string {
-  return typeof v === "string" ? v : "";
-}
-
-function obj(v: unknown): Record<string, unknown> {
-  return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-}
-
-function arr(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
-
-function dateOf(v: unknown): Date | undefined {
-  if (typeof v !== "string") return undefined;
-  const d = new Date(v);
-  return Number.isNaN(d.getTime()) ? undefined : d;
-}

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // regplane: one gRPC / Connect API over every container registry.
 import { parseArgs } from "node:util";
+import { setFlagsFromString } from "node:v8";
 import { pino } from "pino";
 import { ConfigError, loadConfig } from "./core/config.js";
 import { runKeysCommand } from "./cli/keys.js";
@@ -96,6 +97,8 @@ async function main(): Promise<number> {
     }
     throw err;
   }
+  // Caches hold most of the live heap; V8's default growth would let garbage reach several times their size.
+  if (config.heapGrowingPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowingPercent}`);
   const logger = pino({ level: config.logLevel, base: { service: "regplane" }, redact: ["*.password", "*.token", "*.authorization"] });
   const app = await startApp(config, logger);
   await new Promise<void>((resolve) => {

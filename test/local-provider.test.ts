@@ -427,6 +427,32 @@ describe("LocalProvider: listing", () => {
     expect((await p.getImage("team/app", base.digests.base, signal))!.tags).toEqual(["now-tagged"]);
   });
 
+  it("keeps the records of unchanged images when index.json changes, and completes one whose manifest arrives", async () => {
+    const root = await freshRoot("reuse");
+    const p = provider(root, [], { freshnessMs: 0 });
+    const layout = path.join(root, "team/app");
+    const v1 = (await p.getImage("team/app", base.digests.v1, signal))!;
+    expect(v1.layers.length).toBeGreaterThan(0);
+    // Manifests never change under their digest, so a changed index.json must not re-read v1's:
+    // with its blob now unreadable, v1 still lists as it was while v2's new tag shows.
+    await fs.chmod(blobFile(layout, base.digests.v1), 0o644);
+    const v1Manifest = await fs.readFile(blobFile(layout, base.digests.v1));
+    await fs.writeFile(blobFile(layout, base.digests.v1), "garbage");
+    const index = await readIndexJson(layout);
+    await writeIndexJson(layout, { ...index, manifests: index.manifests.map((m) => (m.digest === base.digests.v2 ? tagged(m, "moved") : m)) });
+    expect((await p.getImage("team/app", base.digests.v2, signal))!.tags).toEqual(["moved"]);
+    expect(await p.getImage("team/app", base.digests.v1, signal)).toEqual(v1);
+
+    // An image listed from index.json alone (its manifest missing) is read again once the blob is there.
+    await fs.rm(blobFile(layout, base.digests.v1));
+    const fresh = provider(root, [], { freshnessMs: 0 });
+    expect((await fresh.getImage("team/app", base.digests.v1, signal))!.layers).toEqual([]);
+    await fs.writeFile(blobFile(layout, base.digests.v1), v1Manifest);
+    const again = await readIndexJson(layout);
+    await writeIndexJson(layout, { ...again, manifests: again.manifests.map((m) => (m.digest === base.digests.v2 ? tagged(m, "again") : m)) });
+    expect(await fresh.getImage("team/app", base.digests.v1, signal)).toEqual(v1);
+  });
+
   it("notices in-place rewrites of index.json that leave its size and times unchanged", async () => {
     const root = await freshRoot("racy");
     const p = provider(root, undefined, { freshnessMs: 0 });

@@ -1,5 +1,6 @@
 // The provider kinds regplane knows, by the `provider:` value in the config. Only main wires these in.
 import type { ProviderFactory } from "../core/catalog.js";
+import { byteSize } from "../core/config.js";
 import { LocalProvider } from "./local/index.js";
 import { OciProvider } from "./oci/index.js";
 import { ionosProviderFromConfig } from "./ionos/index.js";
@@ -42,7 +43,13 @@ function optionalStrings(cfg: Record<string, unknown>, key: string): string[] | 
 }
 
 export const providerFactories: Record<string, ProviderFactory> = {
-  local: (cfg, ctx) => new LocalProvider({ id: cfg.id, root: requireString(cfg, "path"), onWarning: ctx.warn }),
+  local: (cfg, ctx) =>
+    new LocalProvider({
+      id: cfg.id,
+      root: requireString(cfg, "path"),
+      cacheBytes: cfg.cacheBytes === undefined ? undefined : byteSize(cfg.cacheBytes, `registry ${cfg.id}: cacheBytes`),
+      onWarning: ctx.warn,
+    }),
   oci: (cfg, ctx) =>
     new OciProvider({
       id: cfg.id,

@@ -56,8 +56,8 @@ export interface LayoutSnapshot {
   repository: string;
   dir: string;
   source: IndexSource;
+  /** Sorted by digest; records are shared with later snapshots of the layout and never changed. */
   images: ImageRecord[];
-  byDigest: Map<string, ImageRecord>;
   /** The images sorted by an order key; computed once per index.json version and order. */
   sorted: Map<string, ImageRecord[]>;
 }
@@ -179,7 +179,7 @@ export class BlobReader {
       if (!(err instanceof CorruptBlobError || err instanceof SyntaxError)) throw err;
       created = null;
     }
-    this.created.set(configDigest, created, configDigest.length * 2 + 64);
+    this.created.set(configDigest, created, configDigest.length + 80);
     return created ?? undefined;
   }
 
@@ -202,6 +202,7 @@ export async function buildSnapshot(
   entries: IndexEntry[],
   blobs: BlobReader,
   onWarning: (msg: string, ctx: object) => void,
+  previous?: LayoutSnapshot,
   signal?: AbortSignal,
 ): Promise<LayoutSnapshot> {
   const groups = new Map<string, { mediaType: string; tags: Set<string> }>();
@@ -219,16 +220,15 @@ export async function buildSnapshot(
   await forEachLimited(digests, READ_CONCURRENCY, async (digest, i) => {
     signal?.throwIfAborted();
     const g = groups.get(digest)!;
-    const base: ImageRecord = {
-      registryId,
-      repository,
-      digest,
-      mediaType: g.mediaType,
-      tags: [...g.tags].sort(),
-      layers: [],
-      manifests: [],
-      compressedSize: 0,
-    };
+    const tags = g.tags.size === 0 ? NO_STRINGS : [...g.tags].sort();
+    const mediaType = internMediaType(g.mediaType);
+    // A manifest never changes under its digest, so the record of an unchanged image is kept as it was.
+    const kept = previous === undefined ? undefined : imageByDigest(previous.images, digest);
+    if (kept !== undefined && isComplete(kept) && kept.mediaType === mediaType && sameStrings(kept.tags, tags)) {
+      images[i] = kept;
+      return;
+    }
+    const base = imageRecord({ registryId, repository, digest, mediaType, tags });
     try {
       const described = await describeManifest(base, dir, blobs);
       if (described === undefined) {
@@ -246,42 +246,94 @@ export async function buildSnapshot(
       images[i] = base;
     }
   });
+  return { repository, dir, source, images, sorted: new Map() };
+}
+
+/** The image with this digest in images sorted by digest. */
+export function imageByDigest(images: readonly ImageRecord[], digest: string): ImageRecord | undefined {
+  const i = upperBoundByDigest(images, digest) - 1;
+  return i >= 0 && images[i].digest === digest ? images[i] : undefined;
+}
+
+/** The first index whose digest sorts strictly after `digest`, in images sorted by digest. */
+export function upperBoundByDigest(images: readonly ImageRecord[], digest: string): number {
+  let lo = 0;
+  let hi = images.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (images[mid].digest <= digest) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Shared by every record without tags, layers or child manifests; records leave the adapter as copies. */
+const NO_STRINGS: string[] = Object.freeze([]) as unknown as string[];
+const NO_BLOBS: BlobRecord[] = Object.freeze([]) as unknown as BlobRecord[];
+
+/**
+ * Every cached record is built by this one literal, so they all share one hidden class: records made
+ * by spreading grew a shape (and property array) of their own each, several hundred bytes per image.
+ */
+function imageRecord(r: {
+  registryId: string;
+  repository: string;
+  digest: string;
+  mediaType: string;
+  tags: string[];
+  config?: BlobRecord;
+  layers?: BlobRecord[];
+  manifests?: BlobRecord[];
+  compressedSize?: number;
+  createdAt?: number;
+}): ImageRecord {
   return {
-    repository,
-    dir,
-    source,
-    images,
-    byDigest: new Map(images.map((img) => [img.digest, img])),
-    sorted: new Map(),
+    registryId: r.registryId,
+    repository: r.repository,
+    digest: r.digest,
+    mediaType: r.mediaType,
+    tags: r.tags,
+    config: r.config,
+    layers: r.layers ?? NO_BLOBS,
+    manifests: r.manifests ?? NO_BLOBS,
+    compressedSize: r.compressedSize ?? 0,
+    createdAt: r.createdAt === undefined ? undefined : new Date(r.createdAt),
   };
+}
+
+/** Whether the record came from its manifest (not only from the index.json descriptor). */
+function isComplete(image: ImageRecord): boolean {
+  return image.config !== undefined || image.layers.length > 0 || image.manifests.length > 0;
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** Media types repeat across every descriptor; one string each instead of one per descriptor. */
+const mediaTypes = new Map<string, string>();
+const MAX_INTERNED_MEDIA_TYPES = 1024;
+
+export function internMediaType(mediaType: string): string {
+  const known = mediaTypes.get(mediaType);
+  if (known !== undefined) return known;
+  if (mediaTypes.size < MAX_INTERNED_MEDIA_TYPES) mediaTypes.set(mediaType, mediaType);
+  return mediaType;
 }
 
 async function describeManifest(base: ImageRecord, dir: string, blobs: BlobReader): Promise<ImageRecord | undefined> {
   const m = await blobs.manifest(dir, base.digest);
   if (m === undefined) return undefined;
-  const mediaType = base.mediaType || m.mediaType || "";
+  const fields = { ...base, mediaType: internMediaType(base.mediaType || m.mediaType || ""), createdAt: undefined };
   if (m.kind === "image") {
     const { size, createdAt } = await imageTotals(m, dir, blobs);
-    return {
-      ...base,
-      mediaType,
-      config: m.config,
-      layers: m.layers,
-      compressedSize: size,
-      createdAt: createdAt === undefined ? undefined : new Date(createdAt),
-    };
+    return imageRecord({ ...fields, config: m.config, layers: m.layers, compressedSize: size, createdAt });
   }
   if (m.kind === "index") {
     const { size, createdAt } = await indexTotals(m, dir, blobs, 1);
-    return {
-      ...base,
-      mediaType,
-      manifests: m.manifests,
-      compressedSize: size,
-      createdAt: createdAt === undefined ? undefined : new Date(createdAt),
-    };
+    return imageRecord({ ...fields, manifests: m.manifests, compressedSize: size, createdAt });
   }
-  return { ...base, mediaType };
+  return imageRecord(fields);
 }
 
 async function imageTotals(
@@ -332,7 +384,7 @@ export function parseManifest(digest: string, bytes: Buffer): ParsedManifest {
     throw new CorruptBlobError(digest, "not JSON");
   }
   if (!isObject(json)) throw new CorruptBlobError(digest, "not a JSON object");
-  const mediaType = typeof json.mediaType === "string" ? json.mediaType : undefined;
+  const mediaType = typeof json.mediaType === "string" ? internMediaType(json.mediaType) : undefined;
   const looksLikeIndex = Array.isArray(json.manifests);
   const looksLikeImage = isObject(json.config) || Array.isArray(json.layers) || Array.isArray(json.fsLayers);
   if (isIndexMediaType(mediaType) || (!isImageManifestMediaType(mediaType) && looksLikeIndex && !looksLikeImage)) {
@@ -359,11 +411,12 @@ function descriptors(list: unknown): BlobRecord[] {
   for (const d of list) {
     if (!isObject(d) || !isValidDigest(d.digest)) continue;
     const size = typeof d.size === "number" && Number.isSafeInteger(d.size) && d.size >= 0 ? d.size : 0;
-    const blob: BlobRecord = { digest: d.digest, size, mediaType: typeof d.mediaType === "string" ? d.mediaType : "" };
+    const blob: BlobRecord = { digest: d.digest, size, mediaType: internMediaType(typeof d.mediaType === "string" ? d.mediaType : "") };
     if (Array.isArray(d.urls) && d.urls.every((u) => typeof u === "string")) blob.urls = d.urls as string[];
     out.push(blob);
   }
-  return out;
+  // An array grown by push keeps spare capacity (17 slots for one layer); a copy holds just its items.
+  return out.length === 0 ? NO_BLOBS : out.slice();
 }
 
 /** The blob's bytes after checking them against their digest; undefined when the blob is absent. */
@@ -402,20 +455,25 @@ async function blobExists(layoutDir: string, digest: string): Promise<boolean> {
   }
 }
 
+// Weights are measured V8 sizes (heap snapshots of a 100,000-image catalog): a descriptor is its object
+// plus a 71-character digest string; media types are interned and cost nothing each.
+const BLOB_BYTES = 130;
+
 function manifestWeight(m: ParsedManifest): number {
   const descriptorCount = m.kind === "image" ? m.layers.length + 1 + m.otherBlobs.length : m.kind === "index" ? m.manifests.length : 0;
-  return 200 + descriptorCount * 220;
+  return 120 + descriptorCount * BLOB_BYTES;
 }
 
 /** Estimated memory of a snapshot, for the layout cache's bound. */
 export function snapshotWeight(s: LayoutSnapshot): number {
-  let w = 256;
+  let w = 512;
   for (const img of s.images) {
-    w += 400 + (img.layers.length + img.manifests.length + (img.config ? 1 : 0)) * 220;
-    for (const t of img.tags) w += 48 + t.length * 2;
+    // The record, its digest, its Date and its arrays; blobs; tags.
+    w += 330 + (img.layers.length + img.manifests.length + (img.config ? 1 : 0)) * BLOB_BYTES;
+    for (const t of img.tags) w += 40 + t.length;
   }
-  // Room for the byDigest map and a few sorted orders.
-  return w + s.images.length * 64;
+  // Room for a few sorted orders.
+  return w + s.images.length * 16;
 }
 
 export async function forEachLimited<T>(items: T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {

@@ -11,6 +11,8 @@ import type { Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryRecor
 import {
   BlobReader,
   buildSnapshot,
+  imageByDigest,
+  upperBoundByDigest,
   errorMessage,
   forEachLimited,
   indexEntries,
@@ -98,8 +100,9 @@ export class LocalProvider implements Provider {
     this.warn = options.onWarning ?? (() => {});
     const budget = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
     this.freshnessMs = options.freshnessMs ?? DEFAULT_FRESHNESS_MS;
-    this.snapshots = new WeightedLru(Math.floor(budget * 0.6));
-    this.blobs = new BlobReader(Math.floor(budget * 0.3));
+    // Snapshots hold every listed record; the blob caches mostly matter for digests shared between layouts.
+    this.snapshots = new WeightedLru(Math.floor(budget * 0.75));
+    this.blobs = new BlobReader(Math.floor(budget * 0.15));
     this.tree = new RepositoryTree(this.root, Math.floor(budget * 0.08), (dir, err) =>
       this.warn("local registry: directory unreadable, skipped", { registryId: this.id, dir, error: errorMessage(err) }),
     );
@@ -161,7 +164,7 @@ export class LocalProvider implements Provider {
       }
       const snapshot = await entry.snapshot;
       if (snapshot === undefined) return undefined;
-      const image = snapshot.byDigest.get(digest);
+      const image = imageByDigest(snapshot.images, digest);
       return image === undefined ? undefined : cloneImage(image);
     });
   }
@@ -317,8 +320,15 @@ export class LocalProvider implements Provider {
                 entry,
               }),
             );
-      const snapshot = await buildSnapshot(this.id, repository, dir, source, entries, this.blobs, (msg, ctx) =>
-        this.warn(msg, { registryId: this.id, ...ctx }),
+      const snapshot = await buildSnapshot(
+        this.id,
+        repository,
+        dir,
+        source,
+        entries,
+        this.blobs,
+        (msg, ctx) => this.warn(msg, { registryId: this.id, ...ctx }),
+        cached,
       );
       this.snapshots.set(dir, snapshot, snapshotWeight(snapshot));
       return snapshot;
@@ -609,18 +619,6 @@ async function isRealDirectory(dir: string): Promise<boolean> {
     if (isMissing(err)) return false;
     throw err;
   }
-}
-
-/** The first index whose digest sorts strictly after `digest`, in images sorted by digest. */
-function upperBoundByDigest(images: ImageRecord[], digest: string): number {
-  let lo = 0;
-  let hi = images.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (compareStrings(images[mid].digest, digest) <= 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** The first index strictly after `key` in images sorted by `order`. */

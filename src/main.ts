@@ -100,7 +100,16 @@ async function main(): Promise<number> {
   // Caches hold most of the live heap; V8's default growth would let garbage reach several times their size.
   if (config.heapGrowingPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowingPercent}`);
   const logger = pino({ level: config.logLevel, base: { service: "regplane" }, redact: ["*.password", "*.token", "*.authorization"] });
-  const app = await startApp(config, logger);
+  let app;
+  try {
+    app = await startApp(config, logger);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`regplane: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
   await new Promise<void>((resolve) => {
     const onSignal = (signal: string) => {
       logger.info({ signal }, "signal received");

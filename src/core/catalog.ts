@@ -1,6 +1,6 @@
 // The configured registries and folders, and scope resolution. Services reach adapters only through here.
 import { notFound } from "./errors.js";
-import type { FolderConfig, RegistryConfig } from "./config.js";
+import { ConfigError, type FolderConfig, type RegistryConfig } from "./config.js";
 import type { Provider } from "./provider.js";
 
 export interface ProviderContext {
@@ -39,7 +39,7 @@ export class Catalog implements RegistryView {
   static fromConfig(registries: RegistryConfig[], folders: FolderConfig[], factories: Record<string, ProviderFactory>, ctx: ProviderContext): Catalog {
     const providers = registries.map((r) => {
       const factory = factories[r.provider];
-      if (!factory) throw new Error(`registry ${r.id}: unknown provider ${JSON.stringify(r.provider)} (known: ${Object.keys(factories).join(", ")})`);
+      if (!factory) throw new ConfigError(`registries[${r.id}].provider: unknown provider ${JSON.stringify(r.provider)} (known: ${Object.keys(factories).join(", ")})`);
       return factory(r, ctx);
     });
     return new Catalog(providers, folders);

@@ -4,7 +4,7 @@
 // a 401, and messages scrubbed of secrets. Each provider subclasses RestClient for what is its own:
 // auth headers, its error body as a RegplaneError, its secrets.
 import { Agent, request } from "undici";
-import { isLoopback } from "./config.js";
+import { ConfigError, isLoopback } from "./config.js";
 import { Code, RegplaneError, providerError } from "./errors.js";
 import { CircuitBreaker, Semaphore, backoffDelay, parseRetryAfter, sleep, type CircuitBreakerOptions } from "./resilience.js";
 
@@ -344,13 +344,13 @@ export function credentialEndpoint(value: string, where: string): URL {
   try {
     url = new URL(value);
   } catch {
-    throw new Error(`${where} is not a URL`);
+    throw new ConfigError(`${where}: not a URL`);
   }
-  if (url.username || url.password) throw new Error(`${where} must not carry credentials`);
+  if (url.username || url.password) throw new ConfigError(`${where}: must not carry credentials`);
   // URL keeps the brackets of an IPv6 hostname; isLoopback takes the bare address.
   const loopback = isLoopback(url.hostname.replace(/^\[(.*)\]$/, "$1"));
   if (url.protocol === "https:" || (url.protocol === "http:" && loopback)) return new URL(url.origin);
-  throw new Error(`${where} must be https:// (plain http only to 127.0.0.1, ::1 or localhost)`);
+  throw new ConfigError(`${where}: must be https:// (plain http only to 127.0.0.1, ::1 or localhost)`);
 }
 
 /** A body's JSON; undefined when it is empty or not JSON (error bodies, replies without content). */

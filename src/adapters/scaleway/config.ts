@@ -1,6 +1,7 @@
 // The `provider: scaleway` registry entry of the config file, checked and turned into
 // ScalewayProviderOptions. The secretKey arrives already resolved from ${ENV} or secretKeyFile.
-import { parseDuration, type RegistryConfig } from "../../core/config.js";
+import { ConfigError, type RegistryConfig } from "../../core/config.js";
+import { fieldName, onlyFields, optionalDuration, optionalInteger, requiredString } from "../../core/registry-config.js";
 import { credentialEndpoint } from "../../core/rest.js";
 import type { ScalewayProviderOptions } from "./provider.js";
 
@@ -24,41 +25,23 @@ const KNOWN_FIELDS = new Set([
 ]);
 
 export function scalewayOptionsFromConfig(cfg: RegistryConfig): ScalewayProviderOptions {
-  const where = `registry ${cfg.id}`;
-  for (const key of Object.keys(cfg)) {
-    if (!KNOWN_FIELDS.has(key)) throw new Error(`${where}: unknown field ${JSON.stringify(key)} for provider scaleway`);
-  }
-  const region = requiredString(cfg, "region", where);
+  onlyFields(cfg, KNOWN_FIELDS);
+  const region = requiredString(cfg, "region");
   if (!(SCALEWAY_REGIONS as readonly string[]).includes(region)) {
-    throw new Error(`${where}: unknown region ${JSON.stringify(region)} (known: ${SCALEWAY_REGIONS.join(", ")})`);
+    throw new ConfigError(`${fieldName(cfg, "region")}: unknown region ${JSON.stringify(region)} (known: ${SCALEWAY_REGIONS.join(", ")})`);
   }
-  const duration = (key: string) => (cfg[key] === undefined ? undefined : parseDuration(cfg[key], `${where}: ${key}`));
   return {
     id: cfg.id,
     region,
-    projectId: requiredString(cfg, "projectId", where),
-    secretKey: requiredString(cfg, "secretKey", where),
-    apiUrl: credentialEndpoint(typeof cfg.apiUrl === "string" && cfg.apiUrl !== "" ? cfg.apiUrl : DEFAULT_API_URL, `${where}: apiUrl`),
-    listingCacheTtlMs: duration("listingCacheTtl"),
-    pollIntervalMs: duration("pollInterval"),
-    deleteTimeoutMs: duration("deleteTimeout"),
-    maxAttempts: optionalInteger(cfg, "maxAttempts", where, 1, 10),
-    maxConcurrency: optionalInteger(cfg, "maxConcurrency", where, 1, 64),
-    requestTimeoutMs: duration("requestTimeout"),
-    maxRetryAfterMs: duration("maxRetryAfter"),
+    projectId: requiredString(cfg, "projectId"),
+    secretKey: requiredString(cfg, "secretKey", "use ${ENV_VAR} or secretKeyFile"),
+    apiUrl: credentialEndpoint(typeof cfg.apiUrl === "string" && cfg.apiUrl !== "" ? cfg.apiUrl : DEFAULT_API_URL, fieldName(cfg, "apiUrl")),
+    listingCacheTtlMs: optionalDuration(cfg, "listingCacheTtl"),
+    pollIntervalMs: optionalDuration(cfg, "pollInterval"),
+    deleteTimeoutMs: optionalDuration(cfg, "deleteTimeout"),
+    maxAttempts: optionalInteger(cfg, "maxAttempts", 1, 10),
+    maxConcurrency: optionalInteger(cfg, "maxConcurrency", 1, 64),
+    requestTimeoutMs: optionalDuration(cfg, "requestTimeout"),
+    maxRetryAfterMs: optionalDuration(cfg, "maxRetryAfter"),
   };
-}
-
-function requiredString(cfg: RegistryConfig, key: string, where: string): string {
-  const v = cfg[key];
-  if (typeof v !== "string" || v === "") throw new Error(`${where}: ${key} is required (use \${ENV_VAR} or ${key}File for secrets)`);
-  return v;
-}
-
-function optionalInteger(cfg: RegistryConfig, key: string, where: string, min: number, max: number): number | undefined {
-  const v = cfg[key];
-  if (v === undefined) return undefined;
-  const n = typeof v === "string" ? Number(v) : v;
-  if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max) throw new Error(`${where}: ${key} must be an integer ${min}..${max}`);
-  return n;
 }

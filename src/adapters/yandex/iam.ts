@@ -3,6 +3,7 @@
 // fetched once at a time and replaced before they expire: at most an hour after issue (Yandex's
 // advice) and a quarter of their lifetime (at most 5 minutes) before `expiresAt`.
 import { constants, createPrivateKey, sign, type KeyObject } from "node:crypto";
+import { ConfigError } from "../../core/config.js";
 import type { TokenSource } from "../../core/rest.js";
 import type { YandexHttp } from "./http.js";
 
@@ -112,12 +113,12 @@ export function parseAuthorizedKey(value: unknown, where: string): AuthorizedKey
     try {
       doc = JSON.parse(value);
     } catch {
-      throw new Error(`${where}: serviceAccountKey is not JSON (expected the key file from \`yc iam key create\`)`);
+      throw new ConfigError(`${where}: not JSON (expected the key file from \`yc iam key create\`)`);
     }
   }
   const k = (doc ?? {}) as Record<string, unknown>;
   if (typeof k.id !== "string" || typeof k.service_account_id !== "string" || typeof k.private_key !== "string") {
-    throw new Error(`${where}: serviceAccountKey needs id, service_account_id and private_key`);
+    throw new ConfigError(`${where}: needs id, service_account_id and private_key`);
   }
   return { id: k.id, service_account_id: k.service_account_id, private_key: k.private_key };
 }

@@ -1,6 +1,7 @@
 // The Yandex Cloud Container Registry adapter, and how a `provider: yandex` config entry becomes one.
 import type { ProviderContext } from "../../core/catalog.js";
-import type { RegistryConfig } from "../../core/config.js";
+import { ConfigError, type RegistryConfig } from "../../core/config.js";
+import { entryName, fieldName, optionalString, requiredString } from "../../core/registry-config.js";
 import { parseAuthorizedKey, type IamCredentials } from "./iam.js";
 import { YandexProvider } from "./provider.js";
 
@@ -13,11 +14,10 @@ export { DEFAULT_IAM_ENDPOINT, IamTokenSource, parseAuthorizedKey, type Authoriz
  * endpoint, operationEndpoint, iamEndpoint, hostname.
  */
 export function yandexProviderFromConfig(cfg: RegistryConfig, _ctx: ProviderContext): YandexProvider {
-  const where = `registry ${cfg.id}`;
   const given = ["serviceAccountKey", "oauthToken", "iamToken"].filter((k) => cfg[k] !== undefined && cfg[k] !== "");
-  if (given.length !== 1) throw new Error(`${where}: yandex needs exactly one of serviceAccountKey (or serviceAccountKeyFile), oauthToken or iamToken`);
+  if (given.length !== 1) throw new ConfigError(`${entryName(cfg)}: yandex needs exactly one of serviceAccountKey (or serviceAccountKeyFile), oauthToken or iamToken`);
   let credentials: IamCredentials;
-  if (given[0] === "serviceAccountKey") credentials = { kind: "key", key: parseAuthorizedKey(cfg.serviceAccountKey, where) };
+  if (given[0] === "serviceAccountKey") credentials = { kind: "key", key: parseAuthorizedKey(cfg.serviceAccountKey, fieldName(cfg, "serviceAccountKey")) };
   else if (given[0] === "oauthToken") credentials = { kind: "oauth", oauthToken: requiredString(cfg, "oauthToken") };
   else credentials = { kind: "static", iamToken: requiredString(cfg, "iamToken") };
   return new YandexProvider({
@@ -30,17 +30,4 @@ export function yandexProviderFromConfig(cfg: RegistryConfig, _ctx: ProviderCont
     iamEndpoint: optionalString(cfg, "iamEndpoint"),
     hostname: optionalString(cfg, "hostname"),
   });
-}
-
-function requiredString(cfg: RegistryConfig, key: string): string {
-  const v = optionalString(cfg, key);
-  if (v === undefined) throw new Error(`registry ${cfg.id}: ${key} is required`);
-  return v;
-}
-
-function optionalString(cfg: RegistryConfig, key: string): string | undefined {
-  const v = cfg[key];
-  if (v === undefined || v === null || v === "") return undefined;
-  if (typeof v !== "string") throw new Error(`registry ${cfg.id}: ${key} must be a string`);
-  return v;
 }

@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { providerFactories } from "../src/adapters/index.js";
+import type { OciProvider } from "../src/adapters/oci/index.js";
 import { Catalog, type ProviderContext } from "../src/core/catalog.js";
 import { ConfigError, loadConfig, type RegistryConfig } from "../src/core/config.js";
 
@@ -64,6 +65,15 @@ describe("registry entry fields", () => {
     await build({ ...yandex, registryId: null, endpoint: "" });
     await build({ ...ionos, pageSize: "1000", endpoint: null });
     await build({ provider: "local", path: ctx.dataDir, cacheBytes: "64MiB" });
+    await build({ ...oci, endpoint: "http://127.0.0.1:5000", insecure: true, username: "u", password: "p", repositories: ["team/", "app"], maxConcurrency: 256, catalogPageSize: 1000 });
+    await build({ provider: "ionos", username: "u", password: "p", registryId: "0b6f3c2e-9d4a-4e1b-8c7f-2a5d6e8f9a0b", endpoint: "http://127.0.0.1:1/cr" });
+    await build({ ...yandex, registryId: "crp0123456789abcdef", endpoint: "http://127.0.0.1:1", operationEndpoint: "https://op.example", iamEndpoint: "https://iam.example/t" });
+  });
+
+  it("keeps OCI maxConcurrency at 8 when it is not set", async () => {
+    const p = providerFactories.oci({ id: "lab", ...oci }, ctx) as OciProvider;
+    expect(p.client.maxConcurrency).toBe(8);
+    await p.close();
   });
 
   it("names the entry and the field of a missing required field", async () => {
@@ -77,7 +87,7 @@ describe("registry entry fields", () => {
     expect((await refusal({ ...oci, insecure: "yes" })).message).toBe("registries[lab].insecure: must be true or false");
     expect((await refusal({ ...oci, username: null, password: "p" })).message).toBe("registries[lab].username: must be a string");
     expect((await refusal({ ...oci, repositories: "team/app" })).message).toBe("registries[lab].repositories: must be a list of strings");
-    expect((await refusal({ ...oci, maxConcurrency: "4" })).message).toBe("registries[lab].maxConcurrency: must be a positive number");
+    expect((await refusal({ ...oci, catalogPageSize: "50" })).message).toBe("registries[lab].catalogPageSize: must be a positive number");
     expect((await refusal({ ...ibm, listManifests: "yes" })).message).toBe("registries[lab].listManifests: must be true or false");
     expect((await refusal({ ...yandex, folderId: 42 })).message).toBe("registries[lab].folderId: must be a string");
     expect((await refusal({ ...ionos, endpoint: 5 })).message).toBe("registries[lab].endpoint: must be a string");
@@ -89,6 +99,45 @@ describe("registry entry fields", () => {
     expect((await refusal({ ...scaleway, maxAttempts: "2.5" })).message).toBe("registries[lab].maxAttempts: must be a whole number 1-10");
     expect((await refusal({ ...ibm, maxAttempts: 0 })).message).toBe("registries[lab].maxAttempts: must be a whole number 1-10");
     expect((await refusal({ ...ionos, pageSize: 1001 })).message).toBe("registries[lab].pageSize: must be a whole number 1-1000");
+    for (const bad of [2.5, "2.5", 0, 257, "four"]) {
+      expect((await refusal({ ...oci, maxConcurrency: bad })).message).toBe("registries[lab].maxConcurrency: must be a whole number 1-256");
+    }
+    expect((await refusal({ ...oci, catalogPageSize: 2.5 })).message).toBe("registries[lab].catalogPageSize: must be a whole number 1-1000 (got 2.5)");
+    expect((await refusal({ ...oci, catalogPageSize: 1001 })).message).toBe("registries[lab].catalogPageSize: must be a whole number 1-1000 (got 1001)");
+  });
+
+  it("names the field of what an OCI entry's provider refuses", async () => {
+    expect((await refusal({ ...oci, endpoint: "http://registry.example" })).message).toBe("registries[lab].endpoint: plain http needs insecure: true");
+    const withCredentials = await refusal({ ...oci, endpoint: "https://someone:s3cret@registry.example" });
+    expect(withCredentials.message).toBe("registries[lab].endpoint: must not carry credentials (put them in username and password)");
+    expect(withCredentials.message).not.toContain("s3cret");
+    expect((await refusal({ ...oci, endpoint: "registry.example" })).message).toBe('registries[lab].endpoint: "registry.example" is not a URL');
+    expect((await refusal({ ...oci, endpoint: "ftp://registry.example" })).message).toBe("registries[lab].endpoint: must be http:// or https://");
+    expect((await refusal({ ...oci, username: "u" })).message).toBe("registries[lab].password: required with username (they go together)");
+    expect((await refusal({ ...oci, password: "" })).message).toBe("registries[lab].username: required with password (they go together)");
+    expect((await refusal({ ...oci, repositories: ["team/app", "Team/App"] })).message).toBe('registries[lab].repositories: "Team/App" is not a repository name or prefix');
+  });
+
+  it("names the field of what an IONOS entry's provider refuses", async () => {
+    expect((await refusal({ provider: "ionos" })).message).toBe("registries[lab].token: required (or tokenFile), unless username and password are both set");
+    expect((await refusal({ provider: "ionos", username: "u" })).message).toMatch(/^registries\[lab\]\.token: required/);
+    expect((await refusal({ ...ionos, registryId: "my-registry" })).message).toBe("registries[lab].registryId: must be an IONOS registry UUID");
+    expect((await refusal({ ...ionos, endpoint: "api.ionos.com" })).message).toBe('registries[lab].endpoint: "api.ionos.com" is not a URL');
+    expect((await refusal({ ...ionos, endpoint: "ftp://api.example" })).message).toBe("registries[lab].endpoint: must be http:// or https://");
+    const withCredentials = await refusal({ ...ionos, endpoint: "https://someone:s3cret@api.example" });
+    expect(withCredentials.message).toBe("registries[lab].endpoint: must not carry credentials (put them in token or username and password)");
+    expect(withCredentials.message).not.toContain("s3cret");
+  });
+
+  it("names the field of what a Yandex entry's provider refuses", async () => {
+    expect((await refusal({ ...yandex, registryId: "CRP-1" })).message).toBe("registries[lab].registryId: not a Yandex registry id (1-50 lowercase letters and digits)");
+    expect((await refusal({ ...yandex, endpoint: "container-registry" })).message).toBe('registries[lab].endpoint: "container-registry" is not a URL');
+    expect((await refusal({ ...yandex, operationEndpoint: "ftp://op.example" })).message).toBe("registries[lab].operationEndpoint: must be http:// or https://");
+    const withCredentials = await refusal({ ...yandex, iamEndpoint: "https://someone:s3cret@iam.example/t" });
+    expect(withCredentials.message).toBe("registries[lab].iamEndpoint: must not carry credentials");
+    expect(withCredentials.message).not.toContain("s3cret");
+    const key = JSON.stringify({ id: "k", service_account_id: "s", private_key: "not a key" });
+    expect((await refusal({ provider: "yandex", folderId: "b1gfolder", serviceAccountKey: key })).message).toBe("registries[lab].serviceAccountKey: private_key is not a PEM private key");
   });
 
   it("refuses an unknown provider as a configuration error", () => {
@@ -102,6 +151,8 @@ describe("registry entry fields", () => {
       ["{id: lab, provider: oci}", "registries[lab].endpoint: required"],
       ["{id: lab, provider: local, cacheBytes: lots}", "registries[lab].cacheBytes"],
       ["{id: lab, provider: nope}", "registries[lab].provider: unknown provider"],
+      ['{id: lab, provider: oci, endpoint: "http://registry.example"}', "registries[lab].endpoint: plain http needs insecure: true"],
+      ["{id: lab, provider: ionos, token: t, registryId: my-registry}", "registries[lab].registryId: must be an IONOS registry UUID"],
     ]) {
       const dataDir = mkdtempSync(path.join(tmpdir(), "regplane-config-"));
       const file = path.join(dataDir, "regplane.yaml");

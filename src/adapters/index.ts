@@ -1,6 +1,6 @@
 // The provider kinds regplane knows, by the `provider:` value in the config. Only main wires these in.
 import type { ProviderFactory } from "../core/catalog.js";
-import { optionalBoolean, optionalByteSize, optionalPositiveNumber, optionalString, optionalStrings, requiredString } from "../core/registry-config.js";
+import { optionalBoolean, optionalByteSize, optionalInteger, optionalPositiveNumber, optionalString, optionalStrings, requiredString } from "../core/registry-config.js";
 import { LocalProvider } from "./local/index.js";
 import { OciProvider } from "./oci/index.js";
 import { ionosProviderFromConfig } from "./ionos/index.js";
@@ -25,7 +25,7 @@ export const providerFactories: Record<string, ProviderFactory> = {
       insecure: optionalBoolean(cfg, "insecure"),
       repositories: optionalStrings(cfg, "repositories"),
       allowedRealmHosts: optionalStrings(cfg, "allowedRealmHosts"),
-      maxConcurrency: optionalPositiveNumber(cfg, "maxConcurrency"),
+      maxConcurrency: optionalInteger(cfg, "maxConcurrency", 1, 256),
       catalogPageSize: optionalPositiveNumber(cfg, "catalogPageSize"),
       logger: { warn: (msg, c) => ctx.warn(msg, c) },
     }),

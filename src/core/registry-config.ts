@@ -2,11 +2,12 @@
 // Each failure is a ConfigError naming the entry and the field: registries[<id>].<field>: <problem>.
 import { byteSize, ConfigError, parseDuration, type RegistryConfig } from "./config.js";
 
-export function entryName(cfg: RegistryConfig): string {
+/** Takes just the id, so provider constructors checking their options can name fields the same way. */
+export function entryName(cfg: Pick<RegistryConfig, "id">): string {
   return `registries[${cfg.id}]`;
 }
 
-export function fieldName(cfg: RegistryConfig, key: string): string {
+export function fieldName(cfg: Pick<RegistryConfig, "id">, key: string): string {
   return `${entryName(cfg)}.${key}`;
 }
 

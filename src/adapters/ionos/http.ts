@@ -1,7 +1,9 @@
 // The IONOS Container Registry REST API: Bearer (or Basic) auth, X-Contract-Number, and IONOS error
 // bodies ({httpStatus, messages:[{errorCode, message}]}) mapped to regplane errors. Retries and
 // deadlines are core/rest.ts's.
+import { ConfigError } from "../../core/config.js";
 import { Code, RegplaneError, providerError } from "../../core/errors.js";
+import { fieldName } from "../../core/registry-config.js";
 import { RestClient, jsonOrUndefined, type RestCall, type RestReply, type RestTuning } from "../../core/rest.js";
 
 export interface IonosHttpOptions extends RestTuning {
@@ -65,16 +67,17 @@ export class IonosHttp extends RestClient<IonosCall> {
   }
 }
 
-/** The endpoint as a base URL whose path ends in "/", so call paths resolve under it. */
+/** The endpoint as a base URL whose path ends in "/", so call paths resolve under it. It is the entry's `endpoint` field. */
 function endpointOf(options: IonosHttpOptions): URL {
+  const where = fieldName({ id: options.registryId }, "endpoint");
   let endpoint: URL;
   try {
     endpoint = new URL(options.endpoint);
   } catch {
-    throw new Error(`registry ${options.registryId}: endpoint ${JSON.stringify(options.endpoint)} is not a URL`);
+    throw new ConfigError(`${where}: ${JSON.stringify(options.endpoint)} is not a URL`);
   }
-  if (endpoint.protocol !== "https:" && endpoint.protocol !== "http:") throw new Error(`registry ${options.registryId}: endpoint must be http:// or https://`);
-  if (endpoint.username || endpoint.password) throw new Error(`registry ${options.registryId}: put credentials in token or username/password, not in the endpoint URL`);
+  if (endpoint.protocol !== "https:" && endpoint.protocol !== "http:") throw new ConfigError(`${where}: must be http:// or https://`);
+  if (endpoint.username || endpoint.password) throw new ConfigError(`${where}: must not carry credentials (put them in token or username and password)`);
   if (!endpoint.pathname.endsWith("/")) endpoint.pathname += "/";
   return endpoint;
 }

@@ -15,7 +15,9 @@
 // Deletes: IONOS has no REST call for a manifest; a delete goes to the registry's OCI API on its
 // hostname with the credentials of an IONOS registry token, through the OCI adapter's client.
 import { arr, dateOf, obj, str } from "../../core/json.js";
+import { ConfigError } from "../../core/config.js";
 import { Code, invalidField, RegplaneError } from "../../core/errors.js";
+import { fieldName } from "../../core/registry-config.js";
 import { compareImages, compareStrings, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
 import type { ImageKey, ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
 import type {
@@ -83,15 +85,16 @@ export class IonosProvider implements Provider {
 
   constructor(private readonly options: IonosProviderOptions) {
     this.id = options.id;
-    this.http = new IonosHttp({ ...options, registryId: options.id, endpoint: options.endpoint ?? DEFAULT_IONOS_ENDPOINT });
+    // Options are the entry's fields, so a bad one is a ConfigError; checked before the client opens its agent.
     if (!options.token && (options.username === undefined || options.password === undefined)) {
-      throw new Error(`registry ${options.id}: ionos needs token (or tokenFile), or username and password`);
+      throw new ConfigError(`${fieldName(options, "token")}: required (or tokenFile), unless username and password are both set`);
     }
-    if (options.registryId !== undefined && !UUID.test(options.registryId)) throw new Error(`registry ${options.id}: registryId must be an IONOS registry UUID`);
+    if (options.registryId !== undefined && !UUID.test(options.registryId)) throw new ConfigError(`${fieldName(options, "registryId")}: must be an IONOS registry UUID`);
     this.pinned = options.registryId;
     const pageSize = options.pageSize ?? 100;
-    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000) throw new Error(`registry ${options.id}: pageSize must be 1..1000 (got ${pageSize})`);
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000) throw new ConfigError(`${fieldName(options, "pageSize")}: must be a whole number 1-1000 (got ${pageSize})`);
     this.pageSize = pageSize;
+    this.http = new IonosHttp({ ...options, registryId: options.id, endpoint: options.endpoint ?? DEFAULT_IONOS_ENDPOINT });
     this.createTimeoutMs = options.createTimeoutMs ?? 10 * 60_000;
   }
 

@@ -40,6 +40,22 @@ export interface OciClientOptions extends RestTuning {
   cacheBytes?: number;
 }
 
+/** The first thing wrong with an endpoint and its credentials, by the option it concerns; undefined if none. */
+export function connectionProblem(options: Pick<OciClientOptions, "endpoint" | "insecure" | "username" | "password">): { field: string; problem: string } | undefined {
+  let endpoint: URL;
+  try {
+    endpoint = new URL(options.endpoint);
+  } catch {
+    return { field: "endpoint", problem: `${JSON.stringify(options.endpoint)} is not a URL` };
+  }
+  if (endpoint.protocol !== "http:" && endpoint.protocol !== "https:") return { field: "endpoint", problem: "must be http:// or https://" };
+  if (endpoint.username || endpoint.password) return { field: "endpoint", problem: "must not carry credentials (put them in username and password)" };
+  if (endpoint.protocol === "http:" && !options.insecure) return { field: "endpoint", problem: "plain http needs insecure: true" };
+  if (options.username !== undefined && options.password === undefined) return { field: "password", problem: "required with username (they go together)" };
+  if (options.username === undefined && options.password !== undefined) return { field: "username", problem: "required with password (they go together)" };
+  return undefined;
+}
+
 export type RequestKind =
   | "ping"
   | "catalog"
@@ -145,25 +161,10 @@ export class OciClient {
   constructor(options: OciClientOptions) {
     this.registryId = options.registryId;
     this.provider = options.provider ?? "oci";
-    let endpoint: URL;
-    try {
-      endpoint = new URL(options.endpoint);
-    } catch {
-      throw new Error(`registry ${options.registryId}: endpoint ${JSON.stringify(options.endpoint)} is not a URL`);
-    }
-    if (endpoint.protocol !== "http:" && endpoint.protocol !== "https:") {
-      throw new Error(`registry ${options.registryId}: endpoint must be http:// or https://`);
-    }
-    if (endpoint.username || endpoint.password) {
-      throw new Error(`registry ${options.registryId}: put credentials in username/password, not in the endpoint URL`);
-    }
-    if (endpoint.protocol === "http:" && !options.insecure) {
-      throw new Error(`registry ${options.registryId}: plain http endpoint needs insecure: true`);
-    }
-    if ((options.username === undefined) !== (options.password === undefined)) {
-      throw new Error(`registry ${options.registryId}: username and password go together`);
-    }
-    this.endpoint = new URL(endpoint.origin);
+    // A plain Error here: OciProvider reports its config first; IONOS builds endpoints from API answers.
+    const bad = connectionProblem(options);
+    if (bad) throw new Error(`registry ${options.registryId}: ${bad.field}: ${bad.problem}`);
+    this.endpoint = new URL(new URL(options.endpoint).origin);
     this.username = options.username;
     this.password = options.password;
     this.allowedRealmHosts = new Set((options.allowedRealmHosts ?? []).map((h) => h.toLowerCase()));

@@ -19,7 +19,9 @@ import { Code, RegplaneError, invalidField } from "../../core/errors.js";
 import { compareImages, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
 import type { ImageKey, ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
 import type { BlobRecord, Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryRecord } from "../../core/types.js";
-import { OciClient, type OciClientOptions, type OciLogger, type OciStats } from "./client.js";
+import { ConfigError } from "../../core/config.js";
+import { fieldName } from "../../core/registry-config.js";
+import { OciClient, connectionProblem, type OciClientOptions, type OciLogger, type OciStats } from "./client.js";
 import { imageSize, isDigest, isImageConfigMediaType, isIndexMediaType, isRepositoryName, isTag, parseManifest, type ParsedManifest } from "../../core/manifest.js";
 
 export interface OciProviderOptions extends Omit<OciClientOptions, "registryId" | "provider"> {
@@ -78,20 +80,23 @@ export class OciProvider implements Provider {
   constructor(options: OciProviderOptions) {
     this.id = options.id;
     this.logger = options.logger;
-    this.client = new OciClient({ ...options, registryId: options.id, provider: "oci" });
+    // Options are the entry's fields, so a bad one is a ConfigError; checked before the client opens its agent.
+    const bad = connectionProblem(options);
+    if (bad) throw new ConfigError(`${fieldName(options, bad.field)}: ${bad.problem}`);
     const pageSize = options.catalogPageSize ?? 100;
     if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000) {
-      throw new Error(`registry ${options.id}: catalogPageSize must be 1..1000 (got ${pageSize})`);
+      throw new ConfigError(`${fieldName(options, "catalogPageSize")}: must be a whole number 1-1000 (got ${pageSize})`);
     }
-    this.catalogPageSize = pageSize;
-    this.listingCacheTtlMs = options.listingCacheTtlMs ?? 30_000;
     if (options.repositories !== undefined) {
       for (const r of options.repositories) {
         const name = r.endsWith("/") ? r.slice(0, -1) : r;
-        if (!isRepositoryName(name)) throw new Error(`registry ${options.id}: ${JSON.stringify(r)} is not a repository name or prefix`);
+        if (!isRepositoryName(name)) throw new ConfigError(`${fieldName(options, "repositories")}: ${JSON.stringify(r)} is not a repository name or prefix`);
       }
       this.configuredRepositories = [...options.repositories];
     }
+    this.catalogPageSize = pageSize;
+    this.listingCacheTtlMs = options.listingCacheTtlMs ?? 30_000;
+    this.client = new OciClient({ ...options, registryId: options.id, provider: "oci" });
   }
 
   describe(): RegistryRecord {

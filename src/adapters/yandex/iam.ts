@@ -4,6 +4,7 @@
 // advice) and a quarter of their lifetime (at most 5 minutes) before `expiresAt`.
 import { constants, createPrivateKey, sign, type KeyObject } from "node:crypto";
 import { ConfigError } from "../../core/config.js";
+import { fieldName } from "../../core/registry-config.js";
 import type { TokenSource } from "../../core/rest.js";
 import type { YandexHttp } from "./http.js";
 
@@ -46,7 +47,7 @@ export class IamTokenSource implements TokenSource {
         const pem = credentials.key.private_key;
         this.privateKey = createPrivateKey(pem.slice(Math.max(0, pem.indexOf("-----BEGIN"))));
       } catch {
-        throw new Error(`registry ${registryId}: the service account key's private_key is not a PEM private key`);
+        throw new ConfigError(`${fieldName({ id: registryId }, "serviceAccountKey")}: private_key is not a PEM private key`);
       }
     }
     if (credentials.kind === "static") this.current = { token: credentials.iamToken, refreshAt: Number.POSITIVE_INFINITY };

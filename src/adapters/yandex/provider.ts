@@ -13,7 +13,9 @@
 // Mutations (image delete, registry create / update / delete) return Yandex Operations, polled at
 // the operation endpoint until done; an Operation that ends in `error` fails with that error.
 import { arr, dateOf, obj, str } from "../../core/json.js";
+import { ConfigError } from "../../core/config.js";
 import { Code, invalidField, RegplaneError } from "../../core/errors.js";
+import { fieldName } from "../../core/registry-config.js";
 import { compareImages, compareStrings } from "../../core/order.js";
 import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
 import type { BlobRecord, Capability, ImageRecord, NamespaceRecord, RegistryPatch, RegistryRecord, RegistrySpec, RegistryStatus } from "../../core/types.js";
@@ -76,8 +78,11 @@ export class YandexProvider implements Provider {
 
   constructor(options: YandexProviderOptions) {
     this.id = options.id;
-    if (!options.folderId) throw new Error(`registry ${options.id}: yandex needs folderId`);
-    if (options.registryId !== undefined && !YANDEX_ID.test(options.registryId)) throw new Error(`registry ${options.id}: registryId is not a Yandex registry id`);
+    // Options are the entry's fields, so a bad one is a ConfigError naming it.
+    if (!options.folderId) throw new ConfigError(`${fieldName(options, "folderId")}: required`);
+    if (options.registryId !== undefined && !YANDEX_ID.test(options.registryId)) {
+      throw new ConfigError(`${fieldName(options, "registryId")}: not a Yandex registry id (1-50 lowercase letters and digits)`);
+    }
     this.folderId = options.folderId;
     this.pinned = options.registryId;
     this.api = baseUrl(options.endpoint ?? DEFAULT_YANDEX_ENDPOINT, options.id, "endpoint");
@@ -400,14 +405,15 @@ function int64(v: unknown): number {
 }
 
 function baseUrl(value: string, id: string, field: string): URL {
+  const where = fieldName({ id }, field);
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new Error(`registry ${id}: ${field} ${JSON.stringify(value)} is not a URL`);
+    throw new ConfigError(`${where}: ${JSON.stringify(value)} is not a URL`);
   }
-  if (url.protocol !== "https:" && url.protocol !== "http:") throw new Error(`registry ${id}: ${field} must be http:// or https://`);
-  if (url.username || url.password) throw new Error(`registry ${id}: ${field} must not carry credentials`);
+  if (url.protocol !== "https:" && url.protocol !== "http:") throw new ConfigError(`${where}: must be http:// or https://`);
+  if (url.username || url.password) throw new ConfigError(`${where}: must not carry credentials`);
   if (field !== "iamEndpoint" && !url.pathname.endsWith("/")) url.pathname += "/";
   return url;
 }

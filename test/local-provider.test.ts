@@ -470,14 +470,18 @@ describe("LocalProvider: listing", () => {
 });
 
 describe("LocalProvider: getImage", () => {
-  it("returns an image by repository and digest, and copies of the cached records", async () => {
-    const image = await seed.getImage("team/app", base.digests.v1, signal);
+  it("returns an image by repository and digest, as a shared record nobody can change", async () => {
+    const image = (await seed.getImage("team/app", base.digests.v1, signal))!;
     expect(image).toMatchObject({ registryId: "local", repository: "team/app", digest: base.digests.v1, tags: ["v1"] });
-    image!.tags.push("mutated");
-    image!.layers.length = 0;
-    const again = await seed.getImage("team/app", base.digests.v1, signal);
-    expect(again!.tags).toEqual(["v1"]);
-    expect(again!.layers.length).toBeGreaterThan(0);
+    expect(() => image.tags.push("mutated")).toThrow(TypeError);
+    expect(() => (image.layers.length = 0)).toThrow(TypeError);
+    expect(() => ((image.layers[0] as { size: number }).size = 1)).toThrow(TypeError);
+    expect(() => ((image as { digest: string }).digest = "sha256:x")).toThrow(TypeError);
+    const again = (await seed.getImage("team/app", base.digests.v1, signal))!;
+    expect(again.tags).toEqual(["v1"]);
+    expect(again.layers.length).toBeGreaterThan(0);
+    const listed = (await listAll(seed, { repository: "team/app" })).find((i) => i.digest === base.digests.v1)!;
+    expect(Object.isFrozen(listed) && Object.isFrozen(listed.tags) && Object.isFrozen(listed.layers)).toBe(true);
   });
 
   it("returns undefined for unknown digests and repositories", async () => {

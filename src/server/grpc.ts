@@ -66,16 +66,9 @@ function handlersOf(binding: ServiceBinding, pipeline: RpcPipeline): grpc.Untype
   const impl: grpc.UntypedServiceImplementation = {};
   for (const m of binding.service.methods) {
     impl[m.localName] = (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-      // The client going away aborts the call; the pipeline enforces the deadline itself.
-      const abort = new AbortController();
-      const onCancelled = () => abort.abort();
-      call.on("cancelled", onCancelled);
       const deadlineValue = call.getDeadline();
       const deadline = deadlineValue instanceof Date ? deadlineValue.getTime() : Number.isFinite(deadlineValue) ? Number(deadlineValue) : undefined;
-      const header = headerOf(call.metadata);
       const finish = (err: unknown, res?: unknown) => {
-        // grpc-js signals "cancelled" as a finished stream closes; aborting then would only cost a DOMException.
-        call.off("cancelled", onCancelled);
         if (err === null) return callback(null, res);
         const e = toRegplaneError(err);
         const trailer = new grpc.Metadata();
@@ -87,9 +80,15 @@ function handlersOf(binding: ServiceBinding, pipeline: RpcPipeline): grpc.Untype
           throw new RegplaneError(Code.INVALID_ARGUMENT, `request message could not be decoded: ${call.request.reason}`);
         }
         const incoming: IncomingCall = {
-          signal: abort.signal,
+          // grpc-js says "cancelled" when the client goes away (and as a finished stream closes, after the pipeline has stopped listening).
+          onClientGone: (listener) => {
+            if (call.cancelled) listener();
+            const onCancelled = () => listener();
+            call.on("cancelled", onCancelled);
+            return () => call.off("cancelled", onCancelled);
+          },
           deadline,
-          requestHeader: header,
+          requestHeader: headerOf(call.metadata),
           protocol: "grpc",
           peerCertSubject: peerCertSubjectOf(call),
         };
@@ -223,8 +222,8 @@ export async function startGrpcServer(o: GrpcServerOptions): Promise<StartedGrpc
     "grpc.max_receive_message_length": o.maxMessageBytes ?? 4 * 1024 * 1024,
     "grpc.max_send_message_length": Math.max(o.maxMessageBytes ?? 0, 16 * 1024 * 1024),
     "grpc.max_concurrent_streams": o.maxConcurrentStreams ?? 100,
-    interceptors: [reclassifyGrpcJsClientFaults],
   });
+  reclassifyGrpcJsClientFaults();
   const mirrors = o.mirrors ?? [];
   const services = [...o.bindings.map((b) => b.service), ...mirrors.map((m) => m.service)];
   for (const b of o.bindings) server.addService(definitionOf(b.service), handlersOf(b, o.pipeline));

@@ -74,8 +74,14 @@ function routes(o: HttpServerOptions) {
         impl[m.localName] = async (req, hc) => {
           const header = (name: string) => hc.requestHeader.get(name) ?? undefined;
           const timeout = hc.timeoutMs();
+          const signal = hc.signal;
           const incoming: IncomingCall = {
-            signal: hc.signal,
+            onClientGone: (listener) => {
+              const onAbort = () => listener(signal.reason);
+              if (signal.aborted) onAbort();
+              else signal.addEventListener("abort", onAbort, { once: true });
+              return () => signal.removeEventListener("abort", onAbort);
+            },
             deadline: timeout === undefined ? undefined : Date.now() + timeout,
             requestHeader: header,
             protocol: hc.protocolName,

@@ -44,3 +44,41 @@ export function effectiveDeadline(clientDeadline: number | undefined, now: numbe
   if (clientDeadline === undefined) return Math.min(now + limits.defaultDeadlineMs, ceiling);
   return Math.min(clientDeadline, ceiling);
 }
+
+/**
+ * Deadline timers shared by calls whose deadlines fall in the same `resolutionMs` window: one Node timer
+ * per window instead of one per call (calls mostly finish long before their deadline, so a timer each
+ * was armed and cleared thousands of times a second). A deadline fires at most `resolutionMs` late.
+ */
+export class DeadlineTimers {
+  private readonly windows = new Map<number, { timer: NodeJS.Timeout; expire: Set<() => void> }>();
+
+  constructor(private readonly resolutionMs = 10) {}
+
+  /** Calls `onExpired` once the deadline (ms since the epoch) has passed, unless the returned function is called first. */
+  watch(deadline: number, onExpired: () => void): () => void {
+    const at = Math.ceil(deadline / this.resolutionMs) * this.resolutionMs;
+    let window = this.windows.get(at);
+    if (window === undefined) {
+      const expire = new Set<() => void>();
+      const timer = setTimeout(() => {
+        this.windows.delete(at);
+        for (const f of expire) f();
+      }, Math.max(0, at - Date.now()));
+      window = { timer, expire };
+      this.windows.set(at, window);
+    }
+    const { expire, timer } = window;
+    expire.add(onExpired);
+    return () => {
+      if (!expire.delete(onExpired) || expire.size > 0) return;
+      clearTimeout(timer);
+      if (this.windows.get(at)?.expire === expire) this.windows.delete(at);
+    };
+  }
+
+  /** Windows with a timer armed (for tests). */
+  get armed(): number {
+    return this.windows.size;
+  }
+}

@@ -11,7 +11,7 @@ import type { LimitsConfig } from "../core/config.js";
 import { Code, RegplaneError } from "../core/errors.js";
 import { OperationSchema } from "../gen/regplane/v1/operation_pb.js";
 import { isMutating, roleAllows, type Authenticate } from "./auth.js";
-import { effectiveDeadline, type RateLimiter } from "./limits.js";
+import { DeadlineTimers, effectiveDeadline, type RateLimiter } from "./limits.js";
 import type { Metrics } from "./metrics.js";
 import { toRegplaneError } from "./status.js";
 
@@ -30,7 +30,8 @@ export interface CallContext {
 
 /** A call as a transport sees it, before the pipeline knows who is calling. */
 export interface IncomingCall {
-  signal: AbortSignal;
+  /** Calls the listener when the client goes away (at once if it already has); returns what removes it. */
+  onClientGone(listener: (reason?: unknown) => void): () => void;
   /** The client's deadline, if it sent one. */
   deadline?: number;
   requestHeader(name: string): string | undefined;
@@ -67,6 +68,18 @@ export function bind<S extends DescService & { method: Record<string, unknown> }
   return { service, impl: impl as unknown as ServiceBinding["impl"] };
 }
 
+interface MethodMetrics {
+  latency: ReturnType<Metrics["rpcSeconds"]["labels"]>;
+  counters: Map<number, ReturnType<Metrics["rpcTotal"]["labels"]>>;
+}
+
+interface MethodTarget {
+  method: DescMethod;
+  /** "<service>/<method>", as logs and metrics name it. */
+  path: string;
+  byProtocol: Map<string, MethodMetrics>;
+}
+
 export class RpcPipeline {
   private readonly validator = createValidator();
 
@@ -76,86 +89,107 @@ export class RpcPipeline {
     private readonly access: AccessControl,
   ) {}
 
-  async invoke(binding: ServiceBinding, methodName: string, req: unknown, call: IncomingCall): Promise<unknown> {
+  /**
+   * Runs one call. Past its deadline the call answers DEADLINE_EXCEEDED at once; the service sees its
+   * signal aborted and winds down. Exactly one log line, one metric sample (and audit line) per call.
+   */
+  invoke(binding: ServiceBinding, methodName: string, req: unknown, call: IncomingCall): Promise<unknown> {
     const target = this.methodOf(binding, methodName);
-    if (!target) throw new RegplaneError(Code.UNIMPLEMENTED, `unknown method ${methodName}`);
-    const { method, path } = target;
-    const started = process.hrtime.bigint();
-    let code: number = Code.OK;
-    let principal: string | undefined;
-    let res: unknown;
+    if (!target) return Promise.reject(new RegplaneError(Code.UNIMPLEMENTED, `unknown method ${methodName}`));
+    const started = performance.now();
     const deadline = effectiveDeadline(call.deadline, Date.now(), this.access.limits);
     const abort = new AbortController();
-    const onClientGone = () => abort.abort(call.signal.reason);
-    if (call.signal.aborted) onClientGone();
-    else call.signal.addEventListener("abort", onClientGone, { once: true });
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
+    const caller: { name?: string } = {};
+    return new Promise((resolve, reject) => {
+      let ended = false;
+      const end = (failure: RegplaneError | undefined, res?: unknown) => {
+        if (ended) return;
+        ended = true;
+        stopWatching();
+        stopListening();
+        this.record(target, call.protocol, req, res, failure?.code ?? Code.OK, caller.name, started);
+        if (failure === undefined) resolve(res);
+        else reject(failure);
+      };
+      const stopListening = call.onClientGone((reason) => abort.abort(reason));
+      const stopWatching = this.deadlines.watch(deadline, () => {
         const e = new RegplaneError(Code.DEADLINE_EXCEEDED, "the call's deadline passed");
         abort.abort(e);
-        reject(e);
-      }, Math.max(0, deadline - Date.now()));
-    });
-    try {
-      const work = (async () => {
-        const caller = await this.access.authenticate(call.requestHeader, { peerCertSubject: call.peerCertSubject });
-        principal = caller.name;
-        if (!roleAllows(caller.role, method.name)) {
-          throw new RegplaneError(Code.PERMISSION_DENIED, `role ${caller.role} may not call ${method.name}`, {
-            errorInfo: { reason: "ROLE_LACKS_METHOD", metadata: { role: caller.role, method: path } },
-          });
-        }
-        this.access.limiter.take(caller.name);
-        this.validate(method.input, req);
-        const ctx: CallContext = {
-          principal: caller.name,
-          catalog: this.access.catalog.viewOf(caller.folders),
-          signal: abort.signal,
-          deadline,
-          requestHeader: call.requestHeader,
-          protocol: call.protocol,
-        };
-        return binding.impl[method.localName](req, ctx);
-      })();
-      // Past the deadline the call answers at once; the service sees its signal aborted and winds down.
-      work.catch(() => {});
-      res = await Promise.race([work, expired]);
-      return isMessage(res, method.output) ? res : create(method.output, res as MessageInitShape<DescMessage>);
-    } catch (err) {
-      const e = toRegplaneError(err);
-      code = e.code;
-      if (e.code === Code.INTERNAL || e.code === Code.UNKNOWN) {
-        this.logger.error({ method: path, err: e.cause ?? e }, "call failed");
-      }
-      throw e;
-    } finally {
-      clearTimeout(timer);
-      call.signal.removeEventListener("abort", onClientGone);
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      this.metrics.rpcTotal.labels(path, call.protocol, codeName(code)).inc();
-      this.metricsFor(path, call.protocol).observe(seconds);
-      this.logger.info(
-        { method: path, protocol: call.protocol, code: codeName(code), durationMs: Math.round(seconds * 1e6) / 1e3, principal },
-        "rpc",
+        end(e);
+      });
+      this.run(binding, target, req, call, abort.signal, deadline, caller).then(
+        (res) => end(undefined, res),
+        (err: unknown) => {
+          const e = toRegplaneError(err);
+          if (e.code === Code.INTERNAL || e.code === Code.UNKNOWN) this.logger.error({ method: target.path, err: e.cause ?? e }, "call failed");
+          end(e);
+        },
       );
-      if (isMutating(method.name)) {
-        const operationId = isMessage(res, OperationSchema) ? res.id : fieldOf(req, "operationId");
-        this.access.audit.info({ principal, method: path, resource: resourceOf(req), result: codeName(code), operationId }, "audit");
-      }
+    });
+  }
+
+  private readonly deadlines = new DeadlineTimers();
+
+  private async run(
+    binding: ServiceBinding,
+    { method, path }: MethodTarget,
+    req: unknown,
+    call: IncomingCall,
+    signal: AbortSignal,
+    deadline: number,
+    caller: { name?: string },
+  ): Promise<unknown> {
+    const who = await this.access.authenticate(call.requestHeader, { peerCertSubject: call.peerCertSubject });
+    caller.name = who.name;
+    if (!roleAllows(who.role, method.name)) {
+      throw new RegplaneError(Code.PERMISSION_DENIED, `role ${who.role} may not call ${method.name}`, {
+        errorInfo: { reason: "ROLE_LACKS_METHOD", metadata: { role: who.role, method: path } },
+      });
+    }
+    this.access.limiter.take(who.name);
+    this.validate(method.input, req);
+    const ctx: CallContext = {
+      principal: who.name,
+      catalog: this.access.catalog.viewOf(who.folders),
+      signal,
+      deadline,
+      requestHeader: call.requestHeader,
+      protocol: call.protocol,
+    };
+    const res = await binding.impl[method.localName](req, ctx);
+    return isMessage(res, method.output) ? res : create(method.output, res as MessageInitShape<DescMessage>);
+  }
+
+  /** The call's metric samples, its log line and, for a mutating call, its audit line. */
+  private record(target: MethodTarget, protocol: string, req: unknown, res: unknown, code: number, principal: string | undefined, started: number): void {
+    const seconds = (performance.now() - started) / 1000;
+    const { path, method } = target;
+    const metrics = this.metricsOf(target, protocol);
+    let counter = metrics.counters.get(code);
+    if (!counter) {
+      counter = this.metrics.rpcTotal.labels(path, protocol, codeName(code));
+      metrics.counters.set(code, counter);
+    }
+    counter.inc();
+    metrics.latency.observe(seconds);
+    if (this.logger.isLevelEnabled("info")) {
+      this.logger.info({ method: path, protocol, code: codeName(code), durationMs: Math.round(seconds * 1e6) / 1e3, principal }, "rpc");
+    }
+    if (isMutating(method.name)) {
+      const operationId = isMessage(res, OperationSchema) ? res.id : fieldOf(req, "operationId");
+      this.access.audit.info({ principal, method: path, resource: resourceOf(req), result: codeName(code), operationId }, "audit");
     }
   }
 
-  private readonly methods = new WeakMap<ServiceBinding, Map<string, { method: DescMethod; path: string }>>();
-  private readonly latency = new Map<string, ReturnType<Metrics["rpcSeconds"]["labels"]>>();
+  private readonly methods = new WeakMap<ServiceBinding, Map<string, MethodTarget>>();
 
   /** The method a call names and its "<service>/<method>" path, looked up once per binding. */
-  private methodOf(binding: ServiceBinding, name: string): { method: DescMethod; path: string } | undefined {
+  private methodOf(binding: ServiceBinding, name: string): MethodTarget | undefined {
     let byName = this.methods.get(binding);
     if (!byName) {
       byName = new Map();
       for (const m of binding.service.methods) {
-        const entry = { method: m, path: `${binding.service.typeName}/${m.name}` };
+        const entry: MethodTarget = { method: m, path: `${binding.service.typeName}/${m.name}`, byProtocol: new Map() };
         byName.set(m.localName, entry);
         byName.set(m.name, entry);
       }
@@ -164,15 +198,14 @@ export class RpcPipeline {
     return byName.get(name);
   }
 
-  /** The latency histogram's child for one method and protocol, so a call does not hash its labels. */
-  private metricsFor(path: string, protocol: string) {
-    const key = `${path} ${protocol}`;
-    let child = this.latency.get(key);
-    if (!child) {
-      child = this.metrics.rpcSeconds.labels(path, protocol);
-      this.latency.set(key, child);
+  // Metric children are looked up once per method, protocol (and code): prom-client hashes labels on every labels() call.
+  private metricsOf(target: MethodTarget, protocol: string): MethodMetrics {
+    let m = target.byProtocol.get(protocol);
+    if (!m) {
+      m = { latency: this.metrics.rpcSeconds.labels(target.path, protocol), counters: new Map() };
+      target.byProtocol.set(protocol, m);
     }
-    return child;
+    return m;
   }
 
   private validate(schema: DescMessage, req: unknown): void {

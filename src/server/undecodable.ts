@@ -2,6 +2,7 @@
 // a compressed message without an encoding or with corrupt data, a malformed grpc-timeout), but they are
 // the client's mistake: these rewrites answer them as INVALID_ARGUMENT on every protocol of both ports.
 import * as grpc from "@grpc/grpc-js";
+import { BaseServerInterceptingCall } from "@grpc/grpc-js/build/src/server-interceptors.js";
 import { pipe, transformJoinEnvelopes, transformSplitEnvelope, type UniversalServerResponse } from "@connectrpc/connect/protocol";
 
 /** connect-es's messages for undecodable requests. */
@@ -23,17 +24,24 @@ function isParseFailure(code: string | null, message: string | null): boolean {
   }
 }
 
+let grpcJsPatched = false;
+
 /**
- * A grpc-js server interceptor for the same rewrite. grpc-js sends these statuses from its base call
- * itself, past every interceptor's responder, so the base call's sendStatus (the call the first
- * interceptor receives) is wrapped instead.
+ * The same rewrite for grpc-js, which sends these statuses from its base call itself, past every
+ * interceptor's responder. The base call's sendStatus is wrapped once, on its prototype: a server
+ * interceptor doing it per call cost about 15 % of the port's throughput (every call then runs
+ * through an intercepting-call chain). Tied to grpc-js 1.14 internals, like the messages above.
  */
-export const reclassifyGrpcJsClientFaults: grpc.ServerInterceptor = (_method, call) => {
-  const sendStatus = call.sendStatus.bind(call);
-  call.sendStatus = (status) =>
-    sendStatus(status.code === grpc.status.INTERNAL && isClientFault(status.details ?? "", GRPC_JS_CLIENT_FAULTS) ? { ...status, code: grpc.status.INVALID_ARGUMENT } : status);
-  return new grpc.ServerInterceptingCall(call);
-};
+export function reclassifyGrpcJsClientFaults(): void {
+  if (grpcJsPatched) return;
+  grpcJsPatched = true;
+  const proto = BaseServerInterceptingCall.prototype;
+  const sendStatus = proto.sendStatus;
+  proto.sendStatus = function (this: BaseServerInterceptingCall, status: Parameters<BaseServerInterceptingCall["sendStatus"]>[0]) {
+    const fault = status.code === grpc.status.INTERNAL && isClientFault(status.details ?? "", GRPC_JS_CLIENT_FAULTS);
+    return sendStatus.call(this, fault ? { ...status, code: grpc.status.INVALID_ARGUMENT } : status);
+  };
+}
 
 async function* rewriteGrpcTrailer(body: AsyncIterable<Uint8Array>, trailer: Headers): AsyncIterable<Uint8Array> {
   yield* body;

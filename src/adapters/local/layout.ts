@@ -274,6 +274,7 @@ const NO_BLOBS: BlobRecord[] = Object.freeze([]) as unknown as BlobRecord[];
 /**
  * Every cached record is built by this one literal, so they all share one hidden class: records made
  * by spreading grew a shape (and property array) of their own each, several hundred bytes per image.
+ * Records are frozen and handed out as they are, shared by every caller.
  */
 function imageRecord(r: {
   registryId: string;
@@ -287,18 +288,18 @@ function imageRecord(r: {
   compressedSize?: number;
   createdAt?: number;
 }): ImageRecord {
-  return {
+  return Object.freeze({
     registryId: r.registryId,
     repository: r.repository,
     digest: r.digest,
     mediaType: r.mediaType,
-    tags: r.tags,
+    tags: Object.freeze(r.tags) as string[],
     config: r.config,
     layers: r.layers ?? NO_BLOBS,
     manifests: r.manifests ?? NO_BLOBS,
     compressedSize: r.compressedSize ?? 0,
     createdAt: r.createdAt === undefined ? undefined : new Date(r.createdAt),
-  };
+  });
 }
 
 /** Whether the record came from its manifest (not only from the index.json descriptor). */
@@ -412,11 +413,11 @@ function descriptors(list: unknown): BlobRecord[] {
     if (!isObject(d) || !isValidDigest(d.digest)) continue;
     const size = typeof d.size === "number" && Number.isSafeInteger(d.size) && d.size >= 0 ? d.size : 0;
     const blob: BlobRecord = { digest: d.digest, size, mediaType: internMediaType(typeof d.mediaType === "string" ? d.mediaType : "") };
-    if (Array.isArray(d.urls) && d.urls.every((u) => typeof u === "string")) blob.urls = d.urls as string[];
-    out.push(blob);
+    if (Array.isArray(d.urls) && d.urls.every((u) => typeof u === "string")) blob.urls = Object.freeze(d.urls.slice()) as string[];
+    out.push(Object.freeze(blob));
   }
   // An array grown by push keeps spare capacity (17 slots for one layer); a copy holds just its items.
-  return out.length === 0 ? NO_BLOBS : out.slice();
+  return out.length === 0 ? NO_BLOBS : (Object.freeze(out.slice()) as BlobRecord[]);
 }
 
 /** The blob's bytes after checking them against their digest; undefined when the blob is absent. */

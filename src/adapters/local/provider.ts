@@ -165,7 +165,7 @@ export class LocalProvider implements Provider {
       const snapshot = await entry.snapshot;
       if (snapshot === undefined) return undefined;
       const image = imageByDigest(snapshot.images, digest);
-      return image === undefined ? undefined : cloneImage(image);
+      return image;
     });
   }
 
@@ -218,7 +218,7 @@ export class LocalProvider implements Provider {
           more = true;
           break scan;
         }
-        images.push(cloneImage(snapshot.images[i]));
+        images.push(snapshot.images[i]);
       }
     }
     if (!more) return { images, done: true };
@@ -259,7 +259,7 @@ export class LocalProvider implements Provider {
     const images: ImageRecord[] = [];
     while (images.length < limit && heap.size > 0) {
       const s = heap.pop()!;
-      images.push(cloneImage(s.images[s.next]));
+      images.push(s.images[s.next]);
       s.next++;
       if (s.next < s.images.length) heap.push(s);
     }
@@ -631,23 +631,6 @@ function upperBound(images: ImageRecord[], key: ImageKey, order: OrderTerm[]): n
     else hi = mid;
   }
   return lo;
-}
-
-/** Records leave the cache as copies, so a caller changing one cannot change what others see. */
-function cloneImage(image: ImageRecord): ImageRecord {
-  const copy: ImageRecord = {
-    ...image,
-    tags: [...image.tags],
-    layers: image.layers.map(cloneBlob),
-    manifests: image.manifests.map(cloneBlob),
-  };
-  if (image.config !== undefined) copy.config = cloneBlob(image.config);
-  if (image.createdAt !== undefined) copy.createdAt = new Date(image.createdAt.getTime());
-  return copy;
-}
-
-function cloneBlob<T extends { urls?: string[] }>(blob: T): T {
-  return blob.urls === undefined ? { ...blob } : { ...blob, urls: [...blob.urls] };
 }
 
 class MinHeap<T> {

@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 // regplane: one gRPC / Connect API over every container registry.
 import { parseArgs } from "node:util";
-import { setFlagsFromString } from "node:v8";
 import { pino } from "pino";
 import { ConfigError, loadConfig } from "./core/config.js";
 import { runKeysCommand } from "./cli/keys.js";
 import { startApp } from "./server/app.js";
+import { governHeapGrowth } from "./server/heap.js";
 
 const HELP = `regplane — one gRPC / Connect API over every container registry
 
@@ -97,8 +97,7 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  // Caches hold most of the live heap; V8's default growth would let garbage reach several times their size.
-  if (config.heapGrowingPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowingPercent}`);
+  if (config.heapHeadroomBytes > 0) governHeapGrowth(config.heapHeadroomBytes);
   const logger = pino({ level: config.logLevel, base: { service: "regplane" }, redact: ["*.password", "*.token", "*.authorization"] });
   let app;
   try {

@@ -19,21 +19,21 @@ function configFile(yaml: string): string {
   return file;
 }
 
-describe("server.heapGrowingPercent", () => {
-  it("defaults to 30, and the file and then the environment override it", () => {
-    expect(loadConfig({ flags: {}, env: {} }).heapGrowingPercent).toBe(30);
-    const file = configFile("server: {heapGrowingPercent: 0}\n");
-    expect(loadConfig({ flags: { config: file }, env: {} }).heapGrowingPercent).toBe(0);
-    expect(loadConfig({ flags: { config: file }, env: { REGPLANE_HEAP_GROWING_PERCENT: "75" } }).heapGrowingPercent).toBe(75);
+describe("server.heapHeadroom", () => {
+  it("defaults to 48 MiB, and the file and then the environment override it; 0 turns it off", () => {
+    expect(loadConfig({ flags: {}, env: {} }).heapHeadroomBytes).toBe(48 * 1024 * 1024);
+    const file = configFile("server: {heapHeadroom: 0}\n");
+    expect(loadConfig({ flags: { config: file }, env: {} }).heapHeadroomBytes).toBe(0);
+    expect(loadConfig({ flags: { config: file }, env: { REGPLANE_HEAP_HEADROOM: "96MiB" } }).heapHeadroomBytes).toBe(96 * 1024 * 1024);
   });
 
-  it("refuses what is not a whole number from 0 to 1000, naming the field", () => {
-    for (const bad of ["-1", "1001", "12.5", "lots", " "]) {
-      expect(() => loadConfig({ flags: {}, env: { REGPLANE_HEAP_GROWING_PERCENT: bad } })).toThrow(ConfigError);
-      expect(() => loadConfig({ flags: {}, env: { REGPLANE_HEAP_GROWING_PERCENT: bad } })).toThrow(/server\.heapGrowingPercent: expected a whole number 0-1000/);
+  it("refuses what is not a size, naming the field", () => {
+    for (const bad of ["-1", "12.5", "lots", "4 GB"]) {
+      expect(() => loadConfig({ flags: {}, env: { REGPLANE_HEAP_HEADROOM: bad } })).toThrow(/server\.heapHeadroom/);
     }
   });
 });
+
 
 describe("registry entry fields", () => {
   const ctx: ProviderContext = { dataDir: mkdtempSync(path.join(tmpdir(), "regplane-config-")), warn: () => {} };

@@ -37,11 +37,8 @@ export interface Config {
   registryTimeoutMs: number;
   /** Also serve ImageService and OperationService under the Yandex Cloud names on the gRPC port. */
   yandexCompat: boolean;
-  /**
-   * How far V8 lets the heap grow past what survived the last full collection, in percent; 0 leaves
-   * V8's own factor (up to 4×), which lets a 100 MB live set reach 400 MB before it is collected.
-   */
-  heapGrowingPercent: number;
+  /** Garbage V8 may accumulate past the live heap before a full collection (see server/heap.ts); 0 leaves V8's own growth. */
+  heapHeadroomBytes: number;
   /** Who may call and what they may do; no keys and no client certificates means open on loopback only. */
   auth: AuthConfig;
   /** Both ports serve TLS when set; a client CA turns on client certificates (mTLS). */
@@ -160,7 +157,7 @@ export function loadConfig({ flags, env }: ConfigSources): Config {
     yandexCompat:
       flags.yandexCompat ??
       (env.REGPLANE_YANDEX_COMPAT !== undefined ? bool(env.REGPLANE_YANDEX_COMPAT, "REGPLANE_YANDEX_COMPAT") : bool(server.yandexCompat ?? true, "server.yandexCompat")),
-    heapGrowingPercent: positiveInt(env.REGPLANE_HEAP_GROWING_PERCENT ?? server.heapGrowingPercent ?? 30, "server.heapGrowingPercent", 0, 1000),
+    heapHeadroomBytes: byteSizeOrZero(env.REGPLANE_HEAP_HEADROOM ?? server.heapHeadroom ?? "48MiB", "server.heapHeadroom"),
     auth: { keys: [], clientCerts: [], protectReflection: false, protectHealth: false, insecureNoAuth: false },
     limits: { ...DEFAULT_LIMITS },
   };
@@ -290,6 +287,10 @@ function positiveInt(value: unknown, where: string, min = 1, max = Number.MAX_SA
     throw new ConfigError(`${where}: expected a whole number ${range} (got ${JSON.stringify(value)})`);
   }
   return n;
+}
+
+function byteSizeOrZero(value: unknown, where: string): number {
+  return value === 0 || value === "0" ? 0 : byteSize(value, where);
 }
 
 /** A size in bytes: a whole number, or with a unit (512KiB, 256MiB, 1GiB). */

@@ -11,7 +11,7 @@ export interface Caller extends Grant {
 }
 
 /** What the transport knows: request headers and, under mTLS, the subject of a verified client certificate. */
-export type Authenticate = (header: (name: string) => string | undefined, transport: { peerCertSubject?: string }) => Promise<Caller>;
+export type Authenticate = (header: (name: string) => string | undefined, transport: { peerCertSubject?: string }) => Caller | Promise<Caller>;
 
 /** The caller when no credentials are configured: every folder, editor (regplane then binds loopback only). */
 export const ANONYMOUS: Caller = { name: "anonymous", folders: "*", role: "editor" };
@@ -82,13 +82,20 @@ export class Authenticator {
     this.open = this.keys.length === 0 && this.subjects.size === 0;
   }
 
-  readonly authenticate: Authenticate = async (header, transport) => {
+  /** Synchronous unless an scrypt key has to be verified for the first time. */
+  readonly authenticate: Authenticate = (header, transport) => {
     if (this.open) return ANONYMOUS;
     const authorization = header("authorization");
     if (authorization !== undefined) {
       const m = /^Bearer +(\S+) *$/i.exec(authorization);
       if (!m) throw unauthenticated("the authorization header must be \"Bearer <api key>\"");
-      const caller = await this.callerOfKey(m[1]);
+      const caller = this.callerOfKey(m[1]);
+      if (caller instanceof Promise) {
+        return caller.then((c) => {
+          if (!c) throw unauthenticated("the API key is not valid");
+          return c;
+        });
+      }
       if (!caller) throw unauthenticated("the API key is not valid");
       return caller;
     }
@@ -104,7 +111,7 @@ export class Authenticator {
     throw unauthenticated("credentials required: send \"authorization: Bearer <api key>\" or a client certificate");
   };
 
-  private async callerOfKey(key: string): Promise<Caller | undefined> {
+  private callerOfKey(key: string): Caller | undefined | Promise<Caller | undefined> {
     if (key.length > MAX_PRESENTED_KEY) return undefined;
     const presented = sha256(key);
     // Every sha256 entry is compared, in constant time, so timing says nothing about which one matched.
@@ -116,6 +123,11 @@ export class Authenticator {
     const cacheKey = presented.toString("base64");
     const cached = this.verified.get(cacheKey);
     if (cached) return cached;
+    if (!this.keys.some((k) => k.hash.kind === "scrypt")) return undefined;
+    return this.verifyScrypt(key, cacheKey);
+  }
+
+  private async verifyScrypt(key: string, cacheKey: string): Promise<Caller | undefined> {
     for (const k of this.keys) {
       if (k.hash.kind !== "scrypt") continue;
       const { N, r, p, salt, digest } = k.hash;

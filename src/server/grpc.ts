@@ -47,7 +47,12 @@ export function definitionOf(service: DescService, mapResponse?: ResponseMapper)
 }
 
 /** Throws (UNAUTHENTICATED, PERMISSION_DENIED) unless the call's credentials are good; guards reflection and health. */
-export type Guard = (header: (name: string) => string | undefined, transport: { peerCertSubject?: string }) => Promise<unknown>;
+export type Guard = (header: (name: string) => string | undefined, transport: { peerCertSubject?: string }) => unknown;
+
+/** Runs a guard, its synchronous throw included, as a promise. */
+export function checkGuard(guard: Guard, header: (name: string) => string | undefined, transport: { peerCertSubject?: string }): Promise<unknown> {
+  return new Promise((resolve) => resolve(guard(header, transport)));
+}
 
 function headerOf(metadata: grpc.Metadata): (name: string) => string | undefined {
   return (name) => {
@@ -158,7 +163,7 @@ function guarded(def: grpc.ServiceDefinition, impl: grpc.UntypedServiceImplement
   for (const [name, handler] of Object.entries(impl)) {
     const unary = !def[name]?.responseStream;
     out[name] = ((call: grpc.ServerUnaryCall<unknown, unknown> & grpc.ServerWritableStream<unknown, unknown>, callback?: grpc.sendUnaryData<unknown>) => {
-      guard(headerOf(call.metadata), { peerCertSubject: peerCertSubjectOf(call) }).then(
+      checkGuard(guard, headerOf(call.metadata), { peerCertSubject: peerCertSubjectOf(call) }).then(
         () => (handler as (...args: unknown[]) => void)(call, callback),
         (err) => {
           const e = err instanceof RegplaneError ? err : new RegplaneError(Code.UNAUTHENTICATED, "credentials required");

@@ -20,7 +20,7 @@ import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, un
 import type { TlsConfig } from "../core/config.js";
 import { Code as RegplaneCode, RegplaneError } from "../core/errors.js";
 import { subjectOf } from "./auth.js";
-import type { Guard } from "./grpc.js";
+import { checkGuard, type Guard } from "./grpc.js";
 import type { Metrics } from "./metrics.js";
 import type { IncomingCall, RpcPipeline, ServiceBinding } from "./rpc.js";
 import { createRegistry, type DescFile, type Registry } from "@bufbuild/protobuf";
@@ -66,32 +66,42 @@ function peerCertSubjectOf(req: NodeRequest): string | undefined {
   return subjectOf(socket.getPeerCertificate());
 }
 
+/**
+ * connect-node keeps an AbortController per call (its context's signal, aborted when the client goes
+ * away or its connect-timeout passes); the pipeline aborts that one too instead of linking a second.
+ * `abort` is not part of HandlerContext's public type, so it is used only when present.
+ */
+function callControl(hc: HandlerContext): Pick<IncomingCall, "controller" | "onClientGone"> {
+  const abort = (hc as HandlerContext & { abort?: unknown }).abort;
+  if (typeof abort === "function") return { controller: { signal: hc.signal, abort: (reason) => abort.call(hc, reason) } };
+  const signal = hc.signal;
+  return {
+    onClientGone: (listener) => {
+      const onAbort = () => listener(signal.reason);
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+      return () => signal.removeEventListener("abort", onAbort);
+    },
+  };
+}
+
 function routes(o: HttpServerOptions) {
   return (router: ConnectRouter) => {
     for (const binding of o.bindings) {
       const impl: Record<string, (req: unknown, hc: HandlerContext) => Promise<unknown>> = {};
       for (const m of binding.service.methods) {
-        impl[m.localName] = async (req, hc) => {
-          const header = (name: string) => hc.requestHeader.get(name) ?? undefined;
+        impl[m.localName] = (req, hc) => {
           const timeout = hc.timeoutMs();
-          const signal = hc.signal;
           const incoming: IncomingCall = {
-            onClientGone: (listener) => {
-              const onAbort = () => listener(signal.reason);
-              if (signal.aborted) onAbort();
-              else signal.addEventListener("abort", onAbort, { once: true });
-              return () => signal.removeEventListener("abort", onAbort);
-            },
+            ...callControl(hc),
             deadline: timeout === undefined ? undefined : Date.now() + timeout,
-            requestHeader: header,
+            requestHeader: (name) => hc.requestHeader.get(name) ?? undefined,
             protocol: hc.protocolName,
             peerCertSubject: hc.values.get(PEER_CERT_SUBJECT),
           };
-          try {
-            return await o.pipeline.invoke(binding, m.localName, req, incoming);
-          } catch (err) {
+          return o.pipeline.invoke(binding, m.localName, req, incoming).catch((err: unknown) => {
             throw toConnectError(err);
-          }
+          });
         };
       }
       router.service(binding.service as never, impl as never);
@@ -209,7 +219,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<StartedHttp
         const v = req.headers[name];
         return Array.isArray(v) ? v[0] : v;
       };
-      o.guardHealth(header, { peerCertSubject: peerCertSubjectOf(req) }).then(
+      checkGuard(o.guardHealth, header, { peerCertSubject: peerCertSubjectOf(req) }).then(
         () => serveOps(path, res),
         (err) => {
           const denied = err instanceof RegplaneError && err.code === RegplaneCode.PERMISSION_DENIED;

@@ -10,7 +10,7 @@ import type { Catalog, RegistryView } from "../core/catalog.js";
 import type { LimitsConfig } from "../core/config.js";
 import { Code, RegplaneError } from "../core/errors.js";
 import { OperationSchema } from "../gen/regplane/v1/operation_pb.js";
-import { isMutating, roleAllows, type Authenticate } from "./auth.js";
+import { isMutating, roleAllows, type Authenticate, type Caller } from "./auth.js";
 import { DeadlineTimers, effectiveDeadline, type RateLimiter } from "./limits.js";
 import type { Metrics } from "./metrics.js";
 import { toRegplaneError } from "./status.js";
@@ -30,8 +30,13 @@ export interface CallContext {
 
 /** A call as a transport sees it, before the pipeline knows who is calling. */
 export interface IncomingCall {
-  /** Calls the listener when the client goes away (at once if it already has); returns what removes it. */
-  onClientGone(listener: (reason?: unknown) => void): () => void;
+  /**
+   * The call's signal and a way to abort it, when the transport already keeps one per call (connect-node
+   * does): aborted when the client goes away, and by the pipeline when the deadline passes.
+   */
+  controller?: { readonly signal: AbortSignal; abort(reason?: unknown): void };
+  /** Without a controller: calls the listener when the client goes away (at once if it already has); returns what removes it. */
+  onClientGone?(listener: (reason?: unknown) => void): () => void;
   /** The client's deadline, if it sent one. */
   deadline?: number;
   requestHeader(name: string): string | undefined;
@@ -98,7 +103,7 @@ export class RpcPipeline {
     if (!target) return Promise.reject(new RegplaneError(Code.UNIMPLEMENTED, `unknown method ${methodName}`));
     const started = performance.now();
     const deadline = effectiveDeadline(call.deadline, Date.now(), this.access.limits);
-    const abort = new AbortController();
+    const abort = call.controller ?? new AbortController();
     const caller: { name?: string } = {};
     return new Promise((resolve, reject) => {
       let ended = false;
@@ -111,7 +116,7 @@ export class RpcPipeline {
         if (failure === undefined) resolve(res);
         else reject(failure);
       };
-      const stopListening = call.onClientGone((reason) => abort.abort(reason));
+      const stopListening = call.controller === undefined && call.onClientGone ? call.onClientGone((reason) => abort.abort(reason)) : noop;
       const stopWatching = this.deadlines.watch(deadline, () => {
         const e = new RegplaneError(Code.DEADLINE_EXCEEDED, "the call's deadline passed");
         abort.abort(e);
@@ -130,7 +135,26 @@ export class RpcPipeline {
 
   private readonly deadlines = new DeadlineTimers();
 
-  private async run(
+  /** Authenticates, checks and calls the service; stays synchronous up to the service when the caller is known at once. */
+  private run(
+    binding: ServiceBinding,
+    target: MethodTarget,
+    req: unknown,
+    call: IncomingCall,
+    signal: AbortSignal,
+    deadline: number,
+    caller: { name?: string },
+  ): Promise<unknown> {
+    try {
+      const who = this.access.authenticate(call.requestHeader, { peerCertSubject: call.peerCertSubject });
+      if (who instanceof Promise) return who.then((c) => this.serve(binding, target, req, call, signal, deadline, caller, c));
+      return this.serve(binding, target, req, call, signal, deadline, caller, who);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private serve(
     binding: ServiceBinding,
     { method, path }: MethodTarget,
     req: unknown,
@@ -138,8 +162,8 @@ export class RpcPipeline {
     signal: AbortSignal,
     deadline: number,
     caller: { name?: string },
+    who: Caller,
   ): Promise<unknown> {
-    const who = await this.access.authenticate(call.requestHeader, { peerCertSubject: call.peerCertSubject });
     caller.name = who.name;
     if (!roleAllows(who.role, method.name)) {
       throw new RegplaneError(Code.PERMISSION_DENIED, `role ${who.role} may not call ${method.name}`, {
@@ -156,8 +180,9 @@ export class RpcPipeline {
       requestHeader: call.requestHeader,
       protocol: call.protocol,
     };
-    const res = await binding.impl[method.localName](req, ctx);
-    return isMessage(res, method.output) ? res : create(method.output, res as MessageInitShape<DescMessage>);
+    return binding.impl[method.localName](req, ctx).then((res) =>
+      isMessage(res, method.output) ? res : create(method.output, res as MessageInitShape<DescMessage>),
+    );
   }
 
   /** The call's metric samples, its log line and, for a mutating call, its audit line. */
@@ -224,6 +249,8 @@ export class RpcPipeline {
     );
   }
 }
+
+const noop = () => {};
 
 function fieldOf(req: unknown, name: string): string | undefined {
   const v = (req as Record<string, unknown> | null)?.[name];

@@ -71,17 +71,18 @@ function peerCertSubjectOf(req: NodeRequest): string | undefined {
  * away or its connect-timeout passes); the pipeline aborts that one too instead of linking a second.
  * `abort` is not part of HandlerContext's public type, so it is used only when present.
  */
-function callControl(hc: HandlerContext): Pick<IncomingCall, "controller" | "onClientGone"> {
+function controllerOf(hc: HandlerContext): IncomingCall["controller"] {
   const abort = (hc as HandlerContext & { abort?: unknown }).abort;
-  if (typeof abort === "function") return { controller: { signal: hc.signal, abort: (reason) => abort.call(hc, reason) } };
-  const signal = hc.signal;
-  return {
-    onClientGone: (listener) => {
-      const onAbort = () => listener(signal.reason);
-      if (signal.aborted) onAbort();
-      else signal.addEventListener("abort", onAbort, { once: true });
-      return () => signal.removeEventListener("abort", onAbort);
-    },
+  return typeof abort === "function" ? (hc as HandlerContext & { abort(reason?: unknown): void }) : undefined;
+}
+
+/** Without connect's controller: the client going away, from its context's signal. */
+function onClientGoneOf(signal: AbortSignal): IncomingCall["onClientGone"] {
+  return (listener) => {
+    const onAbort = () => listener(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener("abort", onAbort, { once: true });
+    return () => signal.removeEventListener("abort", onAbort);
   };
 }
 
@@ -92,8 +93,10 @@ function routes(o: HttpServerOptions) {
       for (const m of binding.service.methods) {
         impl[m.localName] = (req, hc) => {
           const timeout = hc.timeoutMs();
+          const controller = controllerOf(hc);
           const incoming: IncomingCall = {
-            ...callControl(hc),
+            controller,
+            onClientGone: controller === undefined ? onClientGoneOf(hc.signal) : undefined,
             deadline: timeout === undefined ? undefined : Date.now() + timeout,
             requestHeader: (name) => hc.requestHeader.get(name) ?? undefined,
             protocol: hc.protocolName,

@@ -46,39 +46,48 @@ export function effectiveDeadline(clientDeadline: number | undefined, now: numbe
 }
 
 /**
- * Deadline timers shared by calls whose deadlines fall in the same `resolutionMs` window: one Node timer
- * per window instead of one per call (calls mostly finish long before their deadline, so a timer each
- * was armed and cleared thousands of times a second). A deadline fires at most `resolutionMs` late.
+ * Call deadlines, grouped in `resolutionMs` windows and checked by one ticking timer while any call is
+ * waiting: calls mostly finish long before their deadline, and a Node timer per call (or per window)
+ * was armed and cleared thousands of times a second. A deadline fires at most `resolutionMs` late.
  */
 export class DeadlineTimers {
-  private readonly windows = new Map<number, { timer: NodeJS.Timeout; expire: Set<() => void> }>();
+  private readonly windows = new Map<number, Set<() => void>>();
+  private ticker: NodeJS.Timeout | undefined;
 
   constructor(private readonly resolutionMs = 10) {}
 
   /** Calls `onExpired` once the deadline (ms since the epoch) has passed, unless the returned function is called first. */
   watch(deadline: number, onExpired: () => void): () => void {
     const at = Math.ceil(deadline / this.resolutionMs) * this.resolutionMs;
-    let window = this.windows.get(at);
-    if (window === undefined) {
-      const expire = new Set<() => void>();
-      const timer = setTimeout(() => {
-        this.windows.delete(at);
-        for (const f of expire) f();
-      }, Math.max(0, at - Date.now()));
-      window = { timer, expire };
-      this.windows.set(at, window);
+    let expire = this.windows.get(at);
+    if (expire === undefined) {
+      expire = new Set();
+      this.windows.set(at, expire);
     }
-    const { expire, timer } = window;
     expire.add(onExpired);
+    if (this.ticker === undefined) this.ticker = setInterval(() => this.sweep(), this.resolutionMs).unref();
+    const window = expire;
     return () => {
-      if (!expire.delete(onExpired) || expire.size > 0) return;
-      clearTimeout(timer);
-      if (this.windows.get(at)?.expire === expire) this.windows.delete(at);
+      window.delete(onExpired);
+      if (window.size === 0 && this.windows.get(at) === window) this.windows.delete(at);
     };
   }
 
-  /** Windows with a timer armed (for tests). */
-  get armed(): number {
-    return this.windows.size;
+  private sweep(): void {
+    const now = Date.now();
+    for (const [at, expire] of this.windows) {
+      if (at > now) continue;
+      this.windows.delete(at);
+      for (const f of expire) f();
+    }
+    if (this.windows.size === 0) {
+      clearInterval(this.ticker);
+      this.ticker = undefined;
+    }
+  }
+
+  /** Whether the timer is ticking (only while some call waits on a deadline). */
+  get ticking(): boolean {
+    return this.ticker !== undefined;
   }
 }

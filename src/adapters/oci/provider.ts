@@ -2,12 +2,13 @@
 //
 // An image is one manifest digest in one repository, with every tag pointing at it. Distribution has
 // no "list images" call, so a listing reads the catalog (or the configured repositories), each
-// repository's tags/list, and a HEAD per tag to group tags by digest; manifests and config blobs are
-// immutable and cached by digest, so a warm walk sends only catalog + tags/list (+ HEADs once the
+// repository's tags/list, and per tag a GET of its manifest (a repository read before: a HEAD) to group
+// tags by digest; manifests and config blobs are immutable and cached by digest, so a warm walk sends
+// only catalog + tags/list (+ HEADs once the
 // per-repository tag map is older than listingCacheTtlMs; the price: a tag moved to another digest,
 // with the tag set unchanged, shows its old digest until then). Untagged manifests cannot be listed
 // (the API cannot enumerate them) but getImage finds them by digest. getImage costs a HEAD by digest
-// plus the repository's tag map (tags/list, and a HEAD per tag when the map is not fresh), since
+// plus the repository's tag map (tags/list, and a request per tag when the map is not fresh), since
 // Distribution has no digest → tags lookup.
 //
 // Orders: native = repository asc, digest asc, resumed by `nativeCursor` (repository + digest). An
@@ -73,6 +74,8 @@ export class OciProvider implements Provider {
   private readonly catalogPageSize: number;
   private readonly listingCacheTtlMs: number;
   private readonly tagMaps = new Map<string, TagMap>();
+  /** Repositories whose manifests were read before (most recent last): their tags are checked with HEADs. */
+  private readonly read = new Set<string>();
   private catalogClosedUntil = 0;
   private warnedInvalidNames = false;
   private readonly logger?: OciLogger;
@@ -212,32 +215,41 @@ export class OciProvider implements Provider {
     const page: ImageRecord[] = [];
     const repositories =
       only !== undefined ? single(only, after) : this.repositoriesFrom(after?.repository, signal);
-    let batchSize = 1;
-    const pending: string[] = [];
+    // Repositories are read a window at a time, in order, and the next one starts as soon as the oldest
+    // is done (no batch waits for its slowest member). Small pages touch few repositories: the window
+    // starts at one and doubles up to the registry's concurrency.
+    let window = 1;
+    const reading: Promise<ImageRecord[]>[] = [];
     let exhausted = false;
     const iterator = repositories[Symbol.asyncIterator]();
-    for (;;) {
-      while (pending.length < batchSize && !exhausted) {
-        const next = await iterator.next();
-        if (next.done) exhausted = true;
-        else pending.push(next.value);
-      }
-      if (pending.length === 0) return { images: page, done: true };
-      const batch = pending.splice(0, batchSize);
-      // Small pages touch few repositories; large ones ramp up to the registry's concurrency.
-      batchSize = Math.min(batchSize * 2, this.client.maxConcurrency);
-      const results = await Promise.all(batch.map((r) => this.repositoryImages(r, walk, signal)));
-      for (const images of results) {
+    const abandon = async () => {
+      for (const r of reading.splice(0)) r.catch(() => {});
+      await iterator.return?.(undefined);
+    };
+    try {
+      for (;;) {
+        while (reading.length < window && !exhausted) {
+          const next = await iterator.next();
+          if (next.done) exhausted = true;
+          else reading.push(this.repositoryImages(next.value, walk, signal));
+        }
+        const oldest = reading.shift();
+        if (oldest === undefined) return { images: page, done: true };
+        const images = await oldest;
+        window = Math.min(window * 2, this.client.maxConcurrency);
         const sorted = order.length === 0 ? images : [...images].sort((a, b) => compareImages(a, b, order));
         for (const image of sorted) {
           if (after !== undefined && compareImages(image, after, order) <= 0) continue;
           if (page.length === limit) {
-            await iterator.return?.(undefined);
+            await abandon();
             return { images: page, done: false };
           }
           page.push(image);
         }
       }
+    } catch (err) {
+      await abandon();
+      throw err;
     }
   }
 
@@ -361,14 +373,17 @@ export class OciProvider implements Provider {
     const cached = this.tagMaps.get(repository);
     if (cached && cached.tagsKey === tagsKey && Date.now() - cached.builtAt < this.listingCacheTtlMs) return cached;
 
-    const heads = await Promise.all(usable.map((t) => this.client.headManifest(repository, t, signal)));
+    // A repository seen before has its manifests cached by digest, so a HEAD per tag tells what changed.
+    // One never seen would need a HEAD and then a GET by digest per tag: a GET by tag does both at once
+    // (and keeps the connection, which undici closes after every HEAD).
+    const heads = this.read.has(repository) ? await Promise.all(usable.map((t) => this.client.headManifest(repository, t, signal))) : undefined;
     const byDigest = new Map<string, string[]>();
     await Promise.all(
       usable.map(async (tag, i) => {
-        const head = heads[i];
-        if (head === undefined) return; // untagged between tags/list and HEAD
+        const head = heads?.[i];
+        if (heads !== undefined && head === undefined) return; // untagged between tags/list and HEAD
         // A registry that does not announce the digest on HEAD gets a GET (and the digest computed).
-        const digest = head.digest ?? (await this.client.getManifest(repository, tag, signal))?.digest;
+        const digest = head?.digest ?? (await this.client.getManifest(repository, tag, signal))?.digest;
         if (digest === undefined) return;
         const list = byDigest.get(digest);
         if (list) list.push(tag);
@@ -376,6 +391,9 @@ export class OciProvider implements Provider {
       }),
     );
     for (const list of byDigest.values()) list.sort(compareCodeUnits);
+    this.read.delete(repository);
+    this.read.add(repository);
+    if (this.read.size > MAX_TAG_MAPS) this.read.delete(this.read.values().next().value!);
     const map: TagMap = { tagsKey, byDigest, builtAt: Date.now() };
     if (this.listingCacheTtlMs > 0) this.rememberTagMap(repository, map);
     return map;

@@ -4,12 +4,11 @@
 // no "list images" call, so a listing reads the catalog (or the configured repositories), each
 // repository's tags/list, and per tag a GET of its manifest (a repository read before: a HEAD) to group
 // tags by digest; manifests and config blobs are immutable and cached by digest, so a warm walk sends
-// only catalog + tags/list (+ HEADs once the
-// per-repository tag map is older than listingCacheTtlMs; the price: a tag moved to another digest,
-// with the tag set unchanged, shows its old digest until then). Untagged manifests cannot be listed
-// (the API cannot enumerate them) but getImage finds them by digest. getImage costs a HEAD by digest
-// plus the repository's tag map (tags/list, and a request per tag when the map is not fresh), since
-// Distribution has no digest → tags lookup.
+// only catalog + tags/list (+ HEADs once the per-repository tag map is older than listingCacheTtlMs;
+// the price: a tag moved to another digest, with the tag set unchanged, shows its old digest until
+// then). Untagged manifests cannot be listed (the API cannot enumerate them) but getImage finds them
+// by digest. getImage costs a HEAD by digest plus the repository's tag map (tags/list, and a request
+// per tag when the map is not fresh), since Distribution has no digest → tags lookup.
 //
 // Orders: native = repository asc, digest asc, resumed by `nativeCursor` (repository + digest). An
 // order whose first term is `name` ascending walks the catalog from the cursor's repository too. Any

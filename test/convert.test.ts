@@ -23,7 +23,7 @@ const records: ImageRecord[] = [
     layers: [layer, foreign],
     manifests: [],
     compressedSize: 1789,
-    createdAt: new Date("2024-05-06T07:08:09.123Z"),
+    createdAtMs: Date.parse("2024-05-06T07:08:09.123Z"),
   },
   {
     registryId: "lab",
@@ -35,13 +35,13 @@ const records: ImageRecord[] = [
     manifests: [{ digest: digest("c"), size: 500, mediaType: "application/vnd.oci.image.manifest.v1+json" }],
     compressedSize: 0,
   },
-  { registryId: "x", repository: "y", digest: digest("d"), mediaType: "", tags: [], layers: [], manifests: [], compressedSize: 0, createdAt: new Date(Number.NaN) },
+  { registryId: "x", repository: "y", digest: digest("d"), mediaType: "", tags: [], layers: [], manifests: [], compressedSize: 0, createdAtMs: Number.NaN },
 ];
 
 /** What create() makes of the same record: the reference the hand-written messages must equal. */
 function viaCreate(r: ImageRecord) {
   const blob = (b: BlobRecord) => ({ id: blobId(r.registryId, b.digest), digest: b.digest, size: BigInt(b.size), urls: b.urls ?? [], mediaType: b.mediaType });
-  const created = r.createdAt === undefined || Number.isNaN(r.createdAt.getTime()) ? undefined : timestampFromMs(r.createdAt.getTime());
+  const created = r.createdAtMs === undefined || Number.isNaN(r.createdAtMs) ? undefined : timestampFromMs(r.createdAtMs);
   return create(ImageSchema, {
     id: imageId(r.registryId, r.repository, r.digest),
     name: `${r.registryId}/${r.repository}`,

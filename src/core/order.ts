@@ -62,10 +62,8 @@ function compareOptionalNumbers(a: number | undefined, b: number | undefined): n
 }
 
 function createdAtMs(x: Orderable): number | undefined {
-  const v = x.createdAt;
-  if (v === undefined) return undefined;
-  const ms = typeof v === "number" ? v : v.getTime();
-  return Number.isFinite(ms) ? ms : undefined;
+  const ms = (x as ImageRecord).createdAtMs ?? (x as ImageKey).createdAt;
+  return ms !== undefined && Number.isFinite(ms) ? ms : undefined;
 }
 
 /**

@@ -22,7 +22,8 @@ export interface ImageRecord {
   /** Child manifests of an image index; empty for a single image. */
   manifests: BlobRecord[];
   compressedSize: number;
-  createdAt?: Date;
+  /** Milliseconds since the epoch (a number: caches hold millions of these, and a Date costs 100 bytes). */
+  createdAtMs?: number;
 }
 
 export type Visibility = "inherit" | "public" | "private" | "unspecified";

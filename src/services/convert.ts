@@ -42,7 +42,7 @@ export function imageToProto(r: ImageRecord): Image {
     config: r.config === undefined ? undefined : blob(r.registryId, r.config),
     layers: blobs(r.registryId, r.layers),
     tags: [...r.tags],
-    createdAt: ts(r.createdAt),
+    createdAt: r.createdAtMs === undefined || !Number.isFinite(r.createdAtMs) ? undefined : timestampFromMs(r.createdAtMs),
     mediaType: r.mediaType,
     manifests: blobs(r.registryId, r.manifests),
   };

@@ -32,7 +32,7 @@ export function testImage(registryId: string, repository: string, digest: string
     manifests: [],
     compressedSize: 0,
   };
-  if (createdAt !== undefined) image.createdAt = new Date(createdAt);
+  if (createdAt !== undefined) image.createdAtMs = createdAt;
   return image;
 }
 

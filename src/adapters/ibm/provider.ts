@@ -351,7 +351,7 @@ function toRecord(registryId: string, entry: ListedImage, manifest: ManifestCont
     compressedSize: manifest?.size ?? entry.size,
   };
   if (manifest?.config !== undefined) record.config = manifest.config;
-  if (entry.createdAt !== undefined) record.createdAt = new Date(entry.createdAt);
+  if (entry.createdAt !== undefined) record.createdAtMs = entry.createdAt;
   return record;
 }
 

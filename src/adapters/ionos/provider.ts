@@ -365,7 +365,7 @@ export class IonosProvider implements Provider {
       compressedSize: 0,
     };
     const created = dateOf(meta.createdDate) ?? dateOf(meta.lastPushedAt);
-    if (created) record.createdAt = created;
+    if (created) record.createdAtMs = created.getTime();
     return record;
   }
 

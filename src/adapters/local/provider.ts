@@ -101,8 +101,8 @@ export class LocalProvider implements Provider {
     const budget = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
     this.freshnessMs = options.freshnessMs ?? DEFAULT_FRESHNESS_MS;
     // Snapshots hold every listed record; the blob caches mostly matter for digests shared between layouts.
-    this.snapshots = new WeightedLru(Math.floor(budget * 0.82));
-    this.blobs = new BlobReader(Math.floor(budget * 0.08));
+    this.snapshots = new WeightedLru(Math.floor(budget * 0.86));
+    this.blobs = new BlobReader(Math.floor(budget * 0.04));
     this.tree = new RepositoryTree(this.root, Math.floor(budget * 0.08), (dir, err) =>
       this.warn("local registry: directory unreadable, skipped", { registryId: this.id, dir, error: errorMessage(err) }),
     );

@@ -460,7 +460,7 @@ export class OciProvider implements Provider {
       compressedSize: content.compressedSize,
     };
     if (content.config !== undefined) record.config = content.config;
-    if (content.createdAt !== undefined) record.createdAt = content.createdAt;
+    if (content.createdAt !== undefined) record.createdAtMs = content.createdAt.getTime();
     return record;
   }
 

@@ -487,7 +487,7 @@ function imagesOf(registryId: string, repository: string, tags: ScwTag[]): Image
       manifests: [],
       compressedSize: 0,
     };
-    if (setAt !== undefined) record.createdAt = new Date(setAt);
+    if (setAt !== undefined) record.createdAtMs = setAt;
     out.push(record);
   }
   return out.sort((a, b) => compareStrings(a.digest, b.digest));

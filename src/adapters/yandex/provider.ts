@@ -329,7 +329,7 @@ export class YandexProvider implements Provider {
     };
     if (i.config && typeof i.config === "object") record.config = blobOf(obj(i.config));
     const created = dateOf(i.createdAt);
-    if (created) record.createdAt = created;
+    if (created) record.createdAtMs = created.getTime();
     return record;
   }
 

@@ -457,8 +457,8 @@ async function blobExists(layoutDir: string, digest: string): Promise<boolean> {
 }
 
 // Weights are measured V8 sizes (heap snapshots of a 100,000-image catalog: about 580 bytes per image
-// with one layer): a descriptor is its object
-// plus a 71-character digest string; media types are interned and cost nothing each.
+// with one layer): a descriptor is its object plus a 71-character digest string; media types are
+// interned and cost nothing each.
 const BLOB_BYTES = 130;
 
 function manifestWeight(m: ParsedManifest): number {

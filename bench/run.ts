@@ -15,12 +15,13 @@ import { rowLine, writeResults, type FigureReport } from "./lib/results.js";
 
 const FIGURES: Figure[] = [rpcFigure, listFigure, deepPagingFigure, fanOutFigure, ociFigure, deletesFigure];
 
-const USAGE = `Usage: npm run bench -- [--quick] [--only NAME,...] [--cache-dir DIR]
+const USAGE = `Usage: npm run bench -- [--quick] [--only NAME,...] [--cache-dir DIR] [--out DIR]
 
   --quick          a small version of every figure (under a minute), for CI
   --only LIST      run only these figures: ${FIGURES.map((f) => f.name).join(", ")}
   --cache-dir DIR  where generated catalogs and registry storage are kept between runs
                    (default ${path.join(os.tmpdir(), "regplane-bench-cache")})
+  --out DIR        where latest.md and latest.json are written (default bench/results)
 `;
 
 /** The first line of an error, plus the first line naming an error below it (a child's stderr). */
@@ -38,6 +39,7 @@ async function main(): Promise<number> {
         quick: { type: "boolean" },
         only: { type: "string" },
         "cache-dir": { type: "string" },
+        out: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -99,7 +101,7 @@ async function main(): Promise<number> {
     rmSync(workDir, { recursive: true, force: true });
   }
   const seconds = (performance.now() - started) / 1000;
-  const files = writeResults(path.join(import.meta.dirname, "results"), reports, {
+  const files = writeResults(values.out ?? path.join(import.meta.dirname, "results"), reports, {
     mode: quick ? "quick" : "full",
     load: { start: loadAtStart, end: os.loadavg() },
     only,

@@ -44,6 +44,24 @@ echo "== tests"
 mkdir -p test-results
 status=0
 npx --no-install vitest run --reporter=default --reporter=json --outputFile.json=test-results/vitest.json "$@" || status=$?
+
+# The benchmarks are not judged here (no timing in tests), but their quick mode must still run and
+# measure every figure, so the bench cannot rot between full runs.
+echo "== bench, quick mode (figures not judged)"
+if node --import tsx bench/run.ts --quick --out "$gen/bench" >"$gen/bench.log" 2>&1 &&
+  node -e '
+const rows = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+const unmeasured = rows.filter((r) => typeof r.value !== "number");
+const figures = new Set(rows.map((r) => r.name.split(".")[0]));
+for (const f of ["rpc", "list", "deep_paging", "fan_out", "oci", "deletes"]) if (!figures.has(f)) unmeasured.push({ name: f, note: "no rows" });
+if (unmeasured.length > 0) { console.error(unmeasured.map((r) => `${r.name}: ${r.note ?? "no value"}`).join("\n")); process.exit(1); }
+console.log(`${rows.length} figures measured`);
+' "$gen/bench/latest.json"; then :; else
+  tail -40 "$gen/bench.log"
+  echo "the quick bench failed or left a figure unmeasured" >&2
+  status=1
+fi
+
 node -e '
 const r = JSON.parse(require("fs").readFileSync("test-results/vitest.json", "utf8"));
 // A file that fails to load has no failed assertions but must still count as a failure.

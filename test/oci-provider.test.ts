@@ -488,6 +488,19 @@ describe("faults", () => {
     proxy.tamper = undefined;
   }
 
+  it("fails the page, and only the page, when a repository read ahead fails while an earlier one is still read", async () => {
+    reset();
+    // The window reads f/b and f/c together once f/a is done: f/c fails while the walk still waits for f/b.
+    proxy.onRequest = (_n, req) => (req.url?.includes("/v2/f/b/") ? new Promise((r) => setTimeout(r, 300)) : undefined);
+    proxy.rules.push({ match: /\/v2\/f\/c\/tags\/list/, status: 403, body: '{"errors":[{"code":"DENIED","message":"no"}]}', times: 100 });
+    const p = provider(proxy.url, { maxConcurrency: 4 });
+    const e = await failure(p.listImages({ order: [], limit: 10, signal: signal() }));
+    expect(e.message).toMatch(/f\/c|403|denied/i);
+    proxy.onRequest = undefined;
+    reset();
+    expect(await listAll(p)).toHaveLength(3);
+  });
+
   it("keeps at most maxConcurrency requests in flight", async () => {
     reset();
     // Slow answers make overlapping requests visible.

@@ -222,7 +222,7 @@ export class OciProvider implements Provider {
     let exhausted = false;
     const iterator = repositories[Symbol.asyncIterator]();
     const abandon = async () => {
-      for (const r of reading.splice(0)) r.catch(() => {});
+      reading.length = 0;
       await iterator.return?.(undefined);
     };
     try {
@@ -230,7 +230,12 @@ export class OciProvider implements Provider {
         while (reading.length < window && !exhausted) {
           const next = await iterator.next();
           if (next.done) exhausted = true;
-          else reading.push(this.repositoryImages(next.value, walk, signal));
+          else {
+            const images = this.repositoryImages(next.value, walk, signal);
+            // Awaited in turn below; until then a failure must not count as unhandled (it would end the process).
+            images.catch(() => {});
+            reading.push(images);
+          }
         }
         const oldest = reading.shift();
         if (oldest === undefined) return { images: page, done: true };

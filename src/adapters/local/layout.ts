@@ -276,18 +276,10 @@ const NO_BLOBS: BlobRecord[] = Object.freeze([]) as unknown as BlobRecord[];
  * by spreading grew a shape (and property array) of their own each, several hundred bytes per image.
  * Records are frozen and handed out as they are, shared by every caller.
  */
-function imageRecord(r: {
-  registryId: string;
-  repository: string;
-  digest: string;
-  mediaType: string;
-  tags: string[];
-  config?: BlobRecord;
-  layers?: BlobRecord[];
-  manifests?: BlobRecord[];
-  compressedSize?: number;
-  createdAt?: number;
-}): ImageRecord {
+function imageRecord(
+  r: Pick<ImageRecord, "registryId" | "repository" | "digest" | "mediaType" | "tags" | "config" | "createdAtMs"> &
+    Partial<Pick<ImageRecord, "layers" | "manifests" | "compressedSize">>,
+): ImageRecord {
   return Object.freeze({
     registryId: r.registryId,
     repository: r.repository,
@@ -298,7 +290,7 @@ function imageRecord(r: {
     layers: r.layers ?? NO_BLOBS,
     manifests: r.manifests ?? NO_BLOBS,
     compressedSize: r.compressedSize ?? 0,
-    createdAtMs: r.createdAt,
+    createdAtMs: r.createdAtMs,
   });
 }
 
@@ -325,14 +317,14 @@ export function internMediaType(mediaType: string): string {
 async function describeManifest(base: ImageRecord, dir: string, blobs: BlobReader): Promise<ImageRecord | undefined> {
   const m = await blobs.manifest(dir, base.digest);
   if (m === undefined) return undefined;
-  const fields = { ...base, mediaType: internMediaType(base.mediaType || m.mediaType || ""), createdAt: undefined, createdAtMs: undefined };
+  const fields = { ...base, mediaType: internMediaType(base.mediaType || m.mediaType || "") };
   if (m.kind === "image") {
     const { size, createdAt } = await imageTotals(m, dir, blobs);
-    return imageRecord({ ...fields, config: m.config, layers: m.layers, compressedSize: size, createdAt });
+    return imageRecord({ ...fields, config: m.config, layers: m.layers, compressedSize: size, createdAtMs: createdAt });
   }
   if (m.kind === "index") {
     const { size, createdAt } = await indexTotals(m, dir, blobs, 1);
-    return imageRecord({ ...fields, manifests: m.manifests, compressedSize: size, createdAt });
+    return imageRecord({ ...fields, manifests: m.manifests, compressedSize: size, createdAtMs: createdAt });
   }
   return imageRecord(fields);
 }

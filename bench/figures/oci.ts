@@ -126,7 +126,7 @@ export const ociFigure: Figure = {
     const spec: RegistrySpec = ctx.quick
       ? { seed: "oci", namespaces: 1, repositoriesPerNamespace: 5, tagsPerRepository: 5 }
       : { seed: "oci", namespaces: 4, repositoriesPerNamespace: 50, tagsPerRepository: 5 };
-    const rounds = ctx.quick ? 1 : 3;
+    const rounds = ctx.quick ? 1 : 5;
     const populated = await startPopulatedRegistry(ctx.cacheDir, spec, ctx.log);
     const { registry, images: pushed, repositories } = populated;
     ctx.log(`docker-registry on ${registry.host} holds ${repositories.length} repositories × ${spec.tagsPerRepository} tags${populated.pushed ? " (pushed now)" : " (storage reused from the cache)"}`);

@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
@@ -165,6 +165,8 @@ describe("registry entry fields", () => {
       expect(err.code).toBe(2);
       expect(err.stderr).toContain(`regplane: ${says}`);
       expect(err.stderr).not.toMatch(/^\s{4}at /m);
+      // Refused before anything was opened or created.
+      expect(existsSync(path.join(dataDir, "regplane.db"))).toBe(false);
     }
   }, 60_000);
 });

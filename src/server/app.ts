@@ -33,11 +33,12 @@ export interface RunningApp {
 /** `extraFactories` adds provider kinds (or replaces built-in ones) for embedding, e.g. benchmarks. */
 export async function startApp(config: Config, logger: Logger, extraFactories?: Record<string, ProviderFactory>): Promise<RunningApp> {
   mkdirSync(config.dataDir, { recursive: true });
-  const store = openSqliteStore(path.join(config.dataDir, "regplane.db"));
+  // Registry entries are checked (ConfigError) before the store is opened, so a refused config leaves nothing open.
   const catalog = Catalog.fromConfig(config.registries, config.folders, { ...providerFactories, ...extraFactories }, {
     dataDir: config.dataDir,
     warn: (msg, ctx) => logger.warn(ctx ?? {}, msg),
   });
+  const store = openSqliteStore(path.join(config.dataDir, "regplane.db"));
   const metrics = new Metrics();
   const engine = new OperationEngine({
     store,

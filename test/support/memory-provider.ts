@@ -3,6 +3,7 @@
 
 import { Code, notFound, providerError, RegplaneError } from "../../src/core/errors.js";
 import { compareImages } from "../../src/core/order.js";
+import { sleep } from "../../src/core/resilience.js";
 import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../src/core/provider.js";
 import type { Capability, ImageRecord, NamespaceRecord, RegistryRecord } from "../../src/core/types.js";
 
@@ -211,19 +212,4 @@ function decodeNativeCursor(cursor: string): ImageRecord {
   const space = cursor.indexOf(" ");
   if (space < 0) throw new RegplaneError(Code.INVALID_ARGUMENT, "bad cursor");
   return testImage("", cursor.slice(space + 1), cursor.slice(0, space));
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "vitest";
-import { CircuitBreaker, Semaphore, backoffDelay, parseRetryAfter, raceSignal, sleep } from "../src/core/resilience.js";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { CircuitBreaker, Semaphore, attemptSignal, backoffDelay, parseRetryAfter, raceSignal, sleep } from "../src/core/resilience.js";
 
 describe("backoffDelay", () => {
   it("stays within [0, min(cap, base · 2^(attempt-1))]", () => {
@@ -156,5 +156,50 @@ describe("sleep and raceSignal", () => {
     const c = new AbortController();
     c.abort();
     await expect(raceSignal(new Promise(() => {}), c.signal, () => new Error("mapped"))).rejects.toThrow("mapped");
+  });
+});
+
+describe("attemptSignal", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("aborts with the parent's reason", () => {
+    const parent = new AbortController();
+    const attempt = attemptSignal(parent.signal, 60_000);
+    expect(attempt.signal.aborted).toBe(false);
+    parent.abort("caller gone");
+    expect(attempt.signal.aborted).toBe(true);
+    expect(attempt.signal.reason).toBe("caller gone");
+    attempt.done();
+  });
+
+  it("starts aborted when the parent already is", () => {
+    const parent = new AbortController();
+    parent.abort("already");
+    const attempt = attemptSignal(parent.signal, 60_000);
+    expect(attempt.signal.reason).toBe("already");
+    attempt.done();
+  });
+
+  it("aborts with a TimeoutError once the time is up", () => {
+    vi.useFakeTimers();
+    const attempt = attemptSignal(new AbortController().signal, 1000);
+    vi.advanceTimersByTime(999);
+    expect(attempt.signal.aborted).toBe(false);
+    vi.advanceTimersByTime(1);
+    expect(attempt.signal.aborted).toBe(true);
+    expect((attempt.signal.reason as Error).name).toBe("TimeoutError");
+  });
+
+  it("after done() neither the parent nor the timer reaches it", () => {
+    vi.useFakeTimers();
+    const parent = new AbortController();
+    const attempt = attemptSignal(parent.signal, 1000);
+    attempt.done();
+    expect(vi.getTimerCount()).toBe(0);
+    parent.abort("late");
+    vi.advanceTimersByTime(5000);
+    expect(attempt.signal.aborted).toBe(false);
   });
 });

@@ -162,3 +162,32 @@ export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal, reason: 
     );
   });
 }
+
+export interface AttemptSignal {
+  readonly signal: AbortSignal;
+  /** Stops the timer and detaches from the parent; call once the attempt has settled. */
+  done(): void;
+}
+
+/**
+ * A signal for one attempt: aborted with `parent`, or after `timeoutMs` with a TimeoutError. Costs a
+ * controller, a listener and a timer, a fraction of `AbortSignal.any` plus `AbortSignal.timeout`, which
+ * register weak references per call and keep their timer until it fires.
+ */
+export function attemptSignal(parent: AbortSignal, timeoutMs: number): AttemptSignal {
+  const controller = new AbortController();
+  if (parent.aborted) {
+    controller.abort(parent.reason);
+    return { signal: controller.signal, done: () => {} };
+  }
+  const onAbort = () => controller.abort(parent.reason);
+  parent.addEventListener("abort", onAbort, { once: true });
+  const timer = setTimeout(() => controller.abort(new DOMException("attempt timed out", "TimeoutError")), timeoutMs);
+  return {
+    signal: controller.signal,
+    done: () => {
+      clearTimeout(timer);
+      parent.removeEventListener("abort", onAbort);
+    },
+  };
+}

@@ -6,7 +6,7 @@
 import { Agent, request } from "undici";
 import { ConfigError, isLoopback } from "./config.js";
 import { Code, RegplaneError, providerError } from "./errors.js";
-import { CircuitBreaker, Semaphore, backoffDelay, parseRetryAfter, sleep, type CircuitBreakerOptions } from "./resilience.js";
+import { CircuitBreaker, Semaphore, attemptSignal, backoffDelay, parseRetryAfter, sleep, type CircuitBreakerOptions } from "./resilience.js";
 
 export type ReplyHeaders = Record<string, string | string[] | undefined>;
 
@@ -278,18 +278,17 @@ export abstract class RestClient<C extends RestCall = RestCall> {
       headers = { ...headers, "content-type": "application/x-www-form-urlencoded" };
     }
     this.requestCount++;
-    const res = await request(url, {
-      method: c.method,
-      headers,
-      body,
-      dispatcher: this.agent,
-      signal: AbortSignal.any([signal, AbortSignal.timeout(this.requestTimeoutMs)]),
-    });
-    const ok = res.statusCode >= 200 && res.statusCode < 300;
-    const limit = ok ? (c.maxBytes ?? this.maxBytes) : ERROR_BODY_MAX_BYTES;
-    const bytes = await readBody(res.body, limit, !ok);
-    if (bytes === undefined) throw this.badResponse(`the answer to ${c.method} ${url.pathname} is larger than ${limit} bytes`);
-    return { status: res.statusCode, headers: res.headers, body: bytes };
+    const attempt = attemptSignal(signal, this.requestTimeoutMs);
+    try {
+      const res = await request(url, { method: c.method, headers, body, dispatcher: this.agent, signal: attempt.signal });
+      const ok = res.statusCode >= 200 && res.statusCode < 300;
+      const limit = ok ? (c.maxBytes ?? this.maxBytes) : ERROR_BODY_MAX_BYTES;
+      const bytes = await readBody(res.body, limit, !ok);
+      if (bytes === undefined) throw this.badResponse(`the answer to ${c.method} ${url.pathname} is larger than ${limit} bytes`);
+      return { status: res.statusCode, headers: res.headers, body: bytes };
+    } finally {
+      attempt.done();
+    }
   }
 
   private async pause(ms: number, signal: AbortSignal, doing: string | undefined): Promise<void> {

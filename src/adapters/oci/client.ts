@@ -8,7 +8,7 @@ import { Code, RegplaneError, invalidField, providerError } from "../../core/err
 import { parseChallenges, parseNextLink, type Challenge } from "./headers.js";
 import { WeightedLru } from "../../core/lru.js";
 import { MANIFEST_ACCEPT, digestOf, isDigest, parseConfigCreated } from "../../core/manifest.js";
-import { CircuitBreaker, Semaphore, backoffDelay, parseRetryAfter, raceSignal, sleep } from "../../core/resilience.js";
+import { CircuitBreaker, Semaphore, attemptSignal, backoffDelay, parseRetryAfter, raceSignal, sleep } from "../../core/resilience.js";
 import { describeNetworkError, header, readBody, type RestTuning } from "../../core/rest.js";
 
 export interface OciLogger {
@@ -512,12 +512,11 @@ export class OciClient {
 
   /** One HTTP exchange with its own timeout, following redirects (Authorization dropped across origins). */
   private async exchange(options: CallOptions, authorization: string | undefined, signal: AbortSignal): Promise<Reply> {
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new DOMException("attempt timed out", "TimeoutError")), this.requestTimeoutMs);
+    const attempt = attemptSignal(signal, this.requestTimeoutMs);
     try {
-      return await this.exchangeWithin(options, authorization, AbortSignal.any([signal, timeout.signal]));
+      return await this.exchangeWithin(options, authorization, attempt.signal);
     } finally {
-      clearTimeout(timer);
+      attempt.done();
     }
   }
 

@@ -70,6 +70,21 @@ describe("registry entry fields", () => {
     await build({ ...yandex, registryId: "crp0123456789abcdef", endpoint: "http://127.0.0.1:1", operationEndpoint: "https://op.example", iamEndpoint: "https://iam.example/t" });
   });
 
+  it("refuses a field its provider does not know, for every provider", async () => {
+    const local = { provider: "local", path: ctx.dataDir };
+    for (const entry of [oci, scaleway, ibm, yandex, ionos, local]) {
+      expect((await refusal({ ...entry, catalogPagesize: 50 })).message).toBe(`registries[lab].catalogPagesize: unknown field for provider ${entry.provider}`);
+    }
+  });
+
+  it("reads OCI listingCacheTtl as a duration (30 s when not set)", async () => {
+    const ttlOf = (entry: Record<string, unknown>) => (providerFactories.oci({ id: "lab", ...oci, ...entry }, ctx) as unknown as { listingCacheTtlMs: number }).listingCacheTtlMs;
+    expect(ttlOf({})).toBe(30_000);
+    expect(ttlOf({ listingCacheTtl: "2m" })).toBe(120_000);
+    expect(ttlOf({ listingCacheTtl: "0s" })).toBe(0);
+    expect((await refusal({ ...oci, listingCacheTtl: "soon" })).message).toMatch(/^registries\[lab\]\.listingCacheTtl: expected a duration/);
+  });
+
   it("keeps OCI maxConcurrency at 8 when it is not set", async () => {
     const p = providerFactories.oci({ id: "lab", ...oci }, ctx) as OciProvider;
     expect(p.client.maxConcurrency).toBe(8);

@@ -1,6 +1,6 @@
 // The provider kinds regplane knows, by the `provider:` value in the config. Only main wires these in.
 import type { ProviderFactory } from "../core/catalog.js";
-import { optionalBoolean, optionalByteSize, optionalInteger, optionalPositiveNumber, optionalString, optionalStrings, requiredString } from "../core/registry-config.js";
+import { onlyFields, optionalBoolean, optionalByteSize, optionalDuration, optionalInteger, optionalPositiveNumber, optionalString, optionalStrings, requiredString } from "../core/registry-config.js";
 import { LocalProvider } from "./local/index.js";
 import { OciProvider } from "./oci/index.js";
 import { ionosProviderFromConfig } from "./ionos/index.js";
@@ -8,16 +8,34 @@ import { yandexProviderFromConfig } from "./yandex/index.js";
 import { ibmProviderFromConfig } from "./ibm/index.js";
 import { scalewayProviderFromConfig } from "./scaleway/index.js";
 
+const LOCAL_FIELDS = new Set(["id", "provider", "path", "cacheBytes"]);
+const OCI_FIELDS = new Set([
+  "id",
+  "provider",
+  "endpoint",
+  "username",
+  "password",
+  "insecure",
+  "repositories",
+  "allowedRealmHosts",
+  "maxConcurrency",
+  "catalogPageSize",
+  "listingCacheTtl",
+]);
+
 export const providerFactories: Record<string, ProviderFactory> = {
-  local: (cfg, ctx) =>
-    new LocalProvider({
+  local: (cfg, ctx) => {
+    onlyFields(cfg, LOCAL_FIELDS);
+    return new LocalProvider({
       id: cfg.id,
       root: requiredString(cfg, "path"),
       cacheBytes: optionalByteSize(cfg, "cacheBytes"),
       onWarning: ctx.warn,
-    }),
-  oci: (cfg, ctx) =>
-    new OciProvider({
+    });
+  },
+  oci: (cfg, ctx) => {
+    onlyFields(cfg, OCI_FIELDS);
+    return new OciProvider({
       id: cfg.id,
       endpoint: requiredString(cfg, "endpoint"),
       username: optionalString(cfg, "username", { keepEmpty: true }),
@@ -27,8 +45,10 @@ export const providerFactories: Record<string, ProviderFactory> = {
       allowedRealmHosts: optionalStrings(cfg, "allowedRealmHosts"),
       maxConcurrency: optionalInteger(cfg, "maxConcurrency", 1, 256),
       catalogPageSize: optionalPositiveNumber(cfg, "catalogPageSize"),
+      listingCacheTtlMs: optionalDuration(cfg, "listingCacheTtl"),
       logger: { warn: (msg, c) => ctx.warn(msg, c) },
-    }),
+    });
+  },
   ionos: ionosProviderFromConfig,
   yandex: yandexProviderFromConfig,
   ibm: ibmProviderFromConfig,

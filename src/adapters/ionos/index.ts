@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { ProviderContext } from "../../core/catalog.js";
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
-import { entryName, fieldName, optionalInteger, optionalString } from "../../core/registry-config.js";
+import { entryName, fieldName, onlyFields, optionalInteger, optionalString } from "../../core/registry-config.js";
 import { IonosProvider, type RegistryCredentials } from "./provider.js";
 
 export { IonosProvider, DEFAULT_IONOS_ENDPOINT, type IonosProviderOptions, type RegistryCredentials } from "./provider.js";
@@ -13,7 +13,24 @@ export { IonosProvider, DEFAULT_IONOS_ENDPOINT, type IonosProviderOptions, type 
  * contractNumber, registryId, registryUsername + registryPassword, registryTokens (a list of
  * {registry: <name or id>, username, password | passwordFile}), registryInsecure, pageSize.
  */
+const KNOWN_FIELDS = new Set([
+  "id",
+  "provider",
+  "endpoint",
+  "token",
+  "username",
+  "password",
+  "contractNumber",
+  "registryId",
+  "registryUsername",
+  "registryPassword",
+  "registryTokens",
+  "registryInsecure",
+  "pageSize",
+]);
+
 export function ionosProviderFromConfig(cfg: RegistryConfig, ctx: ProviderContext): IonosProvider {
+  onlyFields(cfg, KNOWN_FIELDS);
   const registryUsername = optionalString(cfg, "registryUsername");
   const registryPassword = optionalString(cfg, "registryPassword");
   if ((registryUsername === undefined) !== (registryPassword === undefined)) throw new ConfigError(`${entryName(cfg)}: registryUsername and registryPassword go together`);

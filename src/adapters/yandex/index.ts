@@ -1,7 +1,7 @@
 // The Yandex Cloud Container Registry adapter, and how a `provider: yandex` config entry becomes one.
 import type { ProviderContext } from "../../core/catalog.js";
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
-import { entryName, fieldName, optionalString, requiredString } from "../../core/registry-config.js";
+import { entryName, fieldName, onlyFields, optionalString, requiredString } from "../../core/registry-config.js";
 import { parseAuthorizedKey, type IamCredentials } from "./iam.js";
 import { YandexProvider } from "./provider.js";
 
@@ -13,7 +13,22 @@ export { DEFAULT_IAM_ENDPOINT, IamTokenSource, parseAuthorizedKey, type Authoriz
  * serviceAccountKey (the key file's JSON; usually serviceAccountKeyFile), oauthToken or iamToken;
  * endpoint, operationEndpoint, iamEndpoint, hostname.
  */
+const KNOWN_FIELDS = new Set([
+  "id",
+  "provider",
+  "folderId",
+  "registryId",
+  "serviceAccountKey",
+  "oauthToken",
+  "iamToken",
+  "endpoint",
+  "operationEndpoint",
+  "iamEndpoint",
+  "hostname",
+]);
+
 export function yandexProviderFromConfig(cfg: RegistryConfig, _ctx: ProviderContext): YandexProvider {
+  onlyFields(cfg, KNOWN_FIELDS);
   const given = ["serviceAccountKey", "oauthToken", "iamToken"].filter((k) => cfg[k] !== undefined && cfg[k] !== "");
   if (given.length !== 1) throw new ConfigError(`${entryName(cfg)}: yandex needs exactly one of serviceAccountKey (or serviceAccountKeyFile), oauthToken or iamToken`);
   let credentials: IamCredentials;

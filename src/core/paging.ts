@@ -22,6 +22,7 @@
 // Strings are varint length + UTF-8.
 
 import { createHash } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import { Code, invalidField, isRegplaneError, RegplaneError } from "./errors.js";
 import { compareImages, imageKeyOf } from "./order.js";
 import type { ImageKey, ImagePage, ListImagesQuery, Provider } from "./provider.js";
@@ -325,6 +326,8 @@ class Walk {
         return { kind: "no-time" };
       }
       const controller = new AbortController();
+      // A provider listens once per request it queues (dozens for an OCI registry): not a leak to warn about.
+      setMaxListeners(0, controller.signal);
       this.controllers.add(controller);
       const parent = this.params.signal;
       const onParentAbort = () => controller.abort(parent?.reason);

@@ -16,6 +16,8 @@ export interface ServerProcess {
   child: ChildProcess;
   /** Every JSON log line so far. */
   logs: Array<Record<string, unknown>>;
+  /** What the process wrote to stderr so far (Node's own warnings go there). */
+  stderr(): string;
   /** SIGTERM and wait for exit; returns the exit code. */
   stop(): Promise<number | null>;
   /** SIGKILL and wait. */
@@ -72,6 +74,7 @@ export async function startServer(o: StartOptions = {}): Promise<ServerProcess> 
     httpUrl: `http://127.0.0.1:${httpPort}`,
     child,
     logs,
+    stderr: () => stderr,
     async stop() {
       if (child.exitCode !== null) return child.exitCode;
       child.kill("SIGTERM");

@@ -66,7 +66,7 @@ export const fanOutFigure: Figure = {
         ],
         method: [
           `${REGISTRIES} embedded registries of ${perRegistry} images each in folder \`fan\`, and registry \`solo\` holding ${perRegistry * REGISTRIES} images; every one wrapped so that each listing call waits ${DELAY_MS} ms (a timer, honouring cancellation) before reading its layouts: a registry that answers in ${DELAY_MS} ms without loading the machine.`,
-          "The wrapper is a provider kind injected through startApp's optional factories parameter; the server is `bench/servers/app.ts`, the same startApp wiring as src/main.ts, as its own process with log level warn. A proxy in front of real registries was not used: the OCI adapter sends several requests per repository, so a per-request delay would measure the adapter's request count rather than fan-out.",
+          "The wrapper is a provider kind injected through startApp's optional factories parameter; the server is `bench/servers/app.ts`, the same startApp wiring as src/main.ts from the compiled dist/, as its own process with log level warn. A proxy in front of real registries was not used: the OCI adapter sends several requests per repository, so a per-request delay would measure the adapter's request count rather than fan-out.",
           `A grpc-js client alternates List(folder_id=fan, page_size ${PAGE_SIZE}), one page holding all ${perRegistry * REGISTRIES} images of the ${REGISTRIES} registries, and List(registry_id=solo, page_size ${PAGE_SIZE}), a page of the same ${perRegistry * REGISTRIES} images from one registry, so both responses are the same size; ${samples} samples each after 3 warm-ups; figures are medians. Serial calls would take ≥ ${REGISTRIES * DELAY_MS} ms.`,
         ],
       };

@@ -121,6 +121,8 @@ export interface BenchServer<Ready> {
  * and `{type: "reply", id, …}` to requests carrying an id.
  */
 export async function startBenchServer<Ready>(script: string, args: string[]): Promise<BenchServer<Ready>> {
+  // bench/servers/app.ts runs regplane's compiled code.
+  await buildOnce();
   const child = fork(script, args, { cwd: ROOT, execArgv: ["--import", "tsx"], stdio: ["ignore", "pipe", "pipe", "ipc"] });
   let output = "";
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-8000));

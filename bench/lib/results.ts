@@ -120,7 +120,7 @@ export function writeResults(dir: string, figures: FigureReport[], info: RunInfo
     "wherever one exists: the machine's cores are shared (by the load generator, the server, and other work),",
     "so absolute numbers move from run to run while ratios are what the goals judge. `ratio` is always",
     "value / baseline. The regplane server runs as its own process (`node dist/main.js` as `npm start` runs it, or",
-    "`bench/servers/app.ts` where a provider has to be injected) with `--log-level warn`, so per-call",
+    "`bench/servers/app.ts`, running the same compiled code, where a provider has to be injected) with `--log-level warn`, so per-call",
     "logging does not dominate the figures. `npm run bench -- --quick` is a small version of the same run.",
     "",
     "| figure | value | unit | baseline | ratio | goal | meets |",

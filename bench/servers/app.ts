@@ -1,18 +1,23 @@
 // regplane (startApp, the same wiring as src/main.ts) with provider kinds the benchmarks inject:
 // `delayed-local`, an embedded registry that answers every listing after `delayMs`, and `oci`, the OCI
 // adapter kept at hand so its request counters can be read. Started by bench/run.ts over IPC, which can
-// also ask for those counters and for a record of every HTTP request the adapter sends.
+// also ask for those counters and for a record of every HTTP request the adapter sends. regplane's code
+// is loaded compiled from dist/ (which the bench builds first), as `npm start` runs it, not through tsx.
 import { subscribe } from "node:diagnostics_channel";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
-import { providerFactories } from "../../src/adapters/index.js";
-import { LocalProvider } from "../../src/adapters/local/index.js";
-import { OciProvider } from "../../src/adapters/oci/index.js";
 import type { ProviderFactory } from "../../src/core/catalog.js";
-import { loadConfig } from "../../src/core/config.js";
 import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../src/core/provider.js";
 import type { ImageRecord, NamespaceRecord, RegistryRecord } from "../../src/core/types.js";
-import { startApp } from "../../src/server/app.js";
+
+/** A module of dist/, typed as its source in src/. */
+const compiled = <M>(module: string): Promise<M> => import(new URL(`../../dist/${module}`, import.meta.url).href) as Promise<M>;
+const { providerFactories } = await compiled<typeof import("../../src/adapters/index.js")>("adapters/index.js");
+const { LocalProvider } = await compiled<typeof import("../../src/adapters/local/index.js")>("adapters/local/index.js");
+const { OciProvider } = await compiled<typeof import("../../src/adapters/oci/index.js")>("adapters/oci/index.js");
+const { loadConfig } = await compiled<typeof import("../../src/core/config.js")>("core/config.js");
+const { startApp } = await compiled<typeof import("../../src/server/app.js")>("server/app.js");
+type OciProvider = InstanceType<typeof OciProvider>;
 
 /** An embedded registry that waits before every listing, like a registry across a network. */
 class DelayedProvider implements Provider {

@@ -21,6 +21,7 @@ import { RateLimiter } from "./limits.js";
 import { Metrics } from "./metrics.js";
 import { codeName, RpcPipeline } from "./rpc.js";
 import { toStatusRecord } from "./status.js";
+import { useBufferUtf8Encoding } from "./utf8.js";
 import { yandexMirrors } from "./yandex.js";
 
 export interface RunningApp {
@@ -32,6 +33,7 @@ export interface RunningApp {
 
 /** `extraFactories` adds provider kinds (or replaces built-in ones) for embedding, e.g. benchmarks. */
 export async function startApp(config: Config, logger: Logger, extraFactories?: Record<string, ProviderFactory>): Promise<RunningApp> {
+  useBufferUtf8Encoding();
   mkdirSync(config.dataDir, { recursive: true });
   // Registry entries are checked (ConfigError) before the store is opened, so a refused config leaves nothing open.
   const catalog = Catalog.fromConfig(config.registries, config.folders, { ...providerFactories, ...extraFactories }, {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { CircuitBreaker, Semaphore, attemptSignal, backoffDelay, parseRetryAfter, raceSignal, sleep } from "../src/core/resilience.js";
+import { CircuitBreaker, Semaphore, attemptSignal, backoffDelay, onAbort, parseRetryAfter, raceSignal, sleep } from "../src/core/resilience.js";
 
 describe("backoffDelay", () => {
   it("stays within [0, min(cap, base · 2^(attempt-1))]", () => {
@@ -201,5 +201,42 @@ describe("attemptSignal", () => {
     parent.abort("late");
     vi.advanceTimersByTime(5000);
     expect(attempt.signal.aborted).toBe(false);
+  });
+});
+
+describe("onAbort", () => {
+  /** Node's process warnings emitted while `fn` runs (they arrive on a later tick). */
+  async function warningsDuring(fn: () => void): Promise<string[]> {
+    const seen: string[] = [];
+    const keep = (w: Error) => seen.push(w.name);
+    process.on("warning", keep);
+    try {
+      fn();
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off("warning", keep);
+    }
+    return seen;
+  }
+
+  it("calls each listener once at abort, and not after it was removed", () => {
+    const controller = new AbortController();
+    let calls = 0;
+    const removers = Array.from({ length: 50 }, () => onAbort(controller.signal, () => calls++));
+    removers[0]();
+    controller.abort();
+    controller.abort();
+    expect(calls).toBe(49);
+  });
+
+  it("lets dozens of listeners wait on one signal without Node's leak warning, which plain listeners get", async () => {
+    const plain = new AbortController().signal;
+    expect(await warningsDuring(() => {
+      for (let i = 0; i < 11; i++) plain.addEventListener("abort", () => {});
+    })).toContain("MaxListenersExceededWarning");
+    const signal = new AbortController().signal;
+    expect(await warningsDuring(() => {
+      for (let i = 0; i < 100; i++) onAbort(signal, () => {});
+    })).toEqual([]);
   });
 });

@@ -22,9 +22,9 @@
 // Strings are varint length + UTF-8.
 
 import { createHash } from "node:crypto";
-import { setMaxListeners } from "node:events";
 import { Code, invalidField, isRegplaneError, RegplaneError } from "./errors.js";
 import { compareImages, imageKeyOf } from "./order.js";
+import { onAbort } from "./resilience.js";
 import type { ImageKey, ImagePage, ListImagesQuery, Provider } from "./provider.js";
 import type { ImageRecord, OrderTerm } from "./types.js";
 
@@ -326,12 +326,9 @@ class Walk {
         return { kind: "no-time" };
       }
       const controller = new AbortController();
-      // A provider listens once per request it queues (dozens for an OCI registry): not a leak to warn about.
-      setMaxListeners(0, controller.signal);
       this.controllers.add(controller);
       const parent = this.params.signal;
-      const onParentAbort = () => controller.abort(parent?.reason);
-      parent?.addEventListener("abort", onParentAbort, { once: true });
+      const stopListening = parent === undefined ? undefined : onAbort(parent, () => controller.abort(parent.reason));
       if (parent?.aborted) controller.abort(parent.reason);
       const timer = setTimeout(() => controller.abort(new RegplaneError(Code.DEADLINE_EXCEEDED, `registry call timed out after ${timeout} ms`)), timeout);
       try {
@@ -356,7 +353,7 @@ class Walk {
         return { kind: "failed", error };
       } finally {
         clearTimeout(timer);
-        parent?.removeEventListener("abort", onParentAbort);
+        stopListening?.();
         this.controllers.delete(controller);
       }
     } finally {

@@ -1,5 +1,6 @@
 // The pieces that keep one slow or failing registry from being hammered, shared by every adapter: a
 // FIFO semaphore, a circuit breaker, backoff with full jitter, Retry-After parsing and abortable waits.
+import { setMaxListeners } from "node:events";
 
 /** A counting semaphore whose waiters leave the queue when their signal aborts. */
 export class Semaphore {
@@ -20,16 +21,15 @@ export class Semaphore {
     await new Promise<void>((resolve, reject) => {
       const waiter = {
         grant: () => {
-          signal.removeEventListener("abort", onAbort);
+          stopListening();
           resolve();
         },
       };
-      const onAbort = () => {
+      const stopListening = onAbort(signal, () => {
         const i = this.waiters.indexOf(waiter);
         if (i >= 0) this.waiters.splice(i, 1);
         reject(signal.reason);
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
+      });
       this.waiters.push(waiter);
     });
     return this.releaser();
@@ -130,14 +130,13 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
       return;
     }
     const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
+      stopListening();
       resolve();
     }, ms);
-    const onAbort = () => {
+    const stopListening = onAbort(signal, () => {
       clearTimeout(timer);
       reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
+    });
   });
 }
 
@@ -148,15 +147,14 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
 export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal, reason: () => unknown = () => signal.reason): Promise<T> {
   if (signal.aborted) return Promise.reject(reason());
   return new Promise((resolve, reject) => {
-    const onAbort = () => reject(reason());
-    signal.addEventListener("abort", onAbort, { once: true });
+    const stopListening = onAbort(signal, () => reject(reason()));
     promise.then(
       (value) => {
-        signal.removeEventListener("abort", onAbort);
+        stopListening();
         resolve(value);
       },
       (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
+        stopListening();
         reject(error);
       },
     );
@@ -180,14 +178,29 @@ export function attemptSignal(parent: AbortSignal, timeoutMs: number): AttemptSi
     controller.abort(parent.reason);
     return { signal: controller.signal, done: () => {} };
   }
-  const onAbort = () => controller.abort(parent.reason);
-  parent.addEventListener("abort", onAbort, { once: true });
+  const stopListening = onAbort(parent, () => controller.abort(parent.reason));
   const timer = setTimeout(() => controller.abort(new DOMException("attempt timed out", "TimeoutError")), timeoutMs);
   return {
     signal: controller.signal,
     done: () => {
       clearTimeout(timer);
-      parent.removeEventListener("abort", onAbort);
+      stopListening();
     },
   };
+}
+
+const listenedTo = new WeakSet<AbortSignal>();
+
+/**
+ * Calls `listener` once when `signal` aborts; returns what removes it. One registry call may queue dozens
+ * of requests on its signal, each listening, which is not the leak Node warns about past 10 listeners:
+ * the first listener lifts that limit for the signal (once, so signals nobody listens to cost nothing).
+ */
+export function onAbort(signal: AbortSignal, listener: () => void): () => void {
+  if (!listenedTo.has(signal)) {
+    listenedTo.add(signal);
+    setMaxListeners(0, signal);
+  }
+  signal.addEventListener("abort", listener, { once: true });
+  return () => signal.removeEventListener("abort", listener);
 }

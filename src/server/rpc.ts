@@ -1,7 +1,6 @@
 // The one call pipeline both transports run: authenticate, check the role, rate-limit, apply the deadline,
 // validate against the proto's buf.validate rules, call the service, log one line (and an audit line for
 // every mutating call) and record metrics. Services are written once against CallContext.
-import { setMaxListeners } from "node:events";
 import type { DescMessage, DescMethod, DescMethodUnary, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { create, isMessage } from "@bufbuild/protobuf";
 import { pathToString } from "@bufbuild/protobuf/reflect";
@@ -105,8 +104,6 @@ export class RpcPipeline {
     const started = performance.now();
     const deadline = effectiveDeadline(call.deadline, Date.now(), this.access.limits);
     const abort = call.controller ?? new AbortController();
-    // Services and adapters listen once per registry request they queue or run: not a leak to warn about.
-    setMaxListeners(0, abort.signal);
     const caller: { name?: string } = {};
     return new Promise((resolve, reject) => {
       let ended = false;

@@ -49,25 +49,16 @@ export function operationService(deps: ServiceDeps) {
         before = { createdAt: new Date(Number(ms)), id };
       }
       const limit = pageSizeOf(req.pageSize);
-      // Operations the caller may not see are skipped batch by batch along the same keyset, so a page is
-      // full whenever more visible operations exist.
-      const page: OperationRecord[] = [];
-      let more = false;
-      for (let cursor = before; ; ) {
-        ctx.signal.throwIfAborted();
-        const batch = await engine.list({ resourceId: req.resourceId || undefined, done: req.done, before: cursor, limit: limit + 1 });
-        for (const op of batch) {
-          if (!visible(op, ctx)) continue;
-          if (page.length === limit) {
-            more = true;
-            break;
-          }
-          page.push(op);
-        }
-        const end = batch[batch.length - 1];
-        if (more || batch.length <= limit || !end) break;
-        cursor = { createdAt: end.createdAt, id: end.id };
-      }
+      // The store applies the same rule as visible(), so a page is full whenever more visible operations exist.
+      const found = await engine.list({
+        resourceId: req.resourceId || undefined,
+        done: req.done,
+        visibleTo: { registryIds: ctx.catalog.all().map((p) => p.id), principal: ctx.principal },
+        before,
+        limit: limit + 1,
+      });
+      const more = found.length > limit;
+      const page = found.slice(0, limit);
       const last = page[page.length - 1];
       return create(ListOperationsResponseSchema, {
         operations: page.map(operationToProto),

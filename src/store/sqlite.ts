@@ -419,6 +419,11 @@ export class SqliteStore implements Store {
       args.push(filter.resourceId);
     }
     if (filter.done !== undefined) where.push(filter.done ? "state = 'done'" : "state <> 'done'");
+    if (filter.visibleTo) {
+      // One statement whatever the number of registries: the ids travel as one JSON array.
+      where.push("(registry_id IN (SELECT value FROM json_each(?)) OR (registry_id = '' AND created_by = ?))");
+      args.push(JSON.stringify(filter.visibleTo.registryIds), filter.visibleTo.principal);
+    }
     if (filter.before) {
       where.push("(created_at, id) < (?, ?)");
       args.push(filter.before.createdAt.getTime(), filter.before.id);

@@ -61,6 +61,8 @@ export interface CreateOperationOptions {
 export interface ListOperationsFilter {
   resourceId?: string;
   done?: boolean;
+  /** Only operations on these registries, or on no registry and created by this principal. */
+  visibleTo?: { registryIds: readonly string[]; principal: string };
   /** Keyset: operations strictly older than (createdAt, id). */
   before?: { createdAt: Date; id: string };
   limit: number;

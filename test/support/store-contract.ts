@@ -248,6 +248,32 @@ export function describeStoreContract(
           ).toEqual(["op-5", "op-1"]);
           expect(await store.listOperations({ limit: 0 })).toEqual([]);
         });
+
+        it("keeps to what a caller may see: its registries, and its own operations on no registry", async () => {
+          const store = await open();
+          const owners: Array<[string, string]> = [["a", "alice"], ["b", "alice"], ["", "alice"], ["", "bob"], ["a", "bob"], ["gone", "alice"]];
+          for (let i = 0; i < 30; i++) {
+            const [registryId, createdBy] = owners[i % owners.length];
+            await store.createOperation(newOp(`op-${String(i).padStart(2, "0")}`, { createdAt: at(100 + i), registryId, createdBy }));
+          }
+          const visibleTo = { registryIds: ["a", "b"], principal: "alice" };
+          const expected = Array.from({ length: 30 }, (_, i) => i)
+            .filter((i) => { const [r, by] = owners[i % owners.length]; return r === "a" || r === "b" || (r === "" && by === "alice"); })
+            .reverse()
+            .map((i) => `op-${String(i).padStart(2, "0")}`);
+          expect((await store.listOperations({ limit: 100, visibleTo })).map((o) => o.id)).toEqual(expected);
+          // Pages stay full across the operations skipped.
+          const paged: string[] = [];
+          let before: { createdAt: Date; id: string } | undefined;
+          for (;;) {
+            const page = await store.listOperations({ limit: 4, visibleTo, before });
+            paged.push(...page.map((o) => o.id));
+            if (page.length < 4) break;
+            before = { createdAt: page[3].createdAt, id: page[3].id };
+          }
+          expect(paged).toEqual(expected);
+          expect(await store.listOperations({ limit: 100, visibleTo: { registryIds: [], principal: "carol" } })).toEqual([]);
+        });
       });
 
       describe("claims and leases", () => {

@@ -2,6 +2,7 @@
 // gRPC-Web, gRPC over h2c), curl, and a reflection client; images built by umoci and copied in by skopeo.
 import { execFile } from "node:child_process";
 import * as http2 from "node:http2";
+import * as net from "node:net";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import * as grpc from "@grpc/grpc-js";
@@ -184,6 +185,23 @@ describe("the HTTP port", () => {
       expect(version).toBe(extra[0] === "--http1.1" ? "1.1" : "2");
       expect(JSON.parse(body).images).toHaveLength(4);
     }
+  });
+
+  it("answers an HTTP/1.0 call without a Host header and keeps serving", async () => {
+    const port = Number(new URL(server.httpUrl).port);
+    const reply = await new Promise<string>((resolve, reject) => {
+      const body = '{"orderBy":"name"}';
+      const socket = net.connect(port, "127.0.0.1", () =>
+        socket.write(`POST /regplane.v1.ImageService/List HTTP/1.0\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`),
+      );
+      let text = "";
+      socket.on("data", (d) => (text += d.toString()));
+      socket.on("end", () => resolve(text));
+      socket.on("error", reject);
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 200/);
+    expect(JSON.parse(reply.slice(reply.indexOf("\r\n\r\n") + 4)).images).toHaveLength(4);
+    expect((await fetch(`${server.httpUrl}/healthz`)).status).toBe(200);
   });
 
   it("serves the other three services", async () => {

@@ -16,7 +16,7 @@ import {
   type ConnectRouter,
   type HandlerContext,
 } from "@connectrpc/connect";
-import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import { compressionBrotli, compressionGzip, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { TlsConfig } from "../core/config.js";
 import { Code as RegplaneCode, RegplaneError } from "../core/errors.js";
 import { subjectOf } from "./auth.js";
@@ -27,6 +27,7 @@ import { createRegistry, type DescFile, type Registry } from "@bufbuild/protobuf
 import { file_google_protobuf_empty } from "@bufbuild/protobuf/wkt";
 import { file_google_rpc_error_details } from "../gen/google/rpc/error_details_pb.js";
 import { toConnectError } from "./status.js";
+import { universalRequestOf } from "./node-request.js";
 import { reclassifyParseFailures } from "./undecodable.js";
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -144,7 +145,7 @@ function rpcHandler(o: HttpServerOptions): NodeHandler {
     const values = createContextValues().set(PEER_CERT_SUBJECT, peerCertSubjectOf(req));
     // An answer given before the whole request arrived (too large, undecodable) leaves an HTTP/2 client
     // blocked on flow control with the stream open: read and drop the rest of its request, from the
-    // HTTP/2 stream itself, since connect's abandoned body reader keeps the compat request paused.
+    // HTTP/2 stream itself, since a body connect never began to read leaves the compat request paused.
     if (req instanceof http2.Http2ServerRequest) {
       const stream = req.stream;
       stream.once("finish", () => {
@@ -154,7 +155,7 @@ function rpcHandler(o: HttpServerOptions): NodeHandler {
         stream.resume();
       });
     }
-    handler(universalRequestFromNodeRequest(req as never, res as never, undefined, values))
+    handler(universalRequestOf(req, res, values))
       .then(reclassifyParseFailures)
       .then((u) => universalResponseToNodeResponse(u, res as never))
       .catch((reason) => {

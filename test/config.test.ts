@@ -8,6 +8,7 @@ import { providerFactories } from "../src/adapters/index.js";
 import type { OciProvider } from "../src/adapters/oci/index.js";
 import { Catalog, type ProviderContext } from "../src/core/catalog.js";
 import { ConfigError, loadConfig, type RegistryConfig } from "../src/core/config.js";
+import { IbmFake } from "./fakes/ibm.js";
 
 const exec = promisify(execFile);
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -83,6 +84,38 @@ describe("registry entry fields", () => {
     expect(ttlOf({ listingCacheTtl: "2m" })).toBe(120_000);
     expect(ttlOf({ listingCacheTtl: "0s" })).toBe(0);
     expect((await refusal({ ...oci, listingCacheTtl: "soon" })).message).toMatch(/^registries\[lab\]\.listingCacheTtl: expected a duration/);
+  });
+
+  it("stops calling a failing OCI, IBM or Scaleway registry for the configured breakerCooldown after breakerThreshold failures", async () => {
+    const closed = "http://127.0.0.1:1";
+    // IBM's IAM answers (from the fake) so that its registry calls are the ones failing.
+    const iam = await IbmFake.start();
+    const entries = [
+      { ...oci, endpoint: closed, insecure: true },
+      { ...ibm, registryUrl: closed, iamUrl: iam.url, account: iam.account, apiKey: iam.apiKey, maxAttempts: 1 },
+      { ...scaleway, apiUrl: closed, maxAttempts: 1 },
+    ];
+    for (const entry of entries) {
+      const outcomes: string[] = [];
+      for (const breaker of [{}, { breakerThreshold: 1, breakerCooldown: "7s" }]) {
+        const p = providerFactories[entry.provider]({ id: "lab", ...entry, ...breaker } as RegistryConfig, ctx);
+        const messages: string[] = [];
+        for (let i = 0; i < 3; i++) {
+          const err = await p.listNamespaces({ limit: 10, signal: AbortSignal.timeout(10_000) }).then(
+            () => new Error("listed a registry that cannot be reached"),
+            (e: unknown) => e as Error,
+          );
+          messages.push(err.message);
+        }
+        await p.close?.();
+        outcomes.push(messages.some((m) => m.includes("skipped for 7s after 1 consecutive failures")) ? "skipped 7s" : "tried");
+      }
+      expect(outcomes, entry.provider).toEqual(["tried", "skipped 7s"]);
+    }
+    await iam.close();
+    expect((await refusal({ ...oci, breakerThreshold: 0 })).message).toBe("registries[lab].breakerThreshold: must be a whole number 1-1000");
+    expect((await refusal({ ...ibm, breakerCooldown: "0s" })).message).toBe("registries[lab].breakerCooldown: must be longer than 0");
+    expect((await refusal({ ...scaleway, breakerCooldown: "soon" })).message).toMatch(/^registries\[lab\]\.breakerCooldown: expected a duration/);
   });
 
   it("keeps OCI maxConcurrency at 8 when it is not set", async () => {

@@ -1,6 +1,6 @@
 // The provider kinds regplane knows, by the `provider:` value in the config. Only main wires these in.
 import type { ProviderFactory } from "../core/catalog.js";
-import { onlyFields, optionalBoolean, optionalByteSize, optionalDuration, optionalInteger, optionalPositiveNumber, optionalString, optionalStrings, requiredString } from "../core/registry-config.js";
+import { BREAKER_FIELDS, breakerSettings, onlyFields, optionalBoolean, optionalByteSize, optionalDuration, optionalInteger, optionalPositiveNumber, optionalString, optionalStrings, requiredString } from "../core/registry-config.js";
 import { LocalProvider } from "./local/index.js";
 import { OciProvider } from "./oci/index.js";
 import { ionosProviderFromConfig } from "./ionos/index.js";
@@ -21,6 +21,7 @@ const OCI_FIELDS = new Set([
   "maxConcurrency",
   "catalogPageSize",
   "listingCacheTtl",
+  ...BREAKER_FIELDS,
 ]);
 
 export const providerFactories: Record<string, ProviderFactory> = {
@@ -46,6 +47,7 @@ export const providerFactories: Record<string, ProviderFactory> = {
       maxConcurrency: optionalInteger(cfg, "maxConcurrency", 1, 256),
       catalogPageSize: optionalPositiveNumber(cfg, "catalogPageSize"),
       listingCacheTtlMs: optionalDuration(cfg, "listingCacheTtl"),
+      ...breakerSettings(cfg),
       logger: { warn: (msg, c) => ctx.warn(msg, c) },
     });
   },

@@ -1,6 +1,7 @@
 // Readers for the provider-specific fields of one `registries:` entry, shared by every adapter's factory.
 // Each failure is a ConfigError naming the entry and the field: registries[<id>].<field>: <problem>.
 import { byteSize, ConfigError, parseDuration, type RegistryConfig } from "./config.js";
+import type { BreakerTuning } from "./resilience.js";
 
 /** Takes just the id, so provider constructors checking their options can name fields the same way. */
 export function entryName(cfg: Pick<RegistryConfig, "id">): string {
@@ -76,4 +77,14 @@ export function optionalDuration(cfg: RegistryConfig, key: string): number | und
 
 export function optionalByteSize(cfg: RegistryConfig, key: string): number | undefined {
   return cfg[key] === undefined ? undefined : byteSize(cfg[key], fieldName(cfg, key));
+}
+
+/** The fields `breakerSettings` reads, for the known-field lists of providers whose clients run a breaker. */
+export const BREAKER_FIELDS = ["breakerThreshold", "breakerCooldown"] as const;
+
+/** When a registry that keeps failing stops being called, and for how long. */
+export function breakerSettings(cfg: RegistryConfig): BreakerTuning {
+  const cooldown = optionalDuration(cfg, "breakerCooldown");
+  if (cooldown === 0) fail(cfg, "breakerCooldown", "must be longer than 0");
+  return { breakerThreshold: optionalInteger(cfg, "breakerThreshold", 1, 1000), breakerCooldownMs: cooldown };
 }

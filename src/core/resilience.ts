@@ -61,6 +61,19 @@ export interface CircuitBreakerOptions {
   now?: () => number;
 }
 
+/** A registry entry's breaker settings (`breakerThreshold`, `breakerCooldown` in the config). */
+export interface BreakerTuning {
+  /** Consecutive failed attempts (connection errors, timeouts, 5xx) that open the circuit. Default 5. */
+  breakerThreshold?: number;
+  /** How long an open circuit fails requests at once. Default 15 s. */
+  breakerCooldownMs?: number;
+}
+
+/** The breaker every registry client runs, with the defaults filled in. */
+export function breakerOptionsOf(tuning: BreakerTuning): CircuitBreakerOptions {
+  return { threshold: tuning.breakerThreshold ?? 5, cooldownMs: tuning.breakerCooldownMs ?? 15_000 };
+}
+
 /**
  * Closed → (threshold consecutive failures) → open for cooldownMs → half-open: one probe request;
  * its success closes the circuit, its failure opens it again.

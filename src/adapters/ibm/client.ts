@@ -3,10 +3,10 @@
 // `{code, message, request-id}` error bodies mapped to gRPC codes. Retries, the concurrency limit and
 // the circuit breaker are core/rest.ts's.
 import { Code, RegplaneError, providerError } from "../../core/errors.js";
-import { raceSignal } from "../../core/resilience.js";
+import { breakerOptionsOf, raceSignal, type BreakerTuning } from "../../core/resilience.js";
 import { RestClient, type RestReply, type RestTuning, type TokenSource } from "../../core/rest.js";
 
-export interface IbmClientOptions extends RestTuning {
+export interface IbmClientOptions extends RestTuning, BreakerTuning {
   registryId: string;
   /** Origin of the registry's management API, e.g. https://us.icr.io. */
   baseUrl: URL;
@@ -43,7 +43,7 @@ export class IbmClient extends RestClient {
       provider: PROVIDER,
       auth: iam,
       maxConcurrency: options.maxConcurrency ?? 8,
-      breaker: { threshold: 5, cooldownMs: 15_000 },
+      breaker: breakerOptionsOf(options),
       // The image and namespace listings are not paged.
       maxBytes: 64 * 1024 * 1024,
     });

@@ -1,7 +1,7 @@
 // The `provider: ibm` registry entry of the config file, checked and turned into IbmProviderOptions.
 // Secrets (apiKey) arrive already resolved from ${ENV} or apiKeyFile and are never echoed in errors.
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
-import { fieldName, onlyFields, optionalBoolean, optionalDuration, optionalInteger, optionalString, requiredString } from "../../core/registry-config.js";
+import { BREAKER_FIELDS, breakerSettings, fieldName, onlyFields, optionalBoolean, optionalDuration, optionalInteger, optionalString, requiredString } from "../../core/registry-config.js";
 import { credentialEndpoint } from "../../core/rest.js";
 import type { IbmProviderOptions } from "./provider.js";
 
@@ -39,6 +39,7 @@ const KNOWN_FIELDS = new Set([
   "maxConcurrency",
   "requestTimeout",
   "maxRetryAfter",
+  ...BREAKER_FIELDS,
 ]);
 
 export function ibmOptionsFromConfig(cfg: RegistryConfig, warn?: (msg: string, ctx?: object) => void): IbmProviderOptions {
@@ -69,6 +70,7 @@ export function ibmOptionsFromConfig(cfg: RegistryConfig, warn?: (msg: string, c
     maxConcurrency: optionalInteger(cfg, "maxConcurrency", 1, 64),
     requestTimeoutMs: optionalDuration(cfg, "requestTimeout"),
     maxRetryAfterMs: optionalDuration(cfg, "maxRetryAfter"),
+    ...breakerSettings(cfg),
     warn,
   };
 }

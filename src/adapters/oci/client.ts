@@ -8,7 +8,7 @@ import { Code, RegplaneError, invalidField, providerError } from "../../core/err
 import { parseChallenges, parseNextLink, type Challenge } from "./headers.js";
 import { WeightedLru } from "../../core/lru.js";
 import { MANIFEST_ACCEPT, digestOf, isDigest, parseConfigCreated } from "../../core/manifest.js";
-import { CircuitBreaker, Semaphore, attemptSignal, backoffDelay, parseRetryAfter, raceSignal, sleep } from "../../core/resilience.js";
+import { CircuitBreaker, Semaphore, attemptSignal, backoffDelay, breakerOptionsOf, parseRetryAfter, raceSignal, sleep, type BreakerTuning } from "../../core/resilience.js";
 import { describeNetworkError, header, readBody, type RestTuning } from "../../core/rest.js";
 
 export interface OciLogger {
@@ -16,7 +16,7 @@ export interface OciLogger {
   debug?(msg: string, ctx?: object): void;
 }
 
-export interface OciClientOptions extends RestTuning {
+export interface OciClientOptions extends RestTuning, BreakerTuning {
   /** Registry id, named in every error. */
   registryId: string;
   /** Provider name in errors and ErrorInfo; "oci" unless an adapter reusing the client passes its own. */
@@ -32,10 +32,6 @@ export interface OciClientOptions extends RestTuning {
   /** Requests in flight to this registry at once (token requests excluded). Default 8. */
   maxConcurrency?: number;
   logger?: OciLogger;
-  /** Consecutive failed attempts (connection errors, timeouts, 5xx) that open the circuit. Default 5. */
-  breakerThreshold?: number;
-  /** How long an open circuit fails requests at once. Default 15 s. */
-  breakerCooldownMs?: number;
   /** Bytes of manifests and config summaries kept across walks. Default 64 MiB. */
   cacheBytes?: number;
 }
@@ -176,10 +172,7 @@ export class OciClient {
     this.retryMaxDelayMs = options.retryMaxDelayMs ?? 8_000;
     this.maxRetryAfterMs = options.maxRetryAfterMs ?? 30_000;
     this.semaphore = new Semaphore(this.maxConcurrency);
-    this.breaker = new CircuitBreaker({
-      threshold: options.breakerThreshold ?? 5,
-      cooldownMs: options.breakerCooldownMs ?? 15_000,
-    });
+    this.breaker = new CircuitBreaker(breakerOptionsOf(options));
     this.cache = new WeightedLru(options.cacheBytes ?? 64 * 1024 * 1024);
     this.agent = new Agent({
       connect: { rejectUnauthorized: !(options.insecure ?? false) },

@@ -2,9 +2,10 @@
 // (or the body's reset_seconds) for retries, and Scaleway's `{type, message, …}` error bodies mapped to
 // gRPC codes by their type. Retries, the concurrency limit and the circuit breaker are core/rest.ts's.
 import { Code, RegplaneError, providerError } from "../../core/errors.js";
+import { breakerOptionsOf, type BreakerTuning } from "../../core/resilience.js";
 import { RestClient, type RestReply, type RestTuning } from "../../core/rest.js";
 
-export interface ScalewayClientOptions extends RestTuning {
+export interface ScalewayClientOptions extends RestTuning, BreakerTuning {
   registryId: string;
   /** Origin of the API, e.g. https://api.scaleway.com. */
   apiUrl: URL;
@@ -60,7 +61,7 @@ export class ScalewayClient extends RestClient {
       provider: PROVIDER,
       baseUrl: new URL(`/registry/v1/regions/${encodeURIComponent(options.region)}/`, options.apiUrl),
       maxConcurrency: options.maxConcurrency ?? 8,
-      breaker: { threshold: 5, cooldownMs: 15_000 },
+      breaker: breakerOptionsOf(options),
     });
     this.secretKey = options.secretKey;
   }

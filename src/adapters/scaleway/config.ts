@@ -1,7 +1,7 @@
 // The `provider: scaleway` registry entry of the config file, checked and turned into
 // ScalewayProviderOptions. The secretKey arrives already resolved from ${ENV} or secretKeyFile.
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
-import { fieldName, onlyFields, optionalDuration, optionalInteger, requiredString } from "../../core/registry-config.js";
+import { BREAKER_FIELDS, breakerSettings, fieldName, onlyFields, optionalDuration, optionalInteger, requiredString } from "../../core/registry-config.js";
 import { credentialEndpoint } from "../../core/rest.js";
 import type { ScalewayProviderOptions } from "./provider.js";
 
@@ -22,6 +22,7 @@ const KNOWN_FIELDS = new Set([
   "maxConcurrency",
   "requestTimeout",
   "maxRetryAfter",
+  ...BREAKER_FIELDS,
 ]);
 
 export function scalewayOptionsFromConfig(cfg: RegistryConfig): ScalewayProviderOptions {
@@ -43,5 +44,6 @@ export function scalewayOptionsFromConfig(cfg: RegistryConfig): ScalewayProvider
     maxConcurrency: optionalInteger(cfg, "maxConcurrency", 1, 64),
     requestTimeoutMs: optionalDuration(cfg, "requestTimeout"),
     maxRetryAfterMs: optionalDuration(cfg, "maxRetryAfter"),
+    ...breakerSettings(cfg),
   };
 }

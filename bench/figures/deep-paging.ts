@@ -12,6 +12,8 @@ import { listCatalogSpec } from "./list.js";
 
 const PAGE_SIZE = 100;
 const WALK_PAGE_SIZE = 1000;
+/** The walk to depth reads layouts cold; on a loaded machine one registry's page of 1000 passed the default 10 s. */
+const REGISTRY_TIMEOUT = "60s";
 
 export const deepPagingFigure: Figure = {
   name: "deep-paging",
@@ -34,7 +36,7 @@ export const deepPagingFigure: Figure = {
     const registries = ["b", "a", "c"].map((id) => `  - {id: ${id}, provider: local, path: ${JSON.stringify(catalogs[id].root)}}`);
     const regplane = await startRegplane({
       dataDir,
-      config: `registries:\n${registries.join("\n")}\nfolders:\n  - {id: deep, registries: [b, a, c]}\n`,
+      config: `server: {registryTimeout: ${REGISTRY_TIMEOUT}}\nregistries:\n${registries.join("\n")}\nfolders:\n  - {id: deep, registries: [b, a, c]}\n`,
     });
     const client = imageClient(regplane.grpcAddress);
     const scope = { folderId: "deep" };
@@ -74,6 +76,7 @@ export const deepPagingFigure: Figure = {
           `Three embedded registries in folder \`deep\`, in the order b (${imageCount(specs.b)} images), a (${imageCount(specs.a)}, the catalog of \`list\`), c (${imageCount(specs.c)}): ${total} images, generated once and cached.`,
           `A grpc-js client walks List (folder_id=deep) with page_size ${WALK_PAGE_SIZE} to depth ${depth} (registry ${deepRegistry}, mid-registry), then times page_size ${PAGE_SIZE} pages alternately from the first page and from the page token at depth, ${samples} samples each after one warm-up of each; figures are medians.`,
           "Each deep page is checked to hold exactly the images the walk would have returned next.",
+          `\`server.registryTimeout\` is ${REGISTRY_TIMEOUT} (default 10 s): reading the walk's first pages from a cold disk once took more than 10 s for registry b on a loaded machine, leaving it unreachable for that page.`,
         ],
       };
     } finally {

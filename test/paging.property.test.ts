@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { Code, RegplaneError } from "../src/core/errors.js";
 import { compareImages } from "../src/core/order.js";
 import { PageTokenCodec, pageTokenKeyFromSecret } from "../src/core/pagetoken.js";
@@ -14,6 +14,7 @@ import {
   type WalkPosition,
 } from "../src/core/paging.js";
 import type { ImageRecord, OrderTerm } from "../src/core/types.js";
+import { Gate, settle, settledNow } from "./support/gate.js";
 import { ConcurrencyProbe, MemoryProvider, testImage } from "./support/memory-provider.js";
 
 // Ids chosen so that "<id>/" and "<id>" sort differently ("a-" < "a" once the slash is added).
@@ -232,6 +233,15 @@ function registries(spec: Record<string, number>, probe?: ConcurrencyProbe): Mem
 
 const BY_NAME: OrderTerm[] = [{ field: "name", desc: false }];
 
+/** Timeouts and deadlines run on a clock the test moves; gates and promise jobs keep running for real. */
+function useTestClock(): void {
+  vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+}
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
 describe("listImagesAcross: unreachable registries", () => {
   for (const order of [[], BY_NAME]) {
     const label = order.length ? "ordered" : "scope order";
@@ -276,9 +286,17 @@ describe("listImagesAcross: unreachable registries", () => {
     });
 
     it(`${label}: a registry that hangs past its timeout counts as unreachable`, async () => {
+      useTestClock();
       const [a, b, c] = registries({ a: 2, b: 2, c: 2 });
       b.setHang(true);
-      const page = await listImagesAcross({ registries: [a, b, c], order, pageSize: 10, perRegistryTimeoutMs: 30 });
+      const pending = listImagesAcross({ registries: [a, b, c], order, pageSize: 10, perRegistryTimeoutMs: 30_000 });
+      await settle();
+      expect(b.inFlight).toBe(1);
+      vi.advanceTimersByTime(29_999);
+      await settle();
+      expect(b.inFlight).toBe(1);
+      vi.advanceTimersByTime(1);
+      const page = await settledNow(pending, "the page");
       expect(page.unreachable).toEqual(["b"]);
       expect(page.images).toHaveLength(4);
       expect(page.next).toBeDefined();
@@ -308,11 +326,13 @@ describe("listImagesAcross: unreachable registries", () => {
 
     it(`${label}: the caller cancelling is CANCELLED, not unreachable registries`, async () => {
       const [a, b] = registries({ a: 2, b: 2 });
-      a.setLatency(1000);
-      b.setLatency(1000);
+      const gate = new Gate();
+      a.setGate(gate);
+      b.setGate(gate);
       const controller = new AbortController();
       const pending = listImagesAcross({ registries: [a, b], order, pageSize: 10, signal: controller.signal });
-      setTimeout(() => controller.abort(), 10);
+      await gate.arrivals(2);
+      controller.abort();
       expect((await rejection(pending)).code).toBe(Code.CANCELLED);
     });
   }
@@ -325,8 +345,14 @@ describe("listImagesAcross: parallel registries", () => {
     it(`${label}: a page spanning 8 slow registries asks them all at once`, async () => {
       const probe = new ConcurrencyProbe();
       const providers = registries({ r1: 2, r2: 2, r3: 2, r4: 2, r5: 2, r6: 2, r7: 2, r8: 2 }, probe);
-      for (const p of providers) p.setLatency(20);
-      const page = await listImagesAcross({ registries: providers, order, pageSize: 100 });
+      const gate = new Gate();
+      for (const p of providers) p.setGate(gate);
+      const pending = listImagesAcross({ registries: providers, order, pageSize: 100 });
+      // Every call is held, so all 8 at the gate at once means none waited for another to answer.
+      await settle();
+      expect(gate.waiting).toBe(8);
+      gate.open();
+      const page = await pending;
       expect(page.images).toHaveLength(16);
       expect(page.next).toBeUndefined();
       expect(probe.maxInFlight).toBe(8);
@@ -336,8 +362,17 @@ describe("listImagesAcross: parallel registries", () => {
     it(`${label}: never more calls in flight than maxParallel`, async () => {
       const probe = new ConcurrencyProbe();
       const providers = registries({ r1: 2, r2: 2, r3: 2, r4: 2, r5: 2, r6: 2, r7: 2, r8: 2 }, probe);
-      for (const p of providers) p.setLatency(5);
-      const page = await listImagesAcross({ registries: providers, order, pageSize: 100, maxParallel: 3 });
+      const gate = new Gate();
+      for (const p of providers) p.setGate(gate);
+      let settled = false;
+      const pending = listImagesAcross({ registries: providers, order, pageSize: 100, maxParallel: 3 }).finally(() => (settled = true));
+      // One held batch at a time: each release lets the walk start the calls it was holding back.
+      for (let round = 0; !settled && round < 20; round++) {
+        await settle();
+        expect(gate.waiting).toBeLessThanOrEqual(3);
+        gate.releaseHeld();
+      }
+      const page = await pending;
       expect(page.images).toHaveLength(16);
       expect(probe.maxInFlight).toBe(3);
     });
@@ -354,8 +389,14 @@ describe("listImagesAcross: parallel registries", () => {
 
   it("scope order: registries already seen empty do not cost an extra, empty last page", async () => {
     const providers = registries({ r1: 5, r2: 0, r3: 0 });
-    providers[0].setLatency(10);
-    const page = await listImagesAcross({ registries: providers, order: [], pageSize: 5 });
+    // r1 answers last, after the lookahead has seen r2 and r3 empty.
+    const gate = new Gate();
+    providers[0].setGate(gate);
+    const pending = listImagesAcross({ registries: providers, order: [], pageSize: 5 });
+    await settle();
+    expect(providers.map((p) => p.calls)).toEqual([1, 1, 1]);
+    gate.open();
+    const page = await pending;
     expect(page.images).toHaveLength(5);
     expect(page.next).toBeUndefined();
   });
@@ -378,14 +419,43 @@ describe("listImagesAcross: deadline", () => {
   });
 
   it("serves what it has when the deadline cuts a registry short, and resumes it on the next page", async () => {
+    useTestClock();
     const [a] = registries({ a: 100 });
     a.setMaxPage(1);
-    a.setLatency(20);
-    const page = await listImagesAcross({ registries: [a], order: [], pageSize: 100, deadlineMs: Date.now() + 300 });
-    expect(page.images.length).toBeGreaterThan(0);
-    expect(page.images.length).toBeLessThan(100);
+    // Three calls answer; the fourth is still out when the deadline passes.
+    const gate = new Gate();
+    a.setGate(gate, 4);
+    const pending = listImagesAcross({ registries: [a], order: [], pageSize: 100, deadlineMs: Date.now() + 300 });
+    await gate.arrivals(1);
+    vi.advanceTimersByTime(299);
+    await settle();
+    expect(gate.waiting).toBe(1);
+    vi.advanceTimersByTime(1);
+    const page = await settledNow(pending, "the page");
+    expect(gate.waiting).toBe(0);
+    expect(page.images).toHaveLength(3);
     expect(page.unreachable).toEqual(["a"]);
-    a.setLatency(0);
+    gate.open();
+    a.setMaxPage(1000);
+    const rest = await listImagesAcross({ registries: [a], order: [], pageSize: 100, state: page.next });
+    expect([...page.images, ...rest.images].map(keyOf)).toEqual(a.all().map(keyOf));
+  });
+
+  it("ends the page without another call when the deadline passes between two calls, and resumes on the next page", async () => {
+    useTestClock();
+    const [a] = registries({ a: 100 });
+    a.setMaxPage(1);
+    const gate = new Gate();
+    a.setGate(gate, 4);
+    const pending = listImagesAcross({ registries: [a], order: [], pageSize: 100, deadlineMs: Date.now() + 300 });
+    await gate.arrivals(1);
+    // The clock passes the deadline without the call's timer firing, then the fourth call answers.
+    vi.setSystemTime(Date.now() + 300);
+    gate.open();
+    const page = await pending;
+    expect(page.images).toHaveLength(4);
+    expect(page.unreachable).toEqual([]);
+    expect(a.calls).toBe(4);
     a.setMaxPage(1000);
     const rest = await listImagesAcross({ registries: [a], order: [], pageSize: 100, state: page.next });
     expect([...page.images, ...rest.images].map(keyOf)).toEqual(a.all().map(keyOf));

@@ -1,11 +1,11 @@
 // An in-memory Provider for testing the paging logic: images held in a map, native order with a
-// keyset cursor, ordered listing with `after`, and switches to fail, hang, delay or answer short.
+// keyset cursor, ordered listing with `after`, and switches to fail, hang, hold at a gate or answer short.
 
 import { Code, notFound, providerError, RegplaneError } from "../../src/core/errors.js";
 import { compareImages } from "../../src/core/order.js";
-import { sleep } from "../../src/core/resilience.js";
 import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../src/core/provider.js";
 import type { Capability, ImageRecord, NamespaceRecord, RegistryRecord } from "../../src/core/types.js";
+import type { Gate } from "./gate.js";
 
 /** Calls in flight across every provider sharing it, to check that registries are asked in parallel. */
 export class ConcurrencyProbe {
@@ -47,7 +47,8 @@ export class MemoryProvider implements Provider {
   readonly kind = "memory";
   readonly capabilities: ReadonlySet<Capability> = new Set<Capability>(["list_images", "delete_images"]);
   private readonly images = new Map<string, ImageRecord>();
-  private latencyMs = 0;
+  private gate: Gate | undefined;
+  private gateFromCall = 1;
   private failures = 0;
   private down = false;
   private hang = false;
@@ -78,9 +79,10 @@ export class MemoryProvider implements Provider {
     return [...this.images.values()].sort(compareNative);
   }
 
-  /** Every call waits this long first (honouring the signal). */
-  setLatency(ms: number): void {
-    this.latencyMs = ms;
+  /** Calls from the `fromCall`-th on (1-based, counting every call so far) wait at `gate` first, honouring their signal. */
+  setGate(gate: Gate | undefined, fromCall = 1): void {
+    this.gate = gate;
+    this.gateFromCall = fromCall;
   }
 
   /** The next `n` calls fail with UNAVAILABLE. */
@@ -126,7 +128,7 @@ export class MemoryProvider implements Provider {
     this.probe?.enter();
     try {
       if (this.hang) await new Promise<never>(() => {});
-      if (this.latencyMs > 0) await sleep(this.latencyMs, signal);
+      if (this.gate && this.calls >= this.gateFromCall) await this.gate.pass(signal);
       if (this.down || this.failures > 0) {
         if (this.failures > 0) this.failures--;
         throw providerError({ registryId: this.id, provider: this.kind, httpStatus: 503, message: "service unavailable" });

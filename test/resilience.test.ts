@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { CircuitBreaker, Semaphore, attemptSignal, backoffDelay, onAbort, parseRetryAfter, raceSignal, sleep } from "../src/core/resilience.js";
+import { settle } from "./support/gate.js";
 
 describe("backoffDelay", () => {
   it("stays within [0, min(cap, base · 2^(attempt-1))]", () => {
@@ -101,7 +102,7 @@ describe("Semaphore", () => {
     const order: string[] = [];
     const third = s.acquire(signal).then((release) => (order.push("third"), release));
     const fourth = s.acquire(signal).then((release) => (order.push("fourth"), release));
-    await new Promise((r) => setTimeout(r, 10));
+    await settle();
     expect(order).toEqual([]);
     first();
     first();

@@ -3,8 +3,9 @@
 // injected by a small proxy in front of the registry.
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { OciProvider, type OciProviderOptions } from "../src/adapters/oci/index.js";
+import type { OciClient } from "../src/adapters/oci/client.js";
 import { Code, RegplaneError } from "../src/core/errors.js";
 import { compareImages, imageKeyOf } from "../src/core/order.js";
 import type { ImageKey, ListImagesQuery } from "../src/core/provider.js";
@@ -15,6 +16,7 @@ import { parseRetryAfter } from "../src/core/resilience.js";
 import { inspectRaw, pushImage, selfSignedCertificate, startRegistry, type RunningRegistry } from "./support/registry.js";
 import { startTokenServer, type TokenServer } from "./support/token-server.js";
 import { startFaultProxy, type FaultProxy } from "./support/fault-proxy.js";
+import { Gate, settle, until } from "./support/gate.js";
 
 const HTPASSWD_USER = "ci";
 const HTPASSWD_PASSWORD = "htpass-S3cret-value";
@@ -50,6 +52,11 @@ async function listAll(p: OciProvider, query: Partial<ListImagesQuery> = {}): Pr
   const page = await p.listImages({ order: [], limit: 1000, signal: signal(), ...query });
   expect(page.done).toBe(true);
   return page.images;
+}
+
+/** The provider's registry client, to watch its calls settle (never to change what it does). */
+function clientOf(p: OciProvider): OciClient {
+  return (p as unknown as { client: OciClient }).client;
 }
 
 async function failure(promise: Promise<unknown>): Promise<RegplaneError> {
@@ -490,11 +497,17 @@ describe("faults", () => {
 
   it("fails the page, and only the page, when a repository read ahead fails while an earlier one is still read", async () => {
     reset();
-    // The window reads f/b and f/c together once f/a is done: f/c fails while the walk still waits for f/b.
-    proxy.onRequest = (_n, req) => (req.url?.includes("/v2/f/b/") ? new Promise((r) => setTimeout(r, 300)) : undefined);
+    // The window reads f/b and f/c together once f/a is done: f/c fails while f/b is held unanswered.
+    const fb = new Gate();
+    proxy.onRequest = (_n, req) => (req.url?.includes("/v2/f/b/") ? fb.pass() : undefined);
     proxy.rules.push({ match: /\/v2\/f\/c\/tags\/list/, status: 403, body: '{"errors":[{"code":"DENIED","message":"no"}]}', times: 100 });
     const p = provider(proxy.url, { maxConcurrency: 4 });
-    const e = await failure(p.listImages({ order: [], limit: 10, signal: signal() }));
+    const tagLists = vi.spyOn(clientOf(p), "listTags");
+    const failed = failure(p.listImages({ order: [], limit: 10, signal: signal() }));
+    await until(() => tagLists.mock.settledResults.some((r) => r.type === "rejected"));
+    expect(fb.waiting).toBeGreaterThan(0);
+    fb.open();
+    const e = await failed;
     expect(e.message).toMatch(/f\/c|403|denied/i);
     proxy.onRequest = undefined;
     reset();
@@ -503,12 +516,24 @@ describe("faults", () => {
 
   it("keeps at most maxConcurrency requests in flight", async () => {
     reset();
-    // Slow answers make overlapping requests visible.
-    proxy.onRequest = () => new Promise((r) => setTimeout(r, 15));
-    expect(await listAll(provider(proxy.url, { maxConcurrency: 2 }))).toHaveLength(3);
+    // Once f/a is read, f/b and f/c are read together: their tag lists are held until both are out.
+    const tagsOfBC = /\/v2\/f\/[bc]\/tags\/list/;
+    let held = new Gate();
+    proxy.onRequest = (_n, req) => (tagsOfBC.test(req.url ?? "") ? held.pass() : undefined);
+    const two = listAll(provider(proxy.url, { maxConcurrency: 2 }));
+    await held.arrivals(2);
+    held.open();
+    expect(await two).toHaveLength(3);
     expect(proxy.maxInFlight).toBe(2);
     reset();
-    expect(await listAll(provider(proxy.url, { maxConcurrency: 1 }))).toHaveLength(3);
+    // With one permit, f/c's tag list cannot go out while f/b's is held.
+    held = new Gate();
+    const one = listAll(provider(proxy.url, { maxConcurrency: 1 }));
+    await held.arrivals(1);
+    await settle(20);
+    expect(held.arrived).toBe(1);
+    held.open();
+    expect(await one).toHaveLength(3);
     expect(proxy.maxInFlight).toBe(1);
     proxy.onRequest = undefined;
   });
@@ -548,12 +573,20 @@ describe("faults", () => {
     expect(tagRequests()).toBe(1);
 
     reset();
+    // The caller's deadline passes (as AbortSignal.timeout signals it) while the client waits out a 5 s Retry-After.
     const retryAt = new Date(Date.now() + 5_000).toUTCString();
     proxy.rules.push({ match: /tags\/list/, status: 429, headers: { "retry-after": retryAt }, times: 1 });
-    const started = Date.now();
-    const e2 = await failure(provider(proxy.url).listImages({ order: [], repository: "f/a", limit: 10, signal: AbortSignal.timeout(300) }));
-    expect(e2.code).toBe(Code.DEADLINE_EXCEEDED);
-    expect(Date.now() - started).toBeLessThan(2_000);
+    const retrying: string[] = [];
+    const logger = { warn: () => {}, debug: (msg: string) => void retrying.push(msg) };
+    const deadline = new AbortController();
+    const waited = failure(provider(proxy.url, { logger }).listImages({ order: [], repository: "f/a", limit: 10, signal: deadline.signal }));
+    await until(() => retrying.includes("registry asked to retry"));
+    let settledAt: number | undefined;
+    void waited.finally(() => (settledAt = tagRequests()));
+    deadline.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError"));
+    await settle();
+    expect(settledAt).toBe(1);
+    expect((await waited).code).toBe(Code.DEADLINE_EXCEEDED);
   });
 
   it("follows an absolute Link to the same host and refuses one to another host", async () => {
@@ -569,13 +602,19 @@ describe("faults", () => {
 
   it("a caller joining a fetch whose starter was cancelled gets its own fetch, not the cancellation", async () => {
     reset();
-    proxy.onRequest = (_n, req) =>
-      req.method === "GET" && req.url?.includes("/manifests/") ? new Promise((r) => setTimeout(r, 250)) : undefined;
+    const held = new Gate();
+    proxy.onRequest = (_n, req) => (req.method === "GET" && req.url?.includes(`/manifests/${digests.d1}`) ? held.pass() : undefined);
     const p = provider(proxy.url);
-    const impatient = failure(p.getImage("f/a", digests.d1, AbortSignal.timeout(120)));
-    await new Promise((r) => setTimeout(r, 40));
+    // The manifest GET is held; the patient caller joins the impatient one's fetch, then the impatient one's deadline passes.
+    const manifestFetches = vi.spyOn(clientOf(p), "getManifest");
+    const impatientDeadline = new AbortController();
+    const impatient = failure(p.getImage("f/a", digests.d1, impatientDeadline.signal));
+    await held.arrivals(1);
     const patient = p.getImage("f/a", digests.d1, signal());
+    await until(() => manifestFetches.mock.calls.filter((args) => args[1] === digests.d1).length === 2);
+    impatientDeadline.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError"));
     expect((await impatient).code).toBe(Code.DEADLINE_EXCEEDED);
+    held.open();
     expect(await patient).toMatchObject({ digest: digests.d1, tags: ["v1"] });
     expect(proxy.seen.filter((s) => s.startsWith("GET") && s.includes("/manifests/sha256:"))).toHaveLength(2);
     proxy.onRequest = undefined;
@@ -614,13 +653,12 @@ describe("faults", () => {
     const e = await failure(listAll(p));
     expect(e.code).toBe(Code.UNAVAILABLE);
     expect(e.errorInfo?.reason).toBe("PROVIDER_UNREACHABLE");
+    // Skipped, not tried: no request goes out (and so none waits on a connection or a backoff).
     const sentBefore = p.stats().requests;
-    const started = Date.now();
     const fast = await failure(listAll(p));
     expect(fast.code).toBe(Code.UNAVAILABLE);
     expect(fast.message).toMatch(/consecutive failures/);
     expect(fast.retryDelayMs).toBeGreaterThan(0);
-    expect(Date.now() - started).toBeLessThan(100);
     expect(p.stats().requests).toBe(sentBefore);
   });
 });

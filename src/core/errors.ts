@@ -119,6 +119,25 @@ export function providerError(f: ProviderFailure): RegplaneError {
   });
 }
 
+/** Longest provider text an error carries. */
+export const PROVIDER_TEXT_MAX_CHARS = 300;
+
+const URL_USER_INFO = /([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi;
+
+/**
+ * Text from or about a provider, fit for an error or a log: every secret (as sent, and percent-encoded)
+ * and any URL user-info removed first, and only then cut to `maxChars`, so a cut never keeps part of a secret.
+ */
+export function redact(text: string, secrets: Iterable<string> = [], maxChars = PROVIDER_TEXT_MAX_CHARS): string {
+  let out = text;
+  const forms = new Set<string>();
+  for (const secret of secrets) if (secret.length >= 4) forms.add(secret).add(encodeURIComponent(secret));
+  // Longest first, so a secret containing another is removed whole.
+  for (const form of [...forms].sort((a, b) => b.length - a.length)) out = out.split(form).join("<redacted>");
+  out = out.replace(URL_USER_INFO, "$1<redacted>@");
+  return out.length > maxChars ? `${out.slice(0, maxChars)}…` : out;
+}
+
 export function isRegplaneError(e: unknown): e is RegplaneError {
   return e instanceof RegplaneError;
 }

@@ -28,6 +28,10 @@ export interface EchoProxy {
   /** Every credential echoed so far, as sent (full Authorization values, tokens, passwords, keys). */
   readonly echoed: Set<string>;
   arm(rule: EchoRule): void;
+  /** Rewrites the upstream's Link header (to point paging elsewhere). */
+  rewriteLink?: (link: string) => string;
+  /** Connections that spoke something other than HTTP (e.g. a TLS handshake). */
+  readonly nonHttpConnections: number;
   /** Answers the armed rules still owe. */
   pending(): number;
   close(): Promise<void>;
@@ -117,7 +121,9 @@ export async function startEchoProxy(target: string): Promise<EchoProxy> {
       const forward = http.request(
         { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
         (up) => {
-          res.writeHead(up.statusCode ?? 502, up.headers);
+          const headers = { ...up.headers };
+          if (proxy.rewriteLink && typeof headers.link === "string") headers.link = proxy.rewriteLink(headers.link);
+          res.writeHead(up.statusCode ?? 502, headers);
           up.pipe(res);
         },
       );
@@ -125,12 +131,20 @@ export async function startEchoProxy(target: string): Promise<EchoProxy> {
       forward.end(body);
     });
   });
+  let nonHttp = 0;
+  server.on("clientError", (_e, socket) => {
+    nonHttp++;
+    socket.destroy();
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
   const port = (server.address() as AddressInfo).port;
-  return {
+  const proxy: EchoProxy = {
     url: `http://127.0.0.1:${port}`,
     port,
     echoed,
+    get nonHttpConnections() {
+      return nonHttp;
+    },
     arm: (rule) => void rules.push({ times: 1, ...rule }),
     pending: () => rules.reduce((n, r) => n + Math.max(0, r.times ?? 1), 0),
     close: () =>
@@ -139,4 +153,5 @@ export async function startEchoProxy(target: string): Promise<EchoProxy> {
         server.close(() => resolve());
       }),
   };
+  return proxy;
 }

@@ -650,8 +650,8 @@ export class OciClient {
       throw this.badResponse(`unparseable Link ${JSON.stringify(link)}`);
     }
     if (next.origin !== this.endpoint.origin) {
-      throw new RegplaneError(Code.FAILED_PRECONDITION, `registry ${JSON.stringify(this.registryId)} (${this.provider}): refused a paging Link to another host (${next.host})`, {
-        errorInfo: { reason: "PROVIDER_LINK_REFUSED", metadata: this.metadata({ link_host: next.host }) },
+      throw new RegplaneError(Code.FAILED_PRECONDITION, `registry ${JSON.stringify(this.registryId)} (${this.provider}): refused a paging Link to another origin (${next.origin})`, {
+        errorInfo: { reason: "PROVIDER_LINK_REFUSED", metadata: this.metadata({ link_host: next.host, link_origin: next.origin }) },
       });
     }
     return next;

@@ -32,6 +32,8 @@ export interface EchoProxy {
   rewriteLink?: (link: string) => string;
   /** Connections that spoke something other than HTTP (e.g. a TLS handshake). */
   readonly nonHttpConnections: number;
+  /** Disarms every rule. */
+  clear(): void;
   /** Answers the armed rules still owe. */
   pending(): number;
   close(): Promise<void>;
@@ -146,6 +148,7 @@ export async function startEchoProxy(target: string): Promise<EchoProxy> {
       return nonHttp;
     },
     arm: (rule) => void rules.push({ times: 1, ...rule }),
+    clear: () => void rules.splice(0),
     pending: () => rules.reduce((n, r) => n + Math.max(0, r.times ?? 1), 0),
     close: () =>
       new Promise<void>((resolve) => {

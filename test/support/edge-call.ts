@@ -18,7 +18,8 @@ export interface Outcome {
   reason?: string;
   metadata: Record<string, string>;
   retryDelayMs?: number;
-  fieldViolations: string[];
+  /** BadRequest field violations: the field's proto path and the rule it broke. */
+  violations: Array<{ field: string; reason: string }>;
   /** Everything the caller received about the error (message, details, headers), for secret searches. */
   visible: string;
   res?: any;
@@ -26,17 +27,17 @@ export interface Outcome {
 
 const details = createRegistry(RetryInfoSchema, ErrorInfoSchema);
 
-/** Calls `service/method` (a method's localName) with `req`; a path prefix such as Yandex's is given by `path`. */
-export async function callAt(server: ServerProcess, port: Port, service: DescService, method: string, req: object, opts: { path?: string; headers?: Record<string, string> } = {}): Promise<Outcome> {
+/** Calls `service/method` (a method's localName) with `req`. */
+export async function callAt(server: ServerProcess, port: Port, service: DescService, method: string, req: object, opts: { headers?: Record<string, string> } = {}): Promise<Outcome> {
   if (port === "grpc") {
-    const client = new GrpcClient(opts.path ? { ...service, typeName: opts.path } : service, server.grpcAddress);
+    const client = new GrpcClient(service, server.grpcAddress);
     try {
-      return { code: 0, message: "", metadata: {}, fieldViolations: [], visible: "", res: await client.call(method, req, { metadata: opts.headers }) };
+      return { code: 0, message: "", metadata: {}, violations: [], visible: "", res: await client.call(method, req, { metadata: opts.headers }) };
     } catch (err) {
       if (!(err instanceof GrpcError)) throw err;
       const info = errorInfo(err.status);
       let retryDelayMs: number | undefined;
-      const violations: string[] = [];
+      const violations: Array<{ field: string; reason: string }> = [];
       for (const d of err.status?.details ?? []) {
         const m = anyUnpack(d, details);
         if (m?.$typeName === "google.rpc.RetryInfo") {
@@ -46,16 +47,16 @@ export async function callAt(server: ServerProcess, port: Port, service: DescSer
       }
       for (const d of err.status?.details ?? []) if (d.typeUrl.endsWith("google.rpc.BadRequest")) violations.push(...badRequestFields(d.value));
       const bytes = err.status ? Buffer.from(toBinary(StatusSchema, err.status)).toString("latin1") : "";
-      return { code: err.code, message: err.message, reason: info?.reason, metadata: { ...info?.metadata }, retryDelayMs, fieldViolations: violations, visible: `${err.message}\n${bytes}` };
+      return { code: err.code, message: err.message, reason: info?.reason, metadata: { ...info?.metadata }, retryDelayMs, violations, visible: `${err.message}\n${bytes}` };
     } finally {
       client.close();
     }
   }
-  const transport = createConnectTransport({ baseUrl: opts.path ? `${server.httpUrl}` : server.httpUrl, httpVersion: "1.1" });
-  const client = createClient(opts.path ? { ...service, typeName: opts.path } : service, transport) as Client<DescService>;
+  const transport = createConnectTransport({ baseUrl: server.httpUrl, httpVersion: "1.1" });
+  const client = createClient(service, transport) as Client<DescService>;
   try {
     const fn = (client as unknown as Record<string, (r: object, o: object) => Promise<unknown>>)[method];
-    return { code: 0, message: "", metadata: {}, fieldViolations: [], visible: "", res: await fn(req, { headers: opts.headers }) };
+    return { code: 0, message: "", metadata: {}, violations: [], visible: "", res: await fn(req, { headers: opts.headers }) };
   } catch (err) {
     if (!(err instanceof ConnectError)) throw err;
     const retry = err.findDetails(RetryInfoSchema)[0]?.retryDelay;
@@ -69,14 +70,14 @@ export async function callAt(server: ServerProcess, port: Port, service: DescSer
       reason: info?.reason,
       metadata: { ...info?.metadata },
       retryDelayMs: retry ? Number(retry.seconds) * 1000 + retry.nanos / 1e6 : undefined,
-      fieldViolations: violations,
+      violations,
       visible: `${err.rawMessage}\n${raw}\n${headers}`,
     };
   }
 }
 
-function badRequestFields(value: Uint8Array): string[] {
-  return fromBinary(BadRequestSchema, value).fieldViolations.map((v) => v.field);
+function badRequestFields(value: Uint8Array): Array<{ field: string; reason: string }> {
+  return fromBinary(BadRequestSchema, value).fieldViolations.map((v) => ({ field: v.field, reason: v.reason }));
 }
 
 /** Substrings of 8 characters of any secret found in `text` (a cut secret leaks its parts, not itself). */

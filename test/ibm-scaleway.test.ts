@@ -417,7 +417,8 @@ describe("credentials", () => {
       expectNoSecret(e);
     }
     const walk = await failure(images.call("list", { folderId: "broken" }));
-    expect(walk.code).toBe(Code.UNAVAILABLE);
+    expect(walk.code).toBe(Code.FAILED_PRECONDITION);
+    expect(retryInfo(walk.status)).toBeUndefined();
     expect(walk.message).toContain("ibm-bad");
     expect(walk.message).toContain("scw-bad");
     expectNoSecret(walk);

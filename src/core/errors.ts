@@ -119,6 +119,72 @@ export function providerError(f: ProviderFailure): RegplaneError {
   });
 }
 
+/** Codes that say the same request will fail again: no retry helps, so they are never UNAVAILABLE. */
+const PERMANENT_CODES = new Set<Code>([
+  Code.INVALID_ARGUMENT,
+  Code.NOT_FOUND,
+  Code.ALREADY_EXISTS,
+  Code.PERMISSION_DENIED,
+  Code.FAILED_PRECONDITION,
+  Code.OUT_OF_RANGE,
+  Code.UNIMPLEMENTED,
+  Code.DATA_LOSS,
+  Code.UNAUTHENTICATED,
+]);
+
+/** A failure that retrying cannot cure: rejected credentials, a bad cursor or argument, something not there. */
+export function isPermanent(e: unknown): e is RegplaneError {
+  return e instanceof RegplaneError && PERMANENT_CODES.has(e.code) && e.retryDelayMs === undefined;
+}
+
+/**
+ * The error of a listing that got nothing from any registry in its scope. A one-registry scope answers
+ * with its registry's own permanent failure; when every failure is permanent no retry is offered (their
+ * shared code, else FAILED_PRECONDITION); otherwise UNAVAILABLE with RetryInfo. ErrorInfo names each
+ * registry's reason.
+ */
+export function nothingListed(failures: ReadonlyArray<{ registryId: string; error: unknown }>): RegplaneError {
+  if (failures.length === 1 && isPermanent(failures[0].error)) return failures[0].error;
+  const ids = failures.map((f) => f.registryId).join(",");
+  const reasons = failures.map((f) => `${f.registryId}=${isRegplaneError(f.error) ? (f.error.errorInfo?.reason ?? codeName(f.error.code)) : "UNKNOWN"}`).join(",");
+  const said = failures.map((f) => (f.error instanceof Error ? f.error.message : String(f.error))).join("; ");
+  const message = `no registry in scope could be listed (${failures.map((f) => f.registryId).join(", ")})${said ? `: ${said}` : ""}`;
+  const metadata = { registry_ids: ids, reasons };
+  if (failures.length > 0 && failures.every((f) => isPermanent(f.error))) {
+    const codes = new Set(failures.map((f) => (f.error as RegplaneError).code));
+    const code = codes.size === 1 ? [...codes][0] : Code.FAILED_PRECONDITION;
+    return new RegplaneError(code, message, { errorInfo: { reason: "ALL_REGISTRIES_FAILED", metadata }, cause: failures[0].error });
+  }
+  return new RegplaneError(Code.UNAVAILABLE, message, {
+    errorInfo: { reason: "ALL_REGISTRIES_UNAVAILABLE", metadata },
+    retryDelayMs: 1000,
+    cause: failures[0]?.error,
+  });
+}
+
+function codeName(code: Code): string {
+  return Object.entries(Code).find(([, v]) => v === code)?.[0] ?? String(code);
+}
+
+/** Longest provider text an error carries. */
+export const PROVIDER_TEXT_MAX_CHARS = 300;
+
+const URL_USER_INFO = /([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi;
+
+/**
+ * Text from or about a provider, fit for an error or a log: every secret (as sent, and percent-encoded)
+ * and any URL user-info removed first, and only then cut to `maxChars`, so a cut never keeps part of a secret.
+ */
+export function redact(text: string, secrets: Iterable<string> = [], maxChars = PROVIDER_TEXT_MAX_CHARS): string {
+  let out = text;
+  const forms = new Set<string>();
+  for (const secret of secrets) if (secret.length >= 4) forms.add(secret).add(encodeURIComponent(secret));
+  // Longest first, so a secret containing another is removed whole.
+  for (const form of [...forms].sort((a, b) => b.length - a.length)) out = out.split(form).join("<redacted>");
+  out = out.replace(URL_USER_INFO, "$1<redacted>@");
+  return out.length > maxChars ? `${out.slice(0, maxChars)}…` : out;
+}
+
 export function isRegplaneError(e: unknown): e is RegplaneError {
   return e instanceof RegplaneError;
 }

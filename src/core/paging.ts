@@ -22,7 +22,7 @@
 // Strings are varint length + UTF-8.
 
 import { createHash } from "node:crypto";
-import { Code, invalidField, isRegplaneError, RegplaneError } from "./errors.js";
+import { Code, invalidField, isRegplaneError, nothingListed, RegplaneError } from "./errors.js";
 import { compareImages, imageKeyOf } from "./order.js";
 import { onAbort } from "./resilience.js";
 import type { ImageKey, ImagePage, ListImagesQuery, Provider } from "./provider.js";
@@ -83,8 +83,8 @@ export interface ImagesAcrossPage {
 
 /**
  * One page of images across registries. A page is full unless the walk is over, except when the
- * deadline leaves no time for another provider call. Throws UNAVAILABLE (reason
- * ALL_REGISTRIES_UNAVAILABLE) when every registry asked for this page failed, INVALID_ARGUMENT on
+ * deadline leaves no time for another provider call. Throws errors.ts nothingListed() when every
+ * registry asked for this page failed, INVALID_ARGUMENT on
  * page_token for a position that does not fit the request, CANCELLED when the caller gives up.
  */
 export async function listImagesAcross(params: ListImagesAcrossParams): Promise<ImagesAcrossPage> {
@@ -161,7 +161,7 @@ interface MergeStream {
 class Walk {
   readonly images: ImageRecord[] = [];
   private readonly failed = new Set<number>();
-  private readonly errors: unknown[] = [];
+  private readonly failures: Array<{ registryId: string; error: unknown }> = [];
   private served = false;
   private outOfTime = false;
   /** Set when the page is complete: lookahead calls still queued are not started. */
@@ -368,8 +368,8 @@ class Walk {
 
   private fail(index: number, error: unknown): void {
     this.checkCancelled();
+    if (!this.failed.has(index)) this.failures.push({ registryId: this.registries[index].id, error });
     this.failed.add(index);
-    this.errors.push(error);
   }
 
   private checkCancelled(): void {
@@ -390,16 +390,8 @@ class Walk {
   throwIfNothingServed(): void {
     this.checkCancelled();
     if (this.served) return;
-    if (this.failed.size > 0) {
-      const ids = this.unreachableIds();
-      // Say why, per registry: adapter messages name the registry and never carry credentials.
-      const reasons = this.errors.map((e) => (e instanceof Error ? e.message : String(e))).join("; ");
-      throw new RegplaneError(Code.UNAVAILABLE, `no registry in scope could be listed (${ids.join(", ")})${reasons ? `: ${reasons}` : ""}`, {
-        errorInfo: { reason: "ALL_REGISTRIES_UNAVAILABLE", metadata: { registry_ids: ids.join(",") } },
-        retryDelayMs: 1000,
-        cause: this.errors[0],
-      });
-    }
+    // Say why, per registry: adapter messages name the registry and never carry credentials.
+    if (this.failed.size > 0) throw nothingListed(this.failures);
     if (this.outOfTime) throw new RegplaneError(Code.DEADLINE_EXCEEDED, "the deadline passed before any registry answered");
   }
 

@@ -5,7 +5,7 @@
 // auth headers, its error body as a RegplaneError, its secrets.
 import { Agent, request } from "undici";
 import { ConfigError, isLoopback } from "./config.js";
-import { Code, RegplaneError, providerError } from "./errors.js";
+import { Code, RegplaneError, providerError, redact } from "./errors.js";
 import { CircuitBreaker, Semaphore, attemptSignal, backoffDelay, parseRetryAfter, sleep, type CircuitBreakerOptions } from "./resilience.js";
 
 export type ReplyHeaders = Record<string, string | string[] | undefined>;
@@ -241,11 +241,9 @@ export abstract class RestClient<C extends RestCall = RestCall> {
     });
   }
 
-  /** Removes every secret() from text a provider might echo back. */
+  /** Text a provider might echo back, every secret() removed and then cut to length (errors.ts redact). */
   redact(text: string): string {
-    let out = text;
-    for (const secret of this.secrets()) if (secret.length >= 4) out = out.split(secret).join("<redacted>");
-    return out;
+    return redact(text, this.secrets());
   }
 
   /** Headers of every attempt of `c` besides accept, user-agent and a Bearer token (API keys, account ids). */

@@ -1,7 +1,7 @@
 // NamespaceService: namespaces of every registry; mutations run as Operations through the engine.
 import { create } from "@bufbuild/protobuf";
 import { anyPack, EmptySchema } from "@bufbuild/protobuf/wkt";
-import { invalidField, notFound, RegplaneError, unsupported, Code } from "../core/errors.js";
+import { invalidField, nothingListed, notFound, RegplaneError, unsupported, Code } from "../core/errors.js";
 import { decodeCursor, encodeCursor } from "../core/paging.js";
 import type { RegistryView } from "../core/catalog.js";
 import type { Provider } from "../core/provider.js";
@@ -117,8 +117,10 @@ export function namespaceService(deps: ServiceDeps) {
         pos = { index: Number(index), after };
       }
       const limit = pageSizeOf(req.pageSize);
+      const startIndex = pos.index;
       const out: NamespaceRecord[] = [];
       const unreachable: string[] = [];
+      const failures: Array<{ registryId: string; error: unknown }> = [];
       let resumeAt: { index: number; after: string } | undefined;
       // Registries in scope order, each by namespace name; an unreachable one is named and the walk goes on.
       for (let i = pos.index; i < scope.length && out.length < limit; i++) {
@@ -134,10 +136,13 @@ export function namespaceService(deps: ServiceDeps) {
         } catch (err) {
           if (scope.length === 1) throw err;
           unreachable.push(scope[i].id);
+          failures.push({ registryId: scope[i].id, error: err });
           resumeAt ??= { index: i, after };
         }
         pos = { index: i + 1, after: "" };
       }
+      // Nothing from anyone: the same answer as ImageService.List gives.
+      if (out.length === 0 && failures.length > 0 && failures.length === scope.length - startIndex) throw nothingListed(failures);
       if (resumeAt === undefined && pos.index < scope.length) resumeAt = pos;
       return create(ListNamespacesResponseSchema, {
         namespaces: out.map(namespaceToProto),

@@ -173,7 +173,7 @@ class IamTokens extends RestClient implements TokenSource {
 function ibmErrorBody(body: Buffer): { code?: string; message?: string; requestId?: string } {
   try {
     const doc = JSON.parse(body.toString("utf8")) as Record<string, unknown>;
-    const text = (v: unknown) => (typeof v === "string" && v !== "" ? v.slice(0, 300) : undefined);
+    const text = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
     return {
       code: text(doc.code) ?? text(doc.errorCode),
       message: text(doc.message) ?? text(doc.errorMessage),

@@ -165,7 +165,7 @@ export class IbmProvider implements Provider {
       const failed = errors[reference] ?? errors[digest] ?? Object.entries(errors).find(([k]) => k.endsWith(digest))?.[1];
       if (failed === undefined) return;
       const code = typeof failed.code === "string" ? failed.code : undefined;
-      const message = typeof failed.message === "string" ? failed.message.slice(0, 300) : "";
+      const message = typeof failed.message === "string" ? failed.message : "";
       if (/not\s*found|does not exist|no such/i.test(message)) return;
       throw new RegplaneError(
         Code.FAILED_PRECONDITION,

@@ -2,7 +2,7 @@
 // bodies ({httpStatus, messages:[{errorCode, message}]}) mapped to regplane errors. Retries and
 // deadlines are core/rest.ts's.
 import { ConfigError } from "../../core/config.js";
-import { Code, RegplaneError, providerError } from "../../core/errors.js";
+import { Code, RegplaneError, providerError, redact } from "../../core/errors.js";
 import { fieldName } from "../../core/registry-config.js";
 import { RestClient, jsonOrUndefined, type RestCall, type RestReply, type RestTuning } from "../../core/rest.js";
 
@@ -34,7 +34,7 @@ export class IonosHttp extends RestClient<IonosCall> {
     const doc = jsonOrUndefined(reply.body) as { messages?: Array<{ errorCode?: unknown; message?: unknown }> } | undefined;
     const messages = Array.isArray(doc?.messages) ? doc.messages : [];
     const code = typeof messages[0]?.errorCode === "string" ? messages[0].errorCode : undefined;
-    const said = messages.map((m) => (typeof m?.message === "string" ? m.message : "")).filter(Boolean).join("; ").slice(0, 300);
+    const said = messages.map((m) => (typeof m?.message === "string" ? m.message : "")).filter(Boolean).join("; ");
     return providerError({
       registryId: this.registryId,
       provider: PROVIDER,
@@ -52,7 +52,9 @@ export class IonosHttp extends RestClient<IonosCall> {
   }
 
   protected override secrets(): string[] {
-    return [this.options.token, this.options.password].filter((s): s is string => s !== undefined);
+    const { token, username, password } = this.options;
+    const basic = username !== undefined && password !== undefined ? Buffer.from(`${username}:${password}`).toString("base64") : undefined;
+    return [token, password, basic].filter((s): s is string => s !== undefined);
   }
 
   private authorization(c: IonosCall): string {
@@ -74,7 +76,7 @@ function endpointOf(options: IonosHttpOptions): URL {
   try {
     endpoint = new URL(options.endpoint);
   } catch {
-    throw new ConfigError(`${where}: ${JSON.stringify(options.endpoint)} is not a URL`);
+    throw new ConfigError(`${where}: ${JSON.stringify(redact(options.endpoint))} is not a URL`);
   }
   if (endpoint.protocol !== "https:" && endpoint.protocol !== "http:") throw new ConfigError(`${where}: must be http:// or https://`);
   if (endpoint.username || endpoint.password) throw new ConfigError(`${where}: must not carry credentials (put them in token or username and password)`);

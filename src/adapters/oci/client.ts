@@ -4,7 +4,7 @@
 // registries expose the OCI API (IONOS) reuse it for deletes.
 import { Agent, request } from "undici";
 import type { IncomingHttpHeaders } from "undici/types/header.js";
-import { Code, RegplaneError, invalidField, providerError } from "../../core/errors.js";
+import { Code, RegplaneError, invalidField, providerError, redact } from "../../core/errors.js";
 import { parseChallenges, parseNextLink, type Challenge } from "./headers.js";
 import { WeightedLru } from "../../core/lru.js";
 import { MANIFEST_ACCEPT, digestOf, isDigest, parseConfigCreated } from "../../core/manifest.js";
@@ -42,7 +42,7 @@ export function connectionProblem(options: Pick<OciClientOptions, "endpoint" | "
   try {
     endpoint = new URL(options.endpoint);
   } catch {
-    return { field: "endpoint", problem: `${JSON.stringify(options.endpoint)} is not a URL` };
+    return { field: "endpoint", problem: `${JSON.stringify(redact(options.endpoint))} is not a URL` };
   }
   if (endpoint.protocol !== "http:" && endpoint.protocol !== "https:") return { field: "endpoint", problem: "must be http:// or https://" };
   if (endpoint.username || endpoint.password) return { field: "endpoint", problem: "must not carry credentials (put them in username and password)" };
@@ -650,8 +650,8 @@ export class OciClient {
       throw this.badResponse(`unparseable Link ${JSON.stringify(link)}`);
     }
     if (next.origin !== this.endpoint.origin) {
-      throw new RegplaneError(Code.FAILED_PRECONDITION, `registry ${JSON.stringify(this.registryId)} (${this.provider}): refused a paging Link to another host (${next.host})`, {
-        errorInfo: { reason: "PROVIDER_LINK_REFUSED", metadata: this.metadata({ link_host: next.host }) },
+      throw new RegplaneError(Code.FAILED_PRECONDITION, `registry ${JSON.stringify(this.registryId)} (${this.provider}): refused a paging Link to another origin (${next.origin})`, {
+        errorInfo: { reason: "PROVIDER_LINK_REFUSED", metadata: this.metadata({ link_host: next.host, link_origin: next.origin }) },
       });
     }
     return next;
@@ -718,9 +718,7 @@ export class OciClient {
     const basic = this.basicCredentials();
     if (basic) secrets.push(basic.slice("Basic ".length));
     for (const { token } of this.tokens.values()) secrets.push(token);
-    let out = text;
-    for (const s of secrets) if (s.length >= 4) out = out.split(s).join("<redacted>");
-    return out;
+    return redact(text, secrets);
   }
 }
 
@@ -744,7 +742,7 @@ function registryError(body: Uint8Array): { code?: string; message?: string } {
     const first = Array.isArray(doc.errors) ? doc.errors[0] : undefined;
     return {
       code: typeof first?.code === "string" ? first.code : undefined,
-      message: typeof first?.message === "string" ? first.message.slice(0, 300) : undefined,
+      message: typeof first?.message === "string" ? first.message : undefined,
     };
   } catch {
     return {};

@@ -123,7 +123,7 @@ function errorBody(body: Buffer): ScalewayErrorBody {
     const doc = JSON.parse(body.toString("utf8")) as unknown;
     if (doc === null || typeof doc !== "object" || Array.isArray(doc)) return {};
     const d = doc as Record<string, unknown>;
-    const text = (v: unknown) => (typeof v === "string" && v !== "" ? v.slice(0, 300) : undefined);
+    const text = (v: unknown) => (typeof v === "string" && v !== "" ? v : undefined);
     return {
       type: text(d.type),
       message: text(d.message),

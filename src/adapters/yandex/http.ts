@@ -9,6 +9,8 @@ export interface YandexHttpOptions extends RestTuning {
   registryId: string;
   /** IAM tokens for every call; absent for the token exchange itself. */
   auth?: TokenSource;
+  /** Secrets the calls carry besides auth's (the OAuth token or JWT of the token exchange). */
+  secrets?: () => string[];
 }
 
 /** google.rpc.Status as the REST API sends it. */
@@ -26,15 +28,22 @@ const CODE_NAMES: Record<number, string> = {
 
 /** Calls take whole URLs: the API, operation and IAM endpoints are different hosts. */
 export class YandexHttp extends RestClient {
+  private readonly carried: () => string[];
+
   constructor(options: YandexHttpOptions) {
     super({ ...options, provider: PROVIDER });
+    this.carried = options.secrets ?? (() => []);
+  }
+
+  protected override secrets(): string[] {
+    return [...super.secrets(), ...this.carried()];
   }
 
   /** An asynchronous failure (Operation.error) as our error: the provider's gRPC code, its message. */
   operationFailure(status: RpcStatus, operationId: string, doing: string): RegplaneError {
     // Rejected credentials are ours to fix, not the caller's (design.md, Errors).
     const code = status.code === Code.UNAUTHENTICATED || status.code === Code.PERMISSION_DENIED ? Code.FAILED_PRECONDITION : (status.code as Code);
-    return new RegplaneError(code, `registry ${JSON.stringify(this.registryId)} (${PROVIDER}): ${doing}: operation ${operationId} failed: ${status.message}`, {
+    return new RegplaneError(code, `registry ${JSON.stringify(this.registryId)} (${PROVIDER}): ${doing}: operation ${operationId} failed: ${this.redact(status.message)}`, {
       errorInfo: {
         reason: "PROVIDER_OPERATION_FAILED",
         metadata: { registry_id: this.registryId, provider: PROVIDER, provider_code: CODE_NAMES[status.code] ?? String(status.code), provider_operation_id: operationId },
@@ -51,7 +60,7 @@ export class YandexHttp extends RestClient {
       provider: PROVIDER,
       httpStatus: reply.status,
       providerCode: name,
-      message: this.redact(`${doing}: HTTP ${reply.status}${name ? ` ${name}` : ""}${rpc?.message ? `: ${rpc.message.slice(0, 300)}` : ""}`),
+      message: this.redact(`${doing}: HTTP ${reply.status}${name ? ` ${name}` : ""}${rpc?.message ? `: ${rpc.message}` : ""}`),
       retryAfterMs: this.retryAfter(reply),
     });
     // HTTP 400 and 409 each stand for several gRPC codes; the body says which one.

@@ -32,6 +32,8 @@ export class IamTokenSource implements TokenSource {
   private current?: { token: string; refreshAt: number };
   private flight?: Promise<string>;
   private readonly privateKey?: KeyObject;
+  /** The JWT of the latest exchange: a credential as long as it lives. */
+  private jwt?: string;
   /** Tokens this source has handed out (for tests and metrics). */
   exchanges = 0;
 
@@ -71,11 +73,12 @@ export class IamTokenSource implements TokenSource {
     const out: string[] = [];
     if (this.current) out.push(this.current.token);
     if (this.credentials.kind === "oauth") out.push(this.credentials.oauthToken);
+    if (this.jwt) out.push(this.jwt);
     return out;
   }
 
   private async exchange(signal: AbortSignal): Promise<string> {
-    const body = this.credentials.kind === "oauth" ? { yandexPassportOauthToken: this.credentials.oauthToken } : { jwt: this.signedJwt() };
+    const body = this.credentials.kind === "oauth" ? { yandexPassportOauthToken: this.credentials.oauthToken } : { jwt: (this.jwt = this.signedJwt()) };
     const reply = await this.http.send({ method: "POST", path: this.endpoint, json: body, doing: "exchanging credentials for an IAM token" }, signal);
     const doc = (reply.body ?? {}) as { iamToken?: unknown; expiresAt?: unknown };
     if (typeof doc.iamToken !== "string" || doc.iamToken === "") throw this.http.badResponse("the IAM endpoint answered without an iamToken");

@@ -14,7 +14,7 @@
 // the operation endpoint until done; an Operation that ends in `error` fails with that error.
 import { arr, dateOf, obj, str } from "../../core/json.js";
 import { ConfigError } from "../../core/config.js";
-import { Code, invalidField, RegplaneError } from "../../core/errors.js";
+import { Code, invalidField, RegplaneError, redact } from "../../core/errors.js";
 import { fieldName } from "../../core/registry-config.js";
 import { compareImages, compareStrings } from "../../core/order.js";
 import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
@@ -88,7 +88,8 @@ export class YandexProvider implements Provider {
     this.api = baseUrl(options.endpoint ?? DEFAULT_YANDEX_ENDPOINT, options.id, "endpoint");
     this.operations = baseUrl(options.operationEndpoint ?? DEFAULT_OPERATION_ENDPOINT, options.id, "operationEndpoint");
     const iamEndpoint = baseUrl(options.iamEndpoint ?? DEFAULT_IAM_ENDPOINT, options.id, "iamEndpoint");
-    this.iamHttp = new YandexHttp({ ...options, registryId: options.id });
+    // The exchange carries the OAuth token or a signed JWT: the IAM endpoint's errors are scrubbed of them.
+    this.iamHttp = new YandexHttp({ ...options, registryId: options.id, secrets: () => this.iam.secrets() });
     this.iam = new IamTokenSource(options.id, options.credentials, iamEndpoint, this.iamHttp);
     this.http = new YandexHttp({ ...options, registryId: options.id, auth: this.iam });
     this.hostname = options.hostname ?? "cr.yandex";
@@ -410,7 +411,7 @@ function baseUrl(value: string, id: string, field: string): URL {
   try {
     url = new URL(value);
   } catch {
-    throw new ConfigError(`${where}: ${JSON.stringify(value)} is not a URL`);
+    throw new ConfigError(`${where}: ${JSON.stringify(redact(value))} is not a URL`);
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") throw new ConfigError(`${where}: must be http:// or https://`);
   if (url.username || url.password) throw new ConfigError(`${where}: must not carry credentials`);

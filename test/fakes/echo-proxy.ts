@@ -1,0 +1,160 @@
+// An HTTP proxy in front of a provider (a fake or a real registry) that, when armed, answers a request in
+// that provider's own error shape with every credential the request carried echoed back: in the error
+// message, in other body fields and in response headers. This is the hostile or careless provider that
+// redaction exists for; unarmed, it forwards everything unchanged.
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
+
+export type ErrorShape = "oci" | "ibm" | "iam" | "ionos" | "scaleway" | "yandex";
+
+export interface EchoRule {
+  /** Request paths (with query) it answers; every request when absent. */
+  match?: RegExp;
+  status: number;
+  shape: ErrorShape;
+  /** Requests it answers before it is spent. Default 1. */
+  times?: number;
+  /** Characters of filler before the first credential in the message (to place it across a cut). */
+  padChars?: number;
+  /** Answer with 2,000 characters of filler and no credential: finds where messages are cut. */
+  calibrate?: boolean;
+  /** Only requests that carry a credential match (an echo of nothing tests nothing). Default true. */
+  requireCredentials?: boolean;
+}
+
+export interface EchoProxy {
+  url: string;
+  port: number;
+  /** Every credential echoed so far, as sent (full Authorization values, tokens, passwords, keys). */
+  readonly echoed: Set<string>;
+  arm(rule: EchoRule): void;
+  /** Rewrites the upstream's Link header (to point paging elsewhere). */
+  rewriteLink?: (link: string) => string;
+  /** Connections that spoke something other than HTTP (e.g. a TLS handshake). */
+  readonly nonHttpConnections: number;
+  /** Disarms every rule. */
+  clear(): void;
+  /** Answers the armed rules still owe. */
+  pending(): number;
+  close(): Promise<void>;
+}
+
+/** The message of an echoed error begins with this, so a test can find where the message starts. */
+export const ECHO_MARK = "ECHO[";
+export const FILLER = "x";
+
+const GRPC_CODE_OF_STATUS: Record<number, number> = { 400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 429: 8, 500: 13, 503: 14 };
+
+/** The credentials in a request: Authorization (and what a Basic or Bearer value holds), X-Auth-Token, and keys or tokens in the body. */
+export function credentialsOf(req: http.IncomingMessage, body: string): string[] {
+  const found: string[] = [];
+  const authorization = req.headers.authorization;
+  if (authorization) {
+    const [scheme, value = ""] = authorization.split(" ", 2);
+    if (/^basic$/i.test(scheme)) {
+      const decoded = Buffer.from(value, "base64").toString("utf8");
+      found.push(decoded.slice(decoded.indexOf(":") + 1), value);
+    } else if (value) found.push(value);
+    found.push(authorization);
+  }
+  const authToken = req.headers["x-auth-token"];
+  if (typeof authToken === "string") found.push(authToken);
+  const secretish = /key|token|password|secret|jwt/i;
+  try {
+    const doc = JSON.parse(body) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(doc ?? {})) if (secretish.test(k) && typeof v === "string") found.push(v);
+  } catch {
+    for (const [k, v] of new URLSearchParams(body)) if (secretish.test(k) && v) found.push(v);
+  }
+  return [...new Set(found)];
+}
+
+function errorBody(shape: ErrorShape, status: number, message: string, secrets: string[]): unknown {
+  const extra = secrets.join(" ");
+  switch (shape) {
+    case "oci":
+      return { errors: [{ code: status === 404 ? "NAME_UNKNOWN" : status === 401 ? "UNAUTHORIZED" : "DENIED", message, detail: extra }] };
+    case "ibm":
+      return { code: "CRG0101E", message, "request-id": extra, trace: extra };
+    case "iam":
+      return { errorCode: "BXNIM0415E", errorMessage: message, context: { requestId: extra } };
+    case "ionos":
+      return { httpStatus: status, messages: [{ errorCode: "paas-auth-1", message }, { errorCode: "paas-auth-2", message: extra }] };
+    case "scaleway": {
+      const type = { 400: "invalid_arguments", 401: "denied_authentication", 403: "permissions_denied", 404: "not_found" }[status];
+      return {
+        type,
+        message,
+        method: extra,
+        reason: extra,
+        resource: extra,
+        help_message: extra,
+        details: [{ argument_name: extra, reason: "constraint", help_message: message, action: extra, resource: extra }],
+      };
+    }
+    case "yandex":
+      return { code: GRPC_CODE_OF_STATUS[status] ?? 2, message, details: [{ "@type": "type.googleapis.com/google.rpc.DebugInfo", detail: extra }] };
+  }
+}
+
+/** Starts the proxy on a free port of 127.0.0.1, forwarding to `target` (http://127.0.0.1:PORT). */
+export async function startEchoProxy(target: string): Promise<EchoProxy> {
+  const upstream = new URL(target);
+  const rules: EchoRule[] = [];
+  const echoed = new Set<string>();
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      const carried = credentialsOf(req, body.toString("utf8"));
+      const rule = rules.find((r) => (r.times ?? 1) > 0 && (!r.match || r.match.test(req.url ?? "")) && (r.requireCredentials === false || carried.length > 0));
+      if (rule) {
+        rule.times = (rule.times ?? 1) - 1;
+        const secrets = rule.calibrate ? [] : carried;
+        for (const s of secrets) echoed.add(s);
+        const message = `${ECHO_MARK}${FILLER.repeat(rule.calibrate ? 2000 : (rule.padChars ?? 0))}${secrets.join(" | ")}]`;
+        const headers: Record<string, string> = { "content-type": "application/json" };
+        secrets.forEach((s, i) => (headers[`x-echo-credential-${i}`] = s));
+        if (req.headers.authorization) headers["www-authenticate-echo"] = req.headers.authorization;
+        res.writeHead(rule.status, headers).end(JSON.stringify(errorBody(rule.shape, rule.status, message, secrets)));
+        return;
+      }
+      const forward = http.request(
+        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+        (up) => {
+          const headers = { ...up.headers };
+          if (proxy.rewriteLink && typeof headers.link === "string") headers.link = proxy.rewriteLink(headers.link);
+          res.writeHead(up.statusCode ?? 502, headers);
+          up.pipe(res);
+        },
+      );
+      forward.on("error", () => req.socket.destroy());
+      forward.end(body);
+    });
+  });
+  let nonHttp = 0;
+  server.on("clientError", (_e, socket) => {
+    nonHttp++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+  const proxy: EchoProxy = {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    echoed,
+    get nonHttpConnections() {
+      return nonHttp;
+    },
+    arm: (rule) => void rules.push({ times: 1, ...rule }),
+    clear: () => void rules.splice(0),
+    pending: () => rules.reduce((n, r) => n + Math.max(0, r.times ?? 1), 0),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+  return proxy;
+}

@@ -2,7 +2,7 @@
 // regplane: one gRPC / Connect API over every container registry.
 import { parseArgs } from "node:util";
 import { pino } from "pino";
-import { ConfigError, loadConfig } from "./core/config.js";
+import { ConfigError, configWarnings, loadConfig } from "./core/config.js";
 import { runKeysCommand } from "./cli/keys.js";
 import { startApp } from "./server/app.js";
 import { governHeapGrowth } from "./server/heap.js";
@@ -99,6 +99,7 @@ async function main(): Promise<number> {
   }
   if (config.heapHeadroomBytes > 0) governHeapGrowth(config.heapHeadroomBytes);
   const logger = pino({ level: config.logLevel, base: { service: "regplane" }, redact: ["*.password", "*.token", "*.authorization"] });
+  for (const warning of configWarnings(config)) logger.warn(warning);
   let app;
   try {
     app = await startApp(config, logger);

@@ -2,10 +2,11 @@
 // regplane: one gRPC / Connect API over every container registry.
 import { parseArgs } from "node:util";
 import { pino } from "pino";
-import { ConfigError, configWarnings, loadConfig } from "./core/config.js";
+import { configWarnings, loadConfig } from "./core/config.js";
 import { runKeysCommand } from "./cli/keys.js";
 import { startApp } from "./server/app.js";
 import { governHeapGrowth } from "./server/heap.js";
+import { prepareDataDir, reportStartupFailure, routeGrpcLogs } from "./server/startup.js";
 
 const HELP = `regplane — one gRPC / Connect API over every container registry
 
@@ -71,6 +72,9 @@ async function main(): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  const requestedLevel = values["log-level"] ?? process.env.REGPLANE_LOG_LEVEL;
+  const failed = (err: unknown) =>
+    reportStartupFailure(err, { debug: requestedLevel === "debug" || requestedLevel === "trace", write: (t) => process.stderr.write(t) });
   let config;
   try {
     config = loadConfig({
@@ -91,24 +95,18 @@ async function main(): Promise<number> {
       env: process.env,
     });
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`regplane: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    return failed(err);
   }
   if (config.heapHeadroomBytes > 0) governHeapGrowth(config.heapHeadroomBytes);
   const logger = pino({ level: config.logLevel, base: { service: "regplane" }, redact: ["*.password", "*.token", "*.authorization"] });
+  routeGrpcLogs(logger);
   for (const warning of configWarnings(config)) logger.warn(warning);
   let app;
   try {
+    prepareDataDir(config.dataDir);
     app = await startApp(config, logger);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`regplane: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    return failed(err);
   }
   await new Promise<void>((resolve) => {
     const onSignal = (signal: string) => {

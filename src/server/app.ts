@@ -117,8 +117,8 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
     httpPort: httpServer.port,
     async stop() {
       logger.info({ graceMs: config.shutdownGraceMs }, "shutting down: no new calls; waiting for in-flight calls and operations");
-      await Promise.all([grpcServer.shutdown(config.shutdownGraceMs), httpServer.shutdown(config.shutdownGraceMs)]);
-      await engine.stop(config.shutdownGraceMs);
+      // Calls and operations drain side by side, so the whole stop takes at most shutdownGrace.
+      await Promise.all([grpcServer.shutdown(config.shutdownGraceMs), httpServer.shutdown(config.shutdownGraceMs), engine.stop(config.shutdownGraceMs)]);
       await catalog.close();
       await store.close();
       logger.info("stopped");

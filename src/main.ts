@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // regplane: one gRPC / Connect API over every container registry.
 import { parseArgs } from "node:util";
-import { pino } from "pino";
-import { ConfigError, loadConfig } from "./core/config.js";
+import { readFileSync } from "node:fs";
+import { configWarnings, loadConfig } from "./core/config.js";
 import { runKeysCommand } from "./cli/keys.js";
 import { startApp } from "./server/app.js";
 import { governHeapGrowth } from "./server/heap.js";
+import { createProcessLog } from "./server/logging.js";
+import { prepareDataDir, reportStartupFailure, routeGrpcLogs } from "./server/startup.js";
 
 const HELP = `regplane — one gRPC / Connect API over every container registry
 
@@ -25,6 +27,7 @@ Options:
   --tls-key FILE       … and this private key                                   (env REGPLANE_TLS_KEY)
   --tls-client-ca FILE verify client certificates against this CA (mTLS)       (env REGPLANE_TLS_CLIENT_CA)
   --insecure-no-auth   allow a non-loopback --host with no credentials configured (env REGPLANE_INSECURE_NO_AUTH)
+  --version            print the version
   -h, --help           show this help
 
 With no config file regplane serves the embedded registry "local" (OCI image layouts under
@@ -59,6 +62,7 @@ async function main(): Promise<number> {
         "tls-client-ca": { type: "string" },
         "insecure-no-auth": { type: "boolean" },
         help: { type: "boolean", short: "h" },
+        version: { type: "boolean" },
       },
       strict: true,
       allowPositionals: false,
@@ -71,6 +75,15 @@ async function main(): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  if (values.version) {
+    // package.json is one level up from both src/ and dist/.
+    const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+    process.stdout.write(`regplane ${version}\n`);
+    return 0;
+  }
+  const requestedLevel = values["log-level"] ?? process.env.REGPLANE_LOG_LEVEL;
+  const failed = (err: unknown) =>
+    reportStartupFailure(err, { debug: requestedLevel === "debug" || requestedLevel === "trace", write: (t) => process.stderr.write(t) });
   let config;
   try {
     config = loadConfig({
@@ -91,33 +104,32 @@ async function main(): Promise<number> {
       env: process.env,
     });
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`regplane: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    return failed(err);
   }
   if (config.heapHeadroomBytes > 0) governHeapGrowth(config.heapHeadroomBytes);
-  const logger = pino({ level: config.logLevel, base: { service: "regplane" }, redact: ["*.password", "*.token", "*.authorization"] });
+  const log = createProcessLog(config.logLevel);
+  const { logger } = log;
+  routeGrpcLogs(logger);
+  for (const warning of configWarnings(config)) logger.warn(warning);
   let app;
   try {
+    prepareDataDir(config.dataDir);
     app = await startApp(config, logger);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`regplane: ${err.message}\n`);
-      return 2;
-    }
-    throw err;
+    return failed(err);
   }
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: string) => {
-      logger.info({ signal }, "signal received");
-      resolve();
-    };
-    process.once("SIGTERM", onSignal);
-    process.once("SIGINT", onSignal);
+  const signal = await new Promise<string>((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
   });
+  logger.info({ signal }, "signal received");
+  // Whatever else hangs (a handler ignoring its abort, stdout), the process ends soon after shutdownGrace.
+  setTimeout(() => {
+    log.close(0);
+    process.exit(1);
+  }, config.shutdownGraceMs + 2000).unref();
   await app.stop();
+  log.close(1000);
   return 0;
 }
 

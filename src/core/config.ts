@@ -1,8 +1,9 @@
 // Configuration: command-line flags > environment > config file > defaults. Secrets come from the
 // environment (${VAR}) or files (<field>File), never inline in a committed file.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
-import { parse as parseYaml } from "yaml";
+import { parse as parseYaml, YAMLParseError } from "yaml";
+import { configProblems } from "./config-schema.js";
 
 export interface RegistryConfig {
   id: string;
@@ -46,7 +47,13 @@ export interface Config {
   limits: LimitsConfig;
 }
 
-export class ConfigError extends Error {
+/** A reason regplane cannot start, said in one line naming what to fix; the process exits with `exitCode`. */
+export class StartupError extends Error {
+  override name = "StartupError";
+  readonly exitCode: number = 2;
+}
+
+export class ConfigError extends StartupError {
   override name = "ConfigError";
 }
 
@@ -102,6 +109,25 @@ function resolveSecretFiles(reg: Record<string, unknown>, where: string, baseDir
   return out;
 }
 
+/** The YAML's own message with its line and column, but not the excerpt of the file, which may hold a secret. */
+function parseYamlFile(text: string, file: string): unknown {
+  try {
+    return parseYaml(text) as unknown;
+  } catch (err) {
+    if (!(err instanceof YAMLParseError)) throw err;
+    const where = err.linePos ? `:${err.linePos[0].line}:${err.linePos[0].col}` : "";
+    const message = err.message.split("\n")[0].replace(/ at line \d+, column \d+:?$/, "");
+    throw new ConfigError(`${file}${where}: not valid YAML: ${message}`);
+  }
+}
+
+/** What is configured but will likely not do what was meant; logged at start, not refused. */
+export function configWarnings(config: Config): string[] {
+  return config.registries
+    .filter((r) => r.provider === "local" && typeof r.path === "string" && r.path !== path.join(config.dataDir, "registry") && !existsSync(r.path))
+    .map((r) => `registries[${r.id}].path: ${r.path as string} does not exist, so the registry lists empty until a namespace is created (relative paths resolve against the config file)`);
+}
+
 export interface ConfigSources {
   flags: Partial<Record<"config" | "dataDir" | "host" | "grpcPort" | "httpPort" | "corsOrigins" | "logLevel" | "tlsCert" | "tlsKey" | "tlsClientCa", string>> & {
     yandexCompat?: boolean;
@@ -129,10 +155,12 @@ export function loadConfig({ flags, env }: ConfigSources): Config {
     } catch (err) {
       throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
     }
-    const parsed = parseYaml(text) as unknown;
+    const parsed = parseYamlFile(text, file);
     if (parsed !== null && (typeof parsed !== "object" || Array.isArray(parsed))) throw new ConfigError(`${file}: expected a YAML mapping at the top`);
     raw = (parsed ?? {}) as Record<string, unknown>;
     raw = substituteEnv(raw, file, env) as Record<string, unknown>;
+    const problems = configProblems(raw);
+    if (problems.length > 0) throw new ConfigError(problems.length === 1 ? problems[0] : `${problems[0]} (and ${problems.length - 1} more problems)`);
     baseDir = path.dirname(path.resolve(file));
   }
   const server = (raw.server ?? {}) as Record<string, unknown>;

@@ -238,19 +238,25 @@ export class OperationEngine {
     clearTimeout(this.pollTimer);
     clearInterval(this.purgeTimer);
     await this.pumpDone;
-
-    const inFlight = [...this.running.values()].map((r) => r.settled);
-    if (inFlight.length > 0) {
-      let graceTimer: NodeJS.Timeout | undefined;
-      const graceOver = new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, graceMs)));
-      await Promise.race([Promise.allSettled(inFlight), graceOver]);
-      clearTimeout(graceTimer);
-    }
-    for (const [id, run] of this.running) {
-      this.stopRunning(run, "shutdown");
-      await this.release(id);
-    }
+    // One grace for both steps: handlers may finish for most of it; the rest are asked to stop and
+    // awaited, so none is still writing when the caller closes the store and the registries' agents.
+    const deadline = Date.now() + graceMs;
+    await this.settledBy(deadline - Math.min(1000, graceMs / 4));
+    const stopped = [...this.running.entries()];
+    for (const [, run] of stopped) this.stopRunning(run, "shutdown");
+    await this.settledBy(deadline);
+    for (const [id] of stopped) await this.release(id);
     this.started = false;
+  }
+
+  /** Resolves when every running handler has settled, or at `deadline` (epoch ms). */
+  private async settledBy(deadline: number): Promise<void> {
+    const inFlight = [...this.running.values()].map((r) => r.settled);
+    if (inFlight.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const over = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, deadline - Date.now()))));
+    await Promise.race([Promise.allSettled(inFlight), over]);
+    clearTimeout(timer);
   }
 
   /** Operations this engine is running now. */

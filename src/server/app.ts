@@ -12,7 +12,7 @@ import { imageService } from "../services/image.js";
 import { namespaceService } from "../services/namespace.js";
 import { operationService } from "../services/operation.js";
 import { registryService } from "../services/registry.js";
-import { openSqliteStore } from "../store/sqlite.js";
+import { openSqliteStateFile } from "../store/sqlite.js";
 import { Authenticator } from "./auth.js";
 import { startGrpcServer } from "./grpc.js";
 import { consoleRoutes } from "./console.js";
@@ -40,7 +40,7 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
     dataDir: config.dataDir,
     warn: (msg, ctx) => logger.warn(ctx ?? {}, msg),
   });
-  const store = openSqliteStore(path.join(config.dataDir, "regplane.db"));
+  const store = openSqliteStateFile(path.join(config.dataDir, "regplane.db"));
   const metrics = new Metrics();
   const engine = new OperationEngine({
     store,
@@ -117,8 +117,8 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
     httpPort: httpServer.port,
     async stop() {
       logger.info({ graceMs: config.shutdownGraceMs }, "shutting down: no new calls; waiting for in-flight calls and operations");
-      await Promise.all([grpcServer.shutdown(config.shutdownGraceMs), httpServer.shutdown(config.shutdownGraceMs)]);
-      await engine.stop(config.shutdownGraceMs);
+      // Calls and operations drain side by side, so the whole stop takes at most shutdownGrace.
+      await Promise.all([grpcServer.shutdown(config.shutdownGraceMs), httpServer.shutdown(config.shutdownGraceMs), engine.stop(config.shutdownGraceMs)]);
       await catalog.close();
       await store.close();
       logger.info("stopped");

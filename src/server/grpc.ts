@@ -8,7 +8,7 @@ import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import type { PackageDefinition } from "@grpc/proto-loader";
-import type { TlsConfig } from "../core/config.js";
+import { StartupError, type TlsConfig } from "../core/config.js";
 import { Code, RegplaneError } from "../core/errors.js";
 import { subjectOf } from "./auth.js";
 import type { IncomingCall, RpcPipeline, ServiceBinding } from "./rpc.js";
@@ -222,6 +222,14 @@ export interface StartedGrpcServer {
   shutdown(graceMs: number): Promise<void>;
 }
 
+/** grpc-js reports a failed bind as text only; the errno in it says which one-line start-up error it is. */
+function bindFailure(err: Error, o: GrpcServerOptions): Error {
+  if (/EADDRINUSE/.test(err.message)) return new StartupError(`gRPC port ${o.port} is in use; pass --grpc-port`);
+  if (/EACCES/.test(err.message)) return new StartupError(`gRPC port ${o.port} needs privileges this process does not have; pass --grpc-port (1024 or above)`);
+  if (/EADDRNOTAVAIL|ENOTFOUND|EAI_/.test(err.message)) return new StartupError(`address ${o.host} is not on this machine; pass --host`);
+  return err;
+}
+
 export async function startGrpcServer(o: GrpcServerOptions): Promise<StartedGrpcServer> {
   const server = new grpc.Server({
     "grpc.max_receive_message_length": o.maxMessageBytes ?? 4 * 1024 * 1024,
@@ -243,7 +251,7 @@ export async function startGrpcServer(o: GrpcServerOptions): Promise<StartedGrpc
   health.addToServer(behind(o.guardHealth));
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${o.host.includes(":") ? `[${o.host}]` : o.host}:${o.port}`, credentialsOf(o.tls), (err, p) =>
-      err ? reject(err) : resolve(p),
+      err ? reject(bindFailure(err, o)) : resolve(p),
     ),
   );
   return {

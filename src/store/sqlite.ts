@@ -5,6 +5,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
+import { StartupError } from "../core/config.js";
 import { Code, RegplaneError } from "../core/errors.js";
 import type {
   AnyBytes,
@@ -511,4 +512,25 @@ function olderRow(a: OperationRow, b: OperationRow): OperationRow {
 /** Opens (creating if needed) the store file and brings its schema up to date. */
 export function openSqliteStore(file: string): SqliteStore {
   return new SqliteStore(file);
+}
+
+/** openSqliteStore for start-up: a file that cannot be used is a StartupError naming it and what to do. */
+export function openSqliteStateFile(file: string): SqliteStore {
+  try {
+    return openSqliteStore(file);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    const cause = (err as Error).message;
+    if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") {
+      throw new StartupError(
+        `state file ${file} is not a regplane database or is damaged (${cause}); restore it from a backup, or move it aside to start with empty state (operations and page tokens are lost)`,
+      );
+    }
+    if (code === "SQLITE_CANTOPEN" || code === "SQLITE_READONLY" || code === "SQLITE_PERM" || code === "EACCES" || code === "EROFS") {
+      throw new StartupError(`state file ${file} cannot be opened for writing (${cause}); check that the user regplane runs as may write it and its directory`);
+    }
+    if (code === "SQLITE_BUSY") throw new StartupError(`state file ${file} is locked by another process (${cause}); stop it, or pass another --data-dir`);
+    if (err instanceof RegplaneError) throw new StartupError(`state file ${file}: ${cause}; run a newer regplane, or restore the file from a backup`);
+    throw new StartupError(`state file ${file} cannot be opened (${cause}); restore it from a backup, or move it aside to start with empty state`);
+  }
 }

@@ -1,0 +1,191 @@
+// The shape of the config file, checked before any value is read: every section refuses keys it does not
+// know (naming the key path, with the closest known key), and every number and duration is range-checked.
+// Provider-specific fields of a `registries:` entry are checked by that provider's reader (registry-config.ts).
+import { z } from "zod";
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const SIZE = /^(\d+)\s*(B|KiB|MiB|GiB)?$/;
+const UNIT_BYTES = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 } as const;
+
+/** Milliseconds of a duration (500ms, 30s, 5m, 24h, 7d, or a number of seconds); undefined if not one. */
+export function durationMs(value: unknown): number | undefined {
+  if (typeof value === "number") return Number.isFinite(value) && value >= 0 ? value * 1000 : undefined;
+  const m = typeof value === "string" ? DURATION.exec(value.trim()) : null;
+  return m ? Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS] : undefined;
+}
+
+function bytesOf(value: unknown): number | undefined {
+  if (typeof value === "number") return Number.isInteger(value) && value >= 0 ? value : undefined;
+  const m = typeof value === "string" ? SIZE.exec(value.trim()) : null;
+  return m ? Number(m[1]) * UNIT_BYTES[(m[2] ?? "B") as keyof typeof UNIT_BYTES] : undefined;
+}
+
+/** A value `check` accepts; `check` returns the problem, or undefined. Absent (missing or null) means the default. */
+function field(check: (value: unknown) => string | undefined) {
+  return z
+    .unknown()
+    .superRefine((value, ctx) => {
+      const problem = check(value);
+      if (problem !== undefined) ctx.addIssue({ code: "custom", message: `${problem} (got ${JSON.stringify(value)})` });
+    })
+    .nullish();
+}
+
+const show = (ms: number) => (ms % 86_400_000 === 0 ? `${ms / 86_400_000}d` : ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
+
+export function duration(min: number, max: number) {
+  return field((v) => {
+    const ms = durationMs(v);
+    if (ms === undefined) return "expected a duration like 500ms, 30s, 5m, 24h or 7d";
+    return ms < min || ms > max ? `expected a duration from ${show(min)} to ${show(max)}` : undefined;
+  });
+}
+
+/** A whole number; a numeric string (as ${ENV} gives) counts. */
+export function wholeNumber(min: number, max: number) {
+  return field((v) => {
+    const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
+    return typeof n === "number" && Number.isInteger(n) && n >= min && n <= max ? undefined : `expected a whole number ${min}-${max}`;
+  });
+}
+
+export function number(min: number, max: number) {
+  return field((v) => {
+    const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
+    return typeof n === "number" && Number.isFinite(n) && n >= min && n <= max ? undefined : `expected a number from ${min} to ${max}`;
+  });
+}
+
+/** Bytes, or with a unit (512KiB, 256MiB, 1GiB). */
+export function byteSize(min: number, max: number) {
+  return field((v) => {
+    const n = bytesOf(v);
+    if (n === undefined) return "expected a size in bytes, or like 512KiB / 256MiB / 1GiB";
+    return n < min || n > max ? `expected a size from ${min} to ${max} bytes` : undefined;
+  });
+}
+
+const BOOLEAN_WORDS = new Set(["true", "false", "1", "0", "yes", "no", "on", "off"]);
+const boolean = field((v) =>
+  typeof v === "boolean" || (typeof v === "string" && BOOLEAN_WORDS.has(v.trim().toLowerCase())) ? undefined : "expected true or false",
+);
+const text = field((v) => (typeof v === "string" ? undefined : "expected a string"));
+const texts = field((v) => (Array.isArray(v) && v.every((x) => typeof x === "string") ? undefined : "expected a list of strings"));
+const port = wholeNumber(0, 65535);
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+const logLevel = field((v) => (typeof v === "string" && LOG_LEVELS.includes(v) ? undefined : `expected one of ${LOG_LEVELS.join(", ")}`));
+const role = field((v) => (v === "viewer" || v === "editor" ? undefined : "expected viewer or editor"));
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+/**
+ * The `limits:` section, one line a key: add a key here with its range, and read it in config.ts.
+ * Exported so other sections' checks can reuse the same readers.
+ */
+export const LIMIT_KEYS = {
+  maxMessageBytes: byteSize(1, 1024 ** 3),
+  maxConcurrentStreams: wholeNumber(1, 100_000),
+  ratePerSecond: number(0, 1_000_000),
+  burst: wholeNumber(1, 10_000_000),
+  defaultDeadline: duration(1, DAY),
+  maxDeadline: duration(1, DAY),
+};
+
+const section = <T extends z.ZodRawShape>(shape: T) => z.strictObject(shape).nullish();
+const list = <T extends z.ZodType>(item: T) => z.array(item).nullish();
+
+export const configFileSchema = z.strictObject({
+  dataDir: text,
+  server: section({
+    host: text,
+    grpcPort: port,
+    httpPort: port,
+    corsOrigins: texts,
+    logLevel,
+    shutdownGrace: duration(0, HOUR),
+    registryTimeout: duration(1, HOUR),
+    yandexCompat: boolean,
+    heapHeadroom: byteSize(0, 64 * 1024 ** 3),
+  }),
+  // Each provider's reader refuses the fields it does not know, naming registries[<id>].<field>.
+  registries: list(z.looseObject({ id: text, provider: text })),
+  folders: list(z.strictObject({ id: text, registries: texts })),
+  pageTokens: section({ ttl: duration(1000, 365 * DAY), keys: texts }),
+  operations: section({
+    retention: duration(0, 10 * 365 * DAY),
+    concurrency: wholeNumber(1, 1024),
+    lease: duration(1000, DAY),
+  }),
+  auth: section({
+    keys: list(z.strictObject({ name: text, hash: text, folders: texts, role })),
+    clientCerts: list(z.strictObject({ subject: text, folders: texts, role })),
+    protectReflection: boolean,
+    protectHealth: boolean,
+  }),
+  tls: section({ cert: text, key: text, clientCa: text }),
+  limits: section(LIMIT_KEYS),
+});
+
+/** Edit distance counting a swap of neighbours as one edit (kyes → keys), case-insensitive, for "did you mean". */
+function distance(a: string, b: string): number {
+  const [x, y] = [a.toLowerCase(), b.toLowerCase()];
+  const d = Array.from({ length: x.length + 1 }, (_, i) => Array.from({ length: y.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= x.length; i++) {
+    for (let j = 1; j <= y.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (x[i - 1] === y[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[x.length][y.length];
+}
+
+/** The known key closest to `key`, if it is close enough to be a typo of it. */
+export function closestKey(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.floor(key.length / 3)) + 1;
+  for (const k of known) {
+    const d = distance(key, k);
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best;
+}
+
+function pathText(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
+}
+
+/** The strict object schema at `path`, to list the keys it knows. */
+function shapeAt(path: readonly PropertyKey[]): string[] {
+  let schema: z.ZodType = configFileSchema;
+  for (const p of path) {
+    while (schema instanceof z.ZodOptional || schema instanceof z.ZodNullable) schema = schema.unwrap() as z.ZodType;
+    if (schema instanceof z.ZodArray && typeof p === "number") schema = schema.element as z.ZodType;
+    else if (schema instanceof z.ZodObject) schema = schema.shape[p as string] as z.ZodType;
+    else return [];
+  }
+  while (schema instanceof z.ZodOptional || schema instanceof z.ZodNullable) schema = schema.unwrap() as z.ZodType;
+  return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+}
+
+/** One line per problem: `server.shutdownGrce: unknown key (did you mean shutdownGrace?)`. */
+export function configProblems(raw: unknown): string[] {
+  const result = configFileSchema.safeParse(raw);
+  if (result.success) return [];
+  const lines: string[] = [];
+  for (const issue of result.error.issues) {
+    if (issue.code === "unrecognized_keys") {
+      const known = shapeAt(issue.path);
+      for (const key of issue.keys) {
+        const near = closestKey(key, known);
+        lines.push(`${pathText([...issue.path, key])}: unknown key${near ? ` (did you mean ${near}?)` : ""}`);
+      }
+    } else if (issue.code === "invalid_type") {
+      lines.push(`${pathText(issue.path) || "config"}: expected ${issue.expected === "object" ? "a mapping" : issue.expected === "array" ? "a list" : issue.expected}`);
+    } else {
+      lines.push(`${pathText(issue.path)}: ${issue.message}`);
+    }
+  }
+  return lines;
+}

@@ -130,7 +130,8 @@ type NodeHandler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: h
 /** connect-node's adapter, plus the rewrite of undecodable requests to INVALID_ARGUMENT. */
 function rpcHandler(o: HttpServerOptions): NodeHandler {
   const router = createConnectRouter({ readMaxBytes: o.maxMessageBytes ?? 4 * 1024 * 1024, acceptCompression: [compressionGzip, compressionBrotli],
-    jsonOptions: { registry: anyTypes(o.bindings) },
+    // Protobuf JSON's default: a misspelt field is refused, not silently dropped (which widens a List).
+    jsonOptions: { registry: anyTypes(o.bindings), ignoreUnknownFields: false },
   });
   routes(o)(router);
   const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));

@@ -164,6 +164,8 @@ class Walk {
   private readonly failures: Array<{ registryId: string; error: unknown }> = [];
   private served = false;
   private outOfTime = false;
+  /** Registries whose call was cut by the call's deadline (not by their own timeout). */
+  private readonly cutByDeadline = new Set<number>();
   /** Set when the page is complete: lookahead calls still queued are not started. */
   private closed = false;
   private readonly controllers = new Set<AbortController>();
@@ -330,7 +332,11 @@ class Walk {
       const parent = this.params.signal;
       const stopListening = parent === undefined ? undefined : onAbort(parent, () => controller.abort(parent.reason));
       if (parent?.aborted) controller.abort(parent.reason);
-      const timer = setTimeout(() => controller.abort(new RegplaneError(Code.DEADLINE_EXCEEDED, `registry call timed out after ${timeout} ms`)), timeout);
+      const byDeadline = timeout < this.timeoutMs;
+      const timer = setTimeout(() => {
+        if (byDeadline) this.cutByDeadline.add(index);
+        controller.abort(new RegplaneError(Code.DEADLINE_EXCEEDED, `registry call timed out after ${timeout} ms`));
+      }, timeout);
       try {
         const provider = this.registries[index];
         const full: ListImagesQuery = {
@@ -390,6 +396,10 @@ class Walk {
   throwIfNothingServed(): void {
     this.checkCancelled();
     if (this.served) return;
+    // Nothing answered because the caller's deadline passed: that is the call's outcome, not the registries'.
+    if (this.failed.size > 0 && [...this.failed].every((i) => this.cutByDeadline.has(i))) {
+      throw new RegplaneError(Code.DEADLINE_EXCEEDED, "the deadline passed before any registry answered");
+    }
     // Say why, per registry: adapter messages name the registry and never carry credentials.
     if (this.failed.size > 0) throw nothingListed(this.failures);
     if (this.outOfTime) throw new RegplaneError(Code.DEADLINE_EXCEEDED, "the deadline passed before any registry answered");

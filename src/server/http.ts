@@ -17,6 +17,9 @@ import {
   type HandlerContext,
 } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
+import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
+import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import type { TlsConfig } from "../core/config.js";
 import { Code as RegplaneCode, RegplaneError } from "../core/errors.js";
 import { subjectOf } from "./auth.js";
@@ -59,7 +62,26 @@ export interface StartedHttpServer {
 /** The verified client certificate's subject, handed from the Node request to the handler. */
 const PEER_CERT_SUBJECT = createContextKey<string | undefined>(undefined, { description: "peer certificate subject" });
 
+/** The client's deadline (ms since the epoch), read from the request before connect sees it. */
+const CLIENT_DEADLINE = createContextKey<number | undefined>(undefined, { description: "client deadline" });
+
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
+
+/**
+ * Takes the client's timeout header off the request and returns its deadline, so the pipeline's deadline
+ * (DEADLINE_EXCEEDED, as on the gRPC port) is the only one: connect's own timer aborts the call's signal
+ * with a reason the services read as the client leaving (CANCELLED). A malformed value stays for connect to refuse.
+ */
+function takeClientDeadline(u: UniversalServerRequest): number | undefined {
+  const grpc = (u.header.get("content-type") ?? "").startsWith("application/grpc");
+  const name = grpc ? "grpc-timeout" : "connect-timeout-ms";
+  const value = u.header.get(name);
+  if (value === null) return undefined;
+  const parsed = (grpc ? parseGrpcTimeout : parseConnectTimeout)(value, Number.MAX_SAFE_INTEGER);
+  if (parsed.error || parsed.timeoutMs === undefined) return undefined;
+  u.header.delete(name);
+  return Date.now() + parsed.timeoutMs;
+}
 
 function peerCertSubjectOf(req: NodeRequest): string | undefined {
   const socket = req instanceof http2.Http2ServerRequest ? req.stream.session?.socket : req.socket;
@@ -93,12 +115,11 @@ function routes(o: HttpServerOptions) {
       const impl: Record<string, (req: unknown, hc: HandlerContext) => Promise<unknown>> = {};
       for (const m of binding.service.methods) {
         impl[m.localName] = (req, hc) => {
-          const timeout = hc.timeoutMs();
           const controller = controllerOf(hc);
           const incoming: IncomingCall = {
             controller,
             onClientGone: controller === undefined ? onClientGoneOf(hc.signal) : undefined,
-            deadline: timeout === undefined ? undefined : Date.now() + timeout,
+            deadline: hc.values.get(CLIENT_DEADLINE),
             requestHeader: (name) => hc.requestHeader.get(name) ?? undefined,
             protocol: hc.protocolName,
             peerCertSubject: hc.values.get(PEER_CERT_SUBJECT),
@@ -130,7 +151,8 @@ type NodeHandler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: h
 /** connect-node's adapter, plus the rewrite of undecodable requests to INVALID_ARGUMENT. */
 function rpcHandler(o: HttpServerOptions): NodeHandler {
   const router = createConnectRouter({ readMaxBytes: o.maxMessageBytes ?? 4 * 1024 * 1024, acceptCompression: [compressionGzip, compressionBrotli],
-    jsonOptions: { registry: anyTypes(o.bindings) },
+    // Protobuf JSON's default: a misspelt field is refused, not silently dropped (which widens a List).
+    jsonOptions: { registry: anyTypes(o.bindings), ignoreUnknownFields: false },
   });
   routes(o)(router);
   const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));
@@ -155,7 +177,9 @@ function rpcHandler(o: HttpServerOptions): NodeHandler {
         stream.resume();
       });
     }
-    handler(universalRequestOf(req, res, values))
+    const request = universalRequestOf(req, res, values);
+    values.set(CLIENT_DEADLINE, takeClientDeadline(request));
+    handler(request)
       .then(reclassifyParseFailures)
       .then((u) => universalResponseToNodeResponse(u, res as never))
       .catch((reason) => {

@@ -1,9 +1,16 @@
 // connect-es and grpc-js report some malformed requests as INTERNAL (a body that is not valid protobuf,
 // a compressed message without an encoding or with corrupt data, a malformed grpc-timeout), but they are
-// the client's mistake: these rewrites answer them as INVALID_ARGUMENT on every protocol of both ports.
+// the client's mistake: these rewrites answer them as INVALID_ARGUMENT on every protocol of both ports. A
+// Connect JSON key the message lacks gets a BadRequest naming it.
 import * as grpc from "@grpc/grpc-js";
 import { BaseServerInterceptingCall } from "@grpc/grpc-js/build/src/server-interceptors.js";
 import { pipe, transformJoinEnvelopes, transformSplitEnvelope, type UniversalServerResponse } from "@connectrpc/connect/protocol";
+import { errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
+import { Code, RegplaneError } from "../core/errors.js";
+import { toConnectError } from "./status.js";
+
+/** protobuf-es's message for a JSON key the request message does not have (with ignoreUnknownFields off). */
+const UNKNOWN_JSON_KEY = /^cannot decode message (\S+) from JSON: key "(.*)" is unknown$/;
 
 /** connect-es's messages for undecodable requests. */
 const CONNECT_CLIENT_FAULTS = ["parse binary", "received compressed envelope, but do not know how to decompress", "decompression failed"];
@@ -84,14 +91,39 @@ export async function reclassifyParseFailures(res: UniversalServerResponse): Pro
     try {
       const err = JSON.parse(new TextDecoder().decode(bytes)) as { code?: string; message?: string };
       if (err.code === "internal" && isClientFault(err.message ?? "", CONNECT_CLIENT_FAULTS)) {
-        const fixed = new TextEncoder().encode(JSON.stringify({ ...err, code: "invalid_argument" }));
-        res.header?.set("content-length", String(fixed.length));
-        return { ...res, status: 400, body: (async function* () { yield fixed; })() };
+        return withBody(res, 400, new TextEncoder().encode(JSON.stringify({ ...err, code: "invalid_argument" })));
       }
     } catch {
       // Not a Connect error body: pass it through unchanged.
     }
     return { ...res, body: (async function* () { yield bytes; })() };
   }
+  if (res.status === 400 && type.startsWith("application/json") && res.body) {
+    const bytes = await collect(res.body);
+    const unknown = unknownJsonKeyError(bytes);
+    return unknown ? withBody(res, 400, errorToJsonBytes(toConnectError(unknown), undefined)) : { ...res, body: (async function* () { yield bytes; })() };
+  }
   return res;
+}
+
+/** A Connect JSON error body saying the request had an unknown key, as INVALID_ARGUMENT with a BadRequest naming it. */
+function unknownJsonKeyError(bytes: Uint8Array): RegplaneError | undefined {
+  let err: { code?: string; message?: string };
+  try {
+    err = JSON.parse(new TextDecoder().decode(bytes)) as { code?: string; message?: string };
+  } catch {
+    return undefined;
+  }
+  const m = err.code === "invalid_argument" ? UNKNOWN_JSON_KEY.exec(err.message ?? "") : null;
+  if (!m) return undefined;
+  const [, message, key] = m;
+  const description = `${message} has no field ${JSON.stringify(key)}`;
+  return new RegplaneError(Code.INVALID_ARGUMENT, `unknown field ${JSON.stringify(key)}: ${description}`, {
+    fieldViolations: [{ field: key, description, reason: "UNKNOWN_FIELD" }],
+  });
+}
+
+function withBody(res: UniversalServerResponse, status: number, body: Uint8Array): UniversalServerResponse {
+  res.header?.set("content-length", String(body.length));
+  return { ...res, status, body: (async function* () { yield body; })() };
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // regplane: one gRPC / Connect API over every container registry.
+import { mkdirSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { ConfigError, loadConfig } from "./core/config.js";
@@ -96,6 +97,16 @@ async function main(): Promise<number> {
       return 2;
     }
     throw err;
+  }
+  // So `skopeo copy … oci:<data-dir>/registry/<repo>:<tag>` works on a fresh data dir; a folder that
+  // cannot be made is reported by the embedded registry when it is listed.
+  for (const reg of config.registries) {
+    if (reg.provider !== "local" || typeof reg.path !== "string") continue;
+    try {
+      mkdirSync(reg.path, { recursive: true });
+    } catch {
+      continue;
+    }
   }
   if (config.heapHeadroomBytes > 0) governHeapGrowth(config.heapHeadroomBytes);
   const logger = pino({ level: config.logLevel, base: { service: "regplane" }, redact: ["*.password", "*.token", "*.authorization"] });

@@ -63,6 +63,7 @@ export async function printList<D extends DescMessage>(
     return EXIT.nothingListed;
   }
   printer.end({ unreachable: [...unreachable], nextPageToken: token });
+  if (printer.count === 0 && unreachable.size === 0 && ctx.format === "table") ctx.io.err(`regplane: no ${printer.field} found\n`);
   if (token !== "" && ctx.format === "table") ctx.io.err(`regplane: more items: --page-token ${token}\n`);
   if (unreachable.size > 0) {
     ctx.io.err(`regplane: partial results: unreachable registries: ${[...unreachable].join(", ")}\n`);

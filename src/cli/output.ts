@@ -70,7 +70,7 @@ export class ListPrinter<D extends DescMessage> {
   constructor(
     private readonly format: Format,
     private readonly schema: D,
-    private readonly field: string,
+    readonly field: string,
     private readonly columns: Array<Column<MessageShape<D>>>,
     private readonly idOf: (item: MessageShape<D>) => string,
     private readonly out: Write,

@@ -6,7 +6,10 @@ const CLIENT_WORDS = new Set(["image", "images", "operation", "operations", "op"
 const args = process.argv.slice(2);
 const runsClient = args[0] !== "serve" && (args.some((a) => CLIENT_WORDS.has(a)) || ["-h", "--help", "-V", "--version"].includes(args[0]));
 
-if (runsClient) {
+if (args[0] === "healthcheck") {
+  const { healthcheck } = await import("./healthcheck.js");
+  process.exitCode = await healthcheck(args.slice(1), process.env);
+} else if (runsClient) {
   const { runCli } = await import("./program.js");
   process.exitCode = await runCli(args);
 } else {

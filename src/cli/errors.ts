@@ -5,8 +5,9 @@ import { CommanderError } from "commander";
 import { BadRequestSchema, ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { CliError, EXIT } from "./exit.js";
 
-/** "NotFound" → "NOT_FOUND", the name gRPC tools print. */
+/** "NotFound" → "NOT_FOUND", the name gRPC tools print (CANCELLED spelt as gRPC spells it). */
 export function codeName(code: Code): string {
+  if (code === Code.Canceled) return "CANCELLED";
   return (Code[code] ?? String(code)).replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase();
 }
 

@@ -56,11 +56,16 @@ export async function printList<D extends DescMessage>(
       token = page.nextPageToken;
     } while (token !== "" && remaining > 0);
   } catch (err) {
-    const allDown = err instanceof ConnectError && err.code === Code.Unavailable && err.findDetails(ErrorInfoSchema).some((i) => i.reason === "ALL_REGISTRIES_UNAVAILABLE");
-    if (!allDown || printer.count > 0) throw err;
-    const ids = err.findDetails(ErrorInfoSchema).find((i) => i.reason === "ALL_REGISTRIES_UNAVAILABLE")?.metadata.registry_ids;
-    ctx.io.err(`regplane: nothing listed: every registry in scope is unreachable${ids ? ` (${ids.split(",").join(", ")})` : ""}; try again later or narrow the scope\n`);
-    return EXIT.nothingListed;
+    const allDown = err instanceof ConnectError && err.code === Code.Unavailable ? err.findDetails(ErrorInfoSchema).find((i) => i.reason === "ALL_REGISTRIES_UNAVAILABLE") : undefined;
+    if (allDown === undefined) throw err;
+    const ids = (allDown.metadata.registry_ids ?? "").split(",").filter(Boolean);
+    // A later page can hold only the registries that are down: what was listed stands, as partial results.
+    if (printer.count === 0) {
+      ctx.io.err(`regplane: nothing listed: every registry in scope is unreachable${ids.length > 0 ? ` (${ids.join(", ")})` : ""}; try again later or narrow the scope\n`);
+      return EXIT.nothingListed;
+    }
+    for (const id of ids) unreachable.add(id);
+    token = "";
   }
   printer.end({ unreachable: [...unreachable], nextPageToken: token });
   if (printer.count === 0 && unreachable.size === 0 && ctx.format === "table") ctx.io.err(`regplane: no ${printer.field} found\n`);

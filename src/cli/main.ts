@@ -4,7 +4,8 @@
 const CLIENT_WORDS = new Set(["image", "images", "operation", "operations", "op", "registry", "registries", "namespace", "namespaces", "ns", "config", "completion", "keys", "help"]);
 
 const args = process.argv.slice(2);
-const runsClient = args[0] !== "serve" && (args.some((a) => CLIENT_WORDS.has(a)) || ["-h", "--help", "-V", "--version"].includes(args[0]));
+const runsClient =
+  args[0] !== undefined && args[0] !== "serve" && (!args[0].startsWith("-") || ["-h", "--help", "-V", "--version"].includes(args[0]) || args.some((a) => CLIENT_WORDS.has(a)));
 
 if (args[0] === "healthcheck") {
   const { healthcheck } = await import("./healthcheck.js");

@@ -21,6 +21,7 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 50051 8080
-HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "dist/main.js"]
+# Probes the HTTP port, scheme and guard the server really uses (its flags, REGPLANE_* and the config file).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 CMD ["node", "dist/cli/main.js", "healthcheck"]
+# "docker run IMAGE [flags]" serves; "docker run IMAGE image list --endpoint …" runs the command line.
+ENTRYPOINT ["node", "dist/cli/main.js"]

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // regplane: one gRPC / Connect API over every container registry.
+import { mkdirSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
 import { configWarnings, loadConfig } from "./core/config.js";
@@ -105,6 +106,16 @@ async function main(): Promise<number> {
     });
   } catch (err) {
     return failed(err);
+  }
+  // So `skopeo copy … oci:<data-dir>/registry/<repo>:<tag>` works on a fresh data dir; a folder that
+  // cannot be made is reported by the embedded registry when it is listed.
+  for (const reg of config.registries) {
+    if (reg.provider !== "local" || typeof reg.path !== "string") continue;
+    try {
+      mkdirSync(reg.path, { recursive: true });
+    } catch {
+      continue;
+    }
   }
   if (config.heapHeadroomBytes > 0) governHeapGrowth(config.heapHeadroomBytes);
   const log = createProcessLog(config.logLevel);

@@ -363,10 +363,10 @@ describe("images of provider accounts", () => {
       expect(err.code).toBe(grpc.status.FAILED_PRECONDITION);
       expect(errorInfo(err.status)?.metadata).toMatchObject({ registry_id: "ionos", provider: "ionos", http_status: "401", provider_code: "paas-auth-1" });
       expect(err.message).not.toContain(IONOS_TOKEN);
-      // A listing whose only registry fails says so, with the registry named.
+      // A listing whose only registry rejects our token gets that registry's own permanent error.
       const listing = await failure(images.call("list", { registryId: "ionos" }));
-      expect(listing.code).toBe(grpc.status.UNAVAILABLE);
-      expect(errorInfo(listing.status)?.metadata.registry_ids).toBe("ionos");
+      expect(listing.code).toBe(grpc.status.FAILED_PRECONDITION);
+      expect(errorInfo(listing.status)?.metadata.registry_id).toBe("ionos");
     } finally {
       ionos.addToken(IONOS_TOKEN);
     }

@@ -140,8 +140,7 @@ export function isPermanent(e: unknown): e is RegplaneError {
 /**
  * The error of a listing that got nothing from any registry in its scope. A one-registry scope answers
  * with its registry's own permanent failure; when every failure is permanent no retry is offered (their
- * shared code, else FAILED_PRECONDITION); otherwise UNAVAILABLE with RetryInfo. ErrorInfo names each
- * registry's reason.
+ * shared code, else FAILED_PRECONDITION, naming each registry's reason); otherwise UNAVAILABLE with RetryInfo.
  */
 export function nothingListed(failures: ReadonlyArray<{ registryId: string; error: unknown }>): RegplaneError {
   if (failures.length === 1 && isPermanent(failures[0].error)) return failures[0].error;
@@ -149,14 +148,13 @@ export function nothingListed(failures: ReadonlyArray<{ registryId: string; erro
   const reasons = failures.map((f) => `${f.registryId}=${isRegplaneError(f.error) ? (f.error.errorInfo?.reason ?? codeName(f.error.code)) : "UNKNOWN"}`).join(",");
   const said = failures.map((f) => (f.error instanceof Error ? f.error.message : String(f.error))).join("; ");
   const message = `no registry in scope could be listed (${failures.map((f) => f.registryId).join(", ")})${said ? `: ${said}` : ""}`;
-  const metadata = { registry_ids: ids, reasons };
   if (failures.length > 0 && failures.every((f) => isPermanent(f.error))) {
     const codes = new Set(failures.map((f) => (f.error as RegplaneError).code));
     const code = codes.size === 1 ? [...codes][0] : Code.FAILED_PRECONDITION;
-    return new RegplaneError(code, message, { errorInfo: { reason: "ALL_REGISTRIES_FAILED", metadata }, cause: failures[0].error });
+    return new RegplaneError(code, message, { errorInfo: { reason: "ALL_REGISTRIES_FAILED", metadata: { registry_ids: ids, reasons } }, cause: failures[0].error });
   }
   return new RegplaneError(Code.UNAVAILABLE, message, {
-    errorInfo: { reason: "ALL_REGISTRIES_UNAVAILABLE", metadata },
+    errorInfo: { reason: "ALL_REGISTRIES_UNAVAILABLE", metadata: { registry_ids: ids } },
     retryDelayMs: 1000,
     cause: failures[0]?.error,
   });
@@ -169,7 +167,12 @@ function codeName(code: Code): string {
 /** Longest provider text an error carries. */
 export const PROVIDER_TEXT_MAX_CHARS = 300;
 
-const URL_USER_INFO = /([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@]*@/gi;
+const URL_USER_INFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"']*@/gi;
+
+/** `https://user:secret@host` → `https://<redacted>@host`, wherever a URL appears in the text. */
+export function withoutUserInfo(text: string): string {
+  return text.replace(URL_USER_INFO, "$1<redacted>@");
+}
 
 /**
  * Text from or about a provider, fit for an error or a log: every secret (as sent, and percent-encoded)
@@ -181,7 +184,7 @@ export function redact(text: string, secrets: Iterable<string> = [], maxChars = 
   for (const secret of secrets) if (secret.length >= 4) forms.add(secret).add(encodeURIComponent(secret));
   // Longest first, so a secret containing another is removed whole.
   for (const form of [...forms].sort((a, b) => b.length - a.length)) out = out.split(form).join("<redacted>");
-  out = out.replace(URL_USER_INFO, "$1<redacted>@");
+  out = withoutUserInfo(out);
   return out.length > maxChars ? `${out.slice(0, maxChars)}…` : out;
 }
 

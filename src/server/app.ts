@@ -13,6 +13,7 @@ import { namespaceService } from "../services/namespace.js";
 import { operationService } from "../services/operation.js";
 import { registryService } from "../services/registry.js";
 import { openSqliteStateFile } from "../store/sqlite.js";
+import { guardStore } from "../store/failures.js";
 import { Authenticator } from "./auth.js";
 import { startGrpcServer } from "./grpc.js";
 import { consoleRoutes } from "./console.js";
@@ -40,7 +41,8 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
     dataDir: config.dataDir,
     warn: (msg, ctx) => logger.warn(ctx ?? {}, msg),
   });
-  const store = openSqliteStateFile(path.join(config.dataDir, "regplane.db"));
+  const storeLog = logger.child({ component: "store" });
+  const store = guardStore(openSqliteStateFile(path.join(config.dataDir, "regplane.db")), (err, method) => storeLog.error({ err, method }, "state store failed"));
   const metrics = new Metrics();
   const engine = new OperationEngine({
     store,

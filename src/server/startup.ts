@@ -4,6 +4,7 @@ import { accessSync, constants, mkdirSync, statSync } from "node:fs";
 import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { StartupError } from "../core/config.js";
+import { withoutUserInfo } from "../core/errors.js";
 
 export { StartupError };
 
@@ -31,11 +32,6 @@ export function prepareDataDir(dir: string): void {
 export function routeGrpcLogs(logger: Logger): void {
   const write = (...args: unknown[]) => logger.warn({ component: "grpc-js" }, withoutUserInfo(args.map(String).join(" ")));
   grpc.setLogger({ error: write, warn: write, info: write, debug: write } as unknown as Partial<Console>);
-}
-
-/** `https://user:secret@host` → `https://…@host`, wherever a URL appears in the text. */
-export function withoutUserInfo(text: string): string {
-  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"']*@/gi, "$1…@");
 }
 
 /** The one line for a failure while starting, or undefined for one that is not understood. */

@@ -43,8 +43,10 @@ export function imageService(deps: ServiceDeps) {
     const p = params as DeleteImageParams;
     const provider = catalog.registry(p.registryId);
     await op.checkCancelled();
+    const done = anyPack(EmptySchema, create(EmptySchema));
+    op.changing(async (signal) => ((await provider.getImage(p.repository, p.digest, signal)) === undefined ? done : undefined));
     await provider.deleteImage(p.repository, p.digest, op.signal);
-    return anyPack(EmptySchema, create(EmptySchema));
+    return done;
   });
 
   async function record(images: ImageRecord[]): Promise<void> {

@@ -78,8 +78,10 @@ export function namespaceService(deps: ServiceDeps) {
     const p = params as NamespaceParams;
     const provider = withProvider(p.registryId, "delete_namespaces", "deleteNamespace");
     await op.checkCancelled();
+    const done = anyPack(EmptySchema, create(EmptySchema));
+    op.changing(async (signal) => ((await provider.getNamespace(p.name, signal)) === undefined ? done : undefined));
     await provider.deleteNamespace!(p.name, op.signal);
-    return anyPack(EmptySchema, create(EmptySchema));
+    return done;
   });
 
   async function submit(ctx: CallContext, kind: string, params: NamespaceParams, description: string, metadata: { typeUrl: string; value: Uint8Array }) {

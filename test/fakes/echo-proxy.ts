@@ -22,12 +22,31 @@ export interface EchoRule {
   requireCredentials?: boolean;
 }
 
+/** Holds one matching request until opened: `reached` resolves when it arrives. */
+export interface Gate {
+  reached: Promise<void>;
+  open(): void;
+}
+
+interface HeldRequest {
+  method: string;
+  match: RegExp;
+  /** "request": not forwarded until opened (dropped if the client left); "response": forwarded at once, its answer held. */
+  stage: "request" | "response";
+  arrived(): void;
+  opened: Promise<void>;
+}
+
 export interface EchoProxy {
   url: string;
   port: number;
   /** Every credential echoed so far, as sent (full Authorization values, tokens, passwords, keys). */
   readonly echoed: Set<string>;
   arm(rule: EchoRule): void;
+  /** Holds the next `method` request whose path matches, before forwarding it or before answering it. */
+  hold(method: string, match: RegExp, stage: "request" | "response"): Gate;
+  /** While true, every connection is dropped without an answer, like a registry that went away. */
+  down: boolean;
   /** Rewrites the upstream's Link header (to point paging elsewhere). */
   rewriteLink?: (link: string) => string;
   /** Connections that spoke something other than HTTP (e.g. a TLS handshake). */
@@ -101,12 +120,22 @@ function errorBody(shape: ErrorShape, status: number, message: string, secrets: 
 export async function startEchoProxy(target: string): Promise<EchoProxy> {
   const upstream = new URL(target);
   const rules: EchoRule[] = [];
+  const held: HeldRequest[] = [];
   const echoed = new Set<string>();
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
+    req.on("end", async () => {
+      if (proxy.down) return void req.socket.destroy();
       const body = Buffer.concat(chunks);
+      const hold = held.find((h) => h.method === req.method && h.match.test(req.url ?? ""));
+      if (hold) held.splice(held.indexOf(hold), 1);
+      hold?.arrived();
+      if (hold?.stage === "request") {
+        await hold.opened;
+        // The client gave up while the request was held: it never reaches the registry.
+        if (res.destroyed || req.socket.destroyed) return void req.socket.destroy();
+      }
       const carried = credentialsOf(req, body.toString("utf8"));
       const rule = rules.find((r) => (r.times ?? 1) > 0 && (!r.match || r.match.test(req.url ?? "")) && (r.requireCredentials === false || carried.length > 0));
       if (rule) {
@@ -125,8 +154,19 @@ export async function startEchoProxy(target: string): Promise<EchoProxy> {
         (up) => {
           const headers = { ...up.headers };
           if (proxy.rewriteLink && typeof headers.link === "string") headers.link = proxy.rewriteLink(headers.link);
-          res.writeHead(up.statusCode ?? 502, headers);
-          up.pipe(res);
+          if (hold?.stage !== "response") {
+            res.writeHead(up.statusCode ?? 502, headers);
+            up.pipe(res);
+            return;
+          }
+          // The registry has acted; its answer waits for the gate (and is lost if the client left).
+          const answer: Buffer[] = [];
+          up.on("data", (c: Buffer) => answer.push(c));
+          up.on("end", () =>
+            void hold.opened.then(() => {
+              if (!res.destroyed) res.writeHead(up.statusCode ?? 502, headers).end(Buffer.concat(answer));
+            }),
+          );
         },
       );
       forward.on("error", () => req.socket.destroy());
@@ -144,6 +184,15 @@ export async function startEchoProxy(target: string): Promise<EchoProxy> {
     url: `http://127.0.0.1:${port}`,
     port,
     echoed,
+    down: false,
+    hold: (method, match, stage) => {
+      let arrived!: () => void;
+      let open!: () => void;
+      const reached = new Promise<void>((resolve) => (arrived = resolve));
+      const opened = new Promise<void>((resolve) => (open = resolve));
+      held.push({ method, match, stage, arrived, opened });
+      return { reached, open };
+    },
     get nonHttpConnections() {
       return nonHttp;
     },

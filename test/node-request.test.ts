@@ -9,6 +9,7 @@ import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { afterEach, describe, expect, it } from "vitest";
 import { universalRequestOf, webHeadersOf } from "../src/server/node-request.js";
+import { until } from "./support/gate.js";
 
 type Handler = (u: UniversalServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
@@ -79,15 +80,20 @@ describe("universalRequestOf over HTTP/2", () => {
   it("aborts the signal with CANCELED when the client resets the stream mid-body, and the read ends", async () => {
     let read: Promise<unknown> | undefined;
     let signal: AbortSignal | undefined;
+    let reading!: () => void;
+    const handlerReading = new Promise<void>((resolve) => (reading = resolve));
     const aborted = new Promise<void>((resolve) => {
       void h2Server((u) => {
         signal = u.signal;
         u.signal.addEventListener("abort", () => resolve());
         read = settle(readAll(u));
-      }).then((session) => {
+        reading();
+      }).then(async (session) => {
         const stream = session.request({ ":method": "POST", ":path": "/svc/Method" });
         stream.write(randomBytes(1024));
-        setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), 50);
+        // Reset once the handler is reading a body that has not ended.
+        await handlerReading;
+        stream.close(http2.constants.NGHTTP2_CANCEL);
       });
     });
     await aborted;
@@ -97,16 +103,21 @@ describe("universalRequestOf over HTTP/2", () => {
 
   it("maps a reset with ENHANCE_YOUR_CALM after the body to RESOURCE_EXHAUSTED on the signal", async () => {
     let signal: AbortSignal | undefined;
+    let bodyRead!: () => void;
+    const handlerReadBody = new Promise<void>((resolve) => (bodyRead = resolve));
     const aborted = new Promise<void>((resolve) => {
       void h2Server(async (u) => {
         signal = u.signal;
         await readAll(u);
         u.signal.addEventListener("abort", () => resolve());
-      }).then((session) => {
+        bodyRead();
+      }).then(async (session) => {
         const stream = session.request({ ":method": "POST", ":path": "/svc/Method" });
         stream.on("error", () => {}); // the reset this test sends comes back to the client as an error
         stream.end(Buffer.from("request"));
-        setTimeout(() => stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM), 50);
+        // Reset once the handler has read the whole body.
+        await handlerReadBody;
+        stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
       });
     });
     await aborted;
@@ -166,8 +177,7 @@ describe("universalRequestOf over HTTP/1.1", () => {
     socket.destroy();
     const { error } = await outcome!;
     expect(ConnectError.from(error).code).toBe(Code.Canceled);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(signal!.aborted).toBe(true);
+    await until(() => signal!.aborted);
   });
 });
 

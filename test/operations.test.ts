@@ -1,7 +1,6 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Code, RegplaneError } from "../src/core/errors.js";
 import {
@@ -12,6 +11,8 @@ import {
 } from "../src/core/operations.js";
 import { openSqliteStore } from "../src/store/sqlite.js";
 import type { OperationRecord, StatusRecord, Store } from "../src/store/store.js";
+import { advanceUntil, advanceUntilTrue, later, useTestClock } from "./support/clock.js";
+import { Gate, settledNow, until } from "./support/gate.js";
 import { any, newOp } from "./support/store-contract.js";
 
 const EMPTY = any("type.googleapis.com/google.protobuf.Empty", []);
@@ -97,7 +98,9 @@ describe("OperationEngine", () => {
   });
 
   afterEach(async () => {
-    for (const engine of engines.splice(0)) await engine.stop(0);
+    const stopping = Promise.all(engines.splice(0).map((engine) => engine.stop(0)));
+    await (vi.isFakeTimers() ? advanceUntil(stopping) : stopping);
+    vi.useRealTimers();
     for (const store of stores.splice(0)) await store.close();
     await rm(dir, { recursive: true, force: true });
     expect(errors).toEqual([]);
@@ -163,6 +166,7 @@ describe("OperationEngine", () => {
   });
 
   it("returns the first operation for a repeated idempotency key and runs it once", async () => {
+    useTestClock();
     const engine = makeEngine(openStore());
     let runs = 0;
     engine.register("test.work", async () => {
@@ -174,13 +178,15 @@ describe("OperationEngine", () => {
     const second = await engine.submit(request(), key);
     expect(second).toMatchObject({ created: false, operation: { id: first.operation.id } });
     engine.start();
-    await engine.wait(first.operation.id, 10_000);
-    await sleep(200);
+    await advanceUntil(engine.wait(first.operation.id, 10_000));
+    // Several polls later, nothing ran it again.
+    await vi.advanceTimersByTimeAsync(500);
     expect(runs).toBe(1);
   });
 
   describe("cancel", () => {
     it("ends a pending operation at once with CANCELLED and never runs it", async () => {
+      useTestClock();
       const engine = makeEngine(openStore());
       let runs = 0;
       engine.register("test.work", async () => {
@@ -190,10 +196,10 @@ describe("OperationEngine", () => {
       const { operation } = await engine.submit(request());
       const cancelled = await engine.cancel(operation.id);
       expect(cancelled).toMatchObject({ state: "done", cancelRequested: true, error: { code: Code.CANCELLED } });
-      expect(await engine.wait(operation.id, 10_000)).toEqual(cancelled);
+      expect(await settledNow(engine.wait(operation.id, 10_000))).toEqual(cancelled);
 
       engine.start();
-      await sleep(200);
+      await vi.advanceTimersByTimeAsync(500);
       expect(runs).toBe(0);
       expect(await engine.get(operation.id)).toEqual(cancelled);
     });
@@ -228,7 +234,7 @@ describe("OperationEngine", () => {
         started.open();
         for (;;) {
           await ctx.checkCancelled();
-          await sleep(20);
+          await later(20);
         }
       });
       engine.start();
@@ -241,6 +247,7 @@ describe("OperationEngine", () => {
     });
 
     it("aborts the signal when another replica cancels, via the lease renewal", async () => {
+      useTestClock();
       const engine = makeEngine(openStore(), { leaseMs: 150 });
       const started = gate();
       engine.register("test.work", async (_params, ctx) => {
@@ -250,19 +257,21 @@ describe("OperationEngine", () => {
       });
       engine.start();
       const { operation } = await engine.submit(request());
-      await started.promise;
+      await advanceUntil(started.promise);
 
       await makeEngine(openStore()).cancel(operation.id);
-      expect(await engine.wait(operation.id, 10_000)).toMatchObject({ state: "done", error: { code: Code.CANCELLED } });
+      expect(await advanceUntil(engine.wait(operation.id, 10_000))).toMatchObject({ state: "done", error: { code: Code.CANCELLED } });
     });
 
     it("keeps renewing the lease while a cancelled handler winds down", async () => {
+      useTestClock();
       const leaseMs = 150;
       let runs = 0;
+      // Winds down over four leases of test-clock time after the abort.
       const slowToStop: OperationHandler = async (_params, ctx) => {
         runs++;
         await new Promise((resolve) => ctx.signal.addEventListener("abort", resolve));
-        await sleep(600);
+        await later(600);
         throw ctx.signal.reason;
       };
       const engine = makeEngine(openStore(), { leaseMs });
@@ -271,10 +280,10 @@ describe("OperationEngine", () => {
       other.register("test.work", slowToStop);
       engine.start();
       const { operation } = await engine.submit(request());
-      await vi.waitFor(() => expect(runs).toBe(1));
+      await advanceUntilTrue(() => runs === 1);
       other.start();
       await engine.cancel(operation.id);
-      const done = await engine.wait(operation.id, 10_000);
+      const done = await advanceUntil(engine.wait(operation.id, 10_000));
       expect(done).toMatchObject({ state: "done", attempts: 1, error: { code: Code.CANCELLED } });
       expect(runs).toBe(1);
     });
@@ -311,26 +320,33 @@ describe("OperationEngine", () => {
 
   describe("wait", () => {
     it("resolves as soon as the operation finishes in this process", async () => {
+      useTestClock();
       const counted = countingStore(openStore());
       const engine = makeEngine(counted.store);
+      const started = gate();
       const release = gate();
       engine.register("test.work", async () => {
+        started.open();
         await release.promise;
         return EMPTY;
       });
       engine.start();
       const { operation } = await engine.submit(request());
+      await advanceUntil(started.promise);
 
       const began = Date.now();
       const waiting = engine.wait(operation.id, 60_000);
-      setTimeout(() => release.open(), 100);
-      expect(await waiting).toMatchObject({ state: "done" });
-      expect(Date.now() - began).toBeLessThan(2_000);
-      // One read up front, at most one slow re-check while the handler ran.
+      await vi.advanceTimersByTimeAsync(100);
+      release.open();
+      // Woken by the finish itself: no test-clock time passes between the finish and the answer.
+      expect(await settledNow(waiting)).toMatchObject({ state: "done" });
+      expect(Date.now() - began).toBe(100);
+      // One read up front, no slow re-check while the handler ran.
       expect(counted.reads()).toBeLessThanOrEqual(2);
     });
 
     it("returns the current state when the timeout passes, reading the store slowly", async () => {
+      useTestClock();
       const counted = countingStore(openStore());
       const engine = makeEngine(counted.store, { leaseMs: 600_000 });
       const release = gate();
@@ -340,20 +356,22 @@ describe("OperationEngine", () => {
       });
       engine.start();
       const { operation } = await engine.submit(request());
-      await vi.waitFor(async () => expect((await engine.get(operation.id))?.state).toBe("running"));
+      await advanceUntilTrue(async () => (await engine.get(operation.id))?.state === "running");
       const readsBefore = counted.reads();
 
       const began = Date.now();
-      const result = await engine.wait(operation.id, 1_500);
-      expect(Date.now() - began).toBeGreaterThanOrEqual(1_490);
+      const result = await advanceUntil(engine.wait(operation.id, 1_500));
+      expect(Date.now() - began).toBeGreaterThanOrEqual(1_500);
+      expect(Date.now() - began).toBeLessThan(1_510);
       expect(result).toMatchObject({ id: operation.id, state: "running" });
       // 1.5 s at one re-read per second or slower: the first read plus two re-reads at most.
       expect(counted.reads() - readsBefore).toBeLessThanOrEqual(3);
       release.open();
-      await engine.wait(operation.id, 10_000);
+      await advanceUntil(engine.wait(operation.id, 10_000));
     });
 
     it("notices an operation finished by another replica", async () => {
+      useTestClock();
       const waiter = makeEngine(openStore());
       const { operation } = await waiter.submit(request());
 
@@ -362,25 +380,27 @@ describe("OperationEngine", () => {
       worker.start();
 
       const began = Date.now();
-      expect(await waiter.wait(operation.id, 10_000)).toMatchObject({ state: "done", response: EMPTY });
-      expect(Date.now() - began).toBeLessThan(5_000);
+      expect(await advanceUntil(waiter.wait(operation.id, 10_000))).toMatchObject({ state: "done", response: EMPTY });
+      // Seen at a slow re-read (every second), well before the wait's own timeout.
+      expect(Date.now() - began).toBeLessThanOrEqual(1_010);
     });
 
     it("resolves at once for a finished or unknown operation, and for a zero timeout", async () => {
+      // The clock stands still: an answer that waited on any timer would never come.
+      useTestClock();
       const store = openStore();
       const engine = makeEngine(store);
-      expect(await engine.wait("op-unknown", 10_000)).toBeUndefined();
+      expect(await settledNow(engine.wait("op-unknown", 10_000))).toBeUndefined();
       const { operation } = await engine.submit(request());
-      expect(await engine.wait(operation.id, 0)).toMatchObject({ state: "pending" });
+      expect(await settledNow(engine.wait(operation.id, 0))).toMatchObject({ state: "pending" });
       await engine.cancel(operation.id);
-      const began = Date.now();
-      expect(await engine.wait(operation.id, 10_000)).toMatchObject({ state: "done" });
-      expect(Date.now() - began).toBeLessThan(500);
+      expect(await settledNow(engine.wait(operation.id, 10_000))).toMatchObject({ state: "done" });
     });
   });
 
   describe("crash recovery", () => {
     it("runs an operation left running by a dead worker once its lease has expired", async () => {
+      useTestClock();
       const store = openStore();
       const past = new Date(Date.now() - 60_000);
       await store.createOperation(
@@ -401,8 +421,8 @@ describe("OperationEngine", () => {
         return EMPTY;
       });
       engine.start();
-      expect(await engine.wait("op-orphan", 10_000)).toMatchObject({ state: "done", response: EMPTY, attempts: 2 });
-      await sleep(200);
+      expect(await advanceUntil(engine.wait("op-orphan", 10_000))).toMatchObject({ state: "done", response: EMPTY, attempts: 2 });
+      await vi.advanceTimersByTimeAsync(500);
       expect(runs).toBe(1);
     });
 
@@ -456,18 +476,19 @@ describe("OperationEngine", () => {
       expect(done).toMatchObject({ state: "done", response: { typeUrl: "t/second" }, attempts: 2 });
 
       late.open();
-      await sleep(100);
+      await settledNow(late.promise);
       expect(await second.get(operation.id)).toEqual(done);
     });
 
     it("keeps the lease while a long handler runs, so no other worker takes it", async () => {
-      // The handler outlives the lease several times over; renewals (every third of it) must keep it,
-      // with room for a loaded machine delaying one renewal.
+      // The handler outlives the lease several times over (in test-clock time); renewals, every third
+      // of it, must keep it.
+      useTestClock();
       const leaseMs = 600;
       let runs = 0;
       const slow: OperationHandler = async () => {
         runs++;
-        await sleep(2_500);
+        await later(2_500);
         return EMPTY;
       };
       const a = makeEngine(openStore(), { leaseMs });
@@ -476,9 +497,9 @@ describe("OperationEngine", () => {
       b.register("test.work", slow);
       a.start();
       const { operation } = await a.submit(request());
-      await vi.waitFor(() => expect(runs).toBe(1));
+      await advanceUntilTrue(() => runs === 1);
       b.start();
-      expect(await a.wait(operation.id, 10_000)).toMatchObject({ state: "done", attempts: 1 });
+      expect(await advanceUntil(a.wait(operation.id, 10_000))).toMatchObject({ state: "done", attempts: 1 });
       expect(runs).toBe(1);
     });
 
@@ -522,18 +543,25 @@ describe("OperationEngine", () => {
     const engine = makeEngine(openStore(), { concurrency: 3 });
     let active = 0;
     let maxActive = 0;
+    // Each round of handlers is held until the test has seen it; then the next round is claimed.
+    const held = new Gate();
     engine.register("test.work", async () => {
       active++;
       maxActive = Math.max(maxActive, active);
-      await sleep(30);
+      await held.pass();
       active--;
       return EMPTY;
     });
     const ids: string[] = [];
     for (let i = 0; i < 12; i++) ids.push((await engine.submit(request({ resourceId: `img${i}` }))).operation.id);
     engine.start();
-    await vi.waitFor(() => expect(engine.runningCount).toBe(3));
-    const results = await Promise.all(ids.map((id) => engine.wait(id, 20_000)));
+    const waiting = Promise.all(ids.map((id) => engine.wait(id, 60_000)));
+    for (let round = 1; round <= 4; round++) {
+      await until(() => held.waiting === 3);
+      expect(engine.runningCount).toBe(3);
+      held.releaseHeld();
+    }
+    const results = await waiting;
     expect(results.every((op) => op?.state === "done")).toBe(true);
     expect(maxActive).toBe(3);
   });
@@ -541,15 +569,18 @@ describe("OperationEngine", () => {
   it("lets a running handler finish on stop within the grace period", async () => {
     const engine = makeEngine(openStore());
     const started = gate();
+    const release = gate();
     engine.register("test.work", async () => {
       started.open();
-      await sleep(100);
+      await release.promise;
       return EMPTY;
     });
     engine.start();
     const { operation } = await engine.submit(request());
     await started.promise;
-    await engine.stop(5_000);
+    const stopping = engine.stop(60_000);
+    release.open();
+    await stopping;
     expect(await engine.get(operation.id)).toMatchObject({ state: "done", response: EMPTY });
   });
 
@@ -562,7 +593,7 @@ describe("OperationEngine", () => {
     await store.createOperation(newOp("op-old-pending", { kind: "test.unused", createdAt: old, modifiedAt: old }));
     const engine = makeEngine(store, { retentionMs: 60 * 60 * 1000 });
     engine.start();
-    await vi.waitFor(async () => expect(await store.getOperation("op-old")).toBeUndefined());
+    await until(async () => (await store.getOperation("op-old")) === undefined);
     expect(await store.getOperation("op-recent")).toBeDefined();
     expect(await store.getOperation("op-old-pending")).toBeDefined();
   });

@@ -8,6 +8,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { DescService } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ImageService } from "../src/gen/regplane/v1/image_service_pb.js";
+import { OperationService } from "../src/gen/regplane/v1/operation_service_pb.js";
 import { RegistryService } from "../src/gen/regplane/v1/registry_service_pb.js";
 import { ECHO_MARK, FILLER, startEchoProxy, type EchoProxy, type EchoRule, type ErrorShape } from "./fakes/echo-proxy.js";
 import { IbmFake } from "./fakes/ibm.js";
@@ -15,7 +16,8 @@ import { IonosFake } from "./fakes/ionos.js";
 import { ScalewayFake } from "./fakes/scaleway.js";
 import { YandexFake } from "./fakes/yandex.js";
 import { callAt, PORTS, secretFragments, type Port } from "./support/edge-call.js";
-import { startRegistry, type RunningRegistry } from "./support/registry.js";
+import { buildBaseLayout, makeTempDir } from "./support/images.js";
+import { pushImage, startRegistry, type RunningRegistry } from "./support/registry.js";
 import { startServer, type ServerProcess } from "./support/server.js";
 import { startTokenServer, type TokenServer } from "./support/token-server.js";
 
@@ -86,6 +88,8 @@ async function echoed(c: Case, port: Port, rule: Omit<EchoRule, "shape" | "match
 
 beforeAll(async () => {
   basicRegistry = await startRegistry({ auth: { kind: "htpasswd", users: { ci: OCI_PASSWORD } } });
+  const base = await buildBaseLayout(`${await makeTempDir("regplane-echo-")}/layout`);
+  await pushImage(base.dir, "v1", basicRegistry.host, "team/app", "v1", { credentials: `ci:${OCI_PASSWORD}` });
   tokens = await startTokenServer({ users: { tok: OCI_TOKEN_PASSWORD }, service: "regplane-echo", issuer: "regplane-echo-issuer" });
   tokenRegistry = await startRegistry({ auth: { kind: "token", realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundle: tokens.certPath } });
   ibm = await IbmFake.start({ apiKey: IBM_KEY });
@@ -94,6 +98,7 @@ beforeAll(async () => {
   ionos.addRegistry({ name: "fra" });
   scw = await ScalewayFake.start({ secretKey: SCW_KEY });
   scw.addNamespace("shop");
+  scw.pushTag("shop/api", "v1");
   yandex = await new YandexFake({ oauthTokens: [YC_OAUTH] }).start();
   yandex.addRegistry({ folderId: "b1gechofolder0000001", name: "echo" });
   proxies["oci-basic"] = await startEchoProxy(basicRegistry.url);
@@ -154,6 +159,8 @@ folders:
 `;
   server = await startServer({
     config,
+    // Debug lines carry the most provider detail (retries, failed requests).
+    args: ["--log-level", "debug"],
     env: { OCI_PASSWORD, OCI_TOKEN_PASSWORD, IBM_API_KEY: IBM_KEY, IONOS_TOKEN, IONOS_PASSWORD, SCW_SECRET_KEY: SCW_KEY, YC_OAUTH },
   });
 }, 120_000);
@@ -188,6 +195,26 @@ describe("a provider that echoes our credentials", () => {
         expect(secretFragments(straddling.visible, allSecrets())).toEqual([]);
       });
     }
+  }
+
+  // A delete's failure is kept in the operation and shown to whoever reads it.
+  for (const [registryId, proxy, shape] of [["oci-basic", "oci-basic", "oci"], ["scw", "scw", "scaleway"]] as const) {
+    it.each(PORTS)(`${registryId}: a delete the provider refuses, echoing our credentials, ends in an error without them (%s port)`, async (port) => {
+      const listed = await callAt(server, port, ImageService, "list", { registryId });
+      expect(listed.code, listed.message).toBe(0);
+      proxies[proxy].arm({ method: "DELETE", status: 403, shape, times: 10 });
+      const submitted = await callAt(server, port, ImageService, "delete", { imageId: listed.res.images[0].id });
+      expect(submitted.code, submitted.message).toBe(0);
+      let op = submitted.res;
+      while (!op.done) op = (await callAt(server, port, OperationService, "wait", { operationId: op.id, timeout: { seconds: 20n } })).res;
+      expect(proxies[proxy].pending(), "the DELETE was not answered by the proxy").toBeLessThan(10);
+      proxies[proxy].clear();
+      expect(op.result.case).toBe("error");
+      const error = op.result.value as { code: number; message: string; details: Array<{ value: Uint8Array }> };
+      expect(error.message).toContain("<redacted>");
+      const visible = `${error.message}\n${error.details.map((d) => Buffer.from(d.value).toString("latin1")).join("\n")}`;
+      expect(secretFragments(visible, allSecrets())).toEqual([]);
+    });
   }
 
   it("wrote no credential, whole or in part, to its logs", () => {

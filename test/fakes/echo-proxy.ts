@@ -10,6 +10,8 @@ export type ErrorShape = "oci" | "ibm" | "iam" | "ionos" | "scaleway" | "yandex"
 export interface EchoRule {
   /** Request paths (with query) it answers; every request when absent. */
   match?: RegExp;
+  /** Only requests with this method; any when absent. */
+  method?: string;
   status: number;
   shape: ErrorShape;
   /** Requests it answers before it is spent. Default 1. */
@@ -137,7 +139,7 @@ export async function startEchoProxy(target: string): Promise<EchoProxy> {
         if (res.destroyed || req.socket.destroyed) return void req.socket.destroy();
       }
       const carried = credentialsOf(req, body.toString("utf8"));
-      const rule = rules.find((r) => (r.times ?? 1) > 0 && (!r.match || r.match.test(req.url ?? "")) && (r.requireCredentials === false || carried.length > 0));
+      const rule = rules.find((r) => (r.times ?? 1) > 0 && (!r.match || r.match.test(req.url ?? "")) && (!r.method || r.method === req.method) && (r.requireCredentials === false || carried.length > 0));
       if (rule) {
         rule.times = (rule.times ?? 1) - 1;
         const secrets = rule.calibrate ? [] : carried;

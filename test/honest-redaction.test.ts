@@ -8,6 +8,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { DescService } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ImageService } from "../src/gen/regplane/v1/image_service_pb.js";
+import { NamespaceService } from "../src/gen/regplane/v1/namespace_service_pb.js";
 import { OperationService } from "../src/gen/regplane/v1/operation_service_pb.js";
 import { RegistryService } from "../src/gen/regplane/v1/registry_service_pb.js";
 import { ECHO_MARK, FILLER, startEchoProxy, type EchoProxy, type EchoRule, type ErrorShape } from "./fakes/echo-proxy.js";
@@ -38,6 +39,7 @@ let tokens: TokenServer;
 let ibm: IbmFake;
 let ionos: IonosFake;
 let scw: ScalewayFake;
+let scwOps: ScalewayFake;
 let yandex: YandexFake;
 const proxies: Record<string, EchoProxy> = {};
 let server: ServerProcess;
@@ -66,7 +68,8 @@ const CASES: Case[] = [
   { name: "IBM API (IAM token)", proxy: "ibm", shape: "ibm", statuses: [403, 500], match: /^\/api\//, ...imagesOf("ibm") },
   { name: "IONOS with a token", proxy: "ionos", shape: "ionos", statuses: [401, 500], ...imagesOf("ionos"), carries: IONOS_TOKEN },
   { name: "IONOS with Basic", proxy: "ionos", shape: "ionos", statuses: [401, 500], service: RegistryService, method: "list", req: { folderId: "ionos-basic" }, carries: IONOS_PASSWORD },
-  { name: "Scaleway (X-Auth-Token)", proxy: "scw", shape: "scaleway", statuses: [401, 400, 500], ...imagesOf("scw"), carries: SCW_KEY },
+  // NamespaceService.List: one request (an image listing reads namespaces and images side by side).
+  { name: "Scaleway (X-Auth-Token)", proxy: "scw", shape: "scaleway", statuses: [401, 400, 500], service: NamespaceService, method: "list", req: { registryId: "scw" }, carries: SCW_KEY },
   { name: "Yandex API (IAM token)", proxy: "yc", shape: "yandex", statuses: [403, 500], match: /^(?!\/iam\/)/, ...imagesOf("yc") },
 ];
 
@@ -79,10 +82,12 @@ function allSecrets(): string[] {
 /** One call answered by the armed proxy; fails the test if the proxy did not answer it. */
 async function echoed(c: Case, port: Port, rule: Omit<EchoRule, "shape" | "match">) {
   const proxy = proxies[c.proxy];
+  await proxy.idle();
   proxy.arm({ ...rule, shape: c.shape, match: c.match });
+  const from = proxy.seen.length;
   const out = await callAt(server, port, c.service, c.method, c.req);
   expect(proxy.pending(), `${c.name}: the armed answer was not asked for (${out.code} ${out.message})`).toBe(0);
-  expect(out.code).not.toBe(0);
+  expect(out.code, `${c.name}: ${proxy.seen.slice(from).join(", ")}`).not.toBe(0);
   return out;
 }
 
@@ -98,7 +103,9 @@ beforeAll(async () => {
   ionos.addRegistry({ name: "fra" });
   scw = await ScalewayFake.start({ secretKey: SCW_KEY });
   scw.addNamespace("shop");
-  scw.pushTag("shop/api", "v1");
+  // Its own fake for the delete: requests of a listing still in flight elsewhere never meet its rules.
+  scwOps = await ScalewayFake.start({ secretKey: SCW_KEY });
+  scwOps.pushTag("shop/api", "v1");
   yandex = await new YandexFake({ oauthTokens: [YC_OAUTH] }).start();
   yandex.addRegistry({ folderId: "b1gechofolder0000001", name: "echo" });
   proxies["oci-basic"] = await startEchoProxy(basicRegistry.url);
@@ -106,6 +113,7 @@ beforeAll(async () => {
   proxies.ibm = await startEchoProxy(ibm.url);
   proxies.ionos = await startEchoProxy(ionos.url);
   proxies.scw = await startEchoProxy(scw.url);
+  proxies["scw-ops"] = await startEchoProxy(scwOps.url);
   proxies.yc = await startEchoProxy(yandex.url);
   const config = `
 registries:
@@ -146,6 +154,12 @@ registries:
     projectId: ${scw.projectId}
     secretKey: \${SCW_SECRET_KEY}
     breakerThreshold: 1000
+  - id: scw-ops
+    provider: scaleway
+    region: fr-par
+    apiUrl: ${proxies["scw-ops"].url}
+    projectId: ${scwOps.projectId}
+    secretKey: \${SCW_SECRET_KEY}
   - id: yc
     provider: yandex
     folderId: b1gechofolder0000001
@@ -168,7 +182,7 @@ folders:
 afterAll(async () => {
   if (server) expect(await server.stop()).toBe(0);
   await Promise.all(Object.values(proxies).map((p) => p.close()));
-  await Promise.all([basicRegistry?.stop(), tokenRegistry?.stop(), tokens?.stop(), ibm?.close(), ionos?.stop(), scw?.close(), yandex?.stop()]);
+  await Promise.all([basicRegistry?.stop(), tokenRegistry?.stop(), tokens?.stop(), ibm?.close(), ionos?.stop(), scw?.close(), scwOps?.close(), yandex?.stop()]);
 });
 
 describe("a provider that echoes our credentials", () => {
@@ -198,7 +212,7 @@ describe("a provider that echoes our credentials", () => {
   }
 
   // A delete's failure is kept in the operation and shown to whoever reads it.
-  for (const [registryId, proxy, shape] of [["oci-basic", "oci-basic", "oci"], ["scw", "scw", "scaleway"]] as const) {
+  for (const [registryId, proxy, shape] of [["oci-basic", "oci-basic", "oci"], ["scw-ops", "scw-ops", "scaleway"]] as const) {
     it.each(PORTS)(`${registryId}: a delete the provider refuses, echoing our credentials, ends in an error without them (%s port)`, async (port) => {
       const listed = await callAt(server, port, ImageService, "list", { registryId });
       expect(listed.code, listed.message).toBe(0);

@@ -8,6 +8,8 @@ import { randomBytes, randomUUID } from "node:crypto";
 import type { DescService } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ImageService } from "../src/gen/regplane/v1/image_service_pb.js";
+import { NamespaceService } from "../src/gen/regplane/v1/namespace_service_pb.js";
+import { OperationService } from "../src/gen/regplane/v1/operation_service_pb.js";
 import { RegistryService } from "../src/gen/regplane/v1/registry_service_pb.js";
 import { ECHO_MARK, FILLER, startEchoProxy, type EchoProxy, type EchoRule, type ErrorShape } from "./fakes/echo-proxy.js";
 import { IbmFake } from "./fakes/ibm.js";
@@ -15,7 +17,8 @@ import { IonosFake } from "./fakes/ionos.js";
 import { ScalewayFake } from "./fakes/scaleway.js";
 import { YandexFake } from "./fakes/yandex.js";
 import { callAt, PORTS, secretFragments, type Port } from "./support/edge-call.js";
-import { startRegistry, type RunningRegistry } from "./support/registry.js";
+import { buildBaseLayout, makeTempDir } from "./support/images.js";
+import { pushImage, startRegistry, type RunningRegistry } from "./support/registry.js";
 import { startServer, type ServerProcess } from "./support/server.js";
 import { startTokenServer, type TokenServer } from "./support/token-server.js";
 
@@ -36,6 +39,7 @@ let tokens: TokenServer;
 let ibm: IbmFake;
 let ionos: IonosFake;
 let scw: ScalewayFake;
+let scwOps: ScalewayFake;
 let yandex: YandexFake;
 const proxies: Record<string, EchoProxy> = {};
 let server: ServerProcess;
@@ -64,7 +68,8 @@ const CASES: Case[] = [
   { name: "IBM API (IAM token)", proxy: "ibm", shape: "ibm", statuses: [403, 500], match: /^\/api\//, ...imagesOf("ibm") },
   { name: "IONOS with a token", proxy: "ionos", shape: "ionos", statuses: [401, 500], ...imagesOf("ionos"), carries: IONOS_TOKEN },
   { name: "IONOS with Basic", proxy: "ionos", shape: "ionos", statuses: [401, 500], service: RegistryService, method: "list", req: { folderId: "ionos-basic" }, carries: IONOS_PASSWORD },
-  { name: "Scaleway (X-Auth-Token)", proxy: "scw", shape: "scaleway", statuses: [401, 400, 500], ...imagesOf("scw"), carries: SCW_KEY },
+  // NamespaceService.List: one request (an image listing reads namespaces and images side by side).
+  { name: "Scaleway (X-Auth-Token)", proxy: "scw", shape: "scaleway", statuses: [401, 400, 500], service: NamespaceService, method: "list", req: { registryId: "scw" }, carries: SCW_KEY },
   { name: "Yandex API (IAM token)", proxy: "yc", shape: "yandex", statuses: [403, 500], match: /^(?!\/iam\/)/, ...imagesOf("yc") },
 ];
 
@@ -77,15 +82,19 @@ function allSecrets(): string[] {
 /** One call answered by the armed proxy; fails the test if the proxy did not answer it. */
 async function echoed(c: Case, port: Port, rule: Omit<EchoRule, "shape" | "match">) {
   const proxy = proxies[c.proxy];
+  await proxy.idle();
   proxy.arm({ ...rule, shape: c.shape, match: c.match });
+  const from = proxy.seen.length;
   const out = await callAt(server, port, c.service, c.method, c.req);
   expect(proxy.pending(), `${c.name}: the armed answer was not asked for (${out.code} ${out.message})`).toBe(0);
-  expect(out.code).not.toBe(0);
+  expect(out.code, `${c.name}: ${proxy.seen.slice(from).join(", ")}`).not.toBe(0);
   return out;
 }
 
 beforeAll(async () => {
   basicRegistry = await startRegistry({ auth: { kind: "htpasswd", users: { ci: OCI_PASSWORD } } });
+  const base = await buildBaseLayout(`${await makeTempDir("regplane-echo-")}/layout`);
+  await pushImage(base.dir, "v1", basicRegistry.host, "team/app", "v1", { credentials: `ci:${OCI_PASSWORD}` });
   tokens = await startTokenServer({ users: { tok: OCI_TOKEN_PASSWORD }, service: "regplane-echo", issuer: "regplane-echo-issuer" });
   tokenRegistry = await startRegistry({ auth: { kind: "token", realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundle: tokens.certPath } });
   ibm = await IbmFake.start({ apiKey: IBM_KEY });
@@ -94,6 +103,9 @@ beforeAll(async () => {
   ionos.addRegistry({ name: "fra" });
   scw = await ScalewayFake.start({ secretKey: SCW_KEY });
   scw.addNamespace("shop");
+  // Its own fake for the delete: requests of a listing still in flight elsewhere never meet its rules.
+  scwOps = await ScalewayFake.start({ secretKey: SCW_KEY });
+  scwOps.pushTag("shop/api", "v1");
   yandex = await new YandexFake({ oauthTokens: [YC_OAUTH] }).start();
   yandex.addRegistry({ folderId: "b1gechofolder0000001", name: "echo" });
   proxies["oci-basic"] = await startEchoProxy(basicRegistry.url);
@@ -101,6 +113,7 @@ beforeAll(async () => {
   proxies.ibm = await startEchoProxy(ibm.url);
   proxies.ionos = await startEchoProxy(ionos.url);
   proxies.scw = await startEchoProxy(scw.url);
+  proxies["scw-ops"] = await startEchoProxy(scwOps.url);
   proxies.yc = await startEchoProxy(yandex.url);
   const config = `
 registries:
@@ -141,6 +154,12 @@ registries:
     projectId: ${scw.projectId}
     secretKey: \${SCW_SECRET_KEY}
     breakerThreshold: 1000
+  - id: scw-ops
+    provider: scaleway
+    region: fr-par
+    apiUrl: ${proxies["scw-ops"].url}
+    projectId: ${scwOps.projectId}
+    secretKey: \${SCW_SECRET_KEY}
   - id: yc
     provider: yandex
     folderId: b1gechofolder0000001
@@ -154,6 +173,8 @@ folders:
 `;
   server = await startServer({
     config,
+    // Debug lines carry the most provider detail (retries, failed requests).
+    args: ["--log-level", "debug"],
     env: { OCI_PASSWORD, OCI_TOKEN_PASSWORD, IBM_API_KEY: IBM_KEY, IONOS_TOKEN, IONOS_PASSWORD, SCW_SECRET_KEY: SCW_KEY, YC_OAUTH },
   });
 }, 120_000);
@@ -161,7 +182,7 @@ folders:
 afterAll(async () => {
   if (server) expect(await server.stop()).toBe(0);
   await Promise.all(Object.values(proxies).map((p) => p.close()));
-  await Promise.all([basicRegistry?.stop(), tokenRegistry?.stop(), tokens?.stop(), ibm?.close(), ionos?.stop(), scw?.close(), yandex?.stop()]);
+  await Promise.all([basicRegistry?.stop(), tokenRegistry?.stop(), tokens?.stop(), ibm?.close(), ionos?.stop(), scw?.close(), scwOps?.close(), yandex?.stop()]);
 });
 
 describe("a provider that echoes our credentials", () => {
@@ -188,6 +209,26 @@ describe("a provider that echoes our credentials", () => {
         expect(secretFragments(straddling.visible, allSecrets())).toEqual([]);
       });
     }
+  }
+
+  // A delete's failure is kept in the operation and shown to whoever reads it.
+  for (const [registryId, proxy, shape] of [["oci-basic", "oci-basic", "oci"], ["scw-ops", "scw-ops", "scaleway"]] as const) {
+    it.each(PORTS)(`${registryId}: a delete the provider refuses, echoing our credentials, ends in an error without them (%s port)`, async (port) => {
+      const listed = await callAt(server, port, ImageService, "list", { registryId });
+      expect(listed.code, listed.message).toBe(0);
+      proxies[proxy].arm({ method: "DELETE", status: 403, shape, times: 10 });
+      const submitted = await callAt(server, port, ImageService, "delete", { imageId: listed.res.images[0].id });
+      expect(submitted.code, submitted.message).toBe(0);
+      let op = submitted.res;
+      while (!op.done) op = (await callAt(server, port, OperationService, "wait", { operationId: op.id, timeout: { seconds: 20n } })).res;
+      expect(proxies[proxy].pending(), "the DELETE was not answered by the proxy").toBeLessThan(10);
+      proxies[proxy].clear();
+      expect(op.result.case).toBe("error");
+      const error = op.result.value as { code: number; message: string; details: Array<{ value: Uint8Array }> };
+      expect(error.message).toContain("<redacted>");
+      const visible = `${error.message}\n${error.details.map((d) => Buffer.from(d.value).toString("latin1")).join("\n")}`;
+      expect(secretFragments(visible, allSecrets())).toEqual([]);
+    });
   }
 
   it("wrote no credential, whole or in part, to its logs", () => {

@@ -10,6 +10,8 @@ export type ErrorShape = "oci" | "ibm" | "iam" | "ionos" | "scaleway" | "yandex"
 export interface EchoRule {
   /** Request paths (with query) it answers; every request when absent. */
   match?: RegExp;
+  /** Only requests with this method; any when absent. */
+  method?: string;
   status: number;
   shape: ErrorShape;
   /** Requests it answers before it is spent. Default 1. */
@@ -40,6 +42,8 @@ interface HeldRequest {
 export interface EchoProxy {
   url: string;
   port: number;
+  /** "METHOD path status" of every request so far (status 0: dropped or held). */
+  readonly seen: string[];
   /** Every credential echoed so far, as sent (full Authorization values, tokens, passwords, keys). */
   readonly echoed: Set<string>;
   arm(rule: EchoRule): void;
@@ -51,6 +55,8 @@ export interface EchoProxy {
   rewriteLink?: (link: string) => string;
   /** Connections that spoke something other than HTTP (e.g. a TLS handshake). */
   readonly nonHttpConnections: number;
+  /** Resolves once no request is in flight (a listing's sibling reads outlive its failure). */
+  idle(): Promise<void>;
   /** Disarms every rule. */
   clear(): void;
   /** Answers the armed rules still owe. */
@@ -121,8 +127,17 @@ export async function startEchoProxy(target: string): Promise<EchoProxy> {
   const upstream = new URL(target);
   const rules: EchoRule[] = [];
   const held: HeldRequest[] = [];
+  const seen: string[] = [];
   const echoed = new Set<string>();
+  let inFlight = 0;
+  let idleWaiters: Array<() => void> = [];
   const server = http.createServer((req, res) => {
+    inFlight++;
+    res.on("close", () => {
+      if (--inFlight > 0) return;
+      for (const resolve of idleWaiters) resolve();
+      idleWaiters = [];
+    });
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", async () => {
@@ -137,8 +152,9 @@ export async function startEchoProxy(target: string): Promise<EchoProxy> {
         if (res.destroyed || req.socket.destroyed) return void req.socket.destroy();
       }
       const carried = credentialsOf(req, body.toString("utf8"));
-      const rule = rules.find((r) => (r.times ?? 1) > 0 && (!r.match || r.match.test(req.url ?? "")) && (r.requireCredentials === false || carried.length > 0));
+      const rule = rules.find((r) => (r.times ?? 1) > 0 && (!r.match || r.match.test(req.url ?? "")) && (!r.method || r.method === req.method) && (r.requireCredentials === false || carried.length > 0));
       if (rule) {
+        seen.push(`${req.method} ${req.url} ${rule.status} (echo)`);
         rule.times = (rule.times ?? 1) - 1;
         const secrets = rule.calibrate ? [] : carried;
         for (const s of secrets) echoed.add(s);
@@ -152,6 +168,7 @@ export async function startEchoProxy(target: string): Promise<EchoProxy> {
       const forward = http.request(
         { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
         (up) => {
+          seen.push(`${req.method} ${req.url} ${up.statusCode}`);
           const headers = { ...up.headers };
           if (proxy.rewriteLink && typeof headers.link === "string") headers.link = proxy.rewriteLink(headers.link);
           if (hold?.stage !== "response") {
@@ -184,6 +201,7 @@ export async function startEchoProxy(target: string): Promise<EchoProxy> {
     url: `http://127.0.0.1:${port}`,
     port,
     echoed,
+    seen,
     down: false,
     hold: (method, match, stage) => {
       let arrived!: () => void;
@@ -198,6 +216,7 @@ export async function startEchoProxy(target: string): Promise<EchoProxy> {
     },
     arm: (rule) => void rules.push({ times: 1, ...rule }),
     clear: () => void rules.splice(0),
+    idle: () => (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve))),
     pending: () => rules.reduce((n, r) => n + Math.max(0, r.times ?? 1), 0),
     close: () =>
       new Promise<void>((resolve) => {

@@ -73,7 +73,7 @@ const boolean = field((v) =>
 const text = field((v) => (typeof v === "string" ? undefined : "expected a string"));
 const texts = field((v) => (Array.isArray(v) && v.every((x) => typeof x === "string") ? undefined : "expected a list of strings"));
 const port = wholeNumber(0, 65535);
-const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 const logLevel = field((v) => (typeof v === "string" && LOG_LEVELS.includes(v) ? undefined : `expected one of ${LOG_LEVELS.join(", ")}`));
 const role = field((v) => (v === "viewer" || v === "editor" ? undefined : "expected viewer or editor"));
 

@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -98,6 +99,17 @@ describe("start-up failures are one line and exit 2", () => {
     chmodSync(dir, 0o555);
     expectOneLine(await run(["--data-dir", dir], { asOwnerOnly: true }), `data dir ${dir} is not writable (EACCES); give the user regplane runs as write access, or pass --data-dir`);
     expectOneLine(await run(["--data-dir", path.join(dir, "inner")], { asOwnerOnly: true }), `data dir ${path.join(dir, "inner")} is not writable (EACCES); give the user regplane runs as write access, or pass --data-dir`);
+  }, 60_000);
+
+  it("names a state file it may not write", async () => {
+    const dir = tempDir();
+    const file = path.join(dir, "regplane.db");
+    new Database(file).close();
+    chmodSync(file, 0o444);
+    expectOneLine(
+      await run(["--data-dir", dir], { asOwnerOnly: true }),
+      `state file ${file} cannot be opened for writing (attempt to write a readonly database); check that the user regplane runs as may write it and its directory`,
+    );
   }, 60_000);
 
   it("never echoes the user-info of an endpoint URL", async () => {

@@ -20,7 +20,7 @@ const ANY_PAYLOAD_FILES: DescFile[] = [file_google_rpc_error_details, file_googl
  * grpc/health/v1/health.proto as grpc-health-check serves it (Check and Watch). The package ships only
  * the .proto; proto-loader's descriptor of it has unqualified type names that Go clients refuse.
  */
-export const HEALTH_FILE: FileDescriptorProto = create(FileDescriptorProtoSchema, {
+const HEALTH_FILE: FileDescriptorProto = create(FileDescriptorProtoSchema, {
   name: "grpc/health/v1/health.proto",
   package: "grpc.health.v1",
   syntax: "proto3",

@@ -83,8 +83,11 @@ async function main(): Promise<number> {
     return 0;
   }
   const requestedLevel = values["log-level"] ?? process.env.REGPLANE_LOG_LEVEL;
-  const failed = (err: unknown) =>
-    reportStartupFailure(err, { debug: requestedLevel === "debug" || requestedLevel === "trace", write: (t) => process.stderr.write(t) });
+  let log: ReturnType<typeof createProcessLog> | undefined;
+  const failed = (err: unknown) => {
+    log?.close(1000);
+    return reportStartupFailure(err, { debug: requestedLevel === "debug" || requestedLevel === "trace", write: (t) => process.stderr.write(t) });
+  };
   let config;
   try {
     config = loadConfig({
@@ -118,7 +121,7 @@ async function main(): Promise<number> {
     }
   }
   if (config.heapHeadroomBytes > 0) governHeapGrowth(config.heapHeadroomBytes);
-  const log = createProcessLog(config.logLevel);
+  log = createProcessLog(config.logLevel);
   const { logger } = log;
   routeGrpcLogs(logger);
   for (const warning of configWarnings(config)) logger.warn(warning);

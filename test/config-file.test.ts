@@ -56,6 +56,7 @@ describe("config file schema", () => {
     expect(refusal("pageTokens: {ttl: 99999d}\n")).toBe('pageTokens.ttl: expected a duration from 1s to 365d (got "99999d")');
     expect(refusal("registries: {id: x}\n")).toBe("registries: expected a list");
     expect(refusal("server: [1]\n")).toBe("server: expected a mapping");
+    expect(() => loadConfig({ flags: { logLevel: "verbose" }, env: {} })).toThrow('log level: expected one of trace, debug, info, warn, error, fatal, silent (got "verbose")');
     expect(refusal("operations: {concurrency: x, lease: y}\n")).toMatch(/^operations\.concurrency: .* \(and 1 more problems\)$/);
   });
 
@@ -107,7 +108,8 @@ describe("config file schema", () => {
       const file = path.join(dataDir, "regplane.yaml");
       writeFileSync(file, yaml);
       const args = ["--import", "tsx", MAIN, "--data-dir", dataDir, "--config", file, "--grpc-port", "0", "--http-port", "0"];
-      const err = (await exec(process.execPath, args, { cwd: ROOT }).then(
+      // The timeout ends a server that wrongly started, so the assertion below reports it.
+      const err = (await exec(process.execPath, args, { cwd: ROOT, timeout: 30_000 }).then(
         () => undefined,
         (e: { code: number; stderr: string; stdout: string }) => e,
       ))!;

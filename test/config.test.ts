@@ -74,8 +74,14 @@ describe("registry entry fields", () => {
   it("refuses a field its provider does not know, for every provider", async () => {
     const local = { provider: "local", path: ctx.dataDir };
     for (const entry of [oci, scaleway, ibm, yandex, ionos, local]) {
-      expect((await refusal({ ...entry, catalogPagesize: 50 })).message).toBe(`registries[lab].catalogPagesize: unknown field for provider ${entry.provider}`);
+      expect((await refusal({ ...entry, colour: "blue" })).message).toBe(`registries[lab].colour: unknown field for provider ${entry.provider}`);
     }
+  });
+
+  it("names the known field closest to a misspelt one", async () => {
+    expect((await refusal({ ...oci, catalogPagesize: 50 })).message).toBe("registries[lab].catalogPagesize: unknown field for provider oci (did you mean catalogPageSize?)");
+    expect((await refusal({ ...ibm, maxAtempts: 3 })).message).toBe("registries[lab].maxAtempts: unknown field for provider ibm (did you mean maxAttempts?)");
+    expect((await refusal({ provider: "local", path: ctx.dataDir, cachebytes: "1MiB" })).message).toBe("registries[lab].cachebytes: unknown field for provider local (did you mean cacheBytes?)");
   });
 
   it("reads OCI listingCacheTtl as a duration (30 s when not set)", async () => {

@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 
 const ROOT = path.resolve(import.meta.dirname, "..");
@@ -14,12 +15,15 @@ interface Exit {
   stderr: string;
 }
 
-/** Runs regplane until it exits on its own (a start-up failure), with `args` after the defaults. */
-function run(args: string[], o: { uid?: number } = {}): Promise<Exit> {
-  const all = ["--import", "tsx", MAIN, "--grpc-port", "0", "--http-port", "0", ...args];
-  const ids = o.uid === undefined ? {} : { uid: o.uid, gid: o.uid };
+/**
+ * Runs regplane until it exits on its own (a start-up failure), with `args` after the defaults. With
+ * `asOwnerOnly`, a root process loses the capabilities that let it ignore file permissions.
+ */
+function run(args: string[], o: { asOwnerOnly?: boolean } = {}): Promise<Exit> {
+  const node = [process.execPath, "--import", "tsx", MAIN, "--grpc-port", "0", "--http-port", "0", ...args];
+  const command = o.asOwnerOnly && process.getuid?.() === 0 ? ["setpriv", "--bounding-set=-dac_override,-dac_read_search", ...node] : node;
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, all, { cwd: ROOT, timeout: 60_000, ...ids }, (err, stdout, stderr) =>
+    const child = execFile(command[0], command.slice(1), { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) =>
       resolve({ code: err ? (child.exitCode ?? -1) : 0, stdout, stderr }),
     );
   });
@@ -93,11 +97,19 @@ describe("start-up failures are one line and exit 2", () => {
     const dir = path.join(parent, "data");
     mkdirSync(dir);
     chmodSync(dir, 0o555);
-    chmodSync(parent, 0o755);
-    // root writes anywhere, so as root the server runs as nobody for this case.
-    const uid = process.getuid?.() === 0 ? 65534 : undefined;
-    expectOneLine(await run(["--data-dir", dir], { uid }), `data dir ${dir} is not writable (EACCES); give the user regplane runs as write access, or pass --data-dir`);
-    expectOneLine(await run(["--data-dir", path.join(dir, "inner")], { uid }), `data dir ${path.join(dir, "inner")} is not writable (EACCES); give the user regplane runs as write access, or pass --data-dir`);
+    expectOneLine(await run(["--data-dir", dir], { asOwnerOnly: true }), `data dir ${dir} is not writable (EACCES); give the user regplane runs as write access, or pass --data-dir`);
+    expectOneLine(await run(["--data-dir", path.join(dir, "inner")], { asOwnerOnly: true }), `data dir ${path.join(dir, "inner")} is not writable (EACCES); give the user regplane runs as write access, or pass --data-dir`);
+  }, 60_000);
+
+  it("names a state file it may not write", async () => {
+    const dir = tempDir();
+    const file = path.join(dir, "regplane.db");
+    new Database(file).close();
+    chmodSync(file, 0o444);
+    expectOneLine(
+      await run(["--data-dir", dir], { asOwnerOnly: true }),
+      `state file ${file} cannot be opened for writing (attempt to write a readonly database); check that the user regplane runs as may write it and its directory`,
+    );
   }, 60_000);
 
   it("never echoes the user-info of an endpoint URL", async () => {

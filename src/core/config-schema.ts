@@ -58,7 +58,7 @@ export function number(min: number, max: number) {
 }
 
 /** Bytes, or with a unit (512KiB, 256MiB, 1GiB). */
-export function byteSize(min: number, max: number) {
+export function size(min: number, max: number) {
   return field((v) => {
     const n = bytesOf(v);
     if (n === undefined) return "expected a size in bytes, or like 512KiB / 256MiB / 1GiB";
@@ -73,7 +73,7 @@ const boolean = field((v) =>
 const text = field((v) => (typeof v === "string" ? undefined : "expected a string"));
 const texts = field((v) => (Array.isArray(v) && v.every((x) => typeof x === "string") ? undefined : "expected a list of strings"));
 const port = wholeNumber(0, 65535);
-const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 const logLevel = field((v) => (typeof v === "string" && LOG_LEVELS.includes(v) ? undefined : `expected one of ${LOG_LEVELS.join(", ")}`));
 const role = field((v) => (v === "viewer" || v === "editor" ? undefined : "expected viewer or editor"));
 
@@ -85,7 +85,7 @@ const DAY = 24 * HOUR;
  * Exported so other sections' checks can reuse the same readers.
  */
 export const LIMIT_KEYS = {
-  maxMessageBytes: byteSize(1, 1024 ** 3),
+  maxMessageBytes: size(1, 1024 ** 3),
   maxConcurrentStreams: wholeNumber(1, 100_000),
   ratePerSecond: number(0, 1_000_000),
   burst: wholeNumber(1, 10_000_000),
@@ -107,7 +107,7 @@ export const configFileSchema = z.strictObject({
     shutdownGrace: duration(0, HOUR),
     registryTimeout: duration(1, HOUR),
     yandexCompat: boolean,
-    heapHeadroom: byteSize(0, 64 * 1024 ** 3),
+    heapHeadroom: size(0, 64 * 1024 ** 3),
   }),
   // Each provider's reader refuses the fields it does not know, naming registries[<id>].<field>.
   registries: list(z.looseObject({ id: text, provider: text })),

@@ -3,7 +3,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml, YAMLParseError } from "yaml";
-import { configProblems } from "./config-schema.js";
+import { configProblems, LOG_LEVELS } from "./config-schema.js";
 
 export interface RegistryConfig {
   id: string;
@@ -190,6 +190,7 @@ export function loadConfig({ flags, env }: ConfigSources): Config {
     limits: { ...DEFAULT_LIMITS },
   };
 
+  if (!LOG_LEVELS.includes(config.logLevel)) throw new ConfigError(`log level: expected one of ${LOG_LEVELS.join(", ")} (got ${JSON.stringify(config.logLevel)})`);
   // Renewed every third of it, so a shorter lease would be lost to an ordinary pause of the process.
   if (config.operationLeaseMs < 1000) throw new ConfigError("operations.lease: must be at least 1s");
 

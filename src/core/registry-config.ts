@@ -1,6 +1,7 @@
 // Readers for the provider-specific fields of one `registries:` entry, shared by every adapter's factory.
 // Each failure is a ConfigError naming the entry and the field: registries[<id>].<field>: <problem>.
 import { byteSize, ConfigError, parseDuration, type RegistryConfig } from "./config.js";
+import { closestKey } from "./config-schema.js";
 import type { BreakerTuning } from "./resilience.js";
 
 /** Takes just the id, so provider constructors checking their options can name fields the same way. */
@@ -18,7 +19,11 @@ function fail(cfg: RegistryConfig, key: string, problem: string): never {
 
 /** Refuses fields the provider does not know, so a misspelt setting is not silently ignored. */
 export function onlyFields(cfg: RegistryConfig, known: ReadonlySet<string>): void {
-  for (const key of Object.keys(cfg)) if (!known.has(key)) fail(cfg, key, `unknown field for provider ${cfg.provider}`);
+  for (const key of Object.keys(cfg)) {
+    if (known.has(key)) continue;
+    const near = closestKey(key, [...known]);
+    fail(cfg, key, `unknown field for provider ${cfg.provider}${near ? ` (did you mean ${near}?)` : ""}`);
+  }
 }
 
 /** Missing, null and "" all read as absent; `hint` says where the value may come from (secrets). */

@@ -3,15 +3,14 @@
 // TLS and client certificates when configured.
 import type { PeerCertificate } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
-import { fromBinary, toBinary, type DescFile, type DescMessage, type DescService, type MessageShape } from "@bufbuild/protobuf";
-import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
+import { fromBinary, toBinary, type DescMessage, type DescService, type MessageShape } from "@bufbuild/protobuf";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
-import type { PackageDefinition } from "@grpc/proto-loader";
 import { StartupError, type TlsConfig } from "../core/config.js";
 import { Code, RegplaneError } from "../core/errors.js";
 import { subjectOf } from "./auth.js";
 import type { IncomingCall, RpcPipeline, ServiceBinding } from "./rpc.js";
+import { reflectionPackage } from "./reflection.js";
 import { toRegplaneError, toStatusBytes } from "./status.js";
 import { reclassifyGrpcJsClientFaults } from "./undecodable.js";
 
@@ -104,27 +103,6 @@ function handlersOf(binding: ServiceBinding, pipeline: RpcPipeline): grpc.Untype
     };
   }
   return impl;
-}
-
-/** Every file the services need, dependencies first, for reflection. */
-function filesOf(services: DescService[]): DescFile[] {
-  const seen = new Set<string>();
-  const out: DescFile[] = [];
-  const visit = (f: DescFile) => {
-    if (seen.has(f.name)) return;
-    seen.add(f.name);
-    f.dependencies.forEach(visit);
-    out.push(f);
-  };
-  services.forEach((s) => visit(s.file));
-  return out;
-}
-
-function reflectionPackage(services: DescService[]): PackageDefinition {
-  const fileDescriptorProtos = filesOf(services).map((f) => Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto)));
-  const pkg: Record<string, { fileDescriptorProtos: Buffer[] }> = {};
-  for (const s of services) pkg[s.typeName] = { fileDescriptorProtos };
-  return pkg as unknown as PackageDefinition;
 }
 
 /**

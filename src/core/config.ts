@@ -277,6 +277,8 @@ export interface LimitsConfig {
   defaultDeadlineMs: number;
   /** Longest deadline a call runs under, whatever the client asked for. */
   maxDeadlineMs: number;
+  /** Deepest nesting a Connect JSON request may have, checked before it is parsed. */
+  maxJsonDepth: number;
 }
 
 export const DEFAULT_LIMITS: LimitsConfig = {
@@ -286,6 +288,7 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   burst: 0,
   defaultDeadlineMs: 60_000,
   maxDeadlineMs: 300_000,
+  maxJsonDepth: 64,
 };
 
 /** A configured key hash: "sha256:<64 hex>" or "scrypt:<N>:<r>:<p>:<salt b64>:<hash b64>"; undefined if neither. */
@@ -397,6 +400,7 @@ function loadAccessControl(config: Config, raw: Record<string, unknown>, { flags
     burst: 0,
     defaultDeadlineMs: parseDuration(limits.defaultDeadline ?? "60s", "limits.defaultDeadline"),
     maxDeadlineMs: parseDuration(limits.maxDeadline ?? "5m", "limits.maxDeadline"),
+    maxJsonDepth: positiveInt(limits.maxJsonDepth ?? DEFAULT_LIMITS.maxJsonDepth, "limits.maxJsonDepth", 1, 10_000),
   };
   if (!Number.isFinite(config.limits.ratePerSecond) || config.limits.ratePerSecond < 0) throw new ConfigError("limits.ratePerSecond: a number ≥ 0 (0 turns the limit off)");
   config.limits.burst = positiveInt(limits.burst ?? Math.max(1, Math.ceil(config.limits.ratePerSecond * 2)), "limits.burst");

@@ -90,6 +90,7 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
     bindings,
     pipeline,
     ...transport,
+    maxJsonDepth: config.limits.maxJsonDepth,
     guardHealth,
     metrics,
     corsOrigins: config.corsOrigins,

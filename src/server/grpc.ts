@@ -9,7 +9,7 @@ import { HealthImplementation } from "grpc-health-check";
 import { StartupError, type TlsConfig } from "../core/config.js";
 import { Code, RegplaneError } from "../core/errors.js";
 import { subjectOf } from "./auth.js";
-import type { IncomingCall, RpcPipeline, ServiceBinding } from "./rpc.js";
+import { EncodedRequest, type IncomingCall, type RpcPipeline, type ServiceBinding } from "./rpc.js";
 import { reflectionPackage } from "./reflection.js";
 import { toRegplaneError, toStatusBytes } from "./status.js";
 import { reclassifyGrpcJsClientFaults } from "./undecodable.js";
@@ -22,7 +22,11 @@ class Undecodable {
 /** Rewrites a response after the pipeline, just before it is serialized. */
 export type ResponseMapper = (res: MessageShape<DescMessage>) => MessageShape<DescMessage>;
 
-export function definitionOf(service: DescService, mapResponse?: ResponseMapper): grpc.ServiceDefinition {
+/**
+ * grpc-js method definitions for a service. With `deferDecoding` a request arrives as an EncodedRequest
+ * that the pipeline decodes after authentication; without it (clients, plain servers), decoded.
+ */
+export function definitionOf(service: DescService, mapResponse?: ResponseMapper, deferDecoding = false): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const m of service.methods) {
     def[m.localName] = {
@@ -32,6 +36,7 @@ export function definitionOf(service: DescService, mapResponse?: ResponseMapper)
       originalName: m.localName,
       requestSerialize: (msg: MessageShape<DescMessage>) => Buffer.from(toBinary(m.input, msg)),
       requestDeserialize: (bytes: Buffer) => {
+        if (deferDecoding) return new EncodedRequest(() => fromBinary(m.input, bytes));
         try {
           return fromBinary(m.input, bytes);
         } catch (err) {
@@ -217,10 +222,10 @@ export async function startGrpcServer(o: GrpcServerOptions): Promise<StartedGrpc
   reclassifyGrpcJsClientFaults();
   const mirrors = o.mirrors ?? [];
   const services = [...o.bindings.map((b) => b.service), ...mirrors.map((m) => m.service)];
-  for (const b of o.bindings) server.addService(definitionOf(b.service), handlersOf(b, o.pipeline));
+  for (const b of o.bindings) server.addService(definitionOf(b.service, undefined, true), handlersOf(b, o.pipeline));
   for (const m of mirrors) {
     const b = mirroredBinding(m);
-    server.addService(definitionOf(b.service, m.mapResponse), handlersOf(b, o.pipeline));
+    server.addService(definitionOf(b.service, m.mapResponse, true), handlersOf(b, o.pipeline));
   }
   const behind = (guard: Guard | undefined) =>
     guard ? ({ addService: (def, impl) => server.addService(def, guarded(def, impl, guard)) } as Pick<grpc.Server, "addService"> as grpc.Server) : server;

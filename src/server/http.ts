@@ -22,7 +22,7 @@ import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protoco
 import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import type { TlsConfig } from "../core/config.js";
 import { Code as RegplaneCode, RegplaneError } from "../core/errors.js";
-import { subjectOf } from "./auth.js";
+import { subjectOf, type Caller } from "./auth.js";
 import { checkGuard, type Guard } from "./grpc.js";
 import type { Metrics } from "./metrics.js";
 import type { IncomingCall, RpcPipeline, ServiceBinding } from "./rpc.js";
@@ -30,6 +30,7 @@ import { createRegistry, type DescFile, type Registry } from "@bufbuild/protobuf
 import { file_google_protobuf_empty } from "@bufbuild/protobuf/wkt";
 import { file_google_rpc_error_details } from "../gen/google/rpc/error_details_pb.js";
 import { toConnectError } from "./status.js";
+import { depthCheckedBody, isConnectJson } from "./json-guard.js";
 import { universalRequestOf } from "./node-request.js";
 import { reclassifyParseFailures } from "./undecodable.js";
 
@@ -44,6 +45,8 @@ export interface HttpServerOptions {
   /** Origins allowed to call from a browser ("*" allows any). */
   corsOrigins: string[];
   maxMessageBytes?: number;
+  /** Deepest nesting a Connect JSON request may have; checked before it is parsed. */
+  maxJsonDepth?: number;
   /** HTTP/2 streams one connection may have open at once. */
   maxConcurrentStreams?: number;
   /** Serve HTTPS (HTTP/2 and HTTP/1.1 through ALPN) instead of plaintext. */
@@ -61,6 +64,9 @@ export interface StartedHttpServer {
 
 /** The verified client certificate's subject, handed from the Node request to the handler. */
 const PEER_CERT_SUBJECT = createContextKey<string | undefined>(undefined, { description: "peer certificate subject" });
+
+/** The caller the pipeline admitted before connect read the request body. */
+const ADMITTED = createContextKey<Caller | undefined>(undefined, { description: "admitted caller" });
 
 /** The client's deadline (ms since the epoch), read from the request before connect sees it. */
 const CLIENT_DEADLINE = createContextKey<number | undefined>(undefined, { description: "client deadline" });
@@ -123,6 +129,7 @@ function routes(o: HttpServerOptions) {
             requestHeader: (name) => hc.requestHeader.get(name) ?? undefined,
             protocol: hc.protocolName,
             peerCertSubject: hc.values.get(PEER_CERT_SUBJECT),
+            admitted: hc.values.get(ADMITTED),
           };
           return o.pipeline.invoke(binding, m.localName, req, incoming).catch((err: unknown) => {
             throw toConnectError(err);
@@ -149,15 +156,56 @@ function anyTypes(bindings: ServiceBinding[]): Registry {
 type NodeHandler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
 /** connect-node's adapter, plus the rewrite of undecodable requests to INVALID_ARGUMENT. */
+/** connect's protocol name for a request, from its content type, as the pipeline's logs and metrics name it. */
+function protocolOf(u: UniversalServerRequest): string {
+  const type = u.header.get("content-type") ?? "";
+  return type.startsWith("application/grpc-web") ? "grpc-web" : type.startsWith("application/grpc") ? "grpc" : "connect";
+}
+
+/**
+ * The request body, read only once the pipeline has admitted the caller: connect reads the whole body
+ * and decodes it before calling the handler, so the credentials are checked here, as it starts reading.
+ */
+function admittedBody(u: UniversalServerRequest, body: AsyncIterable<Uint8Array>, admit: () => Promise<Caller>): AsyncIterable<Uint8Array> {
+  return {
+    [Symbol.asyncIterator]() {
+      let inner: AsyncIterator<Uint8Array> | undefined;
+      return {
+        async next() {
+          if (inner === undefined) {
+            inner = body[Symbol.asyncIterator]();
+            try {
+              u.contextValues?.set(ADMITTED, await admit());
+            } catch (err) {
+              // The unread rest of the body is read and dropped, so the connection stays usable.
+              await inner.return?.();
+              throw toConnectError(err);
+            }
+          }
+          return inner.next();
+        },
+        async return() {
+          return (await inner?.return?.()) ?? { done: true, value: undefined };
+        },
+      };
+    },
+  };
+}
+
 function rpcHandler(o: HttpServerOptions): NodeHandler {
-  const router = createConnectRouter({ readMaxBytes: o.maxMessageBytes ?? 4 * 1024 * 1024, acceptCompression: [compressionGzip, compressionBrotli],
+  const maxMessageBytes = o.maxMessageBytes ?? 4 * 1024 * 1024;
+  const maxJsonDepth = o.maxJsonDepth ?? 64;
+  const methods = new Map<string, { binding: ServiceBinding; method: string }>();
+  for (const binding of o.bindings) for (const m of binding.service.methods) methods.set(`/${binding.service.typeName}/${m.name}`, { binding, method: m.localName });
+  const router = createConnectRouter({ readMaxBytes: maxMessageBytes, acceptCompression: [compressionGzip, compressionBrotli],
     // Protobuf JSON's default: a misspelt field is refused, not silently dropped (which widens a List).
     jsonOptions: { registry: anyTypes(o.bindings), ignoreUnknownFields: false },
   });
   routes(o)(router);
   const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));
   return (req, res) => {
-    const handler = paths.get((req.url ?? "").split("?", 1)[0]);
+    const path = (req.url ?? "").split("?", 1)[0];
+    const handler = paths.get(path);
     if (!handler) {
       if (o.fallback?.(req, res)) return;
       res.writeHead(404, { "content-type": "text/plain; charset=utf-8" });
@@ -178,7 +226,19 @@ function rpcHandler(o: HttpServerOptions): NodeHandler {
       });
     }
     const request = universalRequestOf(req, res, values);
-    values.set(CLIENT_DEADLINE, takeClientDeadline(request));
+    const deadline = takeClientDeadline(request);
+    values.set(CLIENT_DEADLINE, deadline);
+    const target = methods.get(path);
+    if (target) {
+      const incoming: IncomingCall = {
+        deadline,
+        requestHeader: (name) => request.header.get(name) ?? undefined,
+        protocol: protocolOf(request),
+        peerCertSubject: values.get(PEER_CERT_SUBJECT),
+      };
+      const admitted = admittedBody(request, request.body as AsyncIterable<Uint8Array>, () => o.pipeline.admit(target.binding, target.method, incoming));
+      request.body = isConnectJson(request) ? depthCheckedBody(request, admitted, maxJsonDepth, maxMessageBytes) : admitted;
+    }
     handler(request)
       .then(reclassifyParseFailures)
       .then((u) => universalResponseToNodeResponse(u, res as never))

@@ -43,6 +43,16 @@ export interface IncomingCall {
   protocol: string;
   /** Subject of a client certificate the TLS layer verified against the client CA. */
   peerCertSubject?: string;
+  /** The caller, when the transport had the pipeline admit it before reading the request (see admit). */
+  admitted?: Caller;
+}
+
+/**
+ * A request message not decoded yet: the pipeline decodes it only once the caller is authenticated, so
+ * an unknown caller's body costs no parsing. `decode` throws when the bytes are not a valid message.
+ */
+export class EncodedRequest {
+  constructor(readonly decode: () => unknown) {}
 }
 
 /** What the pipeline enforces before a service runs. */
@@ -104,7 +114,7 @@ export class RpcPipeline {
     const started = performance.now();
     const deadline = effectiveDeadline(call.deadline, Date.now(), this.access.limits);
     const abort = call.controller ?? new AbortController();
-    const caller: { name?: string } = {};
+    const caller: { name?: string; request?: unknown } = { request: req instanceof EncodedRequest ? undefined : req };
     return new Promise((resolve, reject) => {
       let ended = false;
       const end = (failure: RegplaneError | undefined, res?: unknown) => {
@@ -112,7 +122,7 @@ export class RpcPipeline {
         ended = true;
         stopWatching();
         stopListening();
-        this.record(target, call.protocol, req, res, failure?.code ?? Code.OK, caller.name, started);
+        this.record(target, call.protocol, caller.request, res, failure?.code ?? Code.OK, caller.name, started);
         if (failure === undefined) resolve(res);
         else reject(failure);
       };
@@ -135,6 +145,40 @@ export class RpcPipeline {
 
   private readonly deadlines = new DeadlineTimers();
 
+  /**
+   * Authenticates a call before its request is read, for a transport that decodes the body itself
+   * (connect): a refused caller never gets its body parsed. A refusal (or the deadline passing first)
+   * is the call's one log line and metric sample; an admitted caller goes on to invoke as `admitted`.
+   */
+  admit(binding: ServiceBinding, methodName: string, call: IncomingCall): Promise<Caller> {
+    const target = this.methodOf(binding, methodName);
+    if (!target) return Promise.reject(new RegplaneError(Code.UNIMPLEMENTED, `unknown method ${methodName}`));
+    const started = performance.now();
+    const deadline = effectiveDeadline(call.deadline, Date.now(), this.access.limits);
+    return new Promise<Caller>((resolve, reject) => {
+      let ended = false;
+      const refuse = (err: unknown) => {
+        if (ended) return;
+        ended = true;
+        stopWatching();
+        const e = toRegplaneError(err);
+        this.record(target, call.protocol, undefined, undefined, e.code, undefined, started);
+        reject(e);
+      };
+      const stopWatching = this.deadlines.watch(deadline, () => refuse(new RegplaneError(Code.DEADLINE_EXCEEDED, "the call's deadline passed")));
+      try {
+        Promise.resolve(this.access.authenticate(call.requestHeader, { peerCertSubject: call.peerCertSubject })).then((who) => {
+          if (ended) return;
+          ended = true;
+          stopWatching();
+          resolve(who);
+        }, refuse);
+      } catch (err) {
+        refuse(err);
+      }
+    });
+  }
+
   /** Authenticates, checks and calls the service; stays synchronous up to the service when the caller is known at once. */
   private run(
     binding: ServiceBinding,
@@ -143,10 +187,10 @@ export class RpcPipeline {
     call: IncomingCall,
     signal: AbortSignal,
     deadline: number,
-    caller: { name?: string },
+    caller: { name?: string; request?: unknown },
   ): Promise<unknown> {
     try {
-      const who = this.access.authenticate(call.requestHeader, { peerCertSubject: call.peerCertSubject });
+      const who = call.admitted ?? this.access.authenticate(call.requestHeader, { peerCertSubject: call.peerCertSubject });
       if (who instanceof Promise) return who.then((c) => this.serve(binding, target, req, call, signal, deadline, caller, c));
       return this.serve(binding, target, req, call, signal, deadline, caller, who);
     } catch (err) {
@@ -161,10 +205,11 @@ export class RpcPipeline {
     call: IncomingCall,
     signal: AbortSignal,
     deadline: number,
-    caller: { name?: string },
+    caller: { name?: string; request?: unknown },
     who: Caller,
   ): Promise<unknown> {
     caller.name = who.name;
+    if (req instanceof EncodedRequest) req = caller.request = decodeRequest(req);
     if (!roleAllows(who.role, method.name)) {
       throw new RegplaneError(Code.PERMISSION_DENIED, `role ${who.role} may not call ${method.name}`, {
         errorInfo: { reason: "ROLE_LACKS_METHOD", metadata: { role: who.role, method: path } },
@@ -251,6 +296,14 @@ export class RpcPipeline {
 }
 
 const noop = () => {};
+
+function decodeRequest(req: EncodedRequest): unknown {
+  try {
+    return req.decode();
+  } catch (err) {
+    throw new RegplaneError(Code.INVALID_ARGUMENT, `request message could not be decoded: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
 
 function fieldOf(req: unknown, name: string): string | undefined {
   const v = (req as Record<string, unknown> | null)?.[name];

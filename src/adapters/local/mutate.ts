@@ -206,7 +206,7 @@ async function listBlobFiles(disk: SafeFs, blobsDir: string): Promise<BlobFileEn
       try {
         const st = await disk.lstat(file);
         if (!st.isFile()) continue;
-        out.push({ digest: `${alg.name}:${e.name}`, file, size: st.size, changedMs: Math.max(st.mtimeMs, st.ctimeMs) });
+        out.push({ digest: `${alg.name}:${e.name}`, file, size: st.size, changedMs: st.mtimeMs });
       } catch (err) {
         if (!isMissing(err)) throw err;
       }

@@ -52,7 +52,7 @@ async function freshRoot(name: string): Promise<string> {
 }
 
 function provider(root: string, warnings?: { msg: string; ctx: object }[], options: { freshnessMs?: number } = {}): LocalProvider {
-  return new LocalProvider({ id: "local", root, onWarning: (msg, ctx) => warnings?.push({ msg, ctx }), ...options });
+  return new LocalProvider({ id: "local", root, gcGracePeriodMs: 0, onWarning: (msg, ctx) => warnings?.push({ msg, ctx }), ...options });
 }
 
 function query(q: Partial<ListImagesQuery> = {}): ListImagesQuery {
@@ -832,7 +832,8 @@ describe("LocalProvider: scale", () => {
     await addIndexEntries(layout, manifests);
     digests.sort();
     let warnings = 0;
-    const p = new LocalProvider({ id: "big", root: path.join(work, "big"), onWarning: () => warnings++ });
+    // 100,000 entries make a 20 MB index.json, past the 4 MiB default bound.
+    const p = new LocalProvider({ id: "big", root: path.join(work, "big"), maxMetadataBytes: 64 * 1024 * 1024, onWarning: () => warnings++ });
 
     const first = await p.listImages(query({ limit: 1000 }));
     expect(first.images.map((i) => i.digest)).toEqual(digests.slice(0, 1000));

@@ -28,6 +28,7 @@ import { connectClient, errorInfo, fieldViolations, GrpcClient, GrpcError } from
 import {
   blobFile,
   buildBaseLayout,
+  ageBlobs,
   copyToLayout,
   deriveImage,
   gcLayout,
@@ -40,6 +41,8 @@ import {
   skopeoInspect,
   writeIndexJson,
 } from "./support/images.js";
+import { startFaultProxy, type FaultProxy } from "./support/fault-proxy.js";
+import { pushImage, startRegistry, type RunningRegistry } from "./support/registry.js";
 import { startServer, tempDir, type ServerProcess } from "./support/server.js";
 
 const TAGS = ["base", "v1", "v2", "v3"] as const;
@@ -96,6 +99,8 @@ async function seed(s: ServerProcess, repo: string, copy = false): Promise<strin
     await fs.mkdir(path.dirname(dir), { recursive: true });
     await fs.cp(template, dir, { recursive: true });
   }
+  // Images seeded here stand for images written long before the delete: past the collection grace period.
+  await ageBlobs(dir);
   return dir;
 }
 
@@ -249,21 +254,38 @@ interface Gate {
 
 let gates = 0;
 
+/** The registry behind the engine gate: a real distribution registry whose DELETEs the proxy holds. */
+interface GateRegistry {
+  registry: RunningRegistry;
+  proxy: FaultProxy;
+}
+
+async function startGateRegistry(): Promise<GateRegistry> {
+  const registry = await startRegistry();
+  const proxy = await startFaultProxy(registry);
+  return { registry, proxy };
+}
+
+const GATE_REPOSITORY = "held/app";
+
 /**
- * Holds the engine's one worker: a namespace update whose metadata file is a FIFO blocks in the
- * read until the test writes to it, so everything submitted meanwhile stays pending.
+ * Holds the engine's one worker: a delete of an image in the gate registry whose DELETE request the
+ * proxy keeps until the test releases it, so everything submitted meanwhile stays pending.
  */
-async function holdEngine(s: ServerProcess, namespaces: GrpcClient, ops: GrpcClient): Promise<Gate> {
+async function holdEngine(s: ServerProcess, gateRegistry: GateRegistry, images: GrpcClient, ops: GrpcClient): Promise<Gate> {
   await until("an idle engine", async () => {
     const m = await scrape(s);
     return sample(m, "regplane_operations", { state: "pending" }) === 0 && sample(m, "regplane_operations", { state: "running" }) === 0;
   });
-  const name = `gate${++gates}`;
-  const dir = path.join(registryOf(s), name);
-  await fs.mkdir(dir, { recursive: true });
-  const fifo = path.join(dir, ".regplane-namespace.json");
-  await run("mkfifo", [fifo]);
-  const op = (await namespaces.call("update", { namespaceId: `local/${name}`, description: "held", updateMask: { paths: ["description"] } })) as Operation;
+  await pushImage(template, "v1", gateRegistry.registry.host, GATE_REPOSITORY, `g${++gates}`);
+  const listed = await images.call("list", { repositoryName: `gate/${GATE_REPOSITORY}`, pageSize: 10n });
+  const image = (listed.images as Image[])[0];
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  gateRegistry.proxy.onRequest = async (_n, req) => {
+    if (req.method === "DELETE") await opened;
+  };
+  const op = (await images.call("delete", { imageId: image.id })) as Operation;
   await until("the gate operation to run", async () => sample(await scrape(s), "regplane_operations", { state: "running" }) === 1);
   let released = false;
   return {
@@ -271,21 +293,8 @@ async function holdEngine(s: ServerProcess, namespaces: GrpcClient, ops: GrpcCli
     async release() {
       if (released) return;
       released = true;
-      // Non-blocking open fails until the server has the FIFO open for reading.
-      let handle: fs.FileHandle | undefined;
-      await until("the server to open the gate", async () => {
-        try {
-          handle = await fs.open(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
-          return true;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === "ENXIO") return false;
-          throw err;
-        }
-      });
-      await handle!.writeFile(JSON.stringify({ description: "held" }));
-      await handle!.close();
+      open();
       await waitDone(ops, op.id);
-      await fs.rm(dir, { recursive: true, force: true });
     },
   };
 }
@@ -300,13 +309,17 @@ describe("operations on a running server", () => {
   let registries: GrpcClient;
   const held: Gate[] = [];
   const hold = async () => {
-    const gate = await holdEngine(server, namespaces, ops);
+    const gate = await holdEngine(server, gateRegistry, images, ops);
     held.push(gate);
     return gate;
   };
 
+  let gateRegistry: GateRegistry;
+
   beforeAll(async () => {
-    server = await startServer({ config: "operations:\n  concurrency: 1\n" });
+    gateRegistry = await startGateRegistry();
+    const gateEntry = `  - {id: gate, provider: oci, endpoint: ${JSON.stringify(gateRegistry.proxy.url)}, insecure: true}`;
+    server = await startServer({ config: `operations:\n  concurrency: 1\nregistries:\n  - {id: local, provider: local}\n${gateEntry}\n` });
     images = new GrpcClient(ImageService, server.grpcAddress);
     ops = new GrpcClient(OperationService, server.grpcAddress);
     namespaces = new GrpcClient(NamespaceService, server.grpcAddress);
@@ -324,6 +337,8 @@ describe("operations on a running server", () => {
       expect(await server.stop()).toBe(0);
       await fs.rm(server.dataDir, { recursive: true, force: true });
     }
+    await gateRegistry?.proxy.kill();
+    await gateRegistry?.registry.stop();
   });
 
   describe("ImageService.Delete", () => {

@@ -8,7 +8,7 @@ import { yandexProviderFromConfig } from "./yandex/index.js";
 import { ibmProviderFromConfig } from "./ibm/index.js";
 import { scalewayProviderFromConfig } from "./scaleway/index.js";
 
-const LOCAL_FIELDS = new Set(["id", "provider", "path", "cacheBytes"]);
+const LOCAL_FIELDS = new Set(["id", "provider", "path", "cacheBytes", "gcGracePeriod", "maxMetadataBytes", "maxIndexDepth"]);
 const OCI_FIELDS = new Set([
   "id",
   "provider",
@@ -31,6 +31,9 @@ export const providerFactories: Record<string, ProviderFactory> = {
       id: cfg.id,
       root: requiredString(cfg, "path"),
       cacheBytes: optionalByteSize(cfg, "cacheBytes"),
+      gcGracePeriodMs: optionalDuration(cfg, "gcGracePeriod"),
+      maxMetadataBytes: optionalByteSize(cfg, "maxMetadataBytes"),
+      maxIndexDepth: optionalInteger(cfg, "maxIndexDepth", 1, 64),
       onWarning: ctx.warn,
     });
   },

@@ -347,3 +347,14 @@ export async function writeSyntheticImage(layoutDir: string, options: SyntheticI
   else if (!(await exists(path.join(layoutDir, "oci-layout")))) await addIndexEntries(layoutDir, []);
   return { ...manifestBlob, manifest, descriptor, layers: allLayers, ownBlobs: [configBlob.digest, layer.digest] };
 }
+
+/** Dates every blob of a layout `hours` back, as for images written long before a delete runs (past gcGracePeriod). */
+export async function ageBlobs(layoutDir: string, hours = 3): Promise<void> {
+  const when = new Date(Date.now() - hours * 3_600_000);
+  const blobsDir = path.join(layoutDir, "blobs");
+  for (const algorithm of await fs.readdir(blobsDir)) {
+    for (const name of await fs.readdir(path.join(blobsDir, algorithm))) {
+      await fs.utimes(path.join(blobsDir, algorithm, name), when, when);
+    }
+  }
+}

@@ -1,13 +1,13 @@
 // Reading OCI image layouts: index.json into image records, manifests and configs by digest.
 // Blobs are content-addressed, so what is parsed from one is cached by digest for every layout.
 import { createHash } from "node:crypto";
-import * as fs from "node:fs/promises";
 import * as path from "node:path";
 
 import { Code, RegplaneError } from "../../core/errors.js";
 import type { BlobRecord, ImageRecord } from "../../core/types.js";
 import { WeightedLru } from "../../core/lru.js";
-import { blobPath, INDEX_FILE, isMissing, isSettled, isValidDigest, nowNs, REF_NAME_ANNOTATION } from "./paths.js";
+import { INDEX_FILE, isMissing, isSettled, isValidDigest, nowNs, REF_NAME_ANNOTATION } from "./paths.js";
+import { type SafeFs, UnsafeFileError } from "./safe-fs.js";
 
 export const MEDIA_TYPE = {
   ociManifest: "application/vnd.oci.image.manifest.v1+json",
@@ -16,11 +16,11 @@ export const MEDIA_TYPE = {
   dockerManifestList: "application/vnd.docker.distribution.manifest.list.v2+json",
 } as const;
 
-/** Registries refuse manifests above 4 MiB; anything larger in a layout is not a manifest we read. */
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** Registries refuse manifests above 4 MiB; the default bound for index.json and manifests alike. */
+export const DEFAULT_MAX_METADATA_BYTES = 4 * 1024 * 1024;
 const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
-/** Nested indexes deeper than this are not followed when summing sizes (guards against cycles). */
-const MAX_INDEX_DEPTH = 8;
+/** Nested indexes deeper than this are not followed when summing sizes. */
+export const DEFAULT_MAX_INDEX_DEPTH = 8;
 /** Parallel file reads while parsing one layout; enough to keep the thread pool busy. */
 const READ_CONCURRENCY = 32;
 
@@ -75,34 +75,27 @@ export function indexVersion(st: { ino: bigint; size: bigint; mtimeNs: bigint; c
   return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
-/** The version of a layout's index.json without reading it; "absent" when there is none yet. */
-export async function statIndex(dir: string): Promise<string> {
+/** The version of a layout's index.json (of the name itself, never a link's target); "absent" when there is none. */
+export async function statIndex(disk: SafeFs, dir: string): Promise<string> {
   try {
-    return indexVersion(await fs.stat(path.join(dir, INDEX_FILE), { bigint: true }));
+    return indexVersion(await disk.lstatBig(path.join(dir, INDEX_FILE)));
   } catch (err) {
     if (isMissing(err)) return "absent";
     throw err;
   }
 }
 
-/** index.json's bytes and the version they belong to, read from one open file. */
-export async function readIndexFile(dir: string): Promise<{ source: IndexSource; text?: string }> {
+/**
+ * index.json's bytes and the version they belong to, read from one open file. Throws UnsafeFileError
+ * when it is a link, not a regular file or over `maxBytes`.
+ */
+export async function readIndexFile(disk: SafeFs, dir: string, maxBytes: number): Promise<{ source: IndexSource; text?: string }> {
   const readAt = nowNs();
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(path.join(dir, INDEX_FILE), "r");
-  } catch (err) {
-    if (isMissing(err)) return { source: { version: "absent", contentHash: "", settled: false } };
-    throw err;
-  }
-  try {
-    const st = await handle.stat({ bigint: true });
-    const text = await handle.readFile({ encoding: "utf8" });
-    const contentHash = createHash("sha256").update(text).digest("base64");
-    return { source: { version: indexVersion(st), contentHash, settled: isSettled(st, readAt) }, text };
-  } finally {
-    await handle.close();
-  }
+  const file = await disk.readRegular(path.join(dir, INDEX_FILE), maxBytes);
+  if (file === undefined) return { source: { version: "absent", contentHash: "", settled: false } };
+  const text = file.bytes.toString("utf8");
+  const contentHash = createHash("sha256").update(file.bytes).digest("base64");
+  return { source: { version: indexVersion(file.stat), contentHash, settled: isSettled(file.stat, readAt) }, text };
 }
 
 /** Parses index.json text; throws DATA_LOSS when it is not an OCI image index. */
@@ -143,7 +136,11 @@ export class BlobReader {
   private readonly manifests: WeightedLru<string, ParsedManifest>;
   private readonly created: WeightedLru<string, number | null>;
 
-  constructor(maxCacheBytes: number) {
+  constructor(
+    maxCacheBytes: number,
+    readonly disk: SafeFs,
+    readonly maxManifestBytes = DEFAULT_MAX_METADATA_BYTES,
+  ) {
     this.manifests = new WeightedLru(Math.floor(maxCacheBytes * 0.8));
     this.created = new WeightedLru(Math.floor(maxCacheBytes * 0.2));
   }
@@ -152,10 +149,10 @@ export class BlobReader {
   async manifest(layoutDir: string, digest: string, mustExist = false): Promise<ParsedManifest | undefined> {
     const cached = this.manifests.get(digest);
     if (cached !== undefined) {
-      if (mustExist && !(await blobExists(layoutDir, digest))) return undefined;
+      if (mustExist && !(await blobExists(this.disk, layoutDir, digest))) return undefined;
       return cached;
     }
-    const bytes = await readVerifiedBlob(layoutDir, digest, MAX_MANIFEST_BYTES);
+    const bytes = await readVerifiedBlob(this.disk, layoutDir, digest, this.maxManifestBytes);
     if (bytes === undefined) return undefined;
     const parsed = parseManifest(digest, bytes);
     this.manifests.set(digest, parsed, manifestWeight(parsed));
@@ -168,7 +165,7 @@ export class BlobReader {
     if (cached !== undefined) return cached ?? undefined;
     let created: number | null = null;
     try {
-      const bytes = await readVerifiedBlob(layoutDir, configDigest, MAX_CONFIG_BYTES);
+      const bytes = await readVerifiedBlob(this.disk, layoutDir, configDigest, MAX_CONFIG_BYTES);
       if (bytes === undefined) return undefined;
       const config: unknown = JSON.parse(bytes.toString("utf8"));
       if (isObject(config) && typeof config.created === "string") {
@@ -202,9 +199,10 @@ export async function buildSnapshot(
   entries: IndexEntry[],
   blobs: BlobReader,
   onWarning: (msg: string, ctx: object) => void,
-  previous?: LayoutSnapshot,
-  signal?: AbortSignal,
+  previous: LayoutSnapshot | undefined,
+  limits: { maxIndexDepth: number; signal: AbortSignal },
 ): Promise<LayoutSnapshot> {
+  const totals: TotalsContext = { dir, blobs, memo: new Map(), maxDepth: limits.maxIndexDepth, signal: limits.signal };
   const groups = new Map<string, { mediaType: string; tags: Set<string> }>();
   for (const e of entries) {
     let g = groups.get(e.digest);
@@ -218,7 +216,7 @@ export async function buildSnapshot(
   const digests = [...groups.keys()].sort();
   const images: ImageRecord[] = new Array(digests.length);
   await forEachLimited(digests, READ_CONCURRENCY, async (digest, i) => {
-    signal?.throwIfAborted();
+    limits.signal.throwIfAborted();
     const g = groups.get(digest)!;
     const tags = g.tags.size === 0 ? NO_STRINGS : [...g.tags].sort();
     const mediaType = internMediaType(g.mediaType);
@@ -230,7 +228,7 @@ export async function buildSnapshot(
     }
     const base = imageRecord({ registryId, repository, digest, mediaType, tags });
     try {
-      const described = await describeManifest(base, dir, blobs);
+      const described = await describeManifest(base, totals);
       if (described === undefined) {
         onWarning("local registry: manifest blob missing, listing the image from index.json only", { repository, digest });
       }
@@ -314,7 +312,22 @@ export function internMediaType(mediaType: string): string {
   return mediaType;
 }
 
-async function describeManifest(base: ImageRecord, dir: string, blobs: BlobReader): Promise<ImageRecord | undefined> {
+/** What summing an index's children needs; `memo` holds each digest's totals once per snapshot build. */
+interface TotalsContext {
+  dir: string;
+  blobs: BlobReader;
+  memo: Map<string, Totals>;
+  maxDepth: number;
+  signal: AbortSignal;
+}
+
+interface Totals {
+  size: number;
+  createdAt?: number;
+}
+
+async function describeManifest(base: ImageRecord, ctx: TotalsContext): Promise<ImageRecord | undefined> {
+  const { dir, blobs } = ctx;
   const m = await blobs.manifest(dir, base.digest);
   if (m === undefined) return undefined;
   const fields = { ...base, mediaType: internMediaType(base.mediaType || m.mediaType || "") };
@@ -323,7 +336,7 @@ async function describeManifest(base: ImageRecord, dir: string, blobs: BlobReade
     return imageRecord({ ...fields, config: m.config, layers: m.layers, compressedSize: size, createdAtMs: createdAt });
   }
   if (m.kind === "index") {
-    const { size, createdAt } = await indexTotals(m, dir, blobs, 1);
+    const { size, createdAt } = await indexTotals(m, ctx, [base.digest]);
     return imageRecord({ ...fields, manifests: m.manifests, compressedSize: size, createdAtMs: createdAt });
   }
   return imageRecord(fields);
@@ -340,33 +353,45 @@ async function imageTotals(
   return { size, createdAt };
 }
 
-/** Sums the children present in the layout (a partial copy of a multi-arch image counts what it has). */
-async function indexTotals(
-  m: Extract<ParsedManifest, { kind: "index" }>,
-  dir: string,
-  blobs: BlobReader,
-  depth: number,
-): Promise<{ size: number; createdAt?: number }> {
+/**
+ * Sums the children present in the layout (a partial copy of a multi-arch image counts what it has).
+ * `path` is the chain of indexes above: a child already on it (a cycle) or past the depth limit counts
+ * nothing, and each digest is summed once per snapshot build, so a DAG costs its distinct nodes.
+ */
+async function indexTotals(m: Extract<ParsedManifest, { kind: "index" }>, ctx: TotalsContext, path: string[]): Promise<Totals> {
+  const { dir, blobs } = ctx;
   let size = 0;
   let createdAt: number | undefined;
   for (const child of m.manifests) {
-    let parsed: ParsedManifest | undefined;
-    try {
-      parsed = await blobs.manifest(dir, child.digest, true);
-    } catch (err) {
-      if (err instanceof CorruptBlobError) continue;
-      throw err;
+    ctx.signal.throwIfAborted();
+    let totals = ctx.memo.get(child.digest);
+    if (totals === undefined) {
+      totals = await childTotals(child.digest, ctx, path);
+      if (totals === undefined) continue;
+      ctx.memo.set(child.digest, totals);
     }
-    let totals: { size: number; createdAt?: number } | undefined;
-    if (parsed?.kind === "image") totals = await imageTotals(parsed, dir, blobs);
-    else if (parsed?.kind === "index" && depth < MAX_INDEX_DEPTH) totals = await indexTotals(parsed, dir, blobs, depth + 1);
-    if (totals === undefined) continue;
     size += totals.size;
     if (totals.createdAt !== undefined && (createdAt === undefined || totals.createdAt > createdAt)) {
       createdAt = totals.createdAt;
     }
   }
   return { size, createdAt };
+}
+
+async function childTotals(digest: string, ctx: TotalsContext, path: string[]): Promise<Totals | undefined> {
+  const { dir, blobs } = ctx;
+  let parsed: ParsedManifest | undefined;
+  try {
+    parsed = await blobs.manifest(dir, digest, true);
+  } catch (err) {
+    if (err instanceof CorruptBlobError) return undefined;
+    throw err;
+  }
+  if (parsed?.kind === "image") return imageTotals(parsed, dir, blobs);
+  if (parsed?.kind === "index" && path.length < ctx.maxDepth && !path.includes(digest)) {
+    return indexTotals(parsed, ctx, [...path, digest]);
+  }
+  return undefined;
 }
 
 export function parseManifest(digest: string, bytes: Buffer): ParsedManifest {
@@ -412,23 +437,21 @@ function descriptors(list: unknown): BlobRecord[] {
   return out.length === 0 ? NO_BLOBS : (Object.freeze(out.slice()) as BlobRecord[]);
 }
 
-/** The blob's bytes after checking them against their digest; undefined when the blob is absent. */
-async function readVerifiedBlob(layoutDir: string, digest: string, maxBytes: number): Promise<Buffer | undefined> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(blobPath(layoutDir, digest), "r");
-  } catch (err) {
-    if (isMissing(err)) return undefined;
-    throw err;
-  }
+/**
+ * The blob's bytes after checking them against their digest; undefined when the blob is absent.
+ * A link, a non-regular file or a file over the bound is a CorruptBlobError: never read, never followed.
+ */
+async function readVerifiedBlob(disk: SafeFs, layoutDir: string, digest: string, maxBytes: number): Promise<Buffer | undefined> {
   let bytes: Buffer;
   try {
-    const st = await handle.stat();
-    if (!st.isFile()) throw new CorruptBlobError(digest, "not a regular file");
-    if (st.size > maxBytes) throw new CorruptBlobError(digest, `larger than ${maxBytes} bytes`);
-    bytes = await handle.readFile();
-  } finally {
-    await handle.close();
+    const file = await disk.blobFile(layoutDir, digest);
+    if (file === undefined) return undefined;
+    const read = await disk.readRegular(file, maxBytes);
+    if (read === undefined) return undefined;
+    bytes = read.bytes;
+  } catch (err) {
+    if (err instanceof UnsafeFileError) throw new CorruptBlobError(digest, err.problem);
+    throw err;
   }
   const colon = digest.indexOf(":");
   const algorithm = digest.slice(0, colon);
@@ -439,11 +462,12 @@ async function readVerifiedBlob(layoutDir: string, digest: string, maxBytes: num
   return bytes;
 }
 
-async function blobExists(layoutDir: string, digest: string): Promise<boolean> {
+async function blobExists(disk: SafeFs, layoutDir: string, digest: string): Promise<boolean> {
   try {
-    return (await fs.stat(blobPath(layoutDir, digest))).isFile();
+    const file = await disk.blobFile(layoutDir, digest);
+    return file !== undefined && (await disk.lstat(file)).isFile();
   } catch (err) {
-    if (isMissing(err)) return false;
+    if (isMissing(err) || err instanceof UnsafeFileError) return false;
     throw err;
   }
 }

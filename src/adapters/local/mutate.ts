@@ -4,164 +4,226 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 
-import { BlobReader, CorruptBlobError, errorMessage, parseIndexJson, readIndexFile } from "./layout.js";
-import {
-  BLOBS_DIR,
-  INDEX_FILE,
-  isMissing,
-  isValidAlgorithm,
-  isValidDigest,
-  isValidEncoded,
-} from "./paths.js";
+import { BlobReader, CorruptBlobError, errorMessage, parseIndexJson, parseManifest, readIndexFile, type ParsedManifest } from "./layout.js";
+import { BLOBS_DIR, INDEX_FILE, isMissing, isValidAlgorithm, isValidDigest, isValidEncoded } from "./paths.js";
+import { type SafeFs, UnsafeFileError } from "./safe-fs.js";
 
 const TMP_INFIX = ".tmp-";
 
-/** Writes `name` in `dir` by temp file + fsync + rename + directory fsync. */
-export async function writeFileAtomic(dir: string, name: string, data: string, mode = 0o644): Promise<void> {
-  const tmpName = `${name}${TMP_INFIX}${randomBytes(8).toString("hex")}`;
-  const tmpPath = path.join(dir, tmpName);
-  const handle = await fs.open(tmpPath, "wx", mode);
+/** Writes `name` in `dir` by temp file + fsync + rename + directory fsync; a failure leaves no temp file. */
+export async function writeFileAtomic(disk: SafeFs, dir: string, name: string, data: string, mode = 0o644): Promise<void> {
+  const tmpPath = path.join(dir, `${name}${TMP_INFIX}${randomBytes(8).toString("hex")}`);
   try {
-    await handle.writeFile(data, "utf8");
-    await handle.sync();
+    await disk.run(async () => {
+      // "wx" creates a new name and never follows a link planted there.
+      const handle = await fs.open(tmpPath, "wx", mode);
+      try {
+        await handle.writeFile(data, "utf8");
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    });
+    await disk.run(() => fs.rename(tmpPath, path.join(dir, name)));
   } catch (err) {
-    await handle.close();
-    await fs.rm(tmpPath, { force: true });
+    await disk.run(() => fs.rm(tmpPath, { force: true })).catch(() => {});
     throw err;
   }
-  await handle.close();
-  try {
-    await fs.rename(tmpPath, path.join(dir, name));
-  } catch (err) {
-    await fs.rm(tmpPath, { force: true });
-    throw err;
-  }
-  await fsyncDir(dir);
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await disk.run(async () => {
+    const handle = await fs.open(dir, "r");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  });
 }
 
 /** Temp files of writeFileAtomic that a crash left behind; readers never look at them. */
-export async function removeStaleTemps(dir: string, name: string): Promise<void> {
-  let names: string[];
+export async function removeStaleTemps(disk: SafeFs, dir: string, name: string): Promise<void> {
+  let entries;
   try {
-    names = await fs.readdir(dir);
+    entries = await disk.readdirTypes(dir);
   } catch (err) {
     if (isMissing(err)) return;
     throw err;
   }
-  await Promise.all(
-    names.filter((n) => n.startsWith(`${name}${TMP_INFIX}`)).map((n) => fs.rm(path.join(dir, n), { force: true })),
-  );
+  for (const e of entries) {
+    if (!e.name.startsWith(`${name}${TMP_INFIX}`) || e.isDirectory()) continue;
+    await disk.run(() => fs.rm(path.join(dir, e.name), { force: true }));
+  }
 }
 
 /**
  * Removes every index.json entry with `digest`. Returns whether index.json changed; a layout
  * without index.json or without the digest is left as it is.
  */
-export async function removeIndexEntries(dir: string, digest: string, where: string): Promise<boolean> {
-  const { text } = await readIndexFile(dir);
+export async function removeIndexEntries(disk: SafeFs, dir: string, digest: string, where: string, maxBytes: number): Promise<boolean> {
+  const { text } = await readIndexFile(disk, dir, maxBytes);
   if (text === undefined) return false;
   const index = parseIndexJson(text, where);
   const kept = index.manifests.filter((m) => !(typeof m === "object" && m !== null && (m as { digest?: unknown }).digest === digest));
   if (kept.length === index.manifests.length) return false;
-  let mode = 0o644;
-  try {
-    mode = (await fs.stat(path.join(dir, INDEX_FILE))).mode & 0o777;
-  } catch (err) {
-    if (!isMissing(err)) throw err;
-  }
-  await writeFileAtomic(dir, INDEX_FILE, JSON.stringify({ ...index, manifests: kept }), mode);
+  const mode = Number((await disk.lstatBig(path.join(dir, INDEX_FILE))).mode) & 0o777;
+  await writeFileAtomic(disk, dir, INDEX_FILE, JSON.stringify({ ...index, manifests: kept }), mode);
   return true;
 }
 
+export interface CollectionOptions {
+  /** Blobs changed less than this long ago are kept: another tool may be writing an image into the layout. */
+  gracePeriodMs: number;
+  maxMetadataBytes: number;
+}
+
+interface BlobFileEntry {
+  digest: string;
+  file: string;
+  size: number;
+  changedMs: number;
+}
+
 /**
- * Deletes the blobs of a layout that no manifest reachable from index.json references (walking
- * nested indexes). When a reachable manifest cannot be parsed, nothing is collected: what it
- * references is unknown, and a blob in use must never go. Returns the digests removed.
+ * Deletes the blobs of a layout that nothing references: only regular files named by a valid digest
+ * in real (not linked) blobs/<algorithm> folders, unreachable from index.json (walking nested indexes)
+ * and from every manifest written within the grace period, and unchanged for the grace period. When
+ * a reachable manifest cannot be parsed, nothing is collected: a blob in use must never go.
  */
 export async function collectGarbage(
+  disk: SafeFs,
   dir: string,
   blobs: BlobReader,
   where: string,
   onWarning: (msg: string, ctx: object) => void,
+  options: CollectionOptions,
 ): Promise<string[]> {
-  const { text } = await readIndexFile(dir);
+  const first = await readIndexFile(disk, dir, options.maxMetadataBytes);
   // Without index.json a layout may be mid-copy (blobs first, index last); its blobs are not garbage yet.
-  if (text === undefined) return [];
-  const index = parseIndexJson(text, where);
+  if (first.text === undefined) return [];
   const reachable = new Set<string>();
-  const pendingManifests: string[] = [];
-  const reach = (digest: string, isManifest: boolean) => {
-    if (reachable.has(digest)) return;
-    reachable.add(digest);
-    if (isManifest) pendingManifests.push(digest);
+  const skipped = (digest: string, err: unknown) => {
+    onWarning("local registry: garbage collection skipped, a referenced manifest is unreadable", {
+      repository: where,
+      digest,
+      error: errorMessage(err),
+    });
+    return [];
   };
-  for (const m of index.manifests) {
-    const digest = (m as { digest?: unknown } | null)?.digest;
-    if (isValidDigest(digest)) reach(digest, true);
+  const pending: string[] = [];
+  const markIndex = (text: string) => {
+    for (const m of parseIndexJson(text, where).manifests) {
+      const digest = (m as { digest?: unknown } | null)?.digest;
+      if (isValidDigest(digest) && !reachable.has(digest)) {
+        reachable.add(digest);
+        pending.push(digest);
+      }
+    }
+  };
+  const markManifest = (parsed: ParsedManifest | undefined) => {
+    if (parsed?.kind === "image") {
+      if (parsed.config) reachable.add(parsed.config.digest);
+      for (const l of parsed.layers) reachable.add(l.digest);
+      for (const b of parsed.otherBlobs) reachable.add(b);
+    } else if (parsed?.kind === "index") {
+      for (const child of parsed.manifests) {
+        if (!reachable.has(child.digest)) {
+          reachable.add(child.digest);
+          pending.push(child.digest);
+        }
+      }
+    }
+  };
+  const drain = async (): Promise<string | undefined> => {
+    while (pending.length > 0) {
+      const digest = pending.pop()!;
+      try {
+        markManifest(await blobs.manifest(dir, digest));
+      } catch (err) {
+        if (err instanceof CorruptBlobError) {
+          skipped(digest, err);
+          return digest;
+        }
+        throw err;
+      }
+    }
+    return undefined;
+  };
+  markIndex(first.text);
+  if ((await drain()) !== undefined) return [];
+
+  const blobsDir = path.join(dir, BLOBS_DIR);
+  if (!(await disk.isRealDirectory(blobsDir))) {
+    if ((await disk.lstat(blobsDir).catch(() => undefined))?.isSymbolicLink()) {
+      onWarning("local registry: garbage collection skipped, blobs is a symbolic link", { repository: where });
+    }
+    return [];
   }
-  while (pendingManifests.length > 0) {
-    const digest = pendingManifests.pop()!;
-    let parsed;
-    try {
-      parsed = await blobs.manifest(dir, digest);
-    } catch (err) {
-      if (!(err instanceof CorruptBlobError)) throw err;
-      onWarning("local registry: garbage collection skipped, a referenced manifest is unreadable", {
-        repository: where,
-        digest,
-        error: errorMessage(err),
-      });
-      return [];
-    }
-    if (parsed === undefined) continue;
-    if (parsed.kind === "image") {
-      if (parsed.config) reach(parsed.config.digest, false);
-      for (const l of parsed.layers) reach(l.digest, false);
-      for (const b of parsed.otherBlobs) reach(b, false);
-    } else if (parsed.kind === "index") {
-      for (const child of parsed.manifests) reach(child.digest, true);
-    }
+  const files = await listBlobFiles(disk, blobsDir);
+  const cutoff = Date.now() - options.gracePeriodMs;
+  // A manifest written within the grace period belongs to an image still being copied in, or just
+  // copied: whatever it references stays, even a blob the copy found already present and reused.
+  for (const f of files) {
+    if (f.changedMs <= cutoff || f.size > options.maxMetadataBytes || reachable.has(f.digest)) continue;
+    markManifest(await youngManifest(disk, f, options.maxMetadataBytes));
+  }
+  if ((await drain()) !== undefined) return [];
+  // index.json may have been replaced while the folders were read: what it now references stays too.
+  const second = await readIndexFile(disk, dir, options.maxMetadataBytes);
+  if (second.text !== undefined && second.source.contentHash !== first.source.contentHash) {
+    markIndex(second.text);
+    if ((await drain()) !== undefined) return [];
   }
 
   const removed: string[] = [];
-  const blobsDir = path.join(dir, BLOBS_DIR);
-  let algorithms: string[];
-  try {
-    algorithms = await fs.readdir(blobsDir);
-  } catch (err) {
-    if (isMissing(err)) return removed;
-    throw err;
-  }
-  for (const algorithm of algorithms) {
-    if (!isValidAlgorithm(algorithm)) continue;
-    let names: string[];
+  for (const f of files) {
+    if (reachable.has(f.digest) || f.changedMs > cutoff) continue;
     try {
-      names = await fs.readdir(path.join(blobsDir, algorithm));
+      await disk.run(() => fs.unlink(f.file));
+      removed.push(f.digest);
+    } catch (err) {
+      if (!isMissing(err)) onWarning("local registry: could not remove an unreferenced blob", { repository: where, digest: f.digest, error: errorMessage(err) });
+    }
+  }
+  return removed;
+}
+
+/** The regular files named by a valid digest in the real blobs/<algorithm> folders; links are never entered. */
+async function listBlobFiles(disk: SafeFs, blobsDir: string): Promise<BlobFileEntry[]> {
+  const out: BlobFileEntry[] = [];
+  for (const alg of await disk.readdirTypes(blobsDir)) {
+    if (!alg.isDirectory() || !isValidAlgorithm(alg.name)) continue;
+    const algDir = path.join(blobsDir, alg.name);
+    let names;
+    try {
+      names = await disk.readdirTypes(algDir);
     } catch (err) {
       if (isMissing(err)) continue;
       throw err;
     }
-    for (const name of names) {
+    for (const e of names) {
       // Names outside the digest grammar (temp files of a tool writing into the layout) are not ours.
-      if (!isValidEncoded(name)) continue;
-      const digest = `${algorithm}:${name}`;
-      if (reachable.has(digest)) continue;
+      if (!e.isFile() || !isValidEncoded(e.name)) continue;
+      const file = path.join(algDir, e.name);
       try {
-        await fs.unlink(path.join(blobsDir, algorithm, name));
-        removed.push(digest);
+        const st = await disk.lstat(file);
+        if (!st.isFile()) continue;
+        out.push({ digest: `${alg.name}:${e.name}`, file, size: st.size, changedMs: st.mtimeMs });
       } catch (err) {
-        if (!isMissing(err)) onWarning("local registry: could not remove an unreferenced blob", { repository: where, digest, error: errorMessage(err) });
+        if (!isMissing(err)) throw err;
       }
     }
   }
-  return removed;
+  return out;
+}
+
+/** A recently written blob parsed as a manifest, or undefined when it is not one (a layer, a config). */
+async function youngManifest(disk: SafeFs, f: BlobFileEntry, maxBytes: number): Promise<ParsedManifest | undefined> {
+  try {
+    const read = await disk.readRegular(f.file, maxBytes);
+    if (read === undefined || read.bytes[0] !== 0x7b) return undefined;
+    const parsed = parseManifest(f.digest, read.bytes);
+    return parsed.kind === "other" ? undefined : parsed;
+  } catch (err) {
+    if (err instanceof CorruptBlobError || err instanceof UnsafeFileError || isMissing(err)) return undefined;
+    throw err;
+  }
 }

@@ -1,11 +1,11 @@
 // Where things live under the registry root, and the one walk that finds repositories in the
 // order listings need: code-unit order of the full repository path.
 import type { Dirent } from "node:fs";
-import * as fs from "node:fs/promises";
 import * as path from "node:path";
 
 import { compareStrings } from "../../core/order.js";
 import { WeightedLru } from "../../core/lru.js";
+import type { SafeFs } from "./safe-fs.js";
 
 export const LAYOUT_MARKER = "oci-layout";
 export const INDEX_FILE = "index.json";
@@ -110,6 +110,7 @@ export class RepositoryTree {
 
   constructor(
     readonly root: string,
+    private readonly disk: SafeFs,
     maxCacheBytes: number,
     private readonly onError: (dir: string, err: unknown) => void,
   ) {
@@ -121,7 +122,8 @@ export class RepositoryTree {
     let version: string;
     let settled: boolean;
     try {
-      const st = await fs.stat(dir, { bigint: true });
+      // The root may be reached through a link set up by the operator; nothing below it is.
+      const st = dir === this.root ? await this.disk.statRootBig(dir) : await this.disk.lstatBig(dir);
       if (!st.isDirectory()) return undefined;
       version = `${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
       settled = isSettled(st, nowNs());
@@ -133,7 +135,7 @@ export class RepositoryTree {
     if (cached !== undefined && cached.version === version && cached.settled) return cached;
     let entries: Dirent[];
     try {
-      entries = await fs.readdir(dir, { withFileTypes: true });
+      entries = await this.disk.readdirTypes(dir);
     } catch (err) {
       if (!isMissing(err)) this.onError(dir, err);
       return undefined;

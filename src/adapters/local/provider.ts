@@ -11,6 +11,8 @@ import type { Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryRecor
 import {
   BlobReader,
   buildSnapshot,
+  DEFAULT_MAX_INDEX_DEPTH,
+  DEFAULT_MAX_METADATA_BYTES,
   imageByDigest,
   upperBoundByDigest,
   errorMessage,
@@ -24,6 +26,7 @@ import {
   statIndex,
 } from "./layout.js";
 import { WeightedLru } from "../../core/lru.js";
+import { diskFailure } from "./disk-errors.js";
 import { collectGarbage, removeIndexEntries, removeStaleTemps, writeFileAtomic } from "./mutate.js";
 import { KeyedMutex } from "./mutex.js";
 import {
@@ -40,6 +43,8 @@ import {
   RepositoryTree,
   repositorySegments,
 } from "./paths.js";
+import { DEFAULT_POOL_LIMIT, SafeFs, UnsafeFileError } from "./safe-fs.js";
+import { joinLoad, NEVER, type SharedLoad, untilAborted } from "./shared-load.js";
 
 export interface LocalProviderOptions {
   id: string;
@@ -51,7 +56,19 @@ export interface LocalProviderOptions {
   cacheBytes?: number;
   /** How long a Get may reuse a layout it confirmed against the disk, in ms (default 250; 0 = always check). */
   freshnessMs?: number;
+  /** Unreferenced blobs changed more recently than this are not collected, in ms (default 2h). */
+  gcGracePeriodMs?: number;
+  /** Largest index.json or manifest read, in bytes (default 4 MiB). */
+  maxMetadataBytes?: number;
+  /** Nested indexes followed when summing an index's size (default 8). */
+  maxIndexDepth?: number;
+  /** Disk calls of this registry on libuv's thread pool at a time (default 2). */
+  poolLimit?: number;
 }
+
+/** Like distribution and Harbor: hours, so an image another tool is still copying in is never collected. */
+export const DEFAULT_GC_GRACE_PERIOD_MS = 2 * 60 * 60 * 1000;
+const MAX_NAMESPACE_META_BYTES = 64 * 1024;
 
 const CAPABILITIES: readonly Capability[] = [
   "list_images",
@@ -63,6 +80,7 @@ const CAPABILITIES: readonly Capability[] = [
 ];
 
 const TRASH_PREFIX = ".regplane-trash-";
+const NEW_NAMESPACE_PREFIX = ".regplane-new-";
 const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
 const DEFAULT_FRESHNESS_MS = 250;
 const RECENT_MAX = 10_000;
@@ -84,7 +102,7 @@ export class LocalProvider implements Provider {
   private readonly tree: RepositoryTree;
   private readonly blobs: BlobReader;
   private readonly snapshots: WeightedLru<string, LayoutSnapshot>;
-  private readonly loading = new Map<string, { version: string; promise: Promise<LayoutSnapshot> }>();
+  private readonly loading = new Map<string, SharedLoad<LayoutSnapshot>>();
   /**
    * Snapshots confirmed against the disk in the last freshnessMs, by repository: a burst of Gets then costs
    * no file-system calls. Writes through this provider clear it; outside writers are seen within freshnessMs.
@@ -93,17 +111,25 @@ export class LocalProvider implements Provider {
   private readonly recent = new Map<string, { at: number; snapshot: Promise<LayoutSnapshot | undefined> }>();
   private readonly blobTotals: WeightedLru<string, { version: string; settled: boolean; bytes: number }>;
   private readonly mutex = new KeyedMutex();
+  private readonly disk: SafeFs;
+  private readonly gcGracePeriodMs: number;
+  private readonly maxMetadataBytes: number;
+  private readonly maxIndexDepth: number;
 
   constructor(options: LocalProviderOptions) {
     this.id = options.id;
     this.root = path.resolve(options.root);
     this.warn = options.onWarning ?? (() => {});
+    this.disk = new SafeFs(options.poolLimit ?? DEFAULT_POOL_LIMIT);
+    this.gcGracePeriodMs = options.gcGracePeriodMs ?? DEFAULT_GC_GRACE_PERIOD_MS;
+    this.maxMetadataBytes = options.maxMetadataBytes ?? DEFAULT_MAX_METADATA_BYTES;
+    this.maxIndexDepth = options.maxIndexDepth ?? DEFAULT_MAX_INDEX_DEPTH;
     const budget = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
     this.freshnessMs = options.freshnessMs ?? DEFAULT_FRESHNESS_MS;
     // Snapshots hold every listed record; the blob caches mostly matter for digests shared between layouts.
     this.snapshots = new WeightedLru(Math.floor(budget * 0.86));
-    this.blobs = new BlobReader(Math.floor(budget * 0.04));
-    this.tree = new RepositoryTree(this.root, Math.floor(budget * 0.08), (dir, err) =>
+    this.blobs = new BlobReader(Math.floor(budget * 0.04), this.disk, this.maxMetadataBytes);
+    this.tree = new RepositoryTree(this.root, this.disk, Math.floor(budget * 0.08), (dir, err) =>
       this.warn("local registry: directory unreadable, skipped", { registryId: this.id, dir, error: errorMessage(err) }),
     );
     this.blobTotals = new WeightedLru(Math.floor(budget * 0.02));
@@ -150,9 +176,10 @@ export class LocalProvider implements Provider {
       let entry = this.recent.get(repository);
       if (entry === undefined || now - entry.at >= this.freshnessMs) {
         // One check of the disk for every Get that arrives meanwhile.
+        // Shared by every Get meanwhile, so no one caller's signal may end it; each caller stops waiting on its own.
         const confirmed = (async () => {
           const dir = await this.layoutDir(repository);
-          return dir === undefined ? undefined : this.snapshot(repository, dir);
+          return dir === undefined ? undefined : this.snapshot(repository, dir, NEVER);
         })();
         if (this.recent.size >= RECENT_MAX) this.recent.clear();
         const fresh = { at: now, snapshot: confirmed };
@@ -162,7 +189,12 @@ export class LocalProvider implements Provider {
         });
         entry = fresh;
       }
-      const snapshot = await entry.snapshot;
+      let snapshot: LayoutSnapshot | undefined;
+      try {
+        snapshot = await untilAborted(entry.snapshot, signal);
+      } catch (err) {
+        throw diskFailure(err, this.id, `image ${repository}@${digest}`, this.warn);
+      }
       if (snapshot === undefined) return undefined;
       const image = imageByDigest(snapshot.images, digest);
       return image;
@@ -184,13 +216,16 @@ export class LocalProvider implements Provider {
       await this.mutex.run(dir, async () => {
         if ((await this.layoutDir(repository)) === undefined) return;
         try {
-          await removeStaleTemps(dir, INDEX_FILE);
-          await removeIndexEntries(dir, digest, repository);
-          await collectGarbage(dir, this.blobs, repository, this.warn);
+          await removeStaleTemps(this.disk, dir, INDEX_FILE);
+          await removeIndexEntries(this.disk, dir, digest, repository, this.maxMetadataBytes);
+          await collectGarbage(this.disk, dir, this.blobs, repository, (msg, ctx) => this.warn(msg, { registryId: this.id, ...ctx }), {
+            gracePeriodMs: this.gcGracePeriodMs,
+            maxMetadataBytes: this.maxMetadataBytes,
+          });
         } catch (err) {
           // The layout vanished underneath (its namespace was deleted): the image is gone.
           if (isMissing(err) && (await this.layoutDir(repository)) === undefined) return;
-          throw err;
+          throw diskFailure(err, this.id, `delete image ${repository}@${digest}`, this.warn);
         } finally {
           this.snapshots.delete(dir);
           this.recent.clear();
@@ -210,7 +245,7 @@ export class LocalProvider implements Provider {
     const images: ImageRecord[] = [];
     let more = false;
     scan: for await (const repository of repositories) {
-      const snapshot = await this.snapshotOrSkip(repository);
+      const snapshot = await this.snapshotOrSkip(repository, signal);
       if (snapshot === undefined) continue;
       const start = from !== undefined && repository === from.repository ? upperBoundByDigest(snapshot.images, from.digest) : 0;
       for (let i = start; i < snapshot.images.length; i++) {
@@ -241,7 +276,7 @@ export class LocalProvider implements Provider {
     const streams: { images: ImageRecord[]; next: number }[] = [];
     await forEachLimited(repositories, LAYOUT_CONCURRENCY, async (repository) => {
       signal.throwIfAborted();
-      const snapshot = await this.snapshotOrSkip(repository);
+      const snapshot = await this.snapshotOrSkip(repository, signal);
       if (snapshot === undefined || snapshot.images.length === 0) return;
       let sorted = snapshot.sorted.get(orderKey);
       if (sorted === undefined) {
@@ -284,9 +319,9 @@ export class LocalProvider implements Provider {
     if (segments === undefined) return undefined;
     const dir = this.tree.dirOf(segments);
     try {
-      const [realRoot, realDir] = await Promise.all([fs.realpath(this.root), fs.realpath(dir)]);
+      const [realRoot, realDir] = await Promise.all([this.disk.realpath(this.root), this.disk.realpath(dir)]);
       if (realDir !== path.join(realRoot, ...segments)) return undefined;
-      const marker = await fs.lstat(path.join(dir, LAYOUT_MARKER));
+      const marker = await this.disk.lstat(path.join(dir, LAYOUT_MARKER));
       return marker.isFile() ? dir : undefined;
     } catch (err) {
       if (isMissing(err)) return undefined;
@@ -295,58 +330,72 @@ export class LocalProvider implements Provider {
   }
 
   /**
-   * The parsed layout for the current index.json; concurrent callers share one parse. A snapshot
-   * whose file changed too recently to trust its times is confirmed by re-reading and hashing it.
+   * The parsed layout for the current index.json; concurrent callers share one parse, which stops
+   * once every caller waiting for it has given up. A snapshot whose file changed too recently to
+   * trust its times is confirmed by re-reading and hashing it.
    */
-  private async snapshot(repository: string, dir: string): Promise<LayoutSnapshot> {
-    const version = await statIndex(dir);
+  private async snapshot(repository: string, dir: string, signal: AbortSignal): Promise<LayoutSnapshot> {
+    const version = await statIndex(this.disk, dir);
     const cached = this.snapshots.get(dir);
     if (cached !== undefined && cached.source.version === version && cached.source.settled) return cached;
-    const inFlight = this.loading.get(dir);
-    if (inFlight !== undefined && inFlight.version === version) return inFlight.promise;
-    const promise = (async () => {
-      const { source, text } = await readIndexFile(dir);
-      if (cached !== undefined && cached.source.version === source.version && cached.source.contentHash === source.contentHash) {
-        cached.source = source;
-        return cached;
-      }
-      const entries =
-        text === undefined
-          ? []
-          : indexEntries(parseIndexJson(text, repository), (entry) =>
-              this.warn("local registry: index.json entry without a valid digest, skipped", {
-                registryId: this.id,
-                repository,
-                entry,
-              }),
-            );
-      const snapshot = await buildSnapshot(
-        this.id,
-        repository,
-        dir,
-        source,
-        entries,
-        this.blobs,
-        (msg, ctx) => this.warn(msg, { registryId: this.id, ...ctx }),
-        cached,
-      );
-      this.snapshots.set(dir, snapshot, snapshotWeight(snapshot));
-      return snapshot;
-    })();
-    this.loading.set(dir, { version, promise });
-    const forget = () => {
-      if (this.loading.get(dir)?.promise === promise) this.loading.delete(dir);
-    };
-    promise.then(forget, forget);
-    return promise;
+    let load = this.loading.get(dir);
+    if (load === undefined || load.version !== version || load.controller.signal.aborted) {
+      const controller = new AbortController();
+      const promise = this.loadSnapshot(repository, dir, cached, controller.signal);
+      const started: SharedLoad<LayoutSnapshot> = { version, promise, controller, waiters: 0 };
+      this.loading.set(dir, started);
+      const forget = () => {
+        if (this.loading.get(dir) === started) this.loading.delete(dir);
+      };
+      promise.then(forget, forget);
+      load = started;
+    }
+    return joinLoad(load, signal);
+  }
+
+  private async loadSnapshot(
+    repository: string,
+    dir: string,
+    cached: LayoutSnapshot | undefined,
+    signal: AbortSignal,
+  ): Promise<LayoutSnapshot> {
+    const { source, text } = await readIndexFile(this.disk, dir, this.maxMetadataBytes);
+    if (cached !== undefined && cached.source.version === source.version && cached.source.contentHash === source.contentHash) {
+      cached.source = source;
+      return cached;
+    }
+    const entries =
+      text === undefined
+        ? []
+        : indexEntries(parseIndexJson(text, repository), (entry) =>
+            this.warn("local registry: index.json entry without a valid digest, skipped", {
+              registryId: this.id,
+              repository,
+              entry,
+            }),
+          );
+    const snapshot = await buildSnapshot(
+      this.id,
+      repository,
+      dir,
+      source,
+      entries,
+      this.blobs,
+      (msg, ctx) => this.warn(msg, { registryId: this.id, ...ctx }),
+      cached,
+      { maxIndexDepth: this.maxIndexDepth, signal },
+    );
+    this.snapshots.set(dir, snapshot, snapshotWeight(snapshot));
+    return snapshot;
   }
 
   /** For listings: a layout that cannot be read is reported and left out instead of failing the page. */
-  private async snapshotOrSkip(repository: string): Promise<LayoutSnapshot | undefined> {
+  private async snapshotOrSkip(repository: string, signal: AbortSignal): Promise<LayoutSnapshot | undefined> {
     const dir = this.tree.dirOf(repository.split("/"));
     try {
-      return await this.snapshot(repository, dir);
+      return await this.snapshot(repository, dir, signal);
     } catch (err) {
+      if (signal.aborted) throw err;
       if (isMissing(err)) return undefined;
       this.warn("local registry: layout unreadable, skipped", { registryId: this.id, repository, error: errorMessage(err) });
       return undefined;
@@ -385,6 +434,10 @@ export class LocalProvider implements Provider {
     });
   }
 
+  /**
+   * Builds the folder (and its metadata) under a hidden name and renames it into place, so a failure
+   * (a full disk, a read-only mount) leaves nothing behind and a retry can succeed.
+   */
   async createNamespace(
     ns: { name: string; description: string; visibility: Visibility },
     signal: AbortSignal,
@@ -393,20 +446,30 @@ export class LocalProvider implements Provider {
       if (!isOciPathComponent(ns.name)) {
         throw invalidField("name", "must be lowercase letters and digits, separated by single '.', '_', '__' or runs of '-'");
       }
-      await fs.mkdir(this.root, { recursive: true });
       const dir = path.join(this.root, ns.name);
-      try {
-        await fs.mkdir(dir);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-          throw new RegplaneError(Code.ALREADY_EXISTS, `namespace ${JSON.stringify(ns.name)} already exists`, {
-            errorInfo: { reason: "NAMESPACE_ALREADY_EXISTS", metadata: { registry_id: this.id, namespace: ns.name } },
-          });
+      const exists = () =>
+        new RegplaneError(Code.ALREADY_EXISTS, `namespace ${JSON.stringify(ns.name)} already exists`, {
+          errorInfo: { reason: "NAMESPACE_ALREADY_EXISTS", metadata: { registry_id: this.id, namespace: ns.name } },
+        });
+      await this.mutex.run(`namespace:${dir}`, async () => {
+        const building = path.join(this.root, `${NEW_NAMESPACE_PREFIX}${randomBytes(8).toString("hex")}`);
+        try {
+          await this.disk.run(() => fs.mkdir(this.root, { recursive: true }));
+          if (await this.exists(dir)) throw exists();
+          await this.disk.run(() => fs.mkdir(building));
+          const meta = { description: ns.description ?? "", visibility: normalizeVisibility(ns.visibility) };
+          if (meta.description !== "" || meta.visibility !== "inherit") await this.writeNamespaceMeta(building, meta);
+          // rename(2) would replace an empty folder another writer made meanwhile; the check above is ours.
+          await this.disk.run(() => fs.rename(building, dir));
+        } catch (err) {
+          await this.disk.run(() => fs.rm(building, { recursive: true, force: true })).catch(() => {});
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === "EEXIST" || code === "ENOTEMPTY") throw exists();
+          throw diskFailure(err, this.id, `create namespace ${ns.name}`, this.warn);
+        } finally {
+          this.tree.invalidate(this.root);
         }
-        throw err;
-      }
-      const meta = { description: ns.description ?? "", visibility: normalizeVisibility(ns.visibility) };
-      if (meta.description !== "" || meta.visibility !== "inherit") await this.writeNamespaceMeta(dir, meta);
+      });
       const record = await this.namespaceRecord(ns.name, signal);
       if (record === undefined) throw notFound("namespace", ns.name);
       return record;
@@ -422,11 +485,15 @@ export class LocalProvider implements Provider {
       if (!isValidNamespaceName(name)) throw notFound("namespace", name);
       const dir = path.join(this.root, name);
       await this.mutex.run(`namespace:${dir}`, async () => {
-        if (!(await isRealDirectory(dir))) throw notFound("namespace", name);
+        if (!(await this.disk.isRealDirectory(dir))) throw notFound("namespace", name);
         const meta = await this.readNamespaceMeta(dir);
         if (patch.description !== undefined) meta.description = patch.description;
         if (patch.visibility !== undefined) meta.visibility = normalizeVisibility(patch.visibility);
-        await this.writeNamespaceMeta(dir, meta);
+        try {
+          await this.writeNamespaceMeta(dir, meta);
+        } catch (err) {
+          throw diskFailure(err, this.id, `update namespace ${name}`, this.warn);
+        }
       });
       const record = await this.namespaceRecord(name, signal);
       if (record === undefined) throw notFound("namespace", name);
@@ -436,37 +503,62 @@ export class LocalProvider implements Provider {
 
   /**
    * Renames the folder to a hidden trash name first, so the namespace and all its images disappear
-   * from listings at once, then removes the files. Trash a crash left behind is removed next time.
+   * from listings at once (or, when the rename fails, stay as they were), then removes the files.
+   * Trash a crash or a failed removal left behind is removed next time.
    */
   async deleteNamespace(name: string, signal: AbortSignal): Promise<void> {
     return this.abortable(signal, async () => {
       if (!isValidNamespaceName(name)) throw invalidField("name", "not a namespace of the local registry");
-      await this.emptyTrash();
       const dir = path.join(this.root, name);
       this.recent.clear();
-      if (!(await isRealDirectory(dir))) return;
-      const trash = path.join(this.root, `${TRASH_PREFIX}${randomBytes(8).toString("hex")}`);
-      try {
-        await fs.rename(dir, trash);
-      } catch (err) {
-        if (isMissing(err)) return;
-        throw err;
-      }
-      this.tree.invalidate(this.root);
-      await fs.rm(trash, { recursive: true, force: true });
+      await this.mutex.run(`namespace:${dir}`, async () => {
+        await this.emptyTrash();
+        if (!(await this.disk.isRealDirectory(dir))) return;
+        const trash = path.join(this.root, `${TRASH_PREFIX}${randomBytes(8).toString("hex")}`);
+        try {
+          await this.disk.run(() => fs.rename(dir, trash));
+        } catch (err) {
+          if (isMissing(err)) return;
+          throw diskFailure(err, this.id, `delete namespace ${name}`, this.warn);
+        } finally {
+          this.tree.invalidate(this.root);
+        }
+        await this.removeTrash(trash);
+      });
     });
   }
 
   private async emptyTrash(): Promise<void> {
     let names: string[];
     try {
-      names = await fs.readdir(this.root);
+      names = await this.disk.readdir(this.root);
     } catch (err) {
       if (isMissing(err)) return;
       throw err;
     }
-    for (const n of names) {
-      if (n.startsWith(TRASH_PREFIX)) await fs.rm(path.join(this.root, n), { recursive: true, force: true });
+    for (const n of names) if (n.startsWith(TRASH_PREFIX)) await this.removeTrash(path.join(this.root, n));
+  }
+
+  /** fs.rm never follows links inside; a failure is logged and retried by the next namespace delete. */
+  private async removeTrash(trash: string): Promise<void> {
+    try {
+      await this.disk.run(() => fs.rm(trash, { recursive: true, force: true }));
+    } catch (err) {
+      this.warn("local registry: deleted namespace's files not removed yet", {
+        registryId: this.id,
+        dir: trash,
+        errno: (err as NodeJS.ErrnoException).code,
+      });
+    }
+  }
+
+  private async exists(file: string): Promise<boolean> {
+    try {
+      await this.disk.lstat(file);
+      return true;
+    } catch (err) {
+      if (isMissing(err)) return false;
+      throw err;
     }
   }
 
@@ -474,7 +566,7 @@ export class LocalProvider implements Provider {
     const dir = path.join(this.root, name);
     let st;
     try {
-      st = await fs.lstat(dir);
+      st = await this.disk.lstat(dir);
     } catch (err) {
       if (isMissing(err)) return undefined;
       throw err;
@@ -486,7 +578,7 @@ export class LocalProvider implements Provider {
     let sizeBytes = 0;
     await forEachLimited(repositories, LAYOUT_CONCURRENCY, async (repository) => {
       signal.throwIfAborted();
-      const snapshot = await this.snapshotOrSkip(repository);
+      const snapshot = await this.snapshotOrSkip(repository, signal);
       if (snapshot === undefined) return;
       const bytes = await this.blobBytes(snapshot.dir);
       imageCount += snapshot.images.length;
@@ -505,12 +597,13 @@ export class LocalProvider implements Provider {
     };
   }
 
-  /** Sum of the blob file sizes of a layout, re-counted only when a blobs/<algorithm> folder changed. */
+  /** Sum of the blob file sizes of a layout, re-counted only when a blobs/<algorithm> folder changed; links count nothing. */
   private async blobBytes(layoutDir: string): Promise<number> {
     const blobsDir = path.join(layoutDir, BLOBS_DIR);
+    if (!(await this.disk.isRealDirectory(blobsDir))) return 0;
     let algorithms: string[];
     try {
-      algorithms = await fs.readdir(blobsDir);
+      algorithms = await this.disk.readdir(blobsDir);
     } catch (err) {
       if (isMissing(err)) return 0;
       throw err;
@@ -521,7 +614,7 @@ export class LocalProvider implements Provider {
       let version: string;
       let settled: boolean;
       try {
-        const st = await fs.stat(algDir, { bigint: true });
+        const st = await this.disk.lstatBig(algDir);
         if (!st.isDirectory()) continue;
         version = `${st.ino}:${st.mtimeNs}:${st.ctimeNs}`;
         settled = isSettled(st, nowNs());
@@ -537,13 +630,13 @@ export class LocalProvider implements Provider {
       let bytes = 0;
       let names: string[] = [];
       try {
-        names = await fs.readdir(algDir);
+        names = await this.disk.readdir(algDir);
       } catch (err) {
         if (!isMissing(err)) throw err;
       }
       await forEachLimited(names, 32, async (n) => {
         try {
-          const st = await fs.lstat(path.join(algDir, n));
+          const st = await this.disk.lstat(path.join(algDir, n));
           if (st.isFile()) bytes += st.size;
         } catch (err) {
           if (!isMissing(err)) throw err;
@@ -557,28 +650,24 @@ export class LocalProvider implements Provider {
 
   private async readNamespaceMeta(dir: string): Promise<NamespaceMeta> {
     const meta: NamespaceMeta = { description: "", visibility: "inherit" };
-    let text: string;
     try {
-      text = await fs.readFile(path.join(dir, NAMESPACE_META_FILE), "utf8");
-    } catch (err) {
-      if (isMissing(err)) return meta;
-      throw err;
-    }
-    try {
-      const parsed: unknown = JSON.parse(text);
+      const file = await this.disk.readRegular(path.join(dir, NAMESPACE_META_FILE), MAX_NAMESPACE_META_BYTES);
+      if (file === undefined) return meta;
+      const parsed: unknown = JSON.parse(file.bytes.toString("utf8"));
       if (isObject(parsed)) {
         if (typeof parsed.description === "string") meta.description = parsed.description;
         if (typeof parsed.visibility === "string") meta.visibility = normalizeVisibility(parsed.visibility as Visibility);
       }
     } catch (err) {
+      if (!(err instanceof UnsafeFileError || err instanceof SyntaxError)) throw err;
       this.warn("local registry: namespace metadata unreadable, using defaults", { registryId: this.id, dir, error: errorMessage(err) });
     }
     return meta;
   }
 
   private async writeNamespaceMeta(dir: string, meta: NamespaceMeta): Promise<void> {
-    await removeStaleTemps(dir, NAMESPACE_META_FILE);
-    await writeFileAtomic(dir, NAMESPACE_META_FILE, `${JSON.stringify(meta)}\n`);
+    await removeStaleTemps(this.disk, dir, NAMESPACE_META_FILE);
+    await writeFileAtomic(this.disk, dir, NAMESPACE_META_FILE, `${JSON.stringify(meta)}\n`);
   }
 
   // ---- lifecycle ----
@@ -610,15 +699,6 @@ function cancelled(cause?: unknown): RegplaneError {
 
 function normalizeVisibility(v: Visibility | undefined): Visibility {
   return v === "public" || v === "private" ? v : "inherit";
-}
-
-async function isRealDirectory(dir: string): Promise<boolean> {
-  try {
-    return (await fs.lstat(dir)).isDirectory();
-  } catch (err) {
-    if (isMissing(err)) return false;
-    throw err;
-  }
 }
 
 /** The first index strictly after `key` in images sorted by `order`. */

@@ -12,7 +12,7 @@ import { imageService } from "../services/image.js";
 import { namespaceService } from "../services/namespace.js";
 import { operationService } from "../services/operation.js";
 import { registryService } from "../services/registry.js";
-import { openSqliteStore } from "../store/sqlite.js";
+import { openStore } from "../store/open.js";
 import { Authenticator } from "./auth.js";
 import { startGrpcServer } from "./grpc.js";
 import { consoleRoutes } from "./console.js";
@@ -40,7 +40,7 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
     dataDir: config.dataDir,
     warn: (msg, ctx) => logger.warn(ctx ?? {}, msg),
   });
-  const store = openSqliteStore(path.join(config.dataDir, "regplane.db"));
+  const store = await openStore(config.state, config.dataDir, logger.child({ component: "store" }));
   const metrics = new Metrics();
   const engine = new OperationEngine({
     store,

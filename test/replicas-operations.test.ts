@@ -26,6 +26,8 @@ async function runningCount(s: ServerProcess): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
+const alive = (r: Replica): boolean => r.server.child.exitCode === null && r.server.child.signalCode === null;
+
 interface Replica {
   server: ServerProcess;
   images: GrpcClient;
@@ -141,12 +143,41 @@ describe("replicas on one PostgreSQL", () => {
     const victim = replicas.find((r) => String(r.server.child.pid) === owner.split(":")[1])!;
     expect(victim).toBeDefined();
     await victim.server.kill();
-    const survivor = replicas.find((r) => r !== victim && r.server.child.exitCode === null)!;
+    const survivor = replicas.find((r) => r !== victim && alive(r))!;
     await gate.release();
     const done = (await survivor.ops.call("wait", { operationId: gate.op.id, timeout: { seconds: 60n } }, { deadlineMs: 70_000 })) as Operation;
     expect(done.done).toBe(true);
     expect(done.result.case).toBe("response");
     expect(await ownerOf(gate.op.id, true)).toBe("");
+  }, 120_000);
+
+  it("a page-token walk alternating replicas returns exactly a one-replica walk, and every image id resolves anywhere", async () => {
+    const live = replicas.filter((r) => alive(r));
+    expect(live.length).toBeGreaterThanOrEqual(2);
+    // A replica that starts now reads the signing key the first one put in the store.
+    live.push(await startReplica());
+    type Page = { images: Array<{ id: string; name: string; digest: string }>; nextPageToken: string };
+    const walk = async (pick: (page: number) => Replica, orderBy: string): Promise<string[]> => {
+      const seen: string[] = [];
+      let token = "";
+      for (let page = 0; ; page++) {
+        const res = (await pick(page).images.call("list", { pageSize: 2n, pageToken: token, orderBy })) as Page;
+        seen.push(...res.images.map((i) => `${i.id} ${i.name}@${i.digest}`));
+        token = res.nextPageToken;
+        if (token === "") return seen;
+      }
+    };
+    for (const orderBy of ["", "name"]) {
+      const single = await walk(() => live[0]!, orderBy);
+      expect(single).toHaveLength(12);
+      expect(await walk((page) => live[page % live.length]!, orderBy)).toEqual(single);
+    }
+    // Ids a List on one replica hands out are resolved by the others.
+    const listed = (await live[0]!.images.call("list", { pageSize: 100n })) as Page;
+    for (const [i, image] of listed.images.entries()) {
+      const got = (await live[1 + (i % (live.length - 1))]!.images.call("get", { imageId: image.id })) as Page["images"][number];
+      expect(`${got.name}@${got.digest}`).toBe(`${image.name}@${image.digest}`);
+    }
   }, 120_000);
 });
 

@@ -32,6 +32,7 @@ export const providerFactories: Record<string, ProviderFactory> = {
       root: requiredString(cfg, "path"),
       cacheBytes: optionalByteSize(cfg, "cacheBytes"),
       onWarning: ctx.warn,
+      locks: ctx.locks,
     });
   },
   oci: (cfg, ctx) => {

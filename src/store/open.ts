@@ -2,7 +2,8 @@
 import * as path from "node:path";
 import { ConfigError, type StateConfig } from "../core/config.js";
 import { Code, isRegplaneError } from "../core/errors.js";
-import { PostgresStore } from "./postgres.js";
+import { FileLocks, PostgresLocks, type LockService } from "../core/locks.js";
+import { ADVISORY_NAMESPACE, PostgresStore } from "./postgres.js";
 import type { ListenerLogger } from "./postgres-listener.js";
 import { openSqliteStore } from "./sqlite.js";
 import type { Store } from "./store.js";
@@ -16,4 +17,10 @@ export async function openStore(state: StateConfig, dataDir: string, logger: Lis
     if (isRegplaneError(err) && err.code === Code.FAILED_PRECONDITION) throw new ConfigError(`state store: ${err.message}`);
     throw err;
   }
+}
+
+/** Layout locks that reach every process sharing this store: advisory locks in PostgreSQL, lock files beside SQLite. */
+export function layoutLocks(store: Store, dataDir: string): LockService {
+  if (store instanceof PostgresStore) return new PostgresLocks(store, ADVISORY_NAMESPACE.layout);
+  return new FileLocks(path.join(dataDir, "locks"));
 }

@@ -25,6 +25,7 @@ import {
 } from "./layout.js";
 import { WeightedLru } from "../../core/lru.js";
 import { collectGarbage, removeIndexEntries, removeStaleTemps, writeFileAtomic } from "./mutate.js";
+import type { LockService } from "../../core/locks.js";
 import { KeyedMutex } from "./mutex.js";
 import {
   BLOBS_DIR,
@@ -51,6 +52,8 @@ export interface LocalProviderOptions {
   cacheBytes?: number;
   /** How long a Get may reuse a layout it confirmed against the disk, in ms (default 250; 0 = always check). */
   freshnessMs?: number;
+  /** Serializes changes to one layout; across processes when replicas share the data dir (default: this process only). */
+  locks?: LockService;
 }
 
 const CAPABILITIES: readonly Capability[] = [
@@ -92,12 +95,13 @@ export class LocalProvider implements Provider {
   private readonly freshnessMs: number;
   private readonly recent = new Map<string, { at: number; snapshot: Promise<LayoutSnapshot | undefined> }>();
   private readonly blobTotals: WeightedLru<string, { version: string; settled: boolean; bytes: number }>;
-  private readonly mutex = new KeyedMutex();
+  private readonly mutex: LockService;
 
   constructor(options: LocalProviderOptions) {
     this.id = options.id;
     this.root = path.resolve(options.root);
     this.warn = options.onWarning ?? (() => {});
+    this.mutex = options.locks ?? new KeyedMutex();
     const budget = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
     this.freshnessMs = options.freshnessMs ?? DEFAULT_FRESHNESS_MS;
     // Snapshots hold every listed record; the blob caches mostly matter for digests shared between layouts.

@@ -9,6 +9,8 @@ need=()
 for tool in docker-registry:docker-registry skopeo:skopeo umoci:umoci htpasswd:apache2-utils h2load:nghttp2-client chromium:chromium curl:curl openssl:openssl; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool##*:}")
 done
+# The PostgreSQL store tests start a real server; its binaries are not on PATH.
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need+=(postgresql-15)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"

@@ -35,6 +35,7 @@ export const providerFactories: Record<string, ProviderFactory> = {
       maxMetadataBytes: optionalByteSize(cfg, "maxMetadataBytes"),
       maxIndexDepth: optionalInteger(cfg, "maxIndexDepth", 1, 64),
       onWarning: ctx.warn,
+      locks: ctx.locks,
     });
   },
   oci: (cfg, ctx) => {

@@ -1,4 +1,5 @@
 // The configured registries and folders, and scope resolution. Services reach adapters only through here.
+import type { LockService } from "./locks.js";
 import { notFound } from "./errors.js";
 import { ConfigError, type FolderConfig, type RegistryConfig } from "./config.js";
 import type { Provider } from "./provider.js";
@@ -6,6 +7,8 @@ import type { Provider } from "./provider.js";
 export interface ProviderContext {
   dataDir: string;
   warn: (msg: string, ctx?: object) => void;
+  /** Locks that hold across every process sharing the state store and data dir. */
+  locks?: LockService;
 }
 
 export type ProviderFactory = (config: RegistryConfig, ctx: ProviderContext) => Provider;

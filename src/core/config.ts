@@ -45,6 +45,8 @@ export interface Config {
   /** Both ports serve TLS when set; a client CA turns on client certificates (mTLS). */
   tls?: TlsConfig;
   limits: LimitsConfig;
+  /** Where regplane keeps its own state: the SQLite file in dataDir, or a PostgreSQL shared by replicas. */
+  state: StateConfig;
 }
 
 /** A reason regplane cannot start, said in one line naming what to fix; the process exits with `exitCode`. */
@@ -52,6 +54,8 @@ export class StartupError extends Error {
   override name = "StartupError";
   readonly exitCode: number = 2;
 }
+
+export type StateConfig = { driver: "sqlite" } | { driver: "postgres"; url: string; maxConnections?: number };
 
 export class ConfigError extends StartupError {
   override name = "ConfigError";
@@ -158,6 +162,7 @@ export function loadConfig({ flags, env }: ConfigSources): Config {
     const parsed = parseYamlFile(text, file);
     if (parsed !== null && (typeof parsed !== "object" || Array.isArray(parsed))) throw new ConfigError(`${file}: expected a YAML mapping at the top`);
     raw = (parsed ?? {}) as Record<string, unknown>;
+    refuseInlineDatabasePassword(raw.state);
     raw = substituteEnv(raw, file, env) as Record<string, unknown>;
     const problems = configProblems(raw);
     if (problems.length > 0) throw new ConfigError(problems.length === 1 ? problems[0] : `${problems[0]} (and ${problems.length - 1} more problems)`);
@@ -188,6 +193,7 @@ export function loadConfig({ flags, env }: ConfigSources): Config {
     heapHeadroomBytes: byteSizeOrZero(env.REGPLANE_HEAP_HEADROOM ?? server.heapHeadroom ?? "48MiB", "server.heapHeadroom"),
     auth: { keys: [], clientCerts: [], protectReflection: false, protectHealth: false, insecureNoAuth: false },
     limits: { ...DEFAULT_LIMITS },
+    state: stateConfig(raw.state, env),
   };
 
   if (!LOG_LEVELS.includes(config.logLevel)) throw new ConfigError(`log level: expected one of ${LOG_LEVELS.join(", ")} (got ${JSON.stringify(config.logLevel)})`);
@@ -231,6 +237,38 @@ export function loadConfig({ flags, env }: ConfigSources): Config {
 export type Role = "viewer" | "editor";
 
 /** What a caller may reach: folders ("*" for every registry) and a role (viewer reads; editor also changes). */
+/** state.driver / REGPLANE_STATE_DRIVER, state.url / REGPLANE_DATABASE_URL, state.maxConnections. */
+function stateConfig(value: unknown, env: NodeJS.ProcessEnv): StateConfig {
+  const state = (value ?? {}) as Record<string, unknown>;
+  if (typeof state !== "object" || Array.isArray(state)) throw new ConfigError("state: expected a mapping");
+  const driver = env.REGPLANE_STATE_DRIVER ?? state.driver ?? "sqlite";
+  if (driver === "sqlite") return { driver };
+  if (driver !== "postgres") throw new ConfigError(`state.driver: sqlite or postgres (got ${JSON.stringify(driver)})`);
+  const url = env.REGPLANE_DATABASE_URL ?? state.url;
+  if (typeof url !== "string" || !/^postgres(ql)?:\/\//.test(url)) {
+    throw new ConfigError("state.url: a postgres:// URL is required with driver postgres (or set REGPLANE_DATABASE_URL)");
+  }
+  const max = state.maxConnections;
+  if (max !== undefined && (!Number.isInteger(max) || (max as number) < 2)) throw new ConfigError("state.maxConnections: an integer of at least 2");
+  return { driver, url, ...(max !== undefined ? { maxConnections: max as number } : {}) };
+}
+
+/** Before ${VAR} substitution: a password written into the file itself is refused (it must come from the environment). */
+function refuseInlineDatabasePassword(value: unknown): void {
+  const url = (value as Record<string, unknown> | undefined)?.url;
+  if (typeof url !== "string") return;
+  const withoutVars = url.replace(/\$\{[^}]*\}/g, "");
+  let password = "";
+  try {
+    password = new URL(withoutVars).password;
+  } catch {
+    password = /:\/\/[^/@:]*:[^/@]+@/.test(withoutVars) ? "x" : "";
+  }
+  if (password !== "" || /[?&]password=/i.test(withoutVars)) {
+    throw new ConfigError("state.url: the database password must not be written in the config file; put the URL in REGPLANE_DATABASE_URL or use ${VAR}");
+  }
+}
+
 export interface Grant {
   folders: string[] | "*";
   role: Role;

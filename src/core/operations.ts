@@ -1,6 +1,7 @@
 // The operations engine: long-running work (deletes, creates) written to the store before the RPC
 // returns, then run in the background by workers that claim it with a lease. A crash leaves the
 // lease to expire, so any replica runs the operation again; handlers must therefore be idempotent.
+// One file over 450 lines: claiming, leases, cancel and waking all share the running and waiter maps.
 
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
@@ -12,6 +13,7 @@ import type {
   OperationRecord,
   StatusRecord,
   Store,
+  StoreEvent,
 } from "../store/store.js";
 import { Code, RegplaneError } from "./errors.js";
 import { newOperationId } from "./ids.js";
@@ -62,7 +64,7 @@ export interface OperationEngineOptions {
   retentionMs?: number;
   /** The slow poll for other replicas' submissions and expired leases waits pollMs to 2 × pollMs (default 1 s). */
   pollMs?: number;
-  /** How often `wait` re-reads an operation another replica may finish (default 1 s, at least 500 ms). */
+  /** Without store events: how often `wait` re-reads an operation another process may finish (default 1 s, at least 500 ms). */
   waitRecheckMs?: number;
   /** An operation claimed more often than this ends with ABORTED instead of running again (default 10). */
   maxAttempts?: number;
@@ -119,6 +121,9 @@ export class OperationEngine {
   private readonly handlers = new Map<string, OperationHandler>();
   private readonly running = new Map<string, RunningOperation>();
   private readonly waiters = new Map<string, Set<(op: OperationRecord) => void>>();
+  /** Waiters to re-read an operation another replica changed. */
+  private readonly pokes = new Map<string, Set<() => void>>();
+  private unwatch?: () => void;
   private started = false;
   private stopping = false;
   private pumping = false;
@@ -190,42 +195,76 @@ export class OperationEngine {
     if (!op) return undefined;
     const run = this.running.get(id);
     if (op.state === "done") this.notify(op);
-    else if (run) this.stopRunning(run, "cancelled");
+    else if (run) this.stopRunning(run, "cancelled", id);
     return op;
   }
 
   /**
    * Resolves with the operation once it is done, or with its latest state when the timeout passes
-   * (undefined if it does not exist). Finishes in this process wake the waiter at once; the slow
-   * re-read is only for operations another replica finishes.
+   * (undefined if it does not exist). Finishes in this process wake the waiter at once; with a
+   * shared store, so do the store's events from other replicas (and a resync re-reads); without
+   * one, a slow re-read catches finishes by other processes on the same file.
    */
   async wait(id: string, timeoutMs: number): Promise<OperationRecord | undefined> {
     const deadline = Date.now() + Math.max(0, timeoutMs);
+    const shared = this.watchStore();
     let finished: OperationRecord | undefined;
+    let poked = false;
     let wakeUp = (): void => {};
     const listener = (op: OperationRecord): void => {
       finished = op;
       wakeUp();
     };
+    const poke = (): void => {
+      poked = true;
+      wakeUp();
+    };
     // Listen before the first read, so a finish between the read and the wait is not missed.
     this.addWaiter(id, listener);
+    this.addPoke(id, poke);
     try {
       let latest = await this.store.getOperation(id);
       while (!finished && latest && latest.state !== "done") {
         const remaining = deadline - Date.now();
         if (remaining <= 0) break;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(remaining, this.waitRecheckMs));
-          wakeUp = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
+        if (!poked) {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, shared ? remaining : Math.min(remaining, this.waitRecheckMs));
+            wakeUp = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+          });
+        }
+        poked = false;
         if (!finished) latest = await this.store.getOperation(id);
       }
       return finished ?? latest;
     } finally {
       this.removeWaiter(id, listener);
+      this.removePoke(id, poke);
+    }
+  }
+
+  /** Subscribes once to a shared store's events; false when the store has none. */
+  private watchStore(): boolean {
+    if (!this.store.watch) return false;
+    this.unwatch ??= this.store.watch((event) => this.onStoreEvent(event));
+    return true;
+  }
+
+  private onStoreEvent(event: StoreEvent): void {
+    if (event.kind === "resync") {
+      // Events may have been lost while the listening connection was down: re-read everything awaited.
+      for (const pokes of this.pokes.values()) for (const poke of pokes) poke();
+      this.wake();
+      return;
+    }
+    if (event.kind === "created") this.wake();
+    else if (event.kind === "finished") for (const poke of this.pokes.get(event.id) ?? []) poke();
+    else if (event.kind === "cancel") {
+      const run = this.running.get(event.id);
+      if (run) this.stopRunning(run, "cancelled", event.id);
     }
   }
 
@@ -237,6 +276,7 @@ export class OperationEngine {
     void this.purge();
     this.purgeTimer = setInterval(() => void this.purge(), HOUR_MS);
     this.purgeTimer.unref();
+    this.watchStore();
     this.schedulePoll();
     this.wake();
   }
@@ -249,6 +289,8 @@ export class OperationEngine {
   async stop(graceMs = 10_000): Promise<void> {
     if (!this.started) return;
     this.stopping = true;
+    this.unwatch?.();
+    this.unwatch = undefined;
     clearTimeout(this.pollTimer);
     clearInterval(this.purgeTimer);
     await this.pumpDone;
@@ -418,7 +460,7 @@ export class OperationEngine {
         return;
       }
       // A cancel sent to another replica only shows up in the store.
-      if (!run.stopReason && (await this.store.getOperation(id))?.cancelRequested) this.stopRunning(run, "cancelled");
+      if (!run.stopReason && (await this.store.getOperation(id))?.cancelRequested) this.stopRunning(run, "cancelled", id);
     } catch (err) {
       this.logger.warn({ err, operationId: id }, "renewing operation lease failed");
     }
@@ -435,9 +477,10 @@ export class OperationEngine {
     if (run.stopReason) throw run.abort.signal.reason;
   }
 
-  private stopRunning(run: RunningOperation, reason: StopReason): void {
+  private stopRunning(run: RunningOperation, reason: StopReason, operationId?: string): void {
     if (run.stopReason) return;
     run.stopReason = reason;
+    if (operationId !== undefined) this.logger.info({ operationId, reason }, "operation asked to stop");
     // A cancelled handler keeps the lease while it winds down, so it can record CANCELLED itself.
     if (reason !== "cancelled") clearInterval(run.renewTimer);
     const err =
@@ -478,6 +521,19 @@ export class OperationEngine {
     let listeners = this.waiters.get(id);
     if (!listeners) this.waiters.set(id, (listeners = new Set()));
     listeners.add(listener);
+  }
+
+  private addPoke(id: string, poke: () => void): void {
+    let pokes = this.pokes.get(id);
+    if (!pokes) this.pokes.set(id, (pokes = new Set()));
+    pokes.add(poke);
+  }
+
+  private removePoke(id: string, poke: () => void): void {
+    const pokes = this.pokes.get(id);
+    if (!pokes) return;
+    pokes.delete(poke);
+    if (pokes.size === 0) this.pokes.delete(id);
   }
 
   private removeWaiter(id: string, listener: (op: OperationRecord) => void): void {

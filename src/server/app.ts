@@ -12,8 +12,9 @@ import { imageService } from "../services/image.js";
 import { namespaceService } from "../services/namespace.js";
 import { operationService } from "../services/operation.js";
 import { registryService } from "../services/registry.js";
-import { openSqliteStateFile } from "../store/sqlite.js";
+import { DeferredLocks } from "../core/locks.js";
 import { guardStore } from "../store/failures.js";
+import { layoutLocks, openStore } from "../store/open.js";
 import { Authenticator } from "./auth.js";
 import { startGrpcServer } from "./grpc.js";
 import { consoleRoutes } from "./console.js";
@@ -37,12 +38,15 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
   useBufferUtf8Encoding();
   mkdirSync(config.dataDir, { recursive: true });
   // Registry entries are checked (ConfigError) before the store is opened, so a refused config leaves nothing open.
+  const locks = new DeferredLocks();
   const catalog = Catalog.fromConfig(config.registries, config.folders, { ...providerFactories, ...extraFactories }, {
     dataDir: config.dataDir,
     warn: (msg, ctx) => logger.warn(ctx ?? {}, msg),
+    locks,
   });
   const storeLog = logger.child({ component: "store" });
-  const store = guardStore(openSqliteStateFile(path.join(config.dataDir, "regplane.db")), (err, method) => storeLog.error({ err, method }, "state store failed"));
+  const store = guardStore(await openStore(config.state, config.dataDir, storeLog), (err, method) => storeLog.error({ err, method }, "state store failed"));
+  locks.use(layoutLocks(store, config.dataDir));
   const metrics = new Metrics();
   const engine = new OperationEngine({
     store,

@@ -1,5 +1,5 @@
-// regplane's own state behind one interface: the embedded SQLite file (default) and, later,
-// PostgreSQL for several replicas. Every method is async so either implementation fits.
+// regplane's own state behind one interface: the embedded SQLite file (default) and PostgreSQL for
+// several replicas. Every method is async so either implementation fits.
 
 /** Where an image id points. */
 export interface ImageRef {
@@ -68,6 +68,9 @@ export interface ListOperationsFilter {
   limit: number;
 }
 
+/** A change another process made, announced by a shared store; "resync" means events may have been missed. */
+export type StoreEvent = { kind: "created" | "finished" | "cancel"; id: string } | { kind: "resync" };
+
 export interface Store {
   // Image id index: written whenever an image is listed or fetched, read to resolve an id.
   recordImageIds(entries: Array<ImageRef & { id: string }>): Promise<void>;
@@ -98,6 +101,11 @@ export interface Store {
   /** Deletes finished operations last modified before `before`; returns how many. */
   purgeFinished(before: Date): Promise<number>;
   countOperations(): Promise<Record<OperationState, number>>;
+
+  /** Shared stores only: operation events from every replica. Returns the unsubscribe function. */
+  watch?(listener: (event: StoreEvent) => void): () => void;
+  /** Throws when the store cannot be reached now (readiness). */
+  ping?(): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -28,6 +28,7 @@ import {
 import { WeightedLru } from "../../core/lru.js";
 import { diskFailure } from "./disk-errors.js";
 import { collectGarbage, removeIndexEntries, removeStaleTemps, writeFileAtomic } from "./mutate.js";
+import type { LockService } from "../../core/locks.js";
 import { KeyedMutex } from "./mutex.js";
 import {
   BLOBS_DIR,
@@ -64,6 +65,8 @@ export interface LocalProviderOptions {
   maxIndexDepth?: number;
   /** Disk calls of this registry on libuv's thread pool at a time (default 2). */
   poolLimit?: number;
+  /** Serializes changes to one layout; across processes when replicas share the data dir (default: this process only). */
+  locks?: LockService;
 }
 
 /** Like distribution and Harbor: hours, so an image another tool is still copying in is never collected. */
@@ -110,7 +113,7 @@ export class LocalProvider implements Provider {
   private readonly freshnessMs: number;
   private readonly recent = new Map<string, { at: number; snapshot: Promise<LayoutSnapshot | undefined> }>();
   private readonly blobTotals: WeightedLru<string, { version: string; settled: boolean; bytes: number }>;
-  private readonly mutex = new KeyedMutex();
+  private readonly mutex: LockService;
   private readonly disk: SafeFs;
   private readonly gcGracePeriodMs: number;
   private readonly maxMetadataBytes: number;
@@ -124,6 +127,7 @@ export class LocalProvider implements Provider {
     this.gcGracePeriodMs = options.gcGracePeriodMs ?? DEFAULT_GC_GRACE_PERIOD_MS;
     this.maxMetadataBytes = options.maxMetadataBytes ?? DEFAULT_MAX_METADATA_BYTES;
     this.maxIndexDepth = options.maxIndexDepth ?? DEFAULT_MAX_INDEX_DEPTH;
+    this.mutex = options.locks ?? new KeyedMutex();
     const budget = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
     this.freshnessMs = options.freshnessMs ?? DEFAULT_FRESHNESS_MS;
     // Snapshots hold every listed record; the blob caches mostly matter for digests shared between layouts.

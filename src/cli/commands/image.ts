@@ -4,6 +4,7 @@ import type { Image } from "../../gen/regplane/v1/image_pb.js";
 import { ImageSchema } from "../../gen/regplane/v1/image_pb.js";
 import { act, examples } from "../command.js";
 import type { Io } from "../context.js";
+import { EXIT } from "../exit.js";
 import { printList, withPaging, type PageFlags } from "../list.js";
 import { confirm, runMutation } from "../mutate.js";
 import { bytes, ListPrinter, printOne, time, type Column } from "../output.js";
@@ -76,7 +77,10 @@ export function registerImage(program: Command, io: Io): void {
   act(del, io, async (ctx, ids) => {
     await confirm(ctx, ids.length === 1 ? `Delete image ${ids[0]} and all its tags?` : `Delete ${ids.length} images and all their tags?`);
     let exitCode = 0;
-    for (const imageId of ids) exitCode = Math.max(exitCode, await runMutation(ctx, () => ctx.clients.images.delete({ imageId })));
+    for (const imageId of ids) {
+      exitCode = Math.max(exitCode, await runMutation(ctx, () => ctx.clients.images.delete({ imageId })));
+      if (exitCode === EXIT.interrupted) break;
+    }
     return exitCode;
   });
 }

@@ -68,7 +68,7 @@ describe("start-up", () => {
     expect(pkg.bin.regplane).toBe("dist/cli/main.js");
   });
 
-  it("regplane --help and --version load no server, store or provider module", async () => {
+  it("regplane --help and --version load no server, store or provider module, nor the API clients", async () => {
     const log = path.join(copy, "loaded.txt");
     const hooks = path.join(copy, "hooks.mjs");
     await fs.writeFile(
@@ -84,6 +84,9 @@ describe("start-up", () => {
       expect(loaded).toContain(`file://${path.join(copy, "dist/cli/program.js")}`);
       const server = loaded.filter((url) => /\/dist\/(server|store|adapters|services)\/|\/dist\/main\.js$|node_modules\/(pino|better-sqlite3|@grpc)\//.test(url));
       expect(server).toEqual([]);
+      // Nor what only a call needs: clients, generated code, printers.
+      const client = loaded.filter((url) => /\/dist\/(gen|client)\/|node_modules\/(@connectrpc|@bufbuild\/protobuf\/dist\/esm\/(?!wkt)|yaml|cli-table3)/.test(url));
+      expect(client).toEqual([]);
     }
   });
 });

@@ -9,8 +9,7 @@ import { registerNamespace } from "./commands/namespace.js";
 import { registerOperation } from "./commands/operation.js";
 import { registerRegistry } from "./commands/registry.js";
 import { bashCompletion, zshCompletion } from "./completion.js";
-import { lastEndpoint, type Io } from "./context.js";
-import { describeFailure } from "./errors.js";
+import type { Io } from "./context.js";
 import { CliError, EXIT } from "./exit.js";
 
 export function version(): string {
@@ -94,7 +93,8 @@ export async function runCli(argv: string[], io: Io = defaultIo()): Promise<numb
       io.err(`regplane: ${err.message.replace(/^error: /, "")} (see --help)\n`);
       return EXIT.usage;
     }
-    const { message, exitCode } = describeFailure(err, lastEndpoint);
+    const { describeFailure } = await import("./errors.js");
+    const { message, exitCode } = describeFailure(err, result.endpoint);
     io.err(`regplane: ${message}\n`);
     return exitCode;
   }

@@ -99,7 +99,7 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
 
-describe("regplane image list", () => {
+describe("regplane image list", { timeout: 240_000 }, () => {
   it("-o json holds every page's images in the API's order, across both registries", async () => {
     const walk = await apiWalk({ folderId: "default" });
     expect(walk.length).toBe(PER_REPO * 9 + 2 + 3);
@@ -161,7 +161,7 @@ describe("regplane image list", () => {
   });
 });
 
-describe("regplane image get and delete", () => {
+describe("regplane image get and delete", { timeout: 240_000 }, () => {
   it("get in every form", async () => {
     const [img] = await apiWalk({ repositoryName: "alpha/demo/app", filter: "", orderBy: "name" });
     const table = await cli(["image", "get", img.id]);
@@ -252,7 +252,7 @@ describe("regplane image get and delete", () => {
   });
 });
 
-describe("regplane registry and namespace", () => {
+describe("regplane registry and namespace", { timeout: 240_000 }, () => {
   it("registry list and get in every form", async () => {
     const quiet = await cli(["registry", "list", "-q"]);
     expect(quiet.stdout).toBe("alpha\nbeta\ngone\nlab\n");
@@ -284,7 +284,7 @@ describe("regplane registry and namespace", () => {
   });
 });
 
-describe("errors and exit codes", () => {
+describe("errors and exit codes", { timeout: 240_000 }, () => {
   it("a bad flag or missing argument is exit 2 with one line, and nothing is sent", async () => {
     for (const args of [["image", "list", "--page-size", "0"], ["image", "list", "--bogus"], ["image", "get"], ["image", "list", "-o", "xml"], ["nosuch"]]) {
       const res = await cli(args);

@@ -52,7 +52,7 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
 
-describe("API keys and TLS", () => {
+describe("API keys and TLS", { timeout: 240_000 }, () => {
   it("lists with --ca-file and REGPLANE_API_KEY, and the key is never echoed", async () => {
     const res = await cli(["image", "list", "--endpoint", endpoint, "--ca-file", ca, "-q"], { REGPLANE_API_KEY: viewerKey });
     expect(res.code, res.stderr).toBe(0);
@@ -87,7 +87,7 @@ describe("API keys and TLS", () => {
   });
 });
 
-describe("profiles", () => {
+describe("profiles", { timeout: 240_000 }, () => {
   it("config set makes a profile readable only by its owner; config list and get never print the key", async () => {
     for (const [key, value] of [["endpoint", endpoint], ["ca-file", ca], ["api-key", editorKey]]) {
       const res = await cli(["config", "set", key, value, "--profile", "prod"]);

@@ -26,7 +26,7 @@ function bash(script: string): Promise<string> {
   });
 }
 
-describe("shell completion", () => {
+describe("shell completion", { timeout: 240_000 }, () => {
   let script: string;
   beforeAll(async () => {
     const res = await regplane(["completion", "bash"]);
@@ -55,7 +55,7 @@ describe("shell completion", () => {
   });
 });
 
-describe("regplane healthcheck (the container's HEALTHCHECK)", () => {
+describe("regplane healthcheck (the container's HEALTHCHECK)", { timeout: 240_000 }, () => {
   const health = (args: string[], env: Record<string, string> = {}) => regplane(["healthcheck", ...args], { env });
 
   it("the Dockerfile runs it, with the same entrypoint as the server, and hard-codes no port", async () => {

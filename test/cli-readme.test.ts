@@ -41,7 +41,7 @@ afterAll(async () => {
   if (work) await fs.rm(work, { recursive: true, force: true });
 });
 
-describe("the README's first hour", () => {
+describe("the README's first hour", { timeout: 240_000 }, () => {
   it("the server makes <data-dir>/registry at start", async () => {
     expect((await fs.stat(path.join(work, "data", "registry"))).isDirectory()).toBe(true);
   });

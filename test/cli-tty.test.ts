@@ -62,7 +62,7 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
 
-describe("on a terminal", () => {
+describe("on a terminal", { timeout: 240_000 }, () => {
   it("a list is a table", async () => {
     const term = inTerminal(["image", "list", "--registry", "local"], { env });
     const done = await term.exited;

@@ -3,6 +3,7 @@
 import { spawn } from "node:child_process";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliEnv, regplane, regplaneOnPath, ROOT } from "./support/cli.js";
 import { makeTempDir } from "./support/images.js";
@@ -44,6 +45,23 @@ afterAll(async () => {
 describe("the README's first hour", { timeout: 240_000 }, () => {
   it("the server makes <data-dir>/registry at start", async () => {
     expect((await fs.stat(path.join(work, "data", "registry"))).isDirectory()).toBe(true);
+  });
+
+  it("the console's empty registry says how to put an image in", async () => {
+    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(server.httpUrl);
+      const empty = page.locator("#images-empty");
+      await empty.waitFor({ state: "visible" });
+      expect(await empty.textContent()).toMatch(/^No images here yet\. Push an image .* copy an OCI layout into <data-dir>\/registry\/<repository> .*skopeo copy … oci:\.\/data\/registry\/demo\/app:v1/);
+      await page.locator("#scope option[value='registry:local']").waitFor({ state: "attached" });
+      await page.selectOption("#scope", "registry:local");
+      await page.waitForFunction(() => document.querySelector("#images-empty")?.textContent?.startsWith("No images in local yet."));
+      expect(await empty.textContent()).toMatch(/It reads OCI image layouts from <data-dir>\/registry\/<repository>: copy one in with skopeo copy docker:\/\/\S+ oci:\.\/data\/registry\/library\/alpine:3/);
+    } finally {
+      await browser.close();
+    }
   });
 
   it("the offline recipe, pasted into a fresh checkout's shell, puts demo/app:v1 in", async () => {

@@ -6,5 +6,5 @@ export { OperationSchema } from "../gen/regplane/v1/operation_pb.js";
 export { Registry_Status, RegistrySchema } from "../gen/regplane/v1/registry_pb.js";
 export { contextOf } from "./context.js";
 export { printList } from "./list.js";
-export { confirm, operationFields, printOperation, runMutation } from "./mutate.js";
+export { confirm, printOperation, runMutation } from "./mutate.js";
 export { ListPrinter, printOne } from "./output.js";

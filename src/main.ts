@@ -12,7 +12,8 @@ import { prepareDataDir, reportStartupFailure, routeGrpcLogs } from "./server/st
 
 const HELP = `regplane — one gRPC / Connect API over every container registry
 
-Usage: regplane [options]
+Usage: regplane serve [options]   (or: regplane [options])
+       regplane image list …        (the command-line client of a running server; see regplane --help)
        regplane keys create --name NAME --folders LIST [--role viewer|editor]   (see regplane keys --help)
 
 Options:
@@ -35,7 +36,7 @@ With no config file regplane serves the embedded registry "local" (OCI image lay
 <data-dir>/registry) in folder "default", without authentication, on 127.0.0.1 only. API keys
 (auth.keys in the config, made by "regplane keys create") or client certificates grant folders and a
 role. Put an image there with:
-  skopeo copy docker://alpine:3 oci:./data/registry/library/alpine:3
+  mkdir -p ./data/registry/library && skopeo copy docker://alpine:3 oci:./data/registry/library/alpine:3
 
 The gRPC port also answers as yandex.cloud.containerregistry.v1.ImageService (List, Get, Delete) and
 yandex.cloud.operation.OperationService (Get, Cancel), so an existing Yandex Cloud SDK client works by

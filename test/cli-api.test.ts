@@ -99,7 +99,7 @@ afterAll(async () => {
   for (const c of cleanups.reverse()) await c().catch(() => undefined);
 });
 
-describe("regplane image list", () => {
+describe("regplane image list", { timeout: 240_000 }, () => {
   it("-o json holds every page's images in the API's order, across both registries", async () => {
     const walk = await apiWalk({ folderId: "default" });
     expect(walk.length).toBe(PER_REPO * 9 + 2 + 3);
@@ -161,7 +161,7 @@ describe("regplane image list", () => {
   });
 });
 
-describe("regplane image get and delete", () => {
+describe("regplane image get and delete", { timeout: 240_000 }, () => {
   it("get in every form", async () => {
     const [img] = await apiWalk({ repositoryName: "alpha/demo/app", filter: "", orderBy: "name" });
     const table = await cli(["image", "get", img.id]);
@@ -189,27 +189,31 @@ describe("regplane image get and delete", () => {
   it("--async returns the operation while the registry still holds the DELETE; operation wait then sees it done", async () => {
     const [img] = (await apiWalk({ repositoryName: "lab/held/app" })).filter((i) => i.tags.includes("v2"));
     const held = gate.hold();
-    const res = await cli(["image", "delete", img.id, "--async", "-y", "-o", "json"]);
-    expect(res.code, res.stderr).toBe(0);
-    const op = JSON.parse(res.stdout);
-    // The API's JSON leaves out a false "done".
-    expect(op.done).toBeUndefined();
-    await held.arrived;
-    expect((await operations.get({ operationId: op.id })).done).toBe(false);
+    try {
+      const res = await cli(["image", "delete", img.id, "--async", "-y", "-o", "json"]);
+      expect(res.code, res.stderr).toBe(0);
+      const op = JSON.parse(res.stdout);
+      // The API's JSON leaves out a false "done".
+      expect(op.done).toBeUndefined();
+      await held.arrived;
+      expect((await operations.get({ operationId: op.id })).done).toBe(false);
 
-    const waiting = spawnRegplane(["operation", "wait", op.id, "-q"], { env });
-    const got = JSON.parse((await cli(["operation", "get", op.id, "-o", "json"])).stdout);
-    expect(got).toMatchObject({ id: op.id, description: op.description });
-    expect(got.done).toBeUndefined();
-    held.release();
-    const waited = await waiting.exited;
-    expect(waited.code, waited.stderr).toBe(0);
-    expect(waited.stdout).toBe(`${op.id}\n`);
-    await expect(inspectRaw(lab.host, "held/app:v2")).rejects.toThrow();
-    const listed = await cli(["operation", "list", "--resource", img.id, "-q"]);
-    expect(listed.stdout).toBe(`${op.id}\n`);
-    const table = await cli(["operation", "get", op.id]);
-    expect(table.stdout).toMatch(/\nstatus +done\n/);
+      const waiting = spawnRegplane(["operation", "wait", op.id, "-q"], { env });
+      const got = JSON.parse((await cli(["operation", "get", op.id, "-o", "json"])).stdout);
+      expect(got).toMatchObject({ id: op.id, description: op.description });
+      expect(got.done).toBeUndefined();
+      held.release();
+      const waited = await waiting.exited;
+      expect(waited.code, waited.stderr).toBe(0);
+      expect(waited.stdout).toBe(`${op.id}\n`);
+      await expect(inspectRaw(lab.host, "held/app:v2")).rejects.toThrow();
+      const listed = await cli(["operation", "list", "--resource", img.id, "-q"]);
+      expect(listed.stdout).toBe(`${op.id}\n`);
+      const table = await cli(["operation", "get", op.id]);
+      expect(table.stdout).toMatch(/\nstatus +done\n/);
+    } finally {
+      held.release();
+    }
   });
 
   it("operation cancel ends a pending operation with CANCELLED and exits 1 (the operation failed)", async () => {
@@ -217,16 +221,20 @@ describe("regplane image get and delete", () => {
     const first = images.find((i) => i.tags.includes("v1"))!;
     const second = images.find((i) => i.tags.includes("base"))!;
     const held = gate.hold();
-    const running = JSON.parse((await cli(["image", "delete", first.id, "--async", "-y", "-o", "json"])).stdout);
-    await held.arrived;
-    // One worker (operations.concurrency 1) is busy with the held delete, so this one stays pending.
-    const pending = JSON.parse((await cli(["image", "delete", second.id, "--async", "-y", "-o", "json"])).stdout);
-    const cancelled = await cli(["operation", "cancel", pending.id, "-o", "json"]);
-    expect(cancelled.code).toBe(1);
-    expect(JSON.parse(cancelled.stdout)).toMatchObject({ id: pending.id, done: true, error: { code: 1 } });
-    expect(cancelled.stderr).toBe(`regplane: operation ${pending.id} failed: CANCELLED: the operation was cancelled\n`);
-    held.release();
-    expect((await cli(["operation", "wait", running.id, "-q"])).code).toBe(0);
+    try {
+      const running = JSON.parse((await cli(["image", "delete", first.id, "--async", "-y", "-o", "json"])).stdout);
+      await held.arrived;
+      // One worker (operations.concurrency 1) is busy with the held delete, so this one stays pending.
+      const pending = JSON.parse((await cli(["image", "delete", second.id, "--async", "-y", "-o", "json"])).stdout);
+      const cancelled = await cli(["operation", "cancel", pending.id, "-o", "json"]);
+      expect(cancelled.code).toBe(1);
+      expect(JSON.parse(cancelled.stdout)).toMatchObject({ id: pending.id, done: true, error: { code: 1 } });
+      expect(cancelled.stderr).toBe(`regplane: operation ${pending.id} failed: CANCELLED: the operation was cancelled\n`);
+      held.release();
+      expect((await cli(["operation", "wait", running.id, "-q"])).code).toBe(0);
+    } finally {
+      held.release();
+    }
     await expect(inspectRaw(lab.host, "held/app:base")).resolves.toMatchObject({ size: expect.any(Number) });
   });
 
@@ -244,7 +252,7 @@ describe("regplane image get and delete", () => {
   });
 });
 
-describe("regplane registry and namespace", () => {
+describe("regplane registry and namespace", { timeout: 240_000 }, () => {
   it("registry list and get in every form", async () => {
     const quiet = await cli(["registry", "list", "-q"]);
     expect(quiet.stdout).toBe("alpha\nbeta\ngone\nlab\n");
@@ -276,7 +284,7 @@ describe("regplane registry and namespace", () => {
   });
 });
 
-describe("errors and exit codes", () => {
+describe("errors and exit codes", { timeout: 240_000 }, () => {
   it("a bad flag or missing argument is exit 2 with one line, and nothing is sent", async () => {
     for (const args of [["image", "list", "--page-size", "0"], ["image", "list", "--bogus"], ["image", "get"], ["image", "list", "-o", "xml"], ["nosuch"]]) {
       const res = await cli(args);

@@ -40,7 +40,7 @@ _regplane() {
     [[ "$path" != *" "* ]] && path="$path $word"
   done
   case "$path" in
-    "") next=${JSON.stringify(program.commands.map((c) => c.name()).join(" "))} ;;
+    "") next=${JSON.stringify([...program.commands.map((c) => c.name()), "serve", "keys"].join(" "))} ;;
 ${cases(program)}
     *) next="" ;;
   esac

@@ -2,7 +2,7 @@
 // and whether a person is at the terminal.
 import type { Command } from "commander";
 import { createClients, type Clients } from "./clients.js";
-import { parseFormat, type Format, type Write } from "./output.js";
+import { parseFormat, type Format, type Write } from "./format.js";
 import { resolveConnection, type ConnectionFlags } from "./profiles.js";
 
 export interface Io {
@@ -29,12 +29,8 @@ export interface Context {
   clients: Clients;
 }
 
-/** The endpoint of the last context made, for the one-line error of a failed call. */
-export let lastEndpoint: string | undefined;
-
 export function contextOf(command: Command, io: Io): Context {
   const flags = command.optsWithGlobals<GlobalFlags>();
   const connection = resolveConnection(flags, io.env);
-  lastEndpoint = connection.endpoint;
   return { io, flags, format: parseFormat(flags.output ?? connection.output, flags.quiet), clients: createClients(connection) };
 }

@@ -2,32 +2,11 @@
 // for no more than it needs, so the next page token printed resumes exactly after the last item).
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { DescMessage, MessageShape } from "@bufbuild/protobuf";
-import { Option, type Command } from "commander";
 import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import type { Context } from "./context.js";
-import { CliError, EXIT } from "./exit.js";
+import type { PageFlags } from "./command.js";
+import { EXIT } from "./exit.js";
 import { ListPrinter } from "./output.js";
-
-export interface PageFlags {
-  limit?: number;
-  pageSize?: number;
-  pageToken?: string;
-}
-
-function positiveInt(name: string, max: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > max) throw new CliError(`${name}: a whole number from 1 to ${max}, not "${value}"`);
-    return n;
-  };
-}
-
-export function withPaging(command: Command): Command {
-  return command
-    .addOption(new Option("--limit <n>", "stop after this many items (default: all)").argParser(positiveInt("--limit", Number.MAX_SAFE_INTEGER)))
-    .addOption(new Option("--page-size <n>", "items per API call, 1-1000 (default: the server's, 100)").argParser(positiveInt("--page-size", 1000)))
-    .option("--page-token <token>", "start from this next_page_token of an earlier list");
-}
 
 export interface Page<D extends DescMessage> {
   items: Array<MessageShape<D>>;

@@ -8,7 +8,8 @@ import { operationError, waitForOperation } from "../client/index.js";
 import type { Context } from "./context.js";
 import { describeConnectError } from "./errors.js";
 import { CliError, EXIT } from "./exit.js";
-import { printOne, time } from "./output.js";
+import { time } from "./format.js";
+import { printOne } from "./output.js";
 
 export function operationFields(op: Operation): Array<[string, string]> {
   const status = !op.done ? "running" : op.result.case === "error" ? "failed" : "done";

@@ -1,29 +1,10 @@
 // Output formats: a borderless table (streamed page by page for lists), the API's JSON, the same as YAML,
 // or ids only (-q). Tables show sizes and times for people; JSON and YAML keep them exact.
 import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import Table from "cli-table3";
 import { stringify } from "yaml";
 import { anyTypes } from "./clients.js";
-import { CliError } from "./exit.js";
-
-export type Format = "table" | "json" | "yaml" | "id";
-
-export function parseFormat(output: string | undefined, quiet: boolean | undefined): Format {
-  if (quiet) return "id";
-  const format = output ?? "table";
-  if (format === "table" || format === "json" || format === "yaml") return format;
-  throw new CliError(`-o/--output: table, json or yaml, not "${format}"`);
-}
-
-export type Write = (text: string) => void;
-
-export interface Column<T> {
-  header: string;
-  value: (item: T) => string;
-  /** Widest a column grows from the first page's values. */
-  max?: number;
-}
+import type { Column, Format, Write } from "./format.js";
 
 const BORDERLESS = {
   top: "", "top-mid": "", "top-left": "", "top-right": "", bottom: "", "bottom-mid": "", "bottom-left": "", "bottom-right": "",
@@ -34,23 +15,6 @@ function renderRows(rows: string[][], colWidths: number[]): string {
   const table = new Table({ chars: BORDERLESS, style: { head: [], border: [], "padding-left": 0, "padding-right": 0 }, colWidths, wordWrap: false });
   table.push(...rows);
   return `${table.toString().split("\n").map((line) => line.trimEnd()).join("\n")}\n`;
-}
-
-export function bytes(n: bigint | number): string {
-  let value = Number(n);
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value < 10 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
-}
-
-/** A timestamp as "2024-05-01 12:00:00" (UTC), or "" when unset. */
-export function time(ts: Timestamp | undefined): string {
-  if (ts === undefined) return "";
-  return new Date(Number(ts.seconds) * 1000).toISOString().replace("T", " ").slice(0, 19);
 }
 
 export function messageJson<D extends DescMessage>(schema: D, message: MessageShape<D>): unknown {

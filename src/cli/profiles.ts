@@ -1,10 +1,13 @@
 // Connection profiles in $XDG_CONFIG_HOME/regplane/config.yaml (default ~/.config), and how the settings
 // of one call are chosen: flags, then REGPLANE_* environment variables, then the profile.
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import * as path from "node:path";
-import { parse, stringify } from "yaml";
 import { CliError } from "./exit.js";
+
+/** The YAML library, loaded when a config file is read or written rather than for every `--help`. */
+const yaml = () => createRequire(import.meta.url)("yaml") as typeof import("yaml");
 
 export const DEFAULT_ENDPOINT = "http://127.0.0.1:8080";
 
@@ -33,7 +36,7 @@ export function readConfigFile(file: string): ConfigFile {
   }
   let doc: unknown;
   try {
-    doc = parse(text);
+    doc = yaml().parse(text);
   } catch (err) {
     throw new CliError(`${file} is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
   }
@@ -45,7 +48,7 @@ export function readConfigFile(file: string): ConfigFile {
 /** Writes the file readable by its owner only: a profile may hold an API key. */
 export function writeConfigFile(file: string, config: ConfigFile): void {
   mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  writeFileSync(file, stringify(config), { mode: 0o600 });
+  writeFileSync(file, yaml().stringify(config), { mode: 0o600 });
   chmodSync(file, 0o600);
 }
 

@@ -9,10 +9,8 @@ import { registerNamespace } from "./commands/namespace.js";
 import { registerOperation } from "./commands/operation.js";
 import { registerRegistry } from "./commands/registry.js";
 import { bashCompletion, zshCompletion } from "./completion.js";
-import { lastEndpoint, type Io } from "./context.js";
-import { describeFailure } from "./errors.js";
+import type { Io } from "./context.js";
 import { CliError, EXIT } from "./exit.js";
-import { runKeysCommand } from "./keys.js";
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
@@ -79,7 +77,11 @@ function defaultIo(): Io {
 
 /** Runs one command line (without "regplane"); returns the exit code. */
 export async function runCli(argv: string[], io: Io = defaultIo()): Promise<number> {
-  if (argv[0] === "keys") return runKeysCommand(argv.slice(1), io.out, io.err);
+  if (argv[0] === "keys") {
+    // Loaded only here: it hashes with the server's own code.
+    const { runKeysCommand } = await import("./keys.js");
+    return runKeysCommand(argv.slice(1), io.out, io.err);
+  }
   const program = buildProgram(io);
   result.exitCode = EXIT.ok;
   try {
@@ -91,7 +93,8 @@ export async function runCli(argv: string[], io: Io = defaultIo()): Promise<numb
       io.err(`regplane: ${err.message.replace(/^error: /, "")} (see --help)\n`);
       return EXIT.usage;
     }
-    const { message, exitCode } = describeFailure(err, lastEndpoint);
+    const { describeFailure } = await import("./errors.js");
+    const { message, exitCode } = describeFailure(err, result.endpoint);
     io.err(`regplane: ${message}\n`);
     return exitCode;
   }

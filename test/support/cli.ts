@@ -30,8 +30,20 @@ export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.P
   return env;
 }
 
+/** tsx's loader by absolute URL, so the command runs from any working directory. */
+const TSX = import.meta.resolve("tsx");
+
 export function cliArgv(args: string[]): string[] {
-  return ["--import", "tsx", CLI_ENTRY, ...args];
+  return ["--import", TSX, CLI_ENTRY, ...args];
+}
+
+/** A `regplane` executable in a fresh folder, for shell scripts that call the command by name. */
+export async function regplaneOnPath(dir: string): Promise<string> {
+  const { mkdir, writeFile } = await import("node:fs/promises");
+  await mkdir(dir, { recursive: true });
+  const quoted = [process.execPath, ...cliArgv([])].map((a) => `'${a}'`).join(" ");
+  await writeFile(path.join(dir, "regplane"), `#!/bin/sh\nexec ${quoted} "$@"\n`, { mode: 0o755 });
+  return dir;
 }
 
 /** Runs `regplane ARGS` to its end. */

@@ -206,7 +206,7 @@ function renderImages(): void {
   const page = listing.tokens.length;
   ui.imagesBody.replaceChildren(...listing.images.map(imageRow));
   ui.imagesEmpty.hidden = listing.images.length > 0;
-  ui.imagesEmpty.textContent = ui.filter.value.trim() === "" ? "No images here." : "No image has this exact name here.";
+  ui.imagesEmpty.textContent = ui.filter.value.trim() === "" ? emptyScopeText() : "No image has this exact name here.";
   const first = (page - 1) * pageSize() + 1;
   ui.pageInfo.textContent =
     listing.images.length === 0 ? `Page ${page}` : `Page ${page} · images ${first}–${first + listing.images.length - 1}`;
@@ -214,6 +214,23 @@ function renderImages(): void {
   ui.nextPage.disabled = listing.nextToken === "";
   for (const image of listing.images) knownNames.add(image.name);
   ui.knownNames.replaceChildren(...[...knownNames].sort().slice(0, 500).map((name) => h("option", { value: name })));
+}
+
+/** What to do when a scope has no image yet: how to put one in, for the kind of registry chosen. */
+function emptyScopeText(): string {
+  const { registryId } = scopeFields();
+  const registry = registryId === undefined ? undefined : registries.get(registryId);
+  if (registry?.provider === "local") {
+    return (
+      `No images in ${registry.id} yet. It reads OCI image layouts from <data-dir>/registry/<repository>: copy one in with ` +
+      "skopeo copy docker://docker.io/library/alpine:3 oci:./data/registry/library/alpine:3 (or build one offline, see the README), then reload this page."
+    );
+  }
+  if (registry !== undefined) {
+    const host = registry.hostname || registry.endpoint;
+    return `No images in ${registry.id} yet. Push one, e.g. skopeo copy docker://docker.io/library/alpine:3 docker://${host}/library/alpine:3, then reload this page.`;
+  }
+  return "No images here yet. Push an image to one of these registries, or copy an OCI layout into <data-dir>/registry/<repository> for the embedded one (skopeo copy … oci:./data/registry/demo/app:v1), then reload this page.";
 }
 
 function timeElement(date: Date | undefined): HTMLElement {

@@ -1,12 +1,10 @@
 // `regplane image list|get|delete`.
 import type { Command } from "commander";
 import type { Image } from "../../gen/regplane/v1/image_pb.js";
-import { ImageSchema } from "../../gen/regplane/v1/image_pb.js";
-import { act, examples } from "../command.js";
+import { act, examples, withPaging, type PageFlags } from "../command.js";
 import type { Io } from "../context.js";
-import { printList, withPaging, type PageFlags } from "../list.js";
-import { confirm, runMutation } from "../mutate.js";
-import { bytes, ListPrinter, printOne, time, type Column } from "../output.js";
+import { EXIT } from "../exit.js";
+import { bytes, time, type Column } from "../format.js";
 
 const shortDigest = (digest: string) => digest.replace(/^sha256:/, "").slice(0, 12);
 
@@ -37,7 +35,8 @@ export function registerImage(program: Command, io: Io): void {
     .option("--filter <expr>", 'name="<image name>"')
     .option("--order-by <fields>", "comma-separated name, digest, created_at, each optionally asc or desc");
   examples(list, "regplane image list", "regplane image list --registry local --order-by 'created_at desc' --limit 10", "regplane image list --repository local/demo/app -q");
-  act<ListFlags>(list, io, (ctx, _args, o) => {
+  act<ListFlags>(list, io, async (ctx, _args, o) => {
+    const { ImageSchema, ListPrinter, printList } = await import("../runtime.js");
     const printer = new ListPrinter(ctx.format, ImageSchema, "images", COLUMNS, (i) => i.id, ctx.io.out);
     return printList(ctx, printer, o, async (pageSize, pageToken) => {
       const res = await ctx.clients.images.list({
@@ -56,6 +55,7 @@ export function registerImage(program: Command, io: Io): void {
   const get = image.command("get").argument("<image-id>").description("show one image: tags, digest, size, layers");
   examples(get, "regplane image get $(regplane image list --repository local/demo/app --limit 1 -q)", "regplane image get IMAGE_ID -o json");
   act(get, io, async (ctx, [imageId]) => {
+    const { ImageSchema, printOne } = await import("../runtime.js");
     const i = await ctx.clients.images.get({ imageId });
     printOne(ctx.format, ImageSchema, i, [
       ["id", i.id],
@@ -74,9 +74,13 @@ export function registerImage(program: Command, io: Io): void {
   const del = image.command("delete").alias("rm").argument("<image-id...>").description("delete images (every tag of the digest) and wait until each is gone");
   examples(del, "regplane image delete IMAGE_ID", "regplane image list --repository local/demo/app -q | xargs regplane image delete -y --async");
   act(del, io, async (ctx, ids) => {
+    const { confirm, runMutation } = await import("../runtime.js");
     await confirm(ctx, ids.length === 1 ? `Delete image ${ids[0]} and all its tags?` : `Delete ${ids.length} images and all their tags?`);
     let exitCode = 0;
-    for (const imageId of ids) exitCode = Math.max(exitCode, await runMutation(ctx, () => ctx.clients.images.delete({ imageId })));
+    for (const imageId of ids) {
+      exitCode = Math.max(exitCode, await runMutation(ctx, () => ctx.clients.images.delete({ imageId })));
+      if (exitCode === EXIT.interrupted) break;
+    }
     return exitCode;
   });
 }

@@ -1,15 +1,14 @@
 // `regplane registry list|get|create|update|delete`.
 import type { Command } from "commander";
 import type { Registry } from "../../gen/regplane/v1/registry_pb.js";
-import { Registry_Status, RegistrySchema } from "../../gen/regplane/v1/registry_pb.js";
-import { act, examples } from "../command.js";
+import { act, examples, withPaging, type PageFlags } from "../command.js";
 import type { Io } from "../context.js";
 import { CliError } from "../exit.js";
-import { printList, withPaging, type PageFlags } from "../list.js";
-import { confirm, runMutation } from "../mutate.js";
-import { ListPrinter, printOne, time, type Column } from "../output.js";
+import { time, type Column } from "../format.js";
 
-const status = (s: Registry_Status) => (s === Registry_Status.STATUS_UNSPECIFIED ? "" : Registry_Status[s].toLowerCase());
+/** Registry.Status by number, as tables show it (the enum's names lower-cased, without loading it). */
+const STATUS = ["", "creating", "active", "deleting"];
+const status = (s: number) => STATUS[s] ?? String(s);
 
 const COLUMNS: Array<Column<Registry>> = [
   { header: "ID", value: (r) => r.id, max: 50 },
@@ -57,7 +56,8 @@ export function registerRegistry(program: Command, io: Io): void {
     .option("--folder <id>", "only registries of this folder")
     .option("--filter <expr>", 'name="<registry name>"');
   examples(list, "regplane registry list", "regplane registry list --folder default -o yaml");
-  act<ListFlags>(list, io, (ctx, _args, o) => {
+  act<ListFlags>(list, io, async (ctx, _args, o) => {
+    const { ListPrinter, printList, RegistrySchema } = await import("../runtime.js");
     const printer = new ListPrinter(ctx.format, RegistrySchema, "registries", COLUMNS, (r) => r.id, ctx.io.out);
     return printList(ctx, printer, o, async (pageSize, pageToken) => {
       const res = await ctx.clients.registries.list({ folderId: o.folder ?? "", filter: o.filter ?? "", pageSize: BigInt(pageSize), pageToken });
@@ -68,6 +68,7 @@ export function registerRegistry(program: Command, io: Io): void {
   const get = registry.command("get").argument("<registry-id>").description("show one registry and what it supports");
   examples(get, "regplane registry get local");
   act(get, io, async (ctx, [registryId]) => {
+    const { printOne, RegistrySchema } = await import("../runtime.js");
     const r = await ctx.clients.registries.get({ registryId });
     printOne(ctx.format, RegistrySchema, r, [
       ["id", r.id],
@@ -95,8 +96,9 @@ export function registerRegistry(program: Command, io: Io): void {
     .option("--provider-account <id>", "the configured provider account to create it in")
     .option("--location <where>", 'where the provider asks, e.g. "de/fra"');
   examples(create, "regplane registry create --folder default --provider-account ionos --name team --location de/fra");
-  act<CreateFlags>(create, io, (ctx, _args, o) =>
-    runMutation(ctx, () =>
+  act<CreateFlags>(create, io, async (ctx, _args, o) => {
+    const { runMutation } = await import("../runtime.js");
+    return runMutation(ctx, () =>
       ctx.clients.registries.create({
         folderId: o.folder,
         name: o.name ?? "",
@@ -105,8 +107,8 @@ export function registerRegistry(program: Command, io: Io): void {
         providerAccount: o.providerAccount ?? "",
         location: o.location ?? "",
       }),
-    ),
-  );
+    );
+  });
 
   const update = registry
     .command("update")
@@ -116,9 +118,10 @@ export function registerRegistry(program: Command, io: Io): void {
     .option("--label <key=value>", "a label (replaces all labels); repeat for more", label)
     .option("--allow-subnet <cidr>", "a CIDR allowed to reach the registry API (replaces the list); repeat for more", collect);
   examples(update, "regplane registry update ionos-team --label team=web --label env=prod");
-  act<UpdateFlags>(update, io, (ctx, [registryId], o) => {
+  act<UpdateFlags>(update, io, async (ctx, [registryId], o) => {
     const paths = [o.name !== undefined && "name", o.label !== undefined && "labels", o.allowSubnet !== undefined && "api_subnet_allow_list"].filter((p): p is string => p !== false);
     if (paths.length === 0) throw new CliError("nothing to update: pass --name, --label or --allow-subnet");
+    const { runMutation } = await import("../runtime.js");
     return runMutation(ctx, () =>
       ctx.clients.registries.update({ registryId, name: o.name ?? "", labels: o.label ?? {}, apiSubnetAllowList: o.allowSubnet ?? [], updateMask: { paths } }),
     );
@@ -127,6 +130,7 @@ export function registerRegistry(program: Command, io: Io): void {
   const del = registry.command("delete").alias("rm").argument("<registry-id>").description("delete a registry at its provider (IONOS, Yandex) and wait until it is gone");
   examples(del, "regplane registry delete ionos-team -y");
   act(del, io, async (ctx, [registryId]) => {
+    const { confirm, runMutation } = await import("../runtime.js");
     await confirm(ctx, `Delete registry ${registryId} and every image in it?`);
     return runMutation(ctx, () => ctx.clients.registries.delete({ registryId }));
   });

@@ -8,7 +8,7 @@ import { ImageService } from "../src/gen/regplane/v1/image_service_pb.js";
 import { OperationService } from "../src/gen/regplane/v1/operation_service_pb.js";
 import { inTerminal } from "./support/cli.js";
 import { connectClient } from "./support/clients.js";
-import { startDeleteGate, type DeleteGate } from "./support/gate.js";
+import { startDeleteGate, type DeleteGate } from "./support/delete-gate.js";
 import { buildBaseLayout, makeTempDir, writeSyntheticImage } from "./support/images.js";
 import { inspectRaw, pushImage, startRegistry, type RunningRegistry } from "./support/registry.js";
 import { startServer, type ServerProcess } from "./support/server.js";

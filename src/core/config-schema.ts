@@ -91,6 +91,7 @@ export const LIMIT_KEYS = {
   burst: wholeNumber(1, 10_000_000),
   defaultDeadline: duration(1, DAY),
   maxDeadline: duration(1, DAY),
+  maxJsonDepth: wholeNumber(1, 10_000),
 };
 
 const section = <T extends z.ZodRawShape>(shape: T) => z.strictObject(shape).nullish();
@@ -126,6 +127,11 @@ export const configFileSchema = z.strictObject({
   }),
   tls: section({ cert: text, key: text, clientCa: text }),
   limits: section(LIMIT_KEYS),
+  state: section({
+    driver: field((v) => (v === "sqlite" || v === "postgres" ? undefined : "expected sqlite or postgres")),
+    url: text,
+    maxConnections: wholeNumber(2, 1000),
+  }),
 });
 
 /** Edit distance counting a swap of neighbours as one edit (kyes → keys), case-insensitive, for "did you mean". */

@@ -12,6 +12,8 @@ export interface EchoRule {
   match?: RegExp;
   /** Only requests with this method; any when absent. */
   method?: string;
+  /** Extra response headers (e.g. Retry-After). */
+  headers?: Record<string, string>;
   status: number;
   shape: ErrorShape;
   /** Requests it answers before it is spent. Default 1. */
@@ -159,7 +161,7 @@ export async function startEchoProxy(target: string): Promise<EchoProxy> {
         const secrets = rule.calibrate ? [] : carried;
         for (const s of secrets) echoed.add(s);
         const message = `${ECHO_MARK}${FILLER.repeat(rule.calibrate ? 2000 : (rule.padChars ?? 0))}${secrets.join(" | ")}]`;
-        const headers: Record<string, string> = { "content-type": "application/json" };
+        const headers: Record<string, string> = { "content-type": "application/json", ...rule.headers };
         secrets.forEach((s, i) => (headers[`x-echo-credential-${i}`] = s));
         if (req.headers.authorization) headers["www-authenticate-echo"] = req.headers.authorization;
         res.writeHead(rule.status, headers).end(JSON.stringify(errorBody(rule.shape, rule.status, message, secrets)));

@@ -185,6 +185,17 @@ describe("one registry in scope", () => {
   }
 });
 
+describe("a rate limit", () => {
+  it.each(PORTS)("one registry asking us to come back in 120 s: RESOURCE_EXHAUSTED with that delay on both Lists (%s port)", async (port) => {
+    proxies.oci.arm({ status: 429, shape: "oci", times: 1000, headers: { "retry-after": "120" } });
+    for (const service of [ImageService, NamespaceService]) {
+      const out = await callAt(server, port, service, "list", { registryId: "oci" });
+      expect(out.code, `${service.typeName}: ${out.message}`).toBe(8);
+      expect(out.retryDelayMs).toBe(120_000);
+    }
+  });
+});
+
 describe("several registries in scope", () => {
   it.each(PORTS)("every registry rejecting our credentials: FAILED_PRECONDITION naming each reason, no RetryInfo, on both Lists (%s port)", async (port) => {
     for (const p of PROVIDERS) arm(p, p.credentials);

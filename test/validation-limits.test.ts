@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { getOption, type DescField, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { field as validateField } from "../src/gen/buf/validate/validate_pb.js";
+import { field as validateField, type StringRules } from "../src/gen/buf/validate/validate_pb.js";
 import { yandexMirrors } from "../src/server/yandex.js";
 import type { ServiceBinding } from "../src/server/rpc.js";
 import { callAt, PORTS, type Port } from "./support/edge-call.js";
@@ -22,6 +22,8 @@ interface Probe {
   /** Rule id prefix a violation of this limit carries (e.g. "string.max_len", "int64." for a range). */
   rule: string;
   value: unknown;
+  /** The request carrying `value` in the field (nested fields inside their parent messages). */
+  req?: object;
   /** Just past the limit (must be refused) or exactly at it (must not break this rule). */
   past: boolean;
 }
@@ -46,22 +48,35 @@ const str = (n: number) => "a".repeat(n);
 const duration = (ms: bigint) => ({ seconds: ms / 1000n, nanos: Number(ms % 1000n) * 1_000_000 });
 const durationMs = (d: { seconds: bigint; nanos: number } | undefined) => (d ? d.seconds * 1000n + BigInt(Math.trunc(d.nanos / 1_000_000)) : 0n);
 
-/** The limits one field declares, each as the value just past it and (for bounds) the value at it. */
-function probesOf(f: DescField): Probe[] {
-  const rules = getOption(f, validateField);
-  const name = f.name;
+/** String rules (lengths, pattern, ip_prefix) as probes, the string placed in the field by `wrap`. */
+function stringProbes(name: string, s: StringRules, wrap: (v: string) => unknown): Probe[] {
   const out: Probe[] = [];
+  if (s.maxLen > 0n) {
+    const n = Number(s.maxLen);
+    out.push({ field: name, rule: "string.max_len", value: wrap(str(n + 1)), past: true }, { field: name, rule: "string.max_len", value: wrap(str(n)), past: false });
+  }
+  if (s.minLen > 0n) out.push({ field: name, rule: "string.min_len", value: wrap(str(Number(s.minLen) - 1)), past: true });
+  if (s.pattern) out.push({ field: name, rule: "string.pattern", value: wrap("!"), past: true });
+  if (s.wellKnown.case === "ipPrefix") out.push({ field: name, rule: "string.ip_prefix", value: wrap("!"), past: true });
+  return out;
+}
+
+/**
+ * The limits one field declares (and those of the fields of a message it holds), each as the value just
+ * past it and, for bounds, the value at it; `place` puts a value where the field sits in the request.
+ */
+function probesOf(f: DescField, name = f.name, place = (v: unknown): object => (v === undefined ? {} : { [f.localName]: v })): Probe[] {
+  const rules = getOption(f, validateField);
+  const out: Probe[] = [];
+  // Nested messages a few levels deep (a recursive type would otherwise never end).
+  if (f.fieldKind === "message" && !f.message.typeName.startsWith("google.protobuf.") && name.split(".").length < 4) {
+    for (const inner of f.message.fields) out.push(...probesOf(inner, `${name}.${inner.name}`, (v) => place(v === undefined ? {} : { [inner.localName]: v })));
+  }
   if (rules.required) out.push({ field: name, rule: "required", value: undefined, past: true });
   for (const c of rules.cel) out.push({ field: name, rule: c.id, value: "!not(valid)", past: true });
   const t = rules.type;
   if (t.case === "string") {
-    const s = t.value;
-    if (s.maxLen > 0n) {
-      const n = Number(s.maxLen);
-      out.push({ field: name, rule: "string.max_len", value: str(n + 1), past: true }, { field: name, rule: "string.max_len", value: str(n), past: false });
-    }
-    if (s.minLen > 0n) out.push({ field: name, rule: "string.min_len", value: str(Number(s.minLen) - 1), past: true });
-    if (s.pattern) out.push({ field: name, rule: "string.pattern", value: "!", past: true });
+    out.push(...stringProbes(name, t.value, (v) => v));
   } else if (t.case === "int64" || t.case === "int32") {
     const r = t.value;
     const big = (v: bigint | number) => (t.case === "int64" ? BigInt(v) : Number(v));
@@ -84,20 +99,23 @@ function probesOf(f: DescField): Probe[] {
       if (n > 0n) out.push({ field: name, rule: "duration.", value: duration(n - 1n), past: true });
       out.push({ field: name, rule: "duration.", value: duration(n), past: false });
     }
-  } else if (t.case === "repeated" && t.value.maxItems > 0n) {
-    const n = Number(t.value.maxItems);
-    out.push({ field: name, rule: "repeated.max_items", value: Array.from({ length: n + 1 }, (_, i) => `10.0.${i}.0/24`), past: true });
-  } else if (t.case === "map" && t.value.maxPairs > 0n) {
-    const n = Number(t.value.maxPairs);
-    out.push({ field: name, rule: "map.max_pairs", value: Object.fromEntries(Array.from({ length: n + 1 }, (_, i) => [`k${i}`, "v"])), past: true });
+  } else if (t.case === "repeated") {
+    const r = t.value;
+    if (r.maxItems > 0n) out.push({ field: name, rule: "repeated.max_items", value: Array.from({ length: Number(r.maxItems) + 1 }, (_, i) => `10.0.${i}.0/24`), past: true });
+    if (r.items?.type.case === "string") out.push(...stringProbes(name, r.items.type.value, (v) => [v]));
+  } else if (t.case === "map") {
+    const m = t.value;
+    if (m.maxPairs > 0n) out.push({ field: name, rule: "map.max_pairs", value: Object.fromEntries(Array.from({ length: Number(m.maxPairs) + 1 }, (_, i) => [`k${i}`, "v"])), past: true });
+    if (m.keys?.type.case === "string") out.push(...stringProbes(name, m.keys.type.value, (k) => ({ [k]: "v" })));
+    if (m.values?.type.case === "string") out.push(...stringProbes(name, m.values.type.value, (v) => ({ k: v })));
   } else if (t.case === "enum" && t.value.definedOnly) {
     out.push({ field: name, rule: "enum.defined_only", value: 999, past: true });
   }
-  return out;
+  return out.map((p) => (p.req !== undefined ? p : { ...p, req: place(p.value) }));
 }
 
 function rowsOf(all: DescService[]): Row[] {
-  return all.flatMap((service) => service.methods.map((method) => ({ service, method, probes: method.input.fields.flatMap(probesOf) })));
+  return all.flatMap((service) => service.methods.map((method) => ({ service, method, probes: method.input.fields.flatMap((f) => probesOf(f)) })));
 }
 
 /** Our service under a Yandex name: the messages are wire-identical, so only the path changes. */
@@ -119,10 +137,9 @@ afterAll(async () => {
 });
 
 async function probe(port: Port, service: DescService, method: DescMethod, p: Probe): Promise<void> {
-  const field = method.input.fields.find((f) => f.name === p.field)!;
-  const req = p.value === undefined ? {} : { [field.localName]: p.value };
-  const out = await callAt(server, port, service, method.localName, req);
-  const broken = out.violations.filter((v) => v.field === p.field && v.reason.startsWith(p.rule));
+  const out = await callAt(server, port, service, method.localName, p.req ?? {});
+  // A map entry or list item is named under its field: labels["k"], api_subnet_allow_list[0].
+  const broken = out.violations.filter((v) => (v.field === p.field || v.field.startsWith(`${p.field}[`)) && v.reason.startsWith(p.rule));
   if (p.past) {
     expect(out.code, `${service.typeName}/${method.name} ${p.field} ${p.rule}: ${out.message}`).toBe(INVALID_ARGUMENT);
     expect(broken, `${service.typeName}/${method.name} ${p.field}: violations ${JSON.stringify(out.violations)}`).not.toEqual([]);

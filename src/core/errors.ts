@@ -139,11 +139,13 @@ export function isPermanent(e: unknown): e is RegplaneError {
 
 /**
  * The error of a listing that got nothing from any registry in its scope. A one-registry scope answers
- * with its registry's own permanent failure; when every failure is permanent no retry is offered (their
+ * with its registry's own permanent failure or rate limit; when every failure is permanent no retry is offered (their
  * shared code, else FAILED_PRECONDITION, naming each registry's reason); otherwise UNAVAILABLE with RetryInfo.
  */
 export function nothingListed(failures: ReadonlyArray<{ registryId: string; error: unknown }>): RegplaneError {
-  if (failures.length === 1 && isPermanent(failures[0].error)) return failures[0].error;
+  const only = failures.length === 1 ? failures[0].error : undefined;
+  // A rate limit says when to come back; UNAVAILABLE would hide that.
+  if (isPermanent(only) || (only instanceof RegplaneError && only.code === Code.RESOURCE_EXHAUSTED)) return only;
   const ids = failures.map((f) => f.registryId).join(",");
   const reasons = failures.map((f) => `${f.registryId}=${isRegplaneError(f.error) ? (f.error.errorInfo?.reason ?? codeName(f.error.code)) : "UNKNOWN"}`).join(",");
   const said = failures.map((f) => (f.error instanceof Error ? f.error.message : String(f.error))).join("; ");

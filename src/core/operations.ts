@@ -17,6 +17,7 @@ import type {
 } from "../store/store.js";
 import { Code, RegplaneError } from "./errors.js";
 import { newOperationId } from "./ids.js";
+import { outcomeAfterCancel, type OutcomeCheck } from "./cancel-recheck.js";
 
 export interface OperationContext {
   /** Aborted when cancel is requested, the lease is lost, or the engine shuts down. */
@@ -24,17 +25,9 @@ export interface OperationContext {
   operation: OperationRecord;
   /** Throws if cancel was requested (or the lease was lost); call it before a step that changes the provider. */
   checkCancelled(): Promise<void>;
-  /**
-   * Call just before a request that changes the provider: once it may have gone out, a cancel is not
-   * reported as CANCELLED on trust. `recheck` reads the provider back instead — the response when the
-   * change took effect, undefined when it did not; if it fails, the outcome is UNKNOWN
-   * (OPERATION_OUTCOME_UNKNOWN).
-   */
+  /** Call just before a provider-changing request: a cancel from then on is settled by `recheck` (cancel-recheck.ts). */
   changing(recheck: OutcomeCheck): void;
 }
-
-/** Reads back whether a change that may have been sent took effect: its response, or undefined. */
-export type OutcomeCheck = (signal: AbortSignal) => Promise<AnyBytes | undefined>;
 
 /**
  * Does the work of one kind of operation and returns the packed response.
@@ -100,8 +93,6 @@ interface RunningOperation {
 }
 
 const HOUR_MS = 60 * 60 * 1000;
-/** How long reading back a cancelled change may take before its outcome is reported unknown. */
-const RECHECK_TIMEOUT_MS = 30_000;
 const MIN_WAIT_RECHECK_MS = 500;
 
 const noopLogger: EngineLogger = { info() {}, warn() {}, error() {} };
@@ -404,7 +395,7 @@ export class OperationEngine {
         result = { response: await handler(op.params, ctx) };
       } catch (err) {
         if (run.stopReason === "cancelled") {
-          result = run.recheck ? await this.outcomeAfterCancel(op, run.recheck) : { error: this.options.cancelledStatus() };
+          result = run.recheck ? await outcomeAfterCancel(op, run.recheck, { ...this.options, logger: this.logger }) : { error: this.options.cancelledStatus() };
         } else if (run.stopReason) {
           // Lease lost or shutting down: not a failure of the operation; the next claim runs it again.
           this.logger.info({ operationId: op.id, kind: op.kind, reason: run.stopReason }, "operation handler stopped");
@@ -432,24 +423,6 @@ export class OperationEngine {
       this.options.onFinished?.(finished, durationMs);
     } catch (err) {
       this.logger.warn({ err, operationId: op.id }, "onFinished callback failed");
-    }
-  }
-
-  /** A cancel that came after the change may have been sent: what the provider says happened. */
-  private async outcomeAfterCancel(op: OperationRecord, recheck: OutcomeCheck): Promise<{ error?: StatusRecord; response?: AnyBytes }> {
-    try {
-      const response = await recheck(AbortSignal.timeout(RECHECK_TIMEOUT_MS));
-      if (response === undefined) return { error: this.options.cancelledStatus() };
-      this.logger.info({ operationId: op.id, kind: op.kind }, "cancel came too late: the change had taken effect");
-      return { response };
-    } catch (err) {
-      this.logger.warn({ err, operationId: op.id, kind: op.kind }, "cancelled after its change was sent, and the outcome could not be read back");
-      const unknown = new RegplaneError(
-        Code.UNKNOWN,
-        "the operation was cancelled after its change was sent to the provider, and whether it took effect could not be checked; read the resource to find out",
-        { errorInfo: { reason: "OPERATION_OUTCOME_UNKNOWN", metadata: { operation_id: op.id, resource_id: op.resourceId } }, cause: err },
-      );
-      return { error: this.options.encodeError(unknown) };
     }
   }
 

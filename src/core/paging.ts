@@ -83,9 +83,9 @@ export interface ImagesAcrossPage {
 
 /**
  * One page of images across registries. A page is full unless the walk is over, except when the
- * deadline leaves no time for another provider call. Throws errors.ts nothingListed() when every
- * registry asked for this page failed, INVALID_ARGUMENT on
- * page_token for a position that does not fit the request, CANCELLED when the caller gives up.
+ * deadline leaves no time for another provider call. Throws nothingListed() (errors.ts) when every
+ * registry asked for this page failed, INVALID_ARGUMENT on page_token for a position that does not fit
+ * the request, CANCELLED when the caller gives up.
  */
 export async function listImagesAcross(params: ListImagesAcrossParams): Promise<ImagesAcrossPage> {
   const registries = registriesInScope(params);
@@ -161,7 +161,8 @@ interface MergeStream {
 class Walk {
   readonly images: ImageRecord[] = [];
   private readonly failed = new Set<number>();
-  private readonly failures: Array<{ registryId: string; error: unknown }> = [];
+  /** The first error of each failed registry, by its index in scope. */
+  private readonly failures = new Map<number, unknown>();
   private served = false;
   private outOfTime = false;
   /** Registries whose call was cut by the call's deadline (not by their own timeout). */
@@ -374,7 +375,7 @@ class Walk {
 
   private fail(index: number, error: unknown): void {
     this.checkCancelled();
-    if (!this.failed.has(index)) this.failures.push({ registryId: this.registries[index].id, error });
+    if (!this.failed.has(index)) this.failures.set(index, error);
     this.failed.add(index);
   }
 
@@ -401,7 +402,7 @@ class Walk {
       throw new RegplaneError(Code.DEADLINE_EXCEEDED, "the deadline passed before any registry answered");
     }
     // Say why, per registry: adapter messages name the registry and never carry credentials.
-    if (this.failed.size > 0) throw nothingListed(this.failures);
+    if (this.failed.size > 0) throw nothingListed([...this.failed].sort((a, b) => a - b).map((i) => ({ registryId: this.registries[i].id, error: this.failures.get(i) })));
     if (this.outOfTime) throw new RegplaneError(Code.DEADLINE_EXCEEDED, "the deadline passed before any registry answered");
   }
 

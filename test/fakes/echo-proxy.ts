@@ -12,6 +12,8 @@ export interface EchoRule {
   match?: RegExp;
   /** Only requests with this method; any when absent. */
   method?: string;
+  /** Extra response headers (e.g. Retry-After). */
+  headers?: Record<string, string>;
   status: number;
   shape: ErrorShape;
   /** Requests it answers before it is spent. Default 1. */
@@ -24,7 +26,7 @@ export interface EchoRule {
   requireCredentials?: boolean;
 }
 
-/** Holds one matching request until opened: `reached` resolves when it arrives. */
+/** Holds one matching request until opened: `reached` resolves when it is held (for "response", once the upstream has answered it). */
 export interface Gate {
   reached: Promise<void>;
   open(): void;
@@ -145,8 +147,8 @@ export async function startEchoProxy(target: string): Promise<EchoProxy> {
       const body = Buffer.concat(chunks);
       const hold = held.find((h) => h.method === req.method && h.match.test(req.url ?? ""));
       if (hold) held.splice(held.indexOf(hold), 1);
-      hold?.arrived();
       if (hold?.stage === "request") {
+        hold.arrived();
         await hold.opened;
         // The client gave up while the request was held: it never reaches the registry.
         if (res.destroyed || req.socket.destroyed) return void req.socket.destroy();
@@ -159,7 +161,7 @@ export async function startEchoProxy(target: string): Promise<EchoProxy> {
         const secrets = rule.calibrate ? [] : carried;
         for (const s of secrets) echoed.add(s);
         const message = `${ECHO_MARK}${FILLER.repeat(rule.calibrate ? 2000 : (rule.padChars ?? 0))}${secrets.join(" | ")}]`;
-        const headers: Record<string, string> = { "content-type": "application/json" };
+        const headers: Record<string, string> = { "content-type": "application/json", ...rule.headers };
         secrets.forEach((s, i) => (headers[`x-echo-credential-${i}`] = s));
         if (req.headers.authorization) headers["www-authenticate-echo"] = req.headers.authorization;
         res.writeHead(rule.status, headers).end(JSON.stringify(errorBody(rule.shape, rule.status, message, secrets)));
@@ -179,11 +181,12 @@ export async function startEchoProxy(target: string): Promise<EchoProxy> {
           // The registry has acted; its answer waits for the gate (and is lost if the client left).
           const answer: Buffer[] = [];
           up.on("data", (c: Buffer) => answer.push(c));
-          up.on("end", () =>
+          up.on("end", () => {
+            hold.arrived();
             void hold.opened.then(() => {
               if (!res.destroyed) res.writeHead(up.statusCode ?? 502, headers).end(Buffer.concat(answer));
-            }),
-          );
+            });
+          });
         },
       );
       forward.on("error", () => req.socket.destroy());

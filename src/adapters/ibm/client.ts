@@ -62,15 +62,15 @@ export class IbmClient extends RestClient {
   /** Maps a non-2xx reply: IBM's `{code, message, request-id}` body, secrets scrubbed. */
   failure(reply: RestReply, doing: string): RegplaneError {
     const { code, message, requestId } = ibmErrorBody(reply.body);
-    let text = `${doing}: HTTP ${reply.status}${code ? ` ${code}` : ""}${message ? `: ${message}` : ""}`;
+    // IBM's words are redacted (and cut); our hint after them always stays whole.
+    let text = this.redact(`${doing}: HTTP ${reply.status}${code ? ` ${code}` : ""}${message ? `: ${message}` : ""}${requestId ? ` (request-id ${requestId})` : ""}`);
     if (reply.status === 401 || reply.status === 403) text += "; check the apiKey and account configured for this registry";
-    if (requestId) text += ` (request-id ${requestId})`;
     return providerError({
       registryId: this.registryId,
       provider: PROVIDER,
       httpStatus: reply.status,
       providerCode: code,
-      message: this.redact(text),
+      message: text,
       retryAfterMs: this.retryAfter(reply),
     });
   }

@@ -670,7 +670,8 @@ export class OciClient {
   /** Maps an HTTP failure with the registry's `{"errors":[{code,message}]}` body, credentials scrubbed. */
   private failure(reply: Reply, doing: string): RegplaneError {
     const { code, message } = registryError(reply.body);
-    let text = `${doing}: HTTP ${reply.status}${code ? ` ${code}` : ""}${message ? `: ${message}` : ""}`;
+    // The registry's words are redacted (and cut); our hint after them always stays whole.
+    let text = this.redact(`${doing}: HTTP ${reply.status}${code ? ` ${code}` : ""}${message ? `: ${message}` : ""}`);
     if ((reply.status === 401 || reply.status === 403) && this.credentialsWithheld) {
       text += " (credentials were withheld from the token realm's host; see allowedRealmHosts)";
     } else if (reply.status === 401 && this.username === undefined) {
@@ -681,7 +682,7 @@ export class OciClient {
       provider: this.provider,
       httpStatus: reply.status,
       providerCode: code,
-      message: this.redact(text),
+      message: text,
       retryAfterMs: parseRetryAfter(header(reply.headers, "retry-after")),
     });
   }

@@ -35,7 +35,8 @@ export function routeGrpcLogs(logger: Logger): void {
 
 /** `https://user:secret@host` → `https://…@host`, wherever a URL appears in the text. */
 export function withoutUserInfo(text: string): string {
-  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"']*@/gi, "$1…@");
+  // Up to the last "@" of the word: an unencoded "/" or "@" in a password must not end the match early.
+  return text.replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s"']*@/gi, "$1…@");
 }
 
 /** The one line for a failure while starting, or undefined for one that is not understood. */

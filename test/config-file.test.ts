@@ -1,9 +1,11 @@
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { configProblems } from "../src/core/config-schema.js";
 import { ConfigError, configWarnings, loadConfig } from "../src/core/config.js";
 
 const exec = promisify(execFile);
@@ -80,6 +82,12 @@ describe("config file schema", () => {
     expect(config.shutdownGraceMs).toBe(0);
     expect(config.limits.ratePerSecond).toBe(0.5);
     expect(config.yandexCompat).toBe(false);
+  });
+
+  it("accepts every YAML example in the README", () => {
+    const examples = [...readFileSync(path.join(ROOT, "README.md"), "utf8").matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
+    expect(examples.length).toBeGreaterThan(2);
+    for (const yaml of examples) expect(configProblems(parseYaml(yaml)), yaml).toEqual([]);
   });
 
   it("warns, naming it, when a local registry's path does not exist; relative paths resolve against the config file", () => {

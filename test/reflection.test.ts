@@ -14,13 +14,28 @@ const BUF = path.join(ROOT, "node_modules/.bin/buf");
 
 let server: ServerProcess;
 
-/** Reflection answers with the file asked for and then its dependencies; a registry wants dependencies first. */
-function dependenciesFirst<T extends { name: string; dependency: string[] }>(files: T[]): T[] {
-  const ordered: T[] = [];
-  const pending = [...files];
+type Reflection = ReturnType<typeof reflectionClient>;
+type File = ReturnType<typeof fromBinary<typeof FileDescriptorProtoSchema>>;
+
+const filesOf = (answer: { file_descriptor_response?: { file_descriptor_proto: Buffer[] } }): File[] =>
+  (answer.file_descriptor_response?.file_descriptor_proto ?? []).map((b) => fromBinary(FileDescriptorProtoSchema, b));
+
+/**
+ * The files that define `symbol`, as a client such as grpcurl gathers them: file_containing_symbol, then
+ * file_by_filename for each dependency not sent yet. Ordered dependencies first, as a registry wants.
+ */
+async function filesFor(reflection: Reflection, symbol: string): Promise<File[]> {
+  const byName = new Map<string, File>();
+  for (const f of filesOf(await reflection.ask({ file_containing_symbol: symbol }))) byName.set(f.name, f);
+  for (let missing = [...byName.values()].flatMap((f) => f.dependency).filter((d) => !byName.has(d)); missing.length > 0; ) {
+    for (const f of filesOf(await reflection.ask({ file_by_filename: missing[0] }))) byName.set(f.name, f);
+    if (!byName.has(missing[0])) throw new Error(`reflection does not serve ${missing[0]}`);
+    missing = [...byName.values()].flatMap((f) => f.dependency).filter((d) => !byName.has(d));
+  }
+  const ordered: File[] = [];
+  const pending = [...byName.values()];
   while (pending.length > 0) {
     const ready = pending.findIndex((f) => f.dependency.every((d) => ordered.some((o) => o.name === d)));
-    if (ready < 0) throw new Error(`reflection left out a dependency of ${pending.map((f) => f.name).join(", ")}`);
     ordered.push(...pending.splice(ready, 1));
   }
   return ordered;
@@ -86,7 +101,38 @@ describe("gRPC reflection serves what the port answers and what an Any may hold"
     ]);
   }, 60_000);
 
+  /** Every type regplane packs into an Any: operation metadata and responses (ours and the Yandex names), and error details. */
+  const ANY_TYPES = [
+    "regplane.v1.DeleteImageMetadata",
+    "regplane.v1.CreateNamespaceMetadata",
+    "regplane.v1.UpdateNamespaceMetadata",
+    "regplane.v1.DeleteNamespaceMetadata",
+    "regplane.v1.CreateRegistryMetadata",
+    "regplane.v1.UpdateRegistryMetadata",
+    "regplane.v1.DeleteRegistryMetadata",
+    "regplane.v1.Namespace",
+    "regplane.v1.Registry",
+    "yandex.cloud.containerregistry.v1.DeleteImageMetadata",
+    "google.protobuf.Empty",
+    "google.rpc.Status",
+    "google.rpc.BadRequest",
+    "google.rpc.ErrorInfo",
+    "google.rpc.RetryInfo",
+  ];
+
   for (const version of ["v1", "v1alpha"] as const) {
+    it(`describes every type that can arrive in an Any, with all it depends on (${version})`, async () => {
+      const reflection = reflectionClient(server.grpcAddress, version);
+      try {
+        for (const typeName of ANY_TYPES) {
+          const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: await filesFor(reflection, typeName) }));
+          expect(registry.getMessage(typeName), typeName).toBeDefined();
+        }
+      } finally {
+        reflection.close();
+      }
+    }, 30_000);
+
     it(`serves google.rpc.BadRequest so a call's error details decode with nothing but reflection (${version})`, async () => {
       const res = await bufCurl("regplane.v1.ImageService/List", { folderId: "default", pageSize: 5000 });
       expect(res.code).not.toBe(0);
@@ -97,9 +143,7 @@ describe("gRPC reflection serves what the port answers and what an Any may hold"
 
       const reflection = reflectionClient(server.grpcAddress, version);
       try {
-        const answer = await reflection.ask({ file_containing_symbol: "google.rpc.BadRequest" });
-        const files = (answer.file_descriptor_response.file_descriptor_proto as Buffer[]).map((b) => fromBinary(FileDescriptorProtoSchema, b));
-        const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: dependenciesFirst(files) }));
+        const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: await filesFor(reflection, "google.rpc.BadRequest") }));
         const badRequest = registry.getMessage("google.rpc.BadRequest") as DescMessage;
         expect(badRequest).toBeDefined();
         const decoded = toJson(badRequest, fromBinary(badRequest, Buffer.from(printed.details[0].value, "base64"))) as { fieldViolations: Array<{ field: string }> };

@@ -117,6 +117,7 @@ describe("start-up failures are one line and exit 2", () => {
     const file = path.join(dir, "regplane.yaml");
     for (const entry of [
       '{id: lab, provider: oci, endpoint: "https://ci:s3cretpw@registry.example:99999"}',
+      '{id: lab, provider: oci, endpoint: "https://ci:pa/s3cretpw@reg@istry.example"}',
       '{id: lab, provider: ionos, token: t, endpoint: "https://ci:s3cretpw@api example"}',
       '{id: lab, provider: yandex, folderId: b1g, iamToken: t, endpoint: "grpcs://ci:s3cretpw@[::1"}',
     ]) {

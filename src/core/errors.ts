@@ -169,7 +169,8 @@ function codeName(code: Code): string {
 /** Longest provider text an error carries. */
 export const PROVIDER_TEXT_MAX_CHARS = 300;
 
-const URL_USER_INFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#@"']*@/gi;
+// Up to the last "@" of the word: an unencoded "/" or "@" in a password must not end the match early.
+const URL_USER_INFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s"']*@/gi;
 
 /** `https://user:secret@host` → `https://<redacted>@host`, wherever a URL appears in the text. */
 export function withoutUserInfo(text: string): string {

@@ -15,6 +15,8 @@ export interface ProcessLog {
 
 export function createProcessLog(level: string, tty = process.stdout.isTTY === true): ProcessLog {
   let giveUpAt = Number.POSITIVE_INFINITY;
+  // pino flushes on exit; registered first, this bounds that flush too when the process exits another way.
+  process.once("exit", () => (giveUpAt = Math.min(giveUpAt, Date.now() + 1000)));
   const out = pino.destination({ dest: 1, sync: false, maxLength: BUFFER_BYTES, retryEAGAIN: () => Date.now() < giveUpAt });
   // EPIPE (stdout closed) is already turned into silence by pino; anything else ends logging, not the process.
   out.on("error", () => {});

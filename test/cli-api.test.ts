@@ -9,7 +9,8 @@ import { parse as parseYaml } from "yaml";
 import type { Image } from "../src/gen/regplane/v1/image_pb.js";
 import { ImageService } from "../src/gen/regplane/v1/image_service_pb.js";
 import { OperationService } from "../src/gen/regplane/v1/operation_service_pb.js";
-import { regplane, spawnRegplane } from "./support/cli.js";
+import { spawn } from "node:child_process";
+import { cliEnv, regplane, regplaneOnPath, spawnRegplane } from "./support/cli.js";
 import { connectClient } from "./support/clients.js";
 import { startDeleteGate, type DeleteGate } from "./support/delete-gate.js";
 import { buildBaseLayout, copyToLayout, makeTempDir, run, writeSyntheticImage } from "./support/images.js";
@@ -138,6 +139,18 @@ describe("regplane image list", { timeout: 240_000 }, () => {
     const table = await cli(["image", "list", "--repository", "alpha/team/b", "--limit", "3"]);
     expect(table.stdout.trim().split("\n")).toHaveLength(4);
     expect(table.stderr).toMatch(/more items: --page-token \S+/);
+  });
+
+  it("stops quietly when the reader of its output goes away (| head)", async () => {
+    const bin = await regplaneOnPath(path.join(work, "bin"));
+    const script = "regplane image list --folder default -o json | head -c 100 >/dev/null";
+    const res = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn("bash", ["-o", "pipefail", "-c", script], { env: cliEnv({ ...env, PATH: `${bin}:${process.env.PATH}` }), stdio: ["ignore", "ignore", "pipe"] });
+      let stderr = "";
+      child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+      child.on("close", (code) => resolve({ code, stderr }));
+    });
+    expect(res).toEqual({ code: 0, stderr: "" });
   });
 
   it("--filter and --order-by reach the API", async () => {

@@ -65,6 +65,11 @@ export function buildProgram(io: Io): Command {
 }
 
 function defaultIo(): Io {
+  // `regplane image list | head` closes the pipe early: stop quietly, as other command-line tools do.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(EXIT.ok);
+    throw err;
+  });
   return {
     out: (t) => process.stdout.write(t),
     err: (t) => process.stderr.write(t),

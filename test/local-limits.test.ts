@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { LocalProvider } from "../src/adapters/local/index.js";
+import { Code } from "../src/core/errors.js";
 import type { ImageRecord } from "../src/core/types.js";
 import { makeTempDir, readBlobJson, readIndexJson } from "./support/images.js";
 import { buildHostileCorpus } from "./fixtures/hostile-corpus.js";
@@ -69,5 +70,28 @@ describe("LocalProvider: nested index limits", () => {
     ]);
     const larger = new LocalProvider({ id: "local", root, maxMetadataBytes: 16 * 1024 * 1024 });
     expect(await listRepository(larger, "evil/index-huge", 50_000)).toHaveLength(40_000);
+  });
+
+  it("stops parsing a layout once the only listing waiting for it is cancelled", async () => {
+    const controller = new AbortController();
+    let warnings = 0;
+    // Every one of the 40,000 entries names a missing manifest: one warning each while the parse goes on.
+    const p = new LocalProvider({
+      id: "local",
+      root,
+      maxMetadataBytes: 16 * 1024 * 1024,
+      onWarning: () => {
+        warnings++;
+        controller.abort();
+      },
+    });
+    const listing = p.listImages({ order: [], limit: 100, signal: controller.signal, repository: "evil/index-huge" });
+    await expect(listing).rejects.toMatchObject({ code: Code.CANCELLED });
+    // The parse shared by callers runs on; wait for it to end before counting what it did.
+    const loads = (p as unknown as { loading: Map<string, { promise: Promise<unknown> }> }).loading;
+    await Promise.allSettled([...loads.values()].map((l) => l.promise));
+    // At most the reads already in flight when the signal fired (32 at a time) finish after it.
+    expect(warnings).toBeGreaterThanOrEqual(1);
+    expect(warnings).toBeLessThan(100);
   });
 });

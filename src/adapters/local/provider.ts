@@ -21,15 +21,13 @@ import {
   indexEntries,
   isObject,
   type LayoutSnapshot,
-  parseIndexJson,
-  readIndexFile,
   snapshotWeight,
   statIndex,
 } from "./layout.js";
 import { WeightedLru } from "../../core/lru.js";
 import { diskFailure } from "./disk-errors.js";
 import { MinHeap, upperBound } from "./merge.js";
-import { collectGarbage, removeIndexEntries, removeStaleTemps, writeFileAtomic } from "./mutate.js";
+import { collectGarbage, readIndexForUpdate, removeIndexEntries, removeStaleTemps, writeFileAtomic } from "./mutate.js";
 import { KeyedMutex } from "./mutex.js";
 import {
   BLOBS_DIR,
@@ -361,15 +359,15 @@ export class LocalProvider implements Provider {
     cached: LayoutSnapshot | undefined,
     signal: AbortSignal,
   ): Promise<LayoutSnapshot> {
-    const { source, text } = await readIndexFile(this.disk, dir, this.maxMetadataBytes);
+    const { source, index } = await readIndexForUpdate(this.disk, dir, this.maxMetadataBytes, repository);
     if (cached !== undefined && cached.source.version === source.version && cached.source.contentHash === source.contentHash) {
       cached.source = source;
       return cached;
     }
     const entries =
-      text === undefined
+      index === undefined
         ? []
-        : indexEntries(parseIndexJson(text, repository), (entry) =>
+        : indexEntries(index, (entry) =>
             this.warn("local registry: index.json entry without a valid digest, skipped", {
               registryId: this.id,
               repository,

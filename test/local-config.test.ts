@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { providerFactories } from "../src/adapters/index.js";
 import { ConfigError } from "../src/core/config.js";
 import type { Provider } from "../src/core/provider.js";
-import { listBlobs, makeTempDir, writeSyntheticImage } from "./support/images.js";
+import { ageBlobs, listBlobs, makeTempDir, writeSyntheticImage } from "./support/images.js";
 
 const signal = new AbortController().signal;
 let work: string;
@@ -57,5 +57,22 @@ describe("local registry entry keys", () => {
       expect(() => build({ path: work, ...fields })).toThrow(ConfigError);
       expect(() => build({ path: work, ...fields })).toThrow(new RegExp(`^registries\\[lab\\]\\.${field}\\b`));
     }
+  });
+});
+
+describe("collection beside another writer", () => {
+  it("keeps an old blob that a manifest written within the grace period reuses, and collects the rest of the deleted image", async () => {
+    const root = path.join(work, "reuse");
+    const layout = path.join(root, "team", "app");
+    const old = await writeSyntheticImage(layout, { tag: "old" });
+    await ageBlobs(layout);
+    // A copy in progress: its manifest and config are written, it reuses old's layer, index.json comes last.
+    const copying = await writeSyntheticImage(layout, { sharedLayers: old.layers, blobsOnly: true });
+    await build({ path: root }).deleteImage("team/app", old.digest, signal);
+    const blobs = await listBlobs(layout);
+    expect(blobs).toContain(old.layers[0].descriptor.digest);
+    for (const d of [copying.digest, copying.manifest.config.digest, ...copying.ownBlobs]) expect(blobs).toContain(d);
+    expect(blobs).not.toContain(old.digest);
+    expect(blobs).not.toContain(old.manifest.config.digest);
   });
 });

@@ -1,5 +1,6 @@
 // Reading OCI image layouts: index.json into image records, manifests and configs by digest.
 // Blobs are content-addressed, so what is parsed from one is cached by digest for every layout.
+// Longer than most files: parsing, caching and size summing share the record shapes defined here.
 import { createHash } from "node:crypto";
 import * as path from "node:path";
 

@@ -1,17 +1,39 @@
-// Changes to a layout on disk. Callers hold the layout's mutex. index.json is only ever replaced by
-// rename, so a reader (or a crash) sees the old file or the new one, never a torn one.
+// Changes to a layout on disk. Callers hold the layout's mutex. regplane replaces index.json only by
+// rename, so a crash leaves the old file or the new one; other tools may write it in place (see readIndexForUpdate).
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 
-import { BlobReader, CorruptBlobError, errorMessage, parseIndexJson, parseManifest, readIndexFile, type ParsedManifest } from "./layout.js";
+import { Code, RegplaneError } from "../../core/errors.js";
+import {
+  BlobReader,
+  CorruptBlobError,
+  errorMessage,
+  indexVersion,
+  type IndexSource,
+  parseIndexJson,
+  parseManifest,
+  readIndexFile,
+  type ParsedManifest,
+} from "./layout.js";
 import { BLOBS_DIR, INDEX_FILE, isMissing, isValidAlgorithm, isValidDigest, isValidEncoded } from "./paths.js";
-import { type SafeFs, UnsafeFileError } from "./safe-fs.js";
+import { CHANGED_WHILE_READ, type SafeFs, UnsafeFileError } from "./safe-fs.js";
 
 const TMP_INFIX = ".tmp-";
 
-/** Writes `name` in `dir` by temp file + fsync + rename + directory fsync; a failure leaves no temp file. */
-export async function writeFileAtomic(disk: SafeFs, dir: string, name: string, data: string, mode = 0o644): Promise<void> {
+/**
+ * Writes `name` in `dir` by temp file + fsync + rename + directory fsync; a failure leaves no temp file.
+ * With `unchangedSince`, the rename happens only while the file's version is still that one; returns
+ * false (nothing written) when another writer replaced it meanwhile.
+ */
+export async function writeFileAtomic(
+  disk: SafeFs,
+  dir: string,
+  name: string,
+  data: string,
+  mode = 0o644,
+  unchangedSince?: string,
+): Promise<boolean> {
   const tmpPath = path.join(dir, `${name}${TMP_INFIX}${randomBytes(8).toString("hex")}`);
   try {
     await disk.run(async () => {
@@ -24,6 +46,10 @@ export async function writeFileAtomic(disk: SafeFs, dir: string, name: string, d
         await handle.close();
       }
     });
+    if (unchangedSince !== undefined && (await fileVersion(disk, path.join(dir, name))) !== unchangedSince) {
+      await disk.run(() => fs.rm(tmpPath, { force: true }));
+      return false;
+    }
     await disk.run(() => fs.rename(tmpPath, path.join(dir, name)));
   } catch (err) {
     await disk.run(() => fs.rm(tmpPath, { force: true })).catch(() => {});
@@ -37,6 +63,16 @@ export async function writeFileAtomic(disk: SafeFs, dir: string, name: string, d
       await handle.close();
     }
   });
+  return true;
+}
+
+async function fileVersion(disk: SafeFs, file: string): Promise<string> {
+  try {
+    return indexVersion(await disk.lstatBig(file));
+  } catch (err) {
+    if (isMissing(err)) return "absent";
+    throw err;
+  }
 }
 
 /** Temp files of writeFileAtomic that a crash left behind; readers never look at them. */
@@ -54,19 +90,50 @@ export async function removeStaleTemps(disk: SafeFs, dir: string, name: string):
   }
 }
 
+/** Reads of index.json tried while another tool is writing it in place (skopeo truncates, then writes). */
+const INDEX_READ_ATTEMPTS = 5;
+/** Rewrites of index.json tried while another tool keeps replacing it. */
+const INDEX_REWRITE_ATTEMPTS = 5;
+
+/**
+ * index.json parsed, read again when what was read is torn (not JSON, or the file changed during the
+ * read) because a tool is writing it in place; only a file that stays broken is DATA_LOSS.
+ */
+export async function readIndexForUpdate(
+  disk: SafeFs,
+  dir: string,
+  maxBytes: number,
+  where: string,
+): Promise<{ source: IndexSource; index?: ReturnType<typeof parseIndexJson> }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const { source, text } = await readIndexFile(disk, dir, maxBytes);
+      return { source, index: text === undefined ? undefined : parseIndexJson(text, where) };
+    } catch (err) {
+      const torn = (err instanceof RegplaneError && err.code === Code.DATA_LOSS) || (err instanceof UnsafeFileError && err.problem === CHANGED_WHILE_READ);
+      if (!torn || attempt === INDEX_READ_ATTEMPTS) throw err;
+      // The other writer's truncate and write are a moment apart; give it that moment.
+      await new Promise((resolve) => setTimeout(resolve, attempt * 5));
+    }
+  }
+}
+
 /**
  * Removes every index.json entry with `digest`. Returns whether index.json changed; a layout
- * without index.json or without the digest is left as it is.
+ * without index.json or without the digest is left as it is. When another tool (skopeo, umoci)
+ * replaces index.json between the read and the rename, the rewrite starts again from its version,
+ * so its new entries are kept.
  */
 export async function removeIndexEntries(disk: SafeFs, dir: string, digest: string, where: string, maxBytes: number): Promise<boolean> {
-  const { text } = await readIndexFile(disk, dir, maxBytes);
-  if (text === undefined) return false;
-  const index = parseIndexJson(text, where);
-  const kept = index.manifests.filter((m) => !(typeof m === "object" && m !== null && (m as { digest?: unknown }).digest === digest));
-  if (kept.length === index.manifests.length) return false;
-  const mode = Number((await disk.lstatBig(path.join(dir, INDEX_FILE))).mode) & 0o777;
-  await writeFileAtomic(disk, dir, INDEX_FILE, JSON.stringify({ ...index, manifests: kept }), mode);
-  return true;
+  for (let attempt = 1; ; attempt++) {
+    const { source, index } = await readIndexForUpdate(disk, dir, maxBytes, where);
+    if (index === undefined) return false;
+    const kept = index.manifests.filter((m) => !(typeof m === "object" && m !== null && (m as { digest?: unknown }).digest === digest));
+    if (kept.length === index.manifests.length) return false;
+    const mode = Number((await disk.lstatBig(path.join(dir, INDEX_FILE))).mode) & 0o777;
+    const guard = attempt < INDEX_REWRITE_ATTEMPTS ? source.version : undefined;
+    if (await writeFileAtomic(disk, dir, INDEX_FILE, JSON.stringify({ ...index, manifests: kept }), mode, guard)) return true;
+  }
 }
 
 export interface CollectionOptions {
@@ -96,9 +163,9 @@ export async function collectGarbage(
   onWarning: (msg: string, ctx: object) => void,
   options: CollectionOptions,
 ): Promise<string[]> {
-  const first = await readIndexFile(disk, dir, options.maxMetadataBytes);
+  const first = await readIndexForUpdate(disk, dir, options.maxMetadataBytes, where);
   // Without index.json a layout may be mid-copy (blobs first, index last); its blobs are not garbage yet.
-  if (first.text === undefined) return [];
+  if (first.index === undefined) return [];
   const reachable = new Set<string>();
   const skipped = (digest: string, err: unknown) => {
     onWarning("local registry: garbage collection skipped, a referenced manifest is unreadable", {
@@ -109,8 +176,8 @@ export async function collectGarbage(
     return [];
   };
   const pending: string[] = [];
-  const markIndex = (text: string) => {
-    for (const m of parseIndexJson(text, where).manifests) {
+  const markIndex = (index: { manifests: unknown[] }) => {
+    for (const m of index.manifests) {
       const digest = (m as { digest?: unknown } | null)?.digest;
       if (isValidDigest(digest) && !reachable.has(digest)) {
         reachable.add(digest);
@@ -147,7 +214,7 @@ export async function collectGarbage(
     }
     return undefined;
   };
-  markIndex(first.text);
+  markIndex(first.index);
   if ((await drain()) !== undefined) return [];
 
   const blobsDir = path.join(dir, BLOBS_DIR);
@@ -167,9 +234,9 @@ export async function collectGarbage(
   }
   if ((await drain()) !== undefined) return [];
   // index.json may have been replaced while the folders were read: what it now references stays too.
-  const second = await readIndexFile(disk, dir, options.maxMetadataBytes);
-  if (second.text !== undefined && second.source.contentHash !== first.source.contentHash) {
-    markIndex(second.text);
+  const second = await readIndexForUpdate(disk, dir, options.maxMetadataBytes, where);
+  if (second.index !== undefined && second.source.contentHash !== first.source.contentHash) {
+    markIndex(second.index);
     if ((await drain()) !== undefined) return [];
   }
 

@@ -1,5 +1,6 @@
 // The embedded registry: OCI image layouts under one root directory. A repository is a directory
 // holding `oci-layout`; a namespace is a top-level folder; an image is a manifest digest in index.json.
+// Longer than most files: images and namespaces share one layout cache, mutex and disk limiter here.
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
@@ -20,14 +21,13 @@ import {
   indexEntries,
   isObject,
   type LayoutSnapshot,
-  parseIndexJson,
-  readIndexFile,
   snapshotWeight,
   statIndex,
 } from "./layout.js";
 import { WeightedLru } from "../../core/lru.js";
 import { diskFailure } from "./disk-errors.js";
-import { collectGarbage, removeIndexEntries, removeStaleTemps, writeFileAtomic } from "./mutate.js";
+import { MinHeap, upperBound } from "./merge.js";
+import { collectGarbage, readIndexForUpdate, removeIndexEntries, removeStaleTemps, writeFileAtomic } from "./mutate.js";
 import type { LockService } from "../../core/locks.js";
 import { KeyedMutex } from "./mutex.js";
 import {
@@ -363,15 +363,15 @@ export class LocalProvider implements Provider {
     cached: LayoutSnapshot | undefined,
     signal: AbortSignal,
   ): Promise<LayoutSnapshot> {
-    const { source, text } = await readIndexFile(this.disk, dir, this.maxMetadataBytes);
+    const { source, index } = await readIndexForUpdate(this.disk, dir, this.maxMetadataBytes, repository);
     if (cached !== undefined && cached.source.version === source.version && cached.source.contentHash === source.contentHash) {
       cached.source = source;
       return cached;
     }
     const entries =
-      text === undefined
+      index === undefined
         ? []
-        : indexEntries(parseIndexJson(text, repository), (entry) =>
+        : indexEntries(index, (entry) =>
             this.warn("local registry: index.json entry without a valid digest, skipped", {
               registryId: this.id,
               repository,
@@ -703,60 +703,4 @@ function cancelled(cause?: unknown): RegplaneError {
 
 function normalizeVisibility(v: Visibility | undefined): Visibility {
   return v === "public" || v === "private" ? v : "inherit";
-}
-
-/** The first index strictly after `key` in images sorted by `order`. */
-function upperBound(images: ImageRecord[], key: ImageKey, order: OrderTerm[]): number {
-  let lo = 0;
-  let hi = images.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (compareImages(images[mid], key, order) <= 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-class MinHeap<T> {
-  private readonly items: T[] = [];
-
-  constructor(private readonly compare: (a: T, b: T) => number) {}
-
-  get size(): number {
-    return this.items.length;
-  }
-
-  push(item: T): void {
-    const a = this.items;
-    a.push(item);
-    let i = a.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (this.compare(a[i], a[parent]) >= 0) break;
-      [a[i], a[parent]] = [a[parent], a[i]];
-      i = parent;
-    }
-  }
-
-  pop(): T | undefined {
-    const a = this.items;
-    if (a.length === 0) return undefined;
-    const top = a[0];
-    const last = a.pop()!;
-    if (a.length > 0) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let smallest = i;
-        if (l < a.length && this.compare(a[l], a[smallest]) < 0) smallest = l;
-        if (r < a.length && this.compare(a[r], a[smallest]) < 0) smallest = r;
-        if (smallest === i) break;
-        [a[i], a[smallest]] = [a[smallest], a[i]];
-        i = smallest;
-      }
-    }
-    return top;
-  }
 }

@@ -11,6 +11,8 @@ const OPEN_READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLO
 /** Pool calls of one registry at a time; libuv has 4 threads by default, so one registry never holds all. */
 export const DEFAULT_POOL_LIMIT = 2;
 
+export const CHANGED_WHILE_READ = "changed while being read";
+
 /** A path that is a link, a non-regular file, or too large: never read, reported and skipped. */
 export class UnsafeFileError extends Error {
   constructor(
@@ -123,7 +125,7 @@ export class SafeFs {
           length += bytesRead;
           if (length === buffer.length) break;
         }
-        if (length > maxBytes || length > Number(stat.size)) throw new UnsafeFileError(file, "changed while being read");
+        if (length > maxBytes || length > Number(stat.size)) throw new UnsafeFileError(file, CHANGED_WHILE_READ);
         return { bytes: buffer.subarray(0, length), stat };
       } finally {
         await handle.close();

@@ -250,6 +250,11 @@ export interface LimitsConfig {
   maxDeadlineMs: number;
   /** Deepest nesting a Connect JSON request may have, checked before it is parsed. */
   maxJsonDepth: number;
+  /** Failed or missing credentials per client address per second (token bucket); 0 turns the limit off. */
+  authFailuresPerSecond: number;
+  authFailureBurst: number;
+  /** scrypt key verifications running at once; more are refused with RESOURCE_EXHAUSTED. */
+  maxPendingKeyVerifications: number;
 }
 
 export const DEFAULT_LIMITS: LimitsConfig = {
@@ -260,6 +265,9 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   defaultDeadlineMs: 60_000,
   maxDeadlineMs: 300_000,
   maxJsonDepth: 64,
+  authFailuresPerSecond: 10,
+  authFailureBurst: 100,
+  maxPendingKeyVerifications: 2,
 };
 
 /** A configured key hash: "sha256:<64 hex>" or "scrypt:<N>:<r>:<p>:<salt b64>:<hash b64>"; undefined if neither. */
@@ -372,7 +380,13 @@ function loadAccessControl(config: Config, raw: Record<string, unknown>, { flags
     defaultDeadlineMs: parseDuration(limits.defaultDeadline ?? "60s", "limits.defaultDeadline"),
     maxDeadlineMs: parseDuration(limits.maxDeadline ?? "5m", "limits.maxDeadline"),
     maxJsonDepth: positiveInt(limits.maxJsonDepth ?? DEFAULT_LIMITS.maxJsonDepth, "limits.maxJsonDepth", 1, 10_000),
+    authFailuresPerSecond: Number(limits.authFailuresPerSecond ?? DEFAULT_LIMITS.authFailuresPerSecond),
+    authFailureBurst: positiveInt(limits.authFailureBurst ?? DEFAULT_LIMITS.authFailureBurst, "limits.authFailureBurst"),
+    maxPendingKeyVerifications: positiveInt(limits.maxPendingKeyVerifications ?? DEFAULT_LIMITS.maxPendingKeyVerifications, "limits.maxPendingKeyVerifications", 1, 64),
   };
+  if (!Number.isFinite(config.limits.authFailuresPerSecond) || config.limits.authFailuresPerSecond < 0) {
+    throw new ConfigError("limits.authFailuresPerSecond: a number ≥ 0 (0 turns the limit off)");
+  }
   if (!Number.isFinite(config.limits.ratePerSecond) || config.limits.ratePerSecond < 0) throw new ConfigError("limits.ratePerSecond: a number ≥ 0 (0 turns the limit off)");
   config.limits.burst = positiveInt(limits.burst ?? Math.max(1, Math.ceil(config.limits.ratePerSecond * 2)), "limits.burst");
   if (config.limits.defaultDeadlineMs <= 0 || config.limits.maxDeadlineMs < config.limits.defaultDeadlineMs) {

@@ -72,6 +72,12 @@ function peerCertSubjectOf(call: { getAuthContext(): { sslPeerCertificate?: Peer
   return cert ? subjectOf(cert) : undefined;
 }
 
+/** The IP address in grpc-js's peer string ("127.0.0.1:5000", "[::1]:5000"), without the port. */
+function addressOfPeer(peer: string): string {
+  const m = /^\[?(.*?)\]?:\d+$/.exec(peer);
+  return m ? m[1] : peer;
+}
+
 function handlersOf(binding: ServiceBinding, pipeline: RpcPipeline): grpc.UntypedServiceImplementation {
   const impl: grpc.UntypedServiceImplementation = {};
   for (const m of binding.service.methods) {
@@ -101,6 +107,7 @@ function handlersOf(binding: ServiceBinding, pipeline: RpcPipeline): grpc.Untype
           requestHeader: headerOf(call.metadata),
           protocol: "grpc",
           peerCertSubject: peerCertSubjectOf(call),
+          peerAddress: addressOfPeer(call.getPeer()),
         };
         pipeline.invoke(binding, m.localName, call.request, incoming).then((res) => finish(null, res), finish);
       } catch (err) {

@@ -89,6 +89,10 @@ function takeClientDeadline(u: UniversalServerRequest): number | undefined {
   return Date.now() + parsed.timeoutMs;
 }
 
+function peerAddressOf(req: NodeRequest): string | undefined {
+  return (req instanceof http2.Http2ServerRequest ? req.stream.session?.socket : req.socket)?.remoteAddress;
+}
+
 function peerCertSubjectOf(req: NodeRequest): string | undefined {
   const socket = req instanceof http2.Http2ServerRequest ? req.stream.session?.socket : req.socket;
   if (!(socket instanceof tls.TLSSocket) || !socket.authorized) return undefined;
@@ -235,6 +239,7 @@ function rpcHandler(o: HttpServerOptions): NodeHandler {
         requestHeader: (name) => request.header.get(name) ?? undefined,
         protocol: protocolOf(request),
         peerCertSubject: values.get(PEER_CERT_SUBJECT),
+        peerAddress: peerAddressOf(req),
       };
       const admitted = admittedBody(request, request.body as AsyncIterable<Uint8Array>, () => o.pipeline.admit(target.binding, target.method, incoming));
       request.body = isConnectJson(request) ? depthCheckedBody(request, admitted, maxJsonDepth, maxMessageBytes) : admitted;

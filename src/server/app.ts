@@ -79,6 +79,7 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
     pipeline,
     mirrors,
     ...transport,
+    connectionLimits: config.limits,
     guardReflection: config.auth.protectReflection ? authenticate : undefined,
     guardHealth,
   });
@@ -89,6 +90,7 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
     pipeline,
     ...transport,
     maxJsonDepth: config.limits.maxJsonDepth,
+    connectionLimits: config.limits,
     guardHealth,
     metrics,
     corsOrigins: config.corsOrigins,

@@ -1,6 +1,6 @@
 // Connections that never become calls cannot hold the ports: the server closes sockets that send nothing,
 // half an HTTP/2 preface, half an HTTP/1.1 request or only the preface (each test waits for the server's
-// close, with no upper time bound asserted), and beyond maxConnectionsPerAddress new connections are
+// close, with no upper time bound asserted), and beyond maxConnections(PerAddress) new connections are
 // closed while the established trusted connection keeps being served (counted, not timed).
 import * as net from "node:net";
 import { type Client } from "@connectrpc/connect";
@@ -54,11 +54,11 @@ describe("sockets that never become calls are closed", () => {
   }
 });
 
-describe("connection caps", () => {
+describe.each(["maxConnectionsPerAddress", "maxConnections"])("connection caps: %s", (cap) => {
   let edge: EdgeApp;
   const CAP = 5;
   beforeAll(async () => {
-    edge = await startEdgeApp(`registries:\n  - { id: reg, provider: memory }\nlimits:\n  maxConnectionsPerAddress: ${CAP}\n`);
+    edge = await startEdgeApp(`registries:\n  - { id: reg, provider: memory }\nlimits:\n  ${cap}: ${CAP}\n`);
   });
   afterAll(() => edge?.stop());
 
@@ -81,7 +81,7 @@ describe("connection caps", () => {
     },
   ];
   for (const p of ports) {
-    it(`refuses connections beyond the per-address cap on the ${p.name} port and keeps serving the established one`, async () => {
+    it(`refuses connections beyond the cap on the ${p.name} port and keeps serving the established one`, async () => {
       const trusted = p.trusted();
       try {
         expect(await trusted.list()).toBe(2);

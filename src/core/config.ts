@@ -317,6 +317,23 @@ export interface LimitsConfig {
   maxDeadlineMs: number;
   /** Deepest nesting a Connect JSON request may have, checked before it is parsed. */
   maxJsonDepth: number;
+  /** Failed or missing credentials per client address per second (token bucket); 0 turns the limit off. */
+  authFailuresPerSecond: number;
+  authFailureBurst: number;
+  /** scrypt key verifications running at once; more are refused with RESOURCE_EXHAUSTED. */
+  maxPendingKeyVerifications: number;
+  /** A connection that has not shown its protocol (HTTP/2 preface or an HTTP/1.1 request line) by then is closed. */
+  firstBytesTimeoutMs: number;
+  /** An HTTP/1.1 request whose headers are incomplete, or an HTTP/2 connection without a first stream, by then is closed. */
+  headersTimeoutMs: number;
+  /** A connection with no traffic for this long is closed, on both ports. */
+  idleTimeoutMs: number;
+  /** Open connections per port; beyond it, new ones are closed at once. */
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  /** HTTP/2 keepalive: an idle connection is pinged this often and closed when no answer comes within keepaliveTimeout. */
+  keepaliveTimeMs: number;
+  keepaliveTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: LimitsConfig = {
@@ -327,6 +344,16 @@ export const DEFAULT_LIMITS: LimitsConfig = {
   defaultDeadlineMs: 60_000,
   maxDeadlineMs: 300_000,
   maxJsonDepth: 64,
+  authFailuresPerSecond: 10,
+  authFailureBurst: 100,
+  maxPendingKeyVerifications: 2,
+  firstBytesTimeoutMs: 10_000,
+  headersTimeoutMs: 10_000,
+  idleTimeoutMs: 300_000,
+  maxConnections: 10_000,
+  maxConnectionsPerAddress: 1000,
+  keepaliveTimeMs: 7_200_000,
+  keepaliveTimeoutMs: 20_000,
 };
 
 /** A configured key hash: "sha256:<64 hex>" or "scrypt:<N>:<r>:<p>:<salt b64>:<hash b64>"; undefined if neither. */
@@ -439,7 +466,24 @@ function loadAccessControl(config: Config, raw: Record<string, unknown>, { flags
     defaultDeadlineMs: parseDuration(limits.defaultDeadline ?? "60s", "limits.defaultDeadline"),
     maxDeadlineMs: parseDuration(limits.maxDeadline ?? "5m", "limits.maxDeadline"),
     maxJsonDepth: positiveInt(limits.maxJsonDepth ?? DEFAULT_LIMITS.maxJsonDepth, "limits.maxJsonDepth", 1, 10_000),
+    authFailuresPerSecond: Number(limits.authFailuresPerSecond ?? DEFAULT_LIMITS.authFailuresPerSecond),
+    authFailureBurst: positiveInt(limits.authFailureBurst ?? DEFAULT_LIMITS.authFailureBurst, "limits.authFailureBurst"),
+    maxPendingKeyVerifications: positiveInt(limits.maxPendingKeyVerifications ?? DEFAULT_LIMITS.maxPendingKeyVerifications, "limits.maxPendingKeyVerifications", 1, 64),
+    firstBytesTimeoutMs: parseDuration(limits.firstBytesTimeout ?? "10s", "limits.firstBytesTimeout"),
+    headersTimeoutMs: parseDuration(limits.headersTimeout ?? "10s", "limits.headersTimeout"),
+    idleTimeoutMs: parseDuration(limits.idleTimeout ?? "5m", "limits.idleTimeout"),
+    maxConnections: positiveInt(limits.maxConnections ?? DEFAULT_LIMITS.maxConnections, "limits.maxConnections"),
+    maxConnectionsPerAddress: positiveInt(limits.maxConnectionsPerAddress ?? DEFAULT_LIMITS.maxConnectionsPerAddress, "limits.maxConnectionsPerAddress"),
+    keepaliveTimeMs: parseDuration(limits.keepaliveTime ?? "2h", "limits.keepaliveTime"),
+    keepaliveTimeoutMs: parseDuration(limits.keepaliveTimeout ?? "20s", "limits.keepaliveTimeout"),
   };
+  for (const key of ["firstBytesTimeoutMs", "headersTimeoutMs", "idleTimeoutMs", "keepaliveTimeMs", "keepaliveTimeoutMs"] as const) {
+    // Node's timers hold at most 2^31-1 ms (about 24 days).
+    if (config.limits[key] <= 0 || config.limits[key] > 2_147_483_647) throw new ConfigError(`limits.${key.slice(0, -2)}: must be positive and at most 24d`);
+  }
+  if (!Number.isFinite(config.limits.authFailuresPerSecond) || config.limits.authFailuresPerSecond < 0) {
+    throw new ConfigError("limits.authFailuresPerSecond: a number ≥ 0 (0 turns the limit off)");
+  }
   if (!Number.isFinite(config.limits.ratePerSecond) || config.limits.ratePerSecond < 0) throw new ConfigError("limits.ratePerSecond: a number ≥ 0 (0 turns the limit off)");
   config.limits.burst = positiveInt(limits.burst ?? Math.max(1, Math.ceil(config.limits.ratePerSecond * 2)), "limits.burst");
   if (config.limits.defaultDeadlineMs <= 0 || config.limits.maxDeadlineMs < config.limits.defaultDeadlineMs) {

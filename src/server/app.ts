@@ -66,7 +66,7 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
   const tokens = new PageTokenCodec({ keys: await loadOrCreateTokenKeys(store, config.pageTokenKeys), store, ttlMs: config.pageTokenTtlMs });
   const deps = { catalog, store, engine, tokens, config };
   const bindings = [imageService(deps), operationService(deps), registryService(deps), namespaceService(deps)];
-  const { authenticate, open } = new Authenticator(config.auth);
+  const { authenticate, open } = new Authenticator(config.auth, config.limits, (result) => metrics.keyVerifications.inc({ result }));
   const pipeline = new RpcPipeline(logger.child({ component: "rpc" }), metrics, {
     authenticate,
     catalog,
@@ -85,6 +85,7 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
     pipeline,
     mirrors,
     ...transport,
+    connectionLimits: config.limits,
     guardReflection: config.auth.protectReflection ? authenticate : undefined,
     guardHealth,
   });
@@ -95,6 +96,7 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
     pipeline,
     ...transport,
     maxJsonDepth: config.limits.maxJsonDepth,
+    connectionLimits: config.limits,
     guardHealth,
     metrics,
     corsOrigins: config.corsOrigins,

@@ -2,8 +2,10 @@
 // client-certificate subjects verified by the TLS layer, and the viewer/editor roles.
 import { createHash, randomBytes, scrypt, timingSafeEqual, X509Certificate, type BinaryLike, type ScryptOptions } from "node:crypto";
 import type { PeerCertificate } from "node:tls";
-import { parseKeyHash, type AuthConfig, type Grant, type KeyHash, type Role } from "../core/config.js";
+import { LRUCache } from "lru-cache";
+import { DEFAULT_LIMITS, parseKeyHash, type AuthConfig, type Grant, type KeyHash, type LimitsConfig, type Role } from "../core/config.js";
 import { Code, RegplaneError } from "../core/errors.js";
+import { TokenBuckets } from "./limits.js";
 
 /** An authenticated caller: its principal name and what its grant reaches. */
 export interface Caller extends Grant {
@@ -11,7 +13,18 @@ export interface Caller extends Grant {
 }
 
 /** What the transport knows: request headers and, under mTLS, the subject of a verified client certificate. */
-export type Authenticate = (header: (name: string) => string | undefined, transport: { peerCertSubject?: string }) => Caller | Promise<Caller>;
+export type Authenticate = (header: (name: string) => string | undefined, transport: { peerCertSubject?: string; peerAddress?: string }) => Caller | Promise<Caller>;
+
+/** The limits that keep failed authentication cheap for everyone else. */
+export type AuthLimits = Pick<LimitsConfig, "authFailuresPerSecond" | "authFailureBurst" | "maxPendingKeyVerifications">;
+
+/** Scrypt verifications, for the regplane_key_verifications_total metric. */
+export type VerificationResult = "verified" | "failed";
+
+/** Distinct failed keys remembered, so a repeated wrong key costs a lookup instead of a hash (about 100 bytes each). */
+const FAILED_KEYS_REMEMBERED = 10_000;
+/** Client addresses whose failures are counted at once; the least recent is forgotten first. */
+const ADDRESSES_TRACKED = 10_000;
 
 /** The caller when no credentials are configured: every folder, editor (regplane then binds loopback only). */
 export const ANONYMOUS: Caller = { name: "anonymous", folders: "*", role: "editor" };
@@ -75,8 +88,20 @@ export class Authenticator {
   private readonly subjects: Map<string, Caller>;
   /** sha256 of a key already verified against a scrypt hash → its caller, so scrypt runs once per key. */
   private readonly verified = new Map<string, Caller>();
+  /** sha256 of keys that failed scrypt verification. */
+  private readonly failedKeys = new LRUCache<string, true>({ max: FAILED_KEYS_REMEMBERED });
+  /** Failed or missing credentials per client address: each takes a token, none left is RESOURCE_EXHAUSTED. */
+  private readonly failures: TokenBuckets | undefined;
+  private readonly maxVerifying: number;
+  private verifying = 0;
 
-  constructor(config: AuthConfig) {
+  constructor(
+    config: AuthConfig,
+    limits: AuthLimits = DEFAULT_LIMITS,
+    private readonly onVerification: (result: VerificationResult) => void = () => {},
+  ) {
+    this.failures = limits.authFailuresPerSecond > 0 ? new TokenBuckets(limits.authFailuresPerSecond, limits.authFailureBurst, ADDRESSES_TRACKED) : undefined;
+    this.maxVerifying = limits.maxPendingKeyVerifications;
     this.keys = config.keys.map((k) => ({ caller: { name: k.name, folders: k.folders, role: k.role }, hash: parseKeyHash(k.hash)! }));
     this.subjects = new Map(config.clientCerts.map((c) => [c.subject, { name: c.subject, folders: c.folders, role: c.role }]));
     this.open = this.keys.length === 0 && this.subjects.size === 0;
@@ -88,15 +113,16 @@ export class Authenticator {
     const authorization = header("authorization");
     if (authorization !== undefined) {
       const m = /^Bearer +(\S+) *$/i.exec(authorization);
-      if (!m) throw unauthenticated("the authorization header must be \"Bearer <api key>\"");
-      const caller = this.callerOfKey(m[1]);
+      if (!m) throw this.failed(transport.peerAddress, "the authorization header must be \"Bearer <api key>\"");
+      const caller = this.callerOfKey(m[1], transport.peerAddress);
       if (caller instanceof Promise) {
+        // The verification already took this address's failure token.
         return caller.then((c) => {
           if (!c) throw unauthenticated("the API key is not valid");
           return c;
         });
       }
-      if (!caller) throw unauthenticated("the API key is not valid");
+      if (!caller) throw this.failed(transport.peerAddress, "the API key is not valid");
       return caller;
     }
     if (transport.peerCertSubject !== undefined) {
@@ -108,10 +134,25 @@ export class Authenticator {
       }
       return caller;
     }
-    throw unauthenticated("credentials required: send \"authorization: Bearer <api key>\" or a client certificate");
+    throw this.failed(transport.peerAddress, "credentials required: send \"authorization: Bearer <api key>\" or a client certificate");
   };
 
-  private callerOfKey(key: string): Caller | undefined | Promise<Caller | undefined> {
+  /** UNAUTHENTICATED, counted against the address; RESOURCE_EXHAUSTED once the address has failed too often. */
+  private failed(address: string | undefined, message: string): RegplaneError {
+    return this.takeFailure(address) ?? unauthenticated(message);
+  }
+
+  /** Takes one failure token for the address; the refusal when none is left. */
+  private takeFailure(address: string | undefined): RegplaneError | undefined {
+    const waitMs = this.failures?.take(address ?? "");
+    if (waitMs === undefined) return undefined;
+    return new RegplaneError(Code.RESOURCE_EXHAUSTED, "too many failed authentication attempts from this address", {
+      errorInfo: { reason: "AUTH_FAILURES_RATE_LIMITED", metadata: {} },
+      retryDelayMs: waitMs,
+    });
+  }
+
+  private callerOfKey(key: string, address: string | undefined): Caller | undefined | Promise<Caller | undefined> {
     if (key.length > MAX_PRESENTED_KEY) return undefined;
     const presented = sha256(key);
     // Every sha256 entry is compared, in constant time, so timing says nothing about which one matched.
@@ -123,8 +164,31 @@ export class Authenticator {
     const cacheKey = presented.toString("base64");
     const cached = this.verified.get(cacheKey);
     if (cached) return cached;
-    if (!this.keys.some((k) => k.hash.kind === "scrypt")) return undefined;
-    return this.verifyScrypt(key, cacheKey);
+    if (!this.keys.some((k) => k.hash.kind === "scrypt") || this.failedKeys.has(cacheKey)) return undefined;
+    // Hashing is costly and shares libuv's pool with the registries' disk work: an address out of failure
+    // tokens gets none, and at most maxPendingKeyVerifications run at once (more are refused, not queued).
+    const refused = this.takeFailure(address);
+    if (refused) throw refused;
+    if (this.verifying >= this.maxVerifying) {
+      throw new RegplaneError(Code.RESOURCE_EXHAUSTED, "too many API keys are being verified at once", {
+        errorInfo: { reason: "KEY_VERIFICATIONS_BUSY", metadata: {} },
+        retryDelayMs: 1000,
+      });
+    }
+    this.verifying++;
+    return this.verifyScrypt(key, cacheKey).then(
+      (caller) => {
+        this.verifying--;
+        this.onVerification(caller ? "verified" : "failed");
+        if (caller) this.failures?.refund(address ?? "");
+        else this.failedKeys.set(cacheKey, true);
+        return caller;
+      },
+      (err: unknown) => {
+        this.verifying--;
+        throw err;
+      },
+    );
   }
 
   private async verifyScrypt(key: string, cacheKey: string): Promise<Caller | undefined> {

@@ -1,12 +1,14 @@
 // The gRPC port on @grpc/grpc-js: protobuf-es services bridged to grpc-js method definitions (also
 // under mirrored service names, see yandex.ts), plus server reflection (v1 and v1alpha) and grpc.health.v1;
 // TLS and client certificates when configured.
+import type * as net from "node:net";
 import type { PeerCertificate } from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { fromBinary, toBinary, type DescMessage, type DescService, type MessageShape } from "@bufbuild/protobuf";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
-import { StartupError, type TlsConfig } from "../core/config.js";
+import { DEFAULT_LIMITS, StartupError, type TlsConfig } from "../core/config.js";
+import { capConnections, requireFirstBytes, type ConnectionLimits } from "./connections.js";
 import { Code, RegplaneError } from "../core/errors.js";
 import { subjectOf } from "./auth.js";
 import { EncodedRequest, type IncomingCall, type RpcPipeline, type ServiceBinding } from "./rpc.js";
@@ -71,6 +73,12 @@ function peerCertSubjectOf(call: { getAuthContext(): { sslPeerCertificate?: Peer
   return cert ? subjectOf(cert) : undefined;
 }
 
+/** The IP address in grpc-js's peer string ("127.0.0.1:5000", "[::1]:5000"), without the port. */
+function addressOfPeer(peer: string): string {
+  const m = /^\[?(.*?)\]?:\d+$/.exec(peer);
+  return m ? m[1] : peer;
+}
+
 function handlersOf(binding: ServiceBinding, pipeline: RpcPipeline): grpc.UntypedServiceImplementation {
   const impl: grpc.UntypedServiceImplementation = {};
   for (const m of binding.service.methods) {
@@ -100,6 +108,7 @@ function handlersOf(binding: ServiceBinding, pipeline: RpcPipeline): grpc.Untype
           requestHeader: headerOf(call.metadata),
           protocol: "grpc",
           peerCertSubject: peerCertSubjectOf(call),
+          peerAddress: addressOfPeer(call.getPeer()),
         };
         pipeline.invoke(binding, m.localName, call.request, incoming).then((res) => finish(null, res), finish);
       } catch (err) {
@@ -171,6 +180,8 @@ export interface GrpcServerOptions {
   maxConcurrentStreams?: number;
   mirrors?: ServiceMirror[];
   tls?: TlsConfig;
+  /** Timeouts and caps for connections (limits.*); the defaults when unset. */
+  connectionLimits?: ConnectionLimits;
   /** Set to require credentials for reflection / health; unset leaves them open. */
   guardReflection?: Guard;
   guardHealth?: Guard;
@@ -198,6 +209,20 @@ function credentialsOf(tls: TlsConfig | undefined): grpc.ServerCredentials {
   return grpc.experimental.createCertificateProviderServerCredentials(certificates, certificates, false);
 }
 
+/**
+ * The connection caps and first-bytes deadline on grpc-js's own listening servers, which it does not
+ * expose (its private `http2Servers`, as of 1.14): a connection that sends nothing is closed, and beyond
+ * the caps new connections are closed at once. With TLS the first bytes are the handshake's.
+ */
+function limitConnections(server: grpc.Server, limits: ConnectionLimits): void {
+  const listening = (server as unknown as { http2Servers?: Map<net.Server, unknown> }).http2Servers;
+  if (!(listening instanceof Map)) throw new Error("grpc-js no longer keeps its servers in http2Servers: connection limits cannot be applied");
+  for (const http2Server of listening.keys()) {
+    capConnections(http2Server, limits);
+    http2Server.prependListener("connection", (socket: net.Socket) => requireFirstBytes(socket, limits));
+  }
+}
+
 export interface StartedGrpcServer {
   port: number;
   health: HealthImplementation;
@@ -214,10 +239,14 @@ function bindFailure(err: Error, o: GrpcServerOptions): Error {
 }
 
 export async function startGrpcServer(o: GrpcServerOptions): Promise<StartedGrpcServer> {
+  const limits = o.connectionLimits ?? DEFAULT_LIMITS;
   const server = new grpc.Server({
     "grpc.max_receive_message_length": o.maxMessageBytes ?? 4 * 1024 * 1024,
     "grpc.max_send_message_length": Math.max(o.maxMessageBytes ?? 0, 16 * 1024 * 1024),
     "grpc.max_concurrent_streams": o.maxConcurrentStreams ?? 100,
+    "grpc.keepalive_time_ms": limits.keepaliveTimeMs,
+    "grpc.keepalive_timeout_ms": limits.keepaliveTimeoutMs,
+    "grpc.max_connection_idle_ms": limits.idleTimeoutMs,
   });
   reclassifyGrpcJsClientFaults();
   const mirrors = o.mirrors ?? [];
@@ -237,6 +266,7 @@ export async function startGrpcServer(o: GrpcServerOptions): Promise<StartedGrpc
       err ? reject(bindFailure(err, o)) : resolve(p),
     ),
   );
+  limitConnections(server, limits);
   return {
     port,
     health,

@@ -20,7 +20,8 @@ import { compressionBrotli, compressionGzip, universalResponseToNodeResponse } f
 import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
-import type { TlsConfig } from "../core/config.js";
+import { DEFAULT_LIMITS, type TlsConfig } from "../core/config.js";
+import { capConnections, requireFirstBytes, watchSession, type ConnectionLimits } from "./connections.js";
 import { Code as RegplaneCode, RegplaneError } from "../core/errors.js";
 import { subjectOf, type Caller } from "./auth.js";
 import { checkGuard, type Guard } from "./grpc.js";
@@ -45,6 +46,8 @@ export interface HttpServerOptions {
   /** Origins allowed to call from a browser ("*" allows any). */
   corsOrigins: string[];
   maxMessageBytes?: number;
+  /** Timeouts and caps for connections (limits.*); the defaults when unset. */
+  connectionLimits?: ConnectionLimits;
   /** Deepest nesting a Connect JSON request may have; checked before it is parsed. */
   maxJsonDepth?: number;
   /** HTTP/2 streams one connection may have open at once. */
@@ -87,6 +90,10 @@ function takeClientDeadline(u: UniversalServerRequest): number | undefined {
   if (parsed.error || parsed.timeoutMs === undefined) return undefined;
   u.header.delete(name);
   return Date.now() + parsed.timeoutMs;
+}
+
+function peerAddressOf(req: NodeRequest): string | undefined {
+  return (req instanceof http2.Http2ServerRequest ? req.stream.session?.socket : req.socket)?.remoteAddress;
 }
 
 function peerCertSubjectOf(req: NodeRequest): string | undefined {
@@ -235,6 +242,7 @@ function rpcHandler(o: HttpServerOptions): NodeHandler {
         requestHeader: (name) => request.header.get(name) ?? undefined,
         protocol: protocolOf(request),
         peerCertSubject: values.get(PEER_CERT_SUBJECT),
+        peerAddress: peerAddressOf(req),
       };
       const admitted = admittedBody(request, request.body as AsyncIterable<Uint8Array>, () => o.pipeline.admit(target.binding, target.method, incoming));
       request.body = isConnectJson(request) ? depthCheckedBody(request, admitted, maxJsonDepth, maxMessageBytes) : admitted;
@@ -321,14 +329,27 @@ export async function startHttpServer(o: HttpServerOptions): Promise<StartedHttp
   };
 
   const settings = { maxConcurrentStreams: o.maxConcurrentStreams ?? 100 };
-  if (o.tls) return startTlsServer(o, handler, settings, () => (shuttingDown = true));
-  const h1 = http.createServer(handler);
+  const limits = o.connectionLimits ?? DEFAULT_LIMITS;
+  if (o.tls) return startTlsServer(o, handler, settings, limits, () => (shuttingDown = true));
+  const h1 = http.createServer(
+    {
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: Math.max(300_000, limits.headersTimeoutMs),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(1, Math.floor(limits.headersTimeoutMs / 2))),
+    },
+    handler,
+  );
+  h1.setTimeout(limits.idleTimeoutMs);
+  // h1 never listens (the front hands it connections), and Node starts its header-timeout checks on
+  // 'listening': without this, a request that never finishes its headers would hold its socket forever.
+  h1.emit("listening");
   const h2 = http2.createServer({ settings }, handler);
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ServerHttp2Session>();
   h2.on("session", (s) => {
     sessions.add(s);
     s.on("close", () => sessions.delete(s));
+    watchSession(s, limits);
   });
 
   // Plaintext HTTP/2 and HTTP/1.1 share the port: look at the first bytes for the HTTP/2 preface.
@@ -336,11 +357,14 @@ export async function startHttpServer(o: HttpServerOptions): Promise<StartedHttp
     sockets.add(socket);
     socket.on("close", () => sockets.delete(socket));
     let seen = Buffer.alloc(0);
+    let sniffed = false;
+    requireFirstBytes(socket, limits, () => sniffed);
     const onData = (chunk: Buffer) => {
       seen = Buffer.concat([seen, chunk]);
       const n = Math.min(seen.length, H2_PREFACE.length);
       const isH2Prefix = seen.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
       if (isH2Prefix && seen.length < H2_PREFACE.length) return;
+      sniffed = true;
       socket.off("data", onData);
       socket.pause();
       socket.unshift(seen);
@@ -354,6 +378,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<StartedHttp
     socket.on("data", onData);
     socket.on("error", () => socket.destroy());
   });
+  capConnections(front, limits);
 
   const port = await new Promise<number>((resolve, reject) => {
     front.once("error", reject);
@@ -380,7 +405,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<StartedHttp
 }
 
 /** HTTPS: one http2 secure server answers HTTP/2 and, through ALPN, HTTP/1.1; no preface sniffing needed. */
-async function startTlsServer(o: HttpServerOptions, handler: NodeHandler, settings: http2.Settings, onShutdown: () => void): Promise<StartedHttpServer> {
+async function startTlsServer(o: HttpServerOptions, handler: NodeHandler, settings: http2.Settings, limits: ConnectionLimits, onShutdown: () => void): Promise<StartedHttpServer> {
   const t = o.tls!;
   const server = http2.createSecureServer(
     {
@@ -388,6 +413,7 @@ async function startTlsServer(o: HttpServerOptions, handler: NodeHandler, settin
       key: t.key,
       allowHTTP1: true,
       settings,
+      handshakeTimeout: limits.firstBytesTimeoutMs,
       // Asks for a client certificate without requiring one, so API-key callers connect too; the
       // subject counts only when the certificate verifies against the client CA (socket.authorized).
       ...(t.clientCa ? { ca: t.clientCa, requestCert: true, rejectUnauthorized: false } : {}),
@@ -404,7 +430,9 @@ async function startTlsServer(o: HttpServerOptions, handler: NodeHandler, settin
   server.on("session", (s) => {
     sessions.add(s);
     s.on("close", () => sessions.delete(s));
+    watchSession(s, limits);
   });
+  capConnections(server, limits);
   server.on("request", (_req, res) => {
     inFlight++;
     res.once("close", () => inFlight--);

@@ -1,5 +1,6 @@
 // Per-call limits the pipeline applies after authentication: a token bucket per principal and the
 // server-side deadline (a default when the client sends none, a ceiling when it asks for more).
+import { LRUCache } from "lru-cache";
 import { Code, RegplaneError } from "../core/errors.js";
 import type { LimitsConfig } from "../core/config.js";
 
@@ -35,6 +36,40 @@ export class RateLimiter {
       errorInfo: { reason: "RATE_LIMITED", metadata: { principal, rate_per_second: String(this.ratePerSecond), burst: String(this.burst) } },
       retryDelayMs: waitMs,
     });
+  }
+}
+
+/** Token buckets for keys that are not from configuration (client addresses): at most `maxKeys` are kept, least recent forgotten. */
+export class TokenBuckets {
+  private readonly buckets: LRUCache<string, Bucket>;
+
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly burst: number,
+    maxKeys: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.buckets = new LRUCache({ max: maxKeys });
+  }
+
+  /** Takes a token; undefined when there was one, else the milliseconds until the next. */
+  take(key: string): number | undefined {
+    const t = this.now();
+    let b = this.buckets.get(key);
+    if (!b) this.buckets.set(key, (b = { tokens: this.burst, refilledAt: t }));
+    b.tokens = Math.min(this.burst, b.tokens + ((t - b.refilledAt) / 1000) * this.ratePerSecond);
+    b.refilledAt = t;
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return undefined;
+    }
+    return Math.ceil(((1 - b.tokens) / this.ratePerSecond) * 1000);
+  }
+
+  /** Gives back a token taken for something that turned out fine. */
+  refund(key: string): void {
+    const b = this.buckets.get(key);
+    if (b) b.tokens = Math.min(this.burst, b.tokens + 1);
   }
 }
 

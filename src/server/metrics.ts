@@ -16,6 +16,12 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
+  readonly keyVerifications = new Counter({
+    name: "regplane_key_verifications_total",
+    help: "scrypt API key verifications run, by result (verified or failed); repeated keys are answered from caches.",
+    labelNames: ["result"] as const,
+    registers: [this.registry],
+  });
   /** Read at scrape time for the regplane_operations gauge. */
   operationCounts?: () => Promise<Record<string, number>>;
   readonly operations: Gauge<"state">;

@@ -43,6 +43,8 @@ export interface IncomingCall {
   protocol: string;
   /** Subject of a client certificate the TLS layer verified against the client CA. */
   peerCertSubject?: string;
+  /** The client's IP address, which failed authentication is counted against. */
+  peerAddress?: string;
   /** The caller, when the transport had the pipeline admit it before reading the request (see admit). */
   admitted?: Caller;
 }
@@ -167,7 +169,7 @@ export class RpcPipeline {
       };
       const stopWatching = this.deadlines.watch(deadline, () => refuse(new RegplaneError(Code.DEADLINE_EXCEEDED, "the call's deadline passed")));
       try {
-        Promise.resolve(this.access.authenticate(call.requestHeader, { peerCertSubject: call.peerCertSubject })).then((who) => {
+        Promise.resolve(this.access.authenticate(call.requestHeader, { peerCertSubject: call.peerCertSubject, peerAddress: call.peerAddress })).then((who) => {
           if (ended) return;
           ended = true;
           stopWatching();
@@ -190,7 +192,7 @@ export class RpcPipeline {
     caller: { name?: string; request?: unknown },
   ): Promise<unknown> {
     try {
-      const who = call.admitted ?? this.access.authenticate(call.requestHeader, { peerCertSubject: call.peerCertSubject });
+      const who = call.admitted ?? this.access.authenticate(call.requestHeader, { peerCertSubject: call.peerCertSubject, peerAddress: call.peerAddress });
       if (who instanceof Promise) return who.then((c) => this.serve(binding, target, req, call, signal, deadline, caller, c));
       return this.serve(binding, target, req, call, signal, deadline, caller, who);
     } catch (err) {

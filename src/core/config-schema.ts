@@ -92,6 +92,17 @@ export const LIMIT_KEYS = {
   defaultDeadline: duration(1, DAY),
   maxDeadline: duration(1, DAY),
   maxJsonDepth: wholeNumber(1, 10_000),
+  authFailuresPerSecond: number(0, 1_000_000),
+  authFailureBurst: wholeNumber(1, 10_000_000),
+  maxPendingKeyVerifications: wholeNumber(1, 64),
+  // Node's timers hold at most 2^31-1 ms (about 24 days).
+  firstBytesTimeout: duration(1, 24 * DAY),
+  headersTimeout: duration(1, 24 * DAY),
+  idleTimeout: duration(1, 24 * DAY),
+  maxConnections: wholeNumber(1, 10_000_000),
+  maxConnectionsPerAddress: wholeNumber(1, 10_000_000),
+  keepaliveTime: duration(1, 24 * DAY),
+  keepaliveTimeout: duration(1, 24 * DAY),
 };
 
 const section = <T extends z.ZodRawShape>(shape: T) => z.strictObject(shape).nullish();

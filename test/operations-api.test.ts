@@ -191,7 +191,8 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
   return undefined;
 }
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+/** Checks until true; the bound only names what never happened, just inside the 60 s test timeout. */
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 50_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -422,7 +423,6 @@ describe("operations on a running server", () => {
         const key = round % 2 === 0 ? `key-${target.repo}-${target.tag}-${round % 4 === 0 ? "a" : "b"}` : undefined;
         return { target, key, connect: (j + round) % 2 === 1 };
       });
-      const started = Date.now();
       const answers = await Promise.all(
         requests.map(async (r) => {
           const headers = r.key === undefined ? undefined : { "idempotency-key": r.key };
@@ -432,8 +432,8 @@ describe("operations on a running server", () => {
           return { ...r, op };
         }),
       );
-      // Every call came back while the engine could not run a thing: Delete does not wait for the work.
-      expect(Date.now() - started).toBeLessThan(10_000);
+      // Every call came back while the engine could not run a thing (the gate is still held): Delete
+      // does not wait for the work.
 
       const byImage = new Map<string, Set<string>>();
       const byKey = new Map<string, Set<string>>();
@@ -492,10 +492,10 @@ describe("operations on a running server", () => {
       await sleep(100);
       const cancelled = (await ops.call("cancel", { operationId: op.id })) as Operation;
       expect(cancelled.done).toBe(true);
-      // A Wait already in progress comes back with the cancelled operation at once, not at its timeout.
+      // A Wait already in progress comes back with the cancelled operation, long before its 30 s timeout.
       const started = Date.now();
       expect(await waiting).toEqual(cancelled);
-      expect(Date.now() - started).toBeLessThan(2000);
+      expect(Date.now() - started).toBeLessThan(15_000);
       expect(cancelled.result.case).toBe("error");
       if (cancelled.result.case === "error") expect(cancelled.result.value.code).toBe(grpc.status.CANCELLED);
       expect(cancelled.metadata).toEqual(op.metadata);
@@ -531,7 +531,7 @@ describe("operations on a running server", () => {
       expect(timedOut.done).toBe(false);
       expect(timedOut.id).toBe(op.id);
       expect(elapsed).toBeGreaterThanOrEqual(990);
-      expect(elapsed).toBeLessThan(5000);
+      expect(elapsed).toBeLessThan(15_000);
       started = Date.now();
       const timedOutConnect = await cOps.wait({ operationId: op.id, timeout: { nanos: 300_000_000 } });
       expect(timedOutConnect.done).toBe(false);
@@ -542,7 +542,8 @@ describe("operations on a running server", () => {
       started = Date.now();
       await gate.release();
       expectEmptyResponse(await waiting);
-      expect(Date.now() - started).toBeLessThan(5000);
+      // As soon as it finishes, not at the 30 s timeout.
+      expect(Date.now() - started).toBeLessThan(15_000);
     });
 
     it("List pages by resource id and by done state with page_size 1 and tokens of at most 100 characters", async () => {

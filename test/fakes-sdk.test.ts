@@ -201,8 +201,11 @@ describe("Scaleway Container Registry fake, through @scaleway/sdk-registry", () 
       }),
     );
 
+  // The fake's deletions end when the test moves this clock, not after real time.
+  let fakeClock = Date.now();
+
   beforeAll(async () => {
-    fake = await ScalewayFake.start({ deletingMs: 200 });
+    fake = await ScalewayFake.start({ deletingMs: 200, now: () => fakeClock });
     fake.addNamespace("alpha", { description: "first" });
     fake.addNamespace("bravo");
     fake.addNamespace("charlie", { isPublic: true });
@@ -253,7 +256,7 @@ describe("Scaleway Container Registry fake, through @scaleway/sdk-registry", () 
     expect(deleting.status).toBe("deleting");
     expect((await api.getNamespace({ namespaceId: ns.id })).status).toBe("deleting");
     await expect(api.deleteNamespace({ namespaceId: ns.id })).rejects.toBeInstanceOf(Errors.TransientStateError);
-    await new Promise((r) => setTimeout(r, 250));
+    fakeClock += 200;
     const gone = await api.getNamespace({ namespaceId: ns.id }).catch((e: unknown) => e);
     expect(gone).toBeInstanceOf(Errors.ResourceNotFoundError);
     expect(gone).toMatchObject({ resource: "namespace", resourceId: ns.id });
@@ -268,7 +271,7 @@ describe("Scaleway Container Registry fake, through @scaleway/sdk-registry", () 
     const tag = (await api.listTags({ imageId: web.id })).tags[0];
     const deleting = await api.deleteTag({ tagId: tag.id });
     expect(deleting.status).toBe("deleting");
-    await new Promise((r) => setTimeout(r, 250));
+    fakeClock += 200;
     await expect(api.getTag({ tagId: tag.id })).rejects.toBeInstanceOf(Errors.ResourceNotFoundError);
   });
 

@@ -22,6 +22,7 @@ import { ScalewayFake } from "./fakes/scaleway.js";
 import { errorInfo, GrpcClient, GrpcError } from "./support/clients.js";
 import { buildBaseLayout, copyToLayout, makeTempDir } from "./support/images.js";
 import { startServer, type ServerProcess } from "./support/server.js";
+import { Gate, until } from "./support/gate.js";
 
 const IBM_KEY = `ibm-apikey-${randomBytes(12).toString("hex")}`;
 const IBM_WRONG_KEY = `ibm-apikey-${randomBytes(12).toString("hex")}`;
@@ -453,13 +454,17 @@ describe("one folder mixing IBM, Scaleway and the embedded registry", () => {
   });
 
   it("names a registry that does not answer in time as unreachable and serves the others", async () => {
-    scw.setLatency(5_000);
+    // Scaleway is held unanswered until the answer is in: only the registry timeout can end its call.
+    const held = new Gate();
+    scw.holdAt(held);
     try {
       const res = await images.call("list", { folderId: "mixed", pageSize: 100n });
+      expect(held.arrived).toBeGreaterThan(0);
       expect(res.unreachable).toEqual(["scw"]);
       expect((res.images as Image[]).map(key).sort()).toEqual(expected().filter((k) => !k.startsWith("scw/")));
     } finally {
-      scw.setLatency(0);
+      scw.holdAt(undefined);
+      held.open();
     }
   }, 30_000);
 });
@@ -481,7 +486,10 @@ describe("the adapters on their own", () => {
   }
 
   it("IBM: refreshes the IAM token before it expires", async () => {
-    const fake = await IbmFake.start({ tokenTtlSec: 2 });
+    // The fake issues and checks tokens on a clock that stands still: the old token stays valid however
+    // long the machine takes, while the provider decides to refresh on its own (real) clock.
+    const issuedAt = Date.now();
+    const fake = await IbmFake.start({ tokenTtlSec: 2, now: () => issuedAt });
     const provider = new IbmProvider({ id: "ibm-direct", baseUrl: new URL(fake.url), iamUrl: new URL(fake.url), account: fake.account, apiKey: fake.apiKey });
     try {
       fake.addNamespace("one-ns");
@@ -490,8 +498,7 @@ describe("the adapters on their own", () => {
       // Past 80 % of the token's two seconds: a new token is fetched while the old one still serves.
       await new Promise((r) => setTimeout(r, 1_700));
       await provider.listNamespaces({ limit: 10, signal: AbortSignal.timeout(5_000) });
-      await new Promise((r) => setTimeout(r, 100));
-      expect(fake.count("POST /identity/token")).toBe(2);
+      await until(() => fake.count("POST /identity/token") === 2);
       expect(fake.requests.filter((r) => r.status === 401)).toEqual([]);
     } finally {
       await provider.close();

@@ -24,6 +24,8 @@ export interface IbmFakeOptions {
   apiKey?: string;
   /** Lifetime of issued IAM tokens. Default 3600 s. */
   tokenTtlSec?: number;
+  /** The clock tokens are issued and checked on (ms since the epoch); a test passes its own to decide when they expire. */
+  now?: () => number;
 }
 
 export interface FakeManifest {
@@ -88,6 +90,7 @@ export class IbmFake {
   readonly requests: RequestRecord[] = [];
   private readonly tokens = new Map<string, Token>();
   private readonly tokenTtlSec: number;
+  private readonly now: () => number;
   private rateLimited = 0;
   private retryAfterSec = 1;
   private latencyMs = 0;
@@ -100,6 +103,7 @@ export class IbmFake {
     this.account = options.account ?? "a1b2c3d4e5f60718293a4b5c6d7e8f90";
     this.apiKey = options.apiKey ?? `ibm-key-${randomBytes(12).toString("hex")}`;
     this.tokenTtlSec = options.tokenTtlSec ?? 3600;
+    this.now = options.now ?? Date.now;
   }
 
   static async start(options: IbmFakeOptions = {}): Promise<IbmFake> {
@@ -289,7 +293,7 @@ export class IbmFake {
     if (contentType !== "application/x-www-form-urlencoded") throw new IamError(400, "BXNIM0109E", "Property missing or empty.");
     if (form.get("grant_type") !== "urn:ibm:params:oauth:grant-type:apikey") throw new IamError(400, "BXNIM0308E", "Grant type is not supported.");
     if (form.get("apikey") !== this.apiKey) throw new IamError(400, "BXNIM0415E", "Provided API key could not be found.");
-    const iat = Math.floor(Date.now() / 1000);
+    const iat = Math.floor(this.now() / 1000);
     const exp = iat + this.tokenTtlSec;
     const b64 = (v: object) => Buffer.from(JSON.stringify(v)).toString("base64url");
     const token = `${b64({ kid: "fake", alg: "RS256" })}.${b64({
@@ -313,7 +317,7 @@ export class IbmFake {
   private authenticate(req: IncomingMessage): void {
     const auth = req.headers.authorization ?? "";
     const token = auth.startsWith("Bearer ") ? this.tokens.get(auth.slice("Bearer ".length)) : undefined;
-    if (!token || token.expiresAt <= Date.now()) throw new HttpError(401, "CRG0002E", "You are not authorized to access the registry. Your token is missing, expired or invalid.");
+    if (!token || token.expiresAt <= this.now()) throw new HttpError(401, "CRG0002E", "You are not authorized to access the registry. Your token is missing, expired or invalid.");
     const account = req.headers.account;
     if (typeof account !== "string" || account === "") throw new HttpError(400, "CRG0006E", "The Account header is required.");
     if (account !== token.account) throw new HttpError(403, "CRG0009E", "You are not authorized to access the specified account.");

@@ -14,6 +14,7 @@
 import { randomBytes, randomUUID, createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Gate } from "../support/gate.js";
 
 export interface ScalewayFakeOptions {
   secretKey?: string;
@@ -22,6 +23,8 @@ export interface ScalewayFakeOptions {
   region?: string;
   /** How long a deleted resource stays listed with status `deleting`. Default 300 ms. */
   deletingMs?: number;
+  /** The clock `deletingMs` is measured on (ms since the epoch); a test passes its own to end the period itself. */
+  now?: () => number;
 }
 
 export interface FakeNamespace {
@@ -89,6 +92,7 @@ export class ScalewayFake {
   readonly organizationId: string;
   readonly region: string;
   deletingMs: number;
+  private readonly now: () => number;
   readonly namespaces = new Map<string, FakeNamespace>();
   readonly images = new Map<string, FakeImage>();
   readonly tags = new Map<string, FakeTag>();
@@ -98,6 +102,7 @@ export class ScalewayFake {
   private rateLimited = 0;
   private retryAfterSec = 1;
   private latencyMs = 0;
+  private gate: Gate | undefined;
   private lastTime = 0;
   private server!: Server;
   url = "";
@@ -108,6 +113,7 @@ export class ScalewayFake {
     this.organizationId = options.organizationId ?? this.projectId;
     this.region = options.region ?? "fr-par";
     this.deletingMs = options.deletingMs ?? 300;
+    this.now = options.now ?? Date.now;
   }
 
   static async start(options: ScalewayFakeOptions = {}): Promise<ScalewayFake> {
@@ -124,6 +130,11 @@ export class ScalewayFake {
   }
 
   // ---- test controls ----
+
+  /** While set, every call waits at `gate` before it is answered (a registry that does not answer until the test says). */
+  holdAt(gate: Gate | undefined): void {
+    this.gate = gate;
+  }
 
   /** The next `count` calls answer 429 too_many_requests with Retry-After. */
   rateLimit(count: number, retryAfterSec = 1): void {
@@ -243,7 +254,7 @@ export class ScalewayFake {
 
   /** Resources whose `deleting` period is over disappear, with everything inside them. */
   private purge(): void {
-    const now = Date.now();
+    const now = this.now();
     for (const [id, ns] of this.namespaces) if (ns.deleteAt !== undefined && ns.deleteAt <= now) this.namespaces.delete(id);
     for (const [id, image] of this.images) {
       if ((image.deleteAt !== undefined && image.deleteAt <= now) || !this.namespaces.has(image.namespace_id)) this.images.delete(id);
@@ -260,6 +271,7 @@ export class ScalewayFake {
     this.requests.push(record);
     const body = await readBody(req);
     if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
+    if (this.gate) await this.gate.pass();
     const send = (status: number, payload: unknown, headers: Record<string, string> = {}) => {
       record.status = status;
       const bytes = Buffer.from(JSON.stringify(payload));
@@ -396,7 +408,7 @@ export class ScalewayFake {
   /** The namespace goes to `deleting` with its images and tags, and disappears after deletingMs. */
   private deleteNamespace(ns: FakeNamespace): Record<string, unknown> {
     if (ns.status === "deleting") throw transient("namespace", ns.id, ns.status);
-    const deleteAt = Date.now() + this.deletingMs;
+    const deleteAt = this.now() + this.deletingMs;
     ns.status = "deleting";
     ns.deleteAt = deleteAt;
     for (const image of this.images.values()) {
@@ -431,7 +443,7 @@ export class ScalewayFake {
 
   private deleteImage(image: FakeImage): Record<string, unknown> {
     if (image.status === "deleting") throw transient("image", image.id, image.status);
-    const deleteAt = Date.now() + this.deletingMs;
+    const deleteAt = this.now() + this.deletingMs;
     image.status = "deleting";
     image.deleteAt = deleteAt;
     for (const tag of this.tags.values()) if (tag.image_id === image.id) [tag.status, tag.deleteAt] = ["deleting", tag.deleteAt ?? deleteAt];
@@ -448,7 +460,7 @@ export class ScalewayFake {
   private deleteTag(tag: FakeTag): Record<string, unknown> {
     if (tag.status === "deleting") throw transient("tag", tag.id, tag.status);
     tag.status = "deleting";
-    tag.deleteAt = Date.now() + this.deletingMs;
+    tag.deleteAt = this.now() + this.deletingMs;
     return { ...tag, deleteAt: undefined };
   }
 

@@ -17,13 +17,10 @@ import {
   type HandlerContext,
 } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalResponseToNodeResponse } from "@connectrpc/connect-node";
-import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
-import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
-import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import { DEFAULT_LIMITS, type TlsConfig } from "../core/config.js";
 import { capConnections, requireFirstBytes, watchSession, type ConnectionLimits } from "./connections.js";
 import { Code as RegplaneCode, RegplaneError } from "../core/errors.js";
-import { subjectOf, type Caller } from "./auth.js";
+import { subjectOf } from "./auth.js";
 import { checkGuard, type Guard } from "./grpc.js";
 import type { Metrics } from "./metrics.js";
 import type { IncomingCall, RpcPipeline, ServiceBinding } from "./rpc.js";
@@ -32,6 +29,7 @@ import { file_google_protobuf_empty } from "@bufbuild/protobuf/wkt";
 import { file_google_rpc_error_details } from "../gen/google/rpc/error_details_pb.js";
 import { toConnectError } from "./status.js";
 import { depthCheckedBody, isConnectJson } from "./json-guard.js";
+import { ADMITTED, admittedBody, CLIENT_DEADLINE, protocolOf, takeClientDeadline } from "./http-admission.js";
 import { universalRequestOf } from "./node-request.js";
 import { reclassifyParseFailures } from "./undecodable.js";
 
@@ -68,29 +66,7 @@ export interface StartedHttpServer {
 /** The verified client certificate's subject, handed from the Node request to the handler. */
 const PEER_CERT_SUBJECT = createContextKey<string | undefined>(undefined, { description: "peer certificate subject" });
 
-/** The caller the pipeline admitted before connect read the request body. */
-const ADMITTED = createContextKey<Caller | undefined>(undefined, { description: "admitted caller" });
-
-/** The client's deadline (ms since the epoch), read from the request before connect sees it. */
-const CLIENT_DEADLINE = createContextKey<number | undefined>(undefined, { description: "client deadline" });
-
 type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
-
-/**
- * Takes the client's timeout header off the request and returns its deadline, so the pipeline's deadline
- * (DEADLINE_EXCEEDED, as on the gRPC port) is the only one: connect's own timer aborts the call's signal
- * with a reason the services read as the client leaving (CANCELLED). A malformed value stays for connect to refuse.
- */
-function takeClientDeadline(u: UniversalServerRequest): number | undefined {
-  const grpc = (u.header.get("content-type") ?? "").startsWith("application/grpc");
-  const name = grpc ? "grpc-timeout" : "connect-timeout-ms";
-  const value = u.header.get(name);
-  if (value === null) return undefined;
-  const parsed = (grpc ? parseGrpcTimeout : parseConnectTimeout)(value, Number.MAX_SAFE_INTEGER);
-  if (parsed.error || parsed.timeoutMs === undefined) return undefined;
-  u.header.delete(name);
-  return Date.now() + parsed.timeoutMs;
-}
 
 function peerAddressOf(req: NodeRequest): string | undefined {
   return (req instanceof http2.Http2ServerRequest ? req.stream.session?.socket : req.socket)?.remoteAddress;
@@ -163,42 +139,6 @@ function anyTypes(bindings: ServiceBinding[]): Registry {
 type NodeHandler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => void;
 
 /** connect-node's adapter, plus the rewrite of undecodable requests to INVALID_ARGUMENT. */
-/** connect's protocol name for a request, from its content type, as the pipeline's logs and metrics name it. */
-function protocolOf(u: UniversalServerRequest): string {
-  const type = u.header.get("content-type") ?? "";
-  return type.startsWith("application/grpc-web") ? "grpc-web" : type.startsWith("application/grpc") ? "grpc" : "connect";
-}
-
-/**
- * The request body, read only once the pipeline has admitted the caller: connect reads the whole body
- * and decodes it before calling the handler, so the credentials are checked here, as it starts reading.
- */
-function admittedBody(u: UniversalServerRequest, body: AsyncIterable<Uint8Array>, admit: () => Promise<Caller>): AsyncIterable<Uint8Array> {
-  return {
-    [Symbol.asyncIterator]() {
-      let inner: AsyncIterator<Uint8Array> | undefined;
-      return {
-        async next() {
-          if (inner === undefined) {
-            inner = body[Symbol.asyncIterator]();
-            try {
-              u.contextValues?.set(ADMITTED, await admit());
-            } catch (err) {
-              // The unread rest of the body is read and dropped, so the connection stays usable.
-              await inner.return?.();
-              throw toConnectError(err);
-            }
-          }
-          return inner.next();
-        },
-        async return() {
-          return (await inner?.return?.()) ?? { done: true, value: undefined };
-        },
-      };
-    },
-  };
-}
-
 function rpcHandler(o: HttpServerOptions): NodeHandler {
   const maxMessageBytes = o.maxMessageBytes ?? 4 * 1024 * 1024;
   const maxJsonDepth = o.maxJsonDepth ?? 64;

@@ -1,5 +1,5 @@
 // regplane started in this process (startApp, as src/main.ts wires it) over `memory` registries whose
-// listings can be held at a gate, for edge tests that need to know when a call reached a registry.
+// listings can be held at a gate, for edge tests that need a call held at a registry.
 import { writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { pino } from "pino";
@@ -9,24 +9,16 @@ import { startApp, type RunningApp } from "../../src/server/app.js";
 import { MemoryProvider, testImage } from "./memory-provider.js";
 import { removeDir, tempDir } from "./server.js";
 
-/** Holds every listing that reaches it until opened; says when one arrived and when its signal aborted. */
+/** Holds every listing that reaches it until opened. */
 export class ListingGate {
   private opened = false;
   private waiters: Array<() => void> = [];
-  private arrivals: Array<(query: ListImagesQuery) => void> = [];
   readonly held: ListImagesQuery[] = [];
 
   async pass(query: ListImagesQuery): Promise<void> {
     this.held.push(query);
-    for (const a of this.arrivals.splice(0)) a(query);
     if (this.opened) return;
     await new Promise<void>((resolve) => this.waiters.push(resolve));
-  }
-
-  /** Resolves with the next listing to reach the gate (or the first one, if one already has). */
-  arrived(index = 0): Promise<ListImagesQuery> {
-    if (this.held.length > index) return Promise.resolve(this.held[index]);
-    return new Promise((resolve) => this.arrivals.push((q) => (this.held.length > index ? resolve(this.held[index]) : undefined)));
   }
 
   open(): void {

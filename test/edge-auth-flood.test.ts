@@ -1,7 +1,12 @@
 // Random API keys against an scrypt-hashed key cannot starve anyone else: a key that failed is answered
 // from a cache, at most limits.maxPendingKeyVerifications hashes run at once, and each client address
 // has a bucket of failures (authFailureBurst, authFailuresPerSecond) after which it gets RESOURCE_EXHAUSTED.
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { closeSync, mkdtempSync, openSync, rmSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { ConnectError, type Client } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../src/gen/google/rpc/error_details_pb.js";
@@ -90,6 +95,26 @@ describe("Authenticator", () => {
     expect(await codeOf(() => a.call(undefined, "10.0.0.2"))).toBe(UNAUTHENTICATED);
     expect(await codeOf(() => a.call(a.cheap, "10.0.0.1"))).toBe(0);
     expect(await codeOf(() => a.call(a.key, "10.0.0.1"))).toBe(RESOURCE_EXHAUSTED);
+  });
+
+  it("verifies a scrypt key while every thread of libuv's pool is blocked (hashing never waits on the registries' pool)", async () => {
+    const a = await make({ authFailuresPerSecond: 1, authFailureBurst: 1000, maxPendingKeyVerifications: 2 });
+    const dir = mkdtempSync(path.join(tmpdir(), "regplane-pool-"));
+    const poolSize = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+    const fifos = Array.from({ length: poolSize }, (_, i) => path.join(dir, `fifo-${i}`));
+    for (const f of fifos) execFileSync("mkfifo", [f]);
+    // Each open of a FIFO without a writer blocks one pool thread; together they hold the whole pool.
+    const blocked = fifos.map((f) => readFile(f));
+    try {
+      expect(await codeOf(() => a.call(a.key))).toBe(0);
+      expect(await codeOf(() => a.call(randomKey()))).toBe(UNAUTHENTICATED);
+      expect(a.results).toEqual(["verified", "failed"]);
+    } finally {
+      // A writer that opens and closes each FIFO ends its blocked read (opened synchronously, off the pool).
+      for (const f of fifos) closeSync(openSync(f, "w"));
+      await Promise.all(blocked);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

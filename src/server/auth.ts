@@ -1,10 +1,11 @@
 // Who is calling and what they may do: API keys (stored as hashes) from `authorization: Bearer <key>`,
 // client-certificate subjects verified by the TLS layer, and the viewer/editor roles.
-import { createHash, randomBytes, scrypt, timingSafeEqual, X509Certificate, type BinaryLike, type ScryptOptions } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual, X509Certificate } from "node:crypto";
 import type { PeerCertificate } from "node:tls";
 import { LRUCache } from "lru-cache";
 import { DEFAULT_LIMITS, parseKeyHash, type AuthConfig, type Grant, type KeyHash, type LimitsConfig, type Role } from "../core/config.js";
 import { Code, RegplaneError } from "../core/errors.js";
+import { scryptOffPool } from "./key-hashing.js";
 import { TokenBuckets } from "./limits.js";
 
 /** An authenticated caller: its principal name and what its grant reaches. */
@@ -54,15 +55,11 @@ function sha256(text: string): Buffer {
   return createHash("sha256").update(text, "utf8").digest();
 }
 
-function scryptAsync(key: BinaryLike, salt: BinaryLike, length: number, options: ScryptOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => scrypt(key, salt, length, options, (err, out) => (err ? reject(err) : resolve(out))));
-}
-
 /** The config form of a key's hash: "sha256:<hex>" (default) or "scrypt:<N>:<r>:<p>:<salt b64>:<hash b64>". */
 export async function hashApiKey(key: string, kind: "sha256" | "scrypt" = "sha256"): Promise<string> {
   if (kind === "sha256") return `sha256:${sha256(key).toString("hex")}`;
   const salt = randomBytes(16);
-  const hash = await scryptAsync(key, salt, 32, { ...SCRYPT, maxmem: 64 * 1024 * 1024 });
+  const hash = await scryptOffPool(key, salt, 32, { ...SCRYPT, maxmem: 64 * 1024 * 1024 });
   return `scrypt:${SCRYPT.N}:${SCRYPT.r}:${SCRYPT.p}:${salt.toString("base64")}:${hash.toString("base64")}`;
 }
 
@@ -165,8 +162,8 @@ export class Authenticator {
     const cached = this.verified.get(cacheKey);
     if (cached) return cached;
     if (!this.keys.some((k) => k.hash.kind === "scrypt") || this.failedKeys.has(cacheKey)) return undefined;
-    // Hashing is costly and shares libuv's pool with the registries' disk work: an address out of failure
-    // tokens gets none, and at most maxPendingKeyVerifications run at once (more are refused, not queued).
+    // Hashing is costly (it runs on its own thread, off the registries' pool): an address out of failure
+    // tokens gets none, and at most maxPendingKeyVerifications are owed at once (more are refused, not queued).
     const refused = this.takeFailure(address);
     if (refused) throw refused;
     if (this.verifying >= this.maxVerifying) {
@@ -195,7 +192,7 @@ export class Authenticator {
     for (const k of this.keys) {
       if (k.hash.kind !== "scrypt") continue;
       const { N, r, p, salt, digest } = k.hash;
-      const derived = await scryptAsync(key, salt, digest.length, { N, r, p, maxmem: 256 * N * r + 1024 * 1024 });
+      const derived = await scryptOffPool(key, salt, digest.length, { N, r, p, maxmem: 256 * N * r + 1024 * 1024 });
       if (timingSafeEqual(derived, digest)) {
         // Only keys that verified are cached, and there are no more of those than configured keys.
         this.verified.set(cacheKey, k.caller);

@@ -138,6 +138,7 @@ describe("three replicas, 300 deletes, one killed", () => {
       const keep = kept.get(`cncf/${repo}`)!;
       const inspected = JSON.parse(await run("skopeo", ["inspect", "--tls-verify=false", `docker://${registry.host}/${repo}:${keep}`])) as { Digest: string };
       expect(inspected.Digest).toBe(digests[keep]);
+      await fs.mkdir(path.join(work, "check", "cncf"), { recursive: true });
       await run("skopeo", ["copy", "--quiet", "--src-tls-verify=false", `docker://${registry.host}/${repo}:${keep}`, `oci:${path.join(work, "check", repo)}:${keep}`]);
       await run("umoci", ["stat", "--image", `${path.join(work, "check", repo)}:${keep}`]);
       for (const tag of TAGS.filter((t) => t !== keep)) {

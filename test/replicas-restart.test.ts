@@ -7,7 +7,9 @@ import { promisify } from "node:util";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Image } from "../src/gen/regplane/v1/image_pb.js";
 import type { Operation } from "../src/gen/regplane/v1/operation_pb.js";
+import { buildBaseLayout, copyToLayout, makeTempDir, readIndexJson } from "./support/images.js";
 import { GrpcError } from "./support/clients.js";
 import { startPostgres, type PostgresServer } from "./support/postgres.js";
 import { gateOperation, startReplica, stopReplica, until, type Replica } from "./support/replicas.js";
@@ -72,6 +74,55 @@ describe("PostgreSQL restart", () => {
     await gate.release();
     expect((await waited).done).toBe(true);
   }, 120_000);
+
+  it("a burst of deletes across a restart: each accepted one finishes once, each refused one is UNAVAILABLE", async () => {
+    const [a, b] = replicas as [Replica, Replica];
+    const work = await makeTempDir();
+    const built = await buildBaseLayout(path.join(work, "built"));
+    const repos = ["burst/r0", "burst/r1", "burst/r2", "burst/r3"];
+    for (const repo of repos) for (const tag of ["base", "v1", "v2"]) await copyToLayout(built.dir, tag, path.join(dataDir, "registry", repo), tag);
+    const ids: string[] = [];
+    for (const repo of repos) {
+      const res = (await a.images.call("list", { repositoryName: `local/${repo}`, pageSize: 100n })) as { images: Image[] };
+      ids.push(...res.images.map((i) => i.id));
+    }
+    expect(ids).toHaveLength(12);
+
+    // Deletes go out (each twice, over both replicas) while the database stops under them.
+    const sends = [...ids, ...ids].map((imageId, i) =>
+      (i % 2 === 0 ? a : b).images.call("delete", { imageId }).then(
+        (op: Operation) => ({ imageId, op }),
+        (err: unknown) => ({ imageId, err: err as GrpcError }),
+      ),
+    );
+    const [answers] = await Promise.all([Promise.all(sends), pgServer.stop()]);
+    await pgServer.start();
+    await until(async () => (await readyz(a)) === 200 && (await readyz(b)) === 200);
+
+    const opsByImage = new Map<string, Set<string>>();
+    for (const x of answers) {
+      if ("err" in x) {
+        expect(x.err.code, x.err.message).toBe(grpc.status.UNAVAILABLE);
+        continue;
+      }
+      opsByImage.set(x.imageId, (opsByImage.get(x.imageId) ?? new Set()).add(x.op.id));
+    }
+    for (const [, opIds] of opsByImage) {
+      // Both sends of an image met the same unfinished operation, or the first had finished already.
+      for (const id of opIds) {
+        const done = (await b.ops.call("wait", { operationId: id, timeout: { seconds: 60n } }, { deadlineMs: 70_000 })) as Operation;
+        expect(done.done).toBe(true);
+        expect(done.result.case).toBe("response");
+      }
+    }
+    // What was refused is sent again now, and the registry ends with every image deleted exactly as asked.
+    for (const imageId of ids.filter((id) => !opsByImage.has(id))) {
+      const op = (await a.images.call("delete", { imageId })) as Operation;
+      expect(((await a.ops.call("wait", { operationId: op.id, timeout: { seconds: 60n } }, { deadlineMs: 70_000 })) as Operation).done).toBe(true);
+    }
+    for (const repo of repos) expect((await readIndexJson(path.join(dataDir, "registry", repo))).manifests).toEqual([]);
+    await fs.rm(work, { recursive: true, force: true });
+  }, 180_000);
 
   it("a start against an unreachable database exits 2 naming the host, never the password", async () => {
     const url = `postgres://regplane:pw-s3cret@127.0.0.1:${pgServer.port + 1}/regplane`;

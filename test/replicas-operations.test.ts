@@ -53,6 +53,8 @@ describe("replicas on one PostgreSQL", () => {
     const b = await startOne();
     const c = await startOne();
 
+    // C's channel is connected first, so its Wait is in progress well before the operation can finish.
+    expect(((await c.ops.call("get", { operationId: gate.op.id })) as Operation).done).toBe(false);
     const waited = c.ops.call("wait", { operationId: gate.op.id, timeout: { seconds: 60n } }, { deadlineMs: 70_000 }) as Promise<Operation>;
     const cancelled = (await b.ops.call("cancel", { operationId: gate.op.id })) as Operation;
     expect(cancelled.id).toBe(gate.op.id);
@@ -60,7 +62,14 @@ describe("replicas on one PostgreSQL", () => {
     // The handler on A is blocked reading the FIFO; its next step now fails, and a worker that knows
     // of the cancel records CANCELLED rather than that failure.
     await gate.release({ removeNamespace: true });
-    const done = await waited;
+    // Without a wake-up C would answer only when its 60 s timeout ends (with a last re-read); half of
+    // that separates "woken" from "timed out" whatever the machine's speed.
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timed out">((resolve) => (timer = setTimeout(() => resolve("timed out"), 30_000)));
+    const done = await Promise.race([waited, timedOut]);
+    clearTimeout(timer);
+    expect(done, "Wait on C woken by the finish on A").not.toBe("timed out");
+    if (done === "timed out") return;
     expect(done.done).toBe(true);
     expect(done.result.case).toBe("error");
     if (done.result.case === "error") expect(done.result.value.code).toBe(grpc.status.CANCELLED);

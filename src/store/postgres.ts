@@ -146,12 +146,7 @@ export class PostgresStore implements Store {
   }
 
   private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw isConnectionError(err) ? storeUnavailable(err) : err;
-    }
+    const client = await this.connect();
     let broken = false;
     try {
       await client.query("BEGIN");
@@ -441,13 +436,26 @@ export class PostgresStore implements Store {
     return counts;
   }
 
-  /** For locks that must hold across replicas: a dedicated connection from this store's pool. */
+  /**
+   * A connection of its own (transactions, advisory locks). While checked out, a dropped connection
+   * emits "error" on it, which would end the process unheard; the failing query reports it instead.
+   */
   async connect(): Promise<pg.PoolClient> {
+    let client: pg.PoolClient;
     try {
-      return await this.pool.connect();
+      client = await this.pool.connect();
     } catch (err) {
       throw isConnectionError(err) ? storeUnavailable(err) : err;
     }
+    const onError = (): void => {};
+    client.on("error", onError);
+    const release = client.release.bind(client);
+    client.release = (destroy?: boolean | Error) => {
+      client.removeListener("error", onError);
+      client.release = release;
+      return release(destroy);
+    };
+    return client;
   }
 
   async close(): Promise<void> {

@@ -12,7 +12,7 @@ import type { Operation } from "../src/gen/regplane/v1/operation_pb.js";
 import { buildBaseLayout, copyToLayout, makeTempDir, readIndexJson } from "./support/images.js";
 import { GrpcError } from "./support/clients.js";
 import { startPostgres, type PostgresServer } from "./support/postgres.js";
-import { gateOperation, startReplica, stopReplica, until, type Replica } from "./support/replicas.js";
+import { alive, gateOperation, startReplica, stopReplica, until, type Replica } from "./support/replicas.js";
 import { tempDir } from "./support/server.js";
 
 let pgServer: PostgresServer;
@@ -34,6 +34,7 @@ afterAll(async () => {
 });
 
 async function readyz(r: Replica): Promise<number> {
+  if (!alive(r)) throw new Error(`replica exited: ${r.server.stderr()}`);
   return (await fetch(`${r.server.httpUrl}/readyz`)).status;
 }
 

@@ -6,6 +6,7 @@ import { Code, RegplaneError } from "../core/errors.js";
 import { OPERATIONS_CHANNEL, OperationEventListener, type ListenerLogger } from "./postgres-listener.js";
 import { POSTGRES_MIGRATIONS } from "./postgres-migrations.js";
 import { migratePostgres, isConnectionError, storeUnavailable } from "./postgres-schema.js";
+import { decodeStatus, encodeStatus } from "./status-codec.js";
 import type {
   AnyBytes,
   CreateOperationOptions,
@@ -42,30 +43,6 @@ interface OperationRow {
   lease_expires_at: string | null;
   attempts: number;
   cancel_requested: boolean;
-}
-
-interface StoredStatus {
-  code: number;
-  message: string;
-  details: Array<{ typeUrl: string; value: string }>;
-}
-
-function encodeStatus(s: StatusRecord): string {
-  const stored: StoredStatus = {
-    code: s.code,
-    message: s.message,
-    details: s.details.map((d) => ({ typeUrl: d.typeUrl, value: Buffer.from(d.value).toString("base64") })),
-  };
-  return JSON.stringify(stored);
-}
-
-function decodeStatus(json: string): StatusRecord {
-  const stored = JSON.parse(json) as StoredStatus;
-  return {
-    code: stored.code,
-    message: stored.message,
-    details: stored.details.map((d) => ({ typeUrl: d.typeUrl, value: new Uint8Array(Buffer.from(d.value, "base64")) })),
-  };
 }
 
 function toRecord(row: OperationRow): OperationRecord {

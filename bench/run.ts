@@ -9,11 +9,12 @@ import { deletesFigure } from "./figures/deletes.js";
 import { fanOutFigure } from "./figures/fan-out.js";
 import { listFigure } from "./figures/list.js";
 import { ociFigure } from "./figures/oci.js";
+import { replicasFigure } from "./figures/replicas.js";
 import { rpcFigure } from "./figures/rpc.js";
 import type { BenchContext, Figure } from "./lib/figure.js";
 import { rowLine, writeResults, type FigureReport } from "./lib/results.js";
 
-const FIGURES: Figure[] = [rpcFigure, listFigure, deepPagingFigure, fanOutFigure, ociFigure, deletesFigure];
+const FIGURES: Figure[] = [rpcFigure, listFigure, deepPagingFigure, fanOutFigure, ociFigure, deletesFigure, replicasFigure];
 
 const USAGE = `Usage: npm run bench -- [--quick] [--only NAME,...] [--cache-dir DIR] [--out DIR]
 

@@ -1,39 +1,14 @@
 // Several regplane processes on one PostgreSQL and one data dir: operations started on one replica
 // are waited on, cancelled and taken over on others; page tokens and image ids work on every replica.
-import { constants as fsConstants } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ImageService } from "../src/gen/regplane/v1/image_service_pb.js";
-import { NamespaceService } from "../src/gen/regplane/v1/namespace_service_pb.js";
 import type { Operation } from "../src/gen/regplane/v1/operation_pb.js";
-import { OperationService } from "../src/gen/regplane/v1/operation_service_pb.js";
-import { GrpcClient } from "./support/clients.js";
-import { buildBaseLayout, copyToLayout, makeTempDir, run } from "./support/images.js";
+import { buildBaseLayout, copyToLayout, makeTempDir } from "./support/images.js";
 import { startPostgres, type PostgresServer } from "./support/postgres.js";
-import { startServer, tempDir, type ServerProcess } from "./support/server.js";
-
-/** Repeats a check until it holds; the test's own timeout bounds it, not a wall-clock margin here. */
-async function until(check: () => Promise<boolean>): Promise<void> {
-  while (!(await check())) await sleep(10);
-}
-
-async function runningCount(s: ServerProcess): Promise<number> {
-  const text = await (await fetch(`${s.httpUrl}/metrics`)).text();
-  const m = /^regplane_operations\{state="running"\}\s+(\S+)$/m.exec(text);
-  return m ? Number(m[1]) : 0;
-}
-
-const alive = (r: Replica): boolean => r.server.child.exitCode === null && r.server.child.signalCode === null;
-
-interface Replica {
-  server: ServerProcess;
-  images: GrpcClient;
-  ops: GrpcClient;
-  namespaces: GrpcClient;
-}
+import { alive, gateOperation, runningCount, startReplica, stopReplica, until, type Gate, type Replica } from "./support/replicas.js";
+import { tempDir } from "./support/server.js";
 
 const CONFIG = "operations:\n  concurrency: 1\n  lease: 1s\n";
 
@@ -43,50 +18,13 @@ let dataDir: string;
 let work: string;
 const replicas: Replica[] = [];
 
-async function startReplica(): Promise<Replica> {
-  const server = await startServer({
-    dataDir,
-    config: CONFIG,
-    env: { REGPLANE_STATE_DRIVER: "postgres", REGPLANE_DATABASE_URL: databaseUrl },
-  });
-  const replica = {
-    server,
-    images: new GrpcClient(ImageService, server.grpcAddress),
-    ops: new GrpcClient(OperationService, server.grpcAddress),
-    namespaces: new GrpcClient(NamespaceService, server.grpcAddress),
-  };
+async function startOne(): Promise<Replica> {
+  const replica = await startReplica({ dataDir, databaseUrl, config: CONFIG });
   replicas.push(replica);
   return replica;
 }
 
-/** A namespace update that blocks reading a FIFO until released: an operation that stays running. */
-async function gateOperation(on: Replica, name: string): Promise<{ op: Operation; release(options?: { removeNamespace?: boolean }): Promise<void> }> {
-  const dir = path.join(dataDir, "registry", name);
-  await fs.mkdir(dir, { recursive: true });
-  const fifo = path.join(dir, ".regplane-namespace.json");
-  await run("mkfifo", [fifo]);
-  const op = (await on.namespaces.call("update", { namespaceId: `local/${name}`, description: "held", updateMask: { paths: ["description"] } })) as Operation;
-  return {
-    op,
-    /** Unblocks the handler; with `removeNamespace` its directory is gone first, so the handler's next step fails. */
-    async release(options: { removeNamespace?: boolean } = {}) {
-      let handle: fs.FileHandle | undefined;
-      // Opening for writing without blocking fails (ENXIO) until some replica has it open for reading.
-      await until(async () => {
-        try {
-          handle = await fs.open(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
-          return true;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === "ENXIO") return false;
-          throw err;
-        }
-      });
-      if (options.removeNamespace) await fs.rm(dir, { recursive: true, force: true });
-      await handle!.writeFile(JSON.stringify({ description: "held" }));
-      await handle!.close();
-    },
-  };
-}
+const holdOn = (on: Replica, name: string): Promise<Gate> => gateOperation(on, path.join(dataDir, "registry"), name);
 
 beforeAll(async () => {
   pgServer = await startPostgres();
@@ -100,12 +38,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const r of replicas) {
-    r.images.close();
-    r.ops.close();
-    r.namespaces.close();
-    await r.server.kill();
-  }
+  for (const r of replicas) await stopReplica(r);
   await pgServer?.destroy();
   await fs.rm(dataDir, { recursive: true, force: true });
   await fs.rm(work, { recursive: true, force: true });
@@ -114,12 +47,14 @@ afterAll(async () => {
 describe("replicas on one PostgreSQL", () => {
   it("Wait on C for an operation running on A returns once Cancel sent to B has ended it", async () => {
     // Only A runs at first, so the operation is A's; B and C join once it is running.
-    const a = await startReplica();
-    const gate = await gateOperation(a, "held-cancel");
+    const a = await startOne();
+    const gate = await holdOn(a, "held-cancel");
     await until(async () => (await runningCount(a.server)) === 1);
-    const b = await startReplica();
-    const c = await startReplica();
+    const b = await startOne();
+    const c = await startOne();
 
+    // C's channel is connected first, so its Wait is in progress well before the operation can finish.
+    expect(((await c.ops.call("get", { operationId: gate.op.id })) as Operation).done).toBe(false);
     const waited = c.ops.call("wait", { operationId: gate.op.id, timeout: { seconds: 60n } }, { deadlineMs: 70_000 }) as Promise<Operation>;
     const cancelled = (await b.ops.call("cancel", { operationId: gate.op.id })) as Operation;
     expect(cancelled.id).toBe(gate.op.id);
@@ -127,7 +62,14 @@ describe("replicas on one PostgreSQL", () => {
     // The handler on A is blocked reading the FIFO; its next step now fails, and a worker that knows
     // of the cancel records CANCELLED rather than that failure.
     await gate.release({ removeNamespace: true });
-    const done = await waited;
+    // Without a wake-up C would answer only when its 60 s timeout ends (with a last re-read); half of
+    // that separates "woken" from "timed out" whatever the machine's speed.
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timed out">((resolve) => (timer = setTimeout(() => resolve("timed out"), 30_000)));
+    const done = await Promise.race([waited, timedOut]);
+    clearTimeout(timer);
+    expect(done, "Wait on C woken by the finish on A").not.toBe("timed out");
+    if (done === "timed out") return;
     expect(done.done).toBe(true);
     expect(done.result.case).toBe("error");
     if (done.result.case === "error") expect(done.result.value.code).toBe(grpc.status.CANCELLED);
@@ -137,7 +79,7 @@ describe("replicas on one PostgreSQL", () => {
     const [a] = replicas;
     await until(async () => (await runningCount(a!.server)) === 0);
     // Any replica may claim it: find the one that did from the lease owner ("host:pid:random").
-    const gate = await gateOperation(a!, "held-kill");
+    const gate = await holdOn(a!, "held-kill");
     await until(async () => (await runningCount(a!.server)) === 1);
     const owner = await ownerOf(gate.op.id);
     const victim = replicas.find((r) => String(r.server.child.pid) === owner.split(":")[1])!;
@@ -155,7 +97,7 @@ describe("replicas on one PostgreSQL", () => {
     const live = replicas.filter((r) => alive(r));
     expect(live.length).toBeGreaterThanOrEqual(2);
     // A replica that starts now reads the signing key the first one put in the store.
-    live.push(await startReplica());
+    live.push(await startOne());
     type Page = { images: Array<{ id: string; name: string; digest: string }>; nextPageToken: string };
     const walk = async (pick: (page: number) => Replica, orderBy: string): Promise<string[]> => {
       const seen: string[] = [];

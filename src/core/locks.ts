@@ -65,7 +65,7 @@ export class PostgresLocks implements LockService {
 const FILE_LOCK_RETRY_MS = 5;
 
 /**
- * A lock file per key under `dir`, created with O_EXCL and holding the owner's pid. A file whose pid
+ * A lock file per key under `dir`, holding the owner's pid. A file whose pid
  * is no longer alive on this host (a process killed with -9) is stale and taken over.
  */
 export class FileLocks implements LockService {
@@ -88,25 +88,31 @@ export class FileLocks implements LockService {
   }
 
   private async acquire(file: string): Promise<void> {
-    for (;;) {
-      try {
-        const handle = await fs.open(file, "wx");
-        await handle.writeFile(String(process.pid));
-        await handle.close();
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    // The pid is written before the lock file exists (link is atomic and fails if it does), so a
+    // process killed at any point never leaves a lock file without an owner to check.
+    const draft = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+    await fs.writeFile(draft, String(process.pid));
+    try {
+      for (;;) {
+        try {
+          await fs.link(draft, file);
+          return;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+        }
+        if (await isStale(file)) {
+          // Rename first: of two processes finding it stale, only one removes it.
+          const doomed = `${file}.stale-${process.pid}`;
+          await fs.rename(file, doomed).then(
+            () => fs.rm(doomed, { force: true }),
+            () => {},
+          );
+          continue;
+        }
+        await sleep(FILE_LOCK_RETRY_MS);
       }
-      if (await isStale(file)) {
-        // Rename first: of two processes finding it stale, only one removes it.
-        const doomed = `${file}.stale-${process.pid}`;
-        await fs.rename(file, doomed).then(
-          () => fs.rm(doomed, { force: true }),
-          () => {},
-        );
-        continue;
-      }
-      await sleep(FILE_LOCK_RETRY_MS);
+    } finally {
+      await fs.rm(draft, { force: true });
     }
   }
 }
@@ -118,7 +124,6 @@ async function isStale(file: string): Promise<boolean> {
   } catch {
     return false;
   }
-  // An empty file is one being written right now.
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);

@@ -15,6 +15,7 @@ import { registryService } from "../services/registry.js";
 import { DeferredLocks } from "../core/locks.js";
 import { guardStore } from "../store/failures.js";
 import { layoutLocks, openStore } from "../store/open.js";
+import { StoreReadiness } from "../store/readiness.js";
 import { Authenticator } from "./auth.js";
 import { startGrpcServer } from "./grpc.js";
 import { consoleRoutes } from "./console.js";
@@ -76,6 +77,12 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
   });
   const transport = { tls: config.tls, maxMessageBytes: config.limits.maxMessageBytes, maxConcurrentStreams: config.limits.maxConcurrentStreams };
   const guardHealth = config.auth.protectHealth ? authenticate : undefined;
+  // gRPC health follows the store too; set once the server exists (below).
+  let setGrpcHealth = (_ready: boolean): void => {};
+  const readiness = new StoreReadiness(store, (ready) => {
+    logger.warn({ ready }, ready ? "state store reachable again" : "state store unreachable: not ready");
+    setGrpcHealth(ready);
+  });
 
   const mirrors = config.yandexCompat ? yandexMirrors(bindings) : [];
   const grpcServer = await startGrpcServer({
@@ -98,10 +105,16 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
     maxJsonDepth: config.limits.maxJsonDepth,
     connectionLimits: config.limits,
     guardHealth,
+    ready: () => readiness.ready,
     metrics,
     corsOrigins: config.corsOrigins,
     fallback: consoleRoutes(),
   });
+  const healthNames = ["", ...bindings.map((b) => b.service.typeName), ...mirrors.map((m) => m.service.typeName)];
+  setGrpcHealth = (ready) => {
+    for (const name of healthNames) grpcServer.health.setStatus(name, ready ? "SERVING" : "NOT_SERVING");
+  };
+  readiness.start();
   engine.start();
   if (open && isLoopback(config.host)) {
     logger.warn("no credentials are configured (auth.keys, auth.clientCerts): every caller is an editor of every folder; serving on a loopback address only");
@@ -126,6 +139,7 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
     httpPort: httpServer.port,
     async stop() {
       logger.info({ graceMs: config.shutdownGraceMs }, "shutting down: no new calls; waiting for in-flight calls and operations");
+      readiness.stop();
       // Calls and operations drain side by side, so the whole stop takes at most shutdownGrace.
       await Promise.all([grpcServer.shutdown(config.shutdownGraceMs), httpServer.shutdown(config.shutdownGraceMs), engine.stop(config.shutdownGraceMs)]);
       await catalog.close();

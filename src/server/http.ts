@@ -52,7 +52,9 @@ export interface HttpServerOptions {
   maxConcurrentStreams?: number;
   /** Serve HTTPS (HTTP/2 and HTTP/1.1 through ALPN) instead of plaintext. */
   tls?: TlsConfig;
-  /** Set to require credentials for /healthz and /metrics; unset leaves them open. */
+  /** /readyz answers 503 while this says false (e.g. the state store is unreachable). */
+  ready?: () => boolean;
+  /** Set to require credentials for /healthz, /readyz and /metrics; unset leaves them open. */
   guardHealth?: Guard;
   /** Extra routes (e.g. static files) tried before the 404. */
   fallback?: (req: http.IncomingMessage | http2.Http2ServerRequest, res: http.ServerResponse | http2.Http2ServerResponse) => boolean;
@@ -205,6 +207,12 @@ export async function startHttpServer(o: HttpServerOptions): Promise<StartedHttp
   const allowedHeaders = [...connectCors.allowedHeaders, "Authorization", "Idempotency-Key"].join(", ");
 
   const serveOps = (path: string, res: http.ServerResponse | http2.Http2ServerResponse) => {
+    if (path === "/readyz") {
+      const status = shuttingDown ? "shutting_down" : (o.ready?.() ?? true) ? "ready" : "store_unreachable";
+      res.writeHead(status === "ready" ? 200 : 503, { "content-type": "application/json" });
+      res.end(JSON.stringify({ status }) + "\n");
+      return;
+    }
     if (path === "/healthz") {
       res.writeHead(shuttingDown ? 503 : 200, { "content-type": "application/json" });
       res.end(JSON.stringify({ status: shuttingDown ? "shutting_down" : "serving" }) + "\n");
@@ -249,7 +257,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<StartedHttp
       }
     }
     const path = (req.url ?? "/").split("?")[0];
-    if (req.method === "GET" && (path === "/healthz" || path === "/metrics")) {
+    if (req.method === "GET" && (path === "/healthz" || path === "/readyz" || path === "/metrics")) {
       if (!o.guardHealth) return serveOps(path, res);
       const header = (name: string) => {
         const v = req.headers[name];

@@ -49,13 +49,18 @@ export function imageService(deps: ServiceDeps) {
     return done;
   });
 
-  async function record(images: ImageRecord[]): Promise<void> {
-    if (images.length === 0) return;
-    await store.recordImageIds(images.map((i) => ({ id: imageId(i.registryId, i.repository, i.digest), registryId: i.registryId, repository: i.repository, digest: i.digest })));
-  }
-
-  // An id is a hash of what it names, so the mapping never changes: a hot Get skips the store.
+  // An id is a hash of what it names, so the mapping never changes: a hot Get skips the store, and a
+  // List writes only ids this process has not yet seen in the store (no write, so no fsync, when repeated).
   const resolved = new WeightedLru<string, ImageRef>(RESOLVED_IDS_KEPT);
+
+  async function record(images: ImageRecord[]): Promise<void> {
+    const fresh = images
+      .map((i) => ({ id: imageId(i.registryId, i.repository, i.digest), registryId: i.registryId, repository: i.repository, digest: i.digest }))
+      .filter((e) => resolved.get(e.id) === undefined);
+    if (fresh.length === 0) return;
+    await store.recordImageIds(fresh);
+    for (const e of fresh) resolved.set(e.id, { registryId: e.registryId, repository: e.repository, digest: e.digest }, 1);
+  }
 
   /** An image id outside the caller's registries is NOT_FOUND, as one that never existed. */
   async function resolve(id: string, scope: RegistryView) {

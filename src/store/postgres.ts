@@ -6,6 +6,7 @@ import { Code, RegplaneError } from "../core/errors.js";
 import { OPERATIONS_CHANNEL, OperationEventListener, type ListenerLogger } from "./postgres-listener.js";
 import { POSTGRES_MIGRATIONS } from "./postgres-migrations.js";
 import { migratePostgres, isConnectionError, storeUnavailable } from "./postgres-schema.js";
+import { decodeStatus, encodeStatus } from "./status-codec.js";
 import type {
   AnyBytes,
   CreateOperationOptions,
@@ -42,30 +43,6 @@ interface OperationRow {
   lease_expires_at: string | null;
   attempts: number;
   cancel_requested: boolean;
-}
-
-interface StoredStatus {
-  code: number;
-  message: string;
-  details: Array<{ typeUrl: string; value: string }>;
-}
-
-function encodeStatus(s: StatusRecord): string {
-  const stored: StoredStatus = {
-    code: s.code,
-    message: s.message,
-    details: s.details.map((d) => ({ typeUrl: d.typeUrl, value: Buffer.from(d.value).toString("base64") })),
-  };
-  return JSON.stringify(stored);
-}
-
-function decodeStatus(json: string): StatusRecord {
-  const stored = JSON.parse(json) as StoredStatus;
-  return {
-    code: stored.code,
-    message: stored.message,
-    details: stored.details.map((d) => ({ typeUrl: d.typeUrl, value: new Uint8Array(Buffer.from(d.value, "base64")) })),
-  };
 }
 
 function toRecord(row: OperationRow): OperationRecord {
@@ -146,12 +123,7 @@ export class PostgresStore implements Store {
   }
 
   private async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw isConnectionError(err) ? storeUnavailable(err) : err;
-    }
+    const client = await this.connect();
     let broken = false;
     try {
       await client.query("BEGIN");
@@ -441,13 +413,26 @@ export class PostgresStore implements Store {
     return counts;
   }
 
-  /** For locks that must hold across replicas: a dedicated connection from this store's pool. */
+  /**
+   * A connection of its own (transactions, advisory locks). While checked out, a dropped connection
+   * emits "error" on it, which would end the process unheard; the failing query reports it instead.
+   */
   async connect(): Promise<pg.PoolClient> {
+    let client: pg.PoolClient;
     try {
-      return await this.pool.connect();
+      client = await this.pool.connect();
     } catch (err) {
       throw isConnectionError(err) ? storeUnavailable(err) : err;
     }
+    const onError = (): void => {};
+    client.on("error", onError);
+    const release = client.release.bind(client);
+    client.release = (destroy?: boolean | Error) => {
+      client.removeListener("error", onError);
+      client.release = release;
+      return release(destroy);
+    };
+    return client;
   }
 
   async close(): Promise<void> {

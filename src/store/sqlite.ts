@@ -7,6 +7,7 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { StartupError } from "../core/config.js";
 import { Code, RegplaneError } from "../core/errors.js";
+import { decodeStatus, encodeStatus } from "./status-codec.js";
 import type {
   AnyBytes,
   CreateOperationOptions,
@@ -107,31 +108,6 @@ interface OperationRow {
   attempts: number;
   cancel_requested: number;
   dedupe_key: string | null;
-}
-
-/** StatusRecord as stored in the `error` column: details' bytes in base64. */
-interface StoredStatus {
-  code: number;
-  message: string;
-  details: Array<{ typeUrl: string; value: string }>;
-}
-
-function encodeStatus(s: StatusRecord): string {
-  const stored: StoredStatus = {
-    code: s.code,
-    message: s.message,
-    details: s.details.map((d) => ({ typeUrl: d.typeUrl, value: Buffer.from(d.value).toString("base64") })),
-  };
-  return JSON.stringify(stored);
-}
-
-function decodeStatus(json: string): StatusRecord {
-  const stored = JSON.parse(json) as StoredStatus;
-  return {
-    code: stored.code,
-    message: stored.message,
-    details: stored.details.map((d) => ({ typeUrl: d.typeUrl, value: bytes(Buffer.from(d.value, "base64")) })),
-  };
 }
 
 /** A plain Uint8Array copy, so callers never hold a Buffer over SQLite's memory. */

@@ -328,9 +328,7 @@ export class OperationEngine {
       return;
     }
     this.pumping = true;
-    this.pumpDone = this.pump().finally(() => {
-      this.pumping = false;
-    });
+    this.pumpDone = this.pump();
   }
 
   /** Claims operations until the slots are full or none is left. */
@@ -350,6 +348,10 @@ export class OperationEngine {
       } while (this.pumpRequested && !this.stopping);
     } catch (err) {
       this.logger.error({ err, workerId: this.workerId }, "claiming operations failed; retrying on the next poll");
+    } finally {
+      // Cleared in the same turn as the last pumpRequested check: a wake after it starts a new pump
+      // instead of being lost until the next poll.
+      this.pumping = false;
     }
   }
 

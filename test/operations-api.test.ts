@@ -41,8 +41,8 @@ import {
   skopeoInspect,
   writeIndexJson,
 } from "./support/images.js";
-import { startFaultProxy, type FaultProxy } from "./support/fault-proxy.js";
-import { pushImage, startRegistry, type RunningRegistry } from "./support/registry.js";
+import { startGateRegistry, type GateRegistry } from "./support/delete-gate.js";
+import { pushImage } from "./support/registry.js";
 import { startServer, tempDir, type ServerProcess } from "./support/server.js";
 
 const TAGS = ["base", "v1", "v2", "v3"] as const;
@@ -255,18 +255,6 @@ interface Gate {
 
 let gates = 0;
 
-/** The registry behind the engine gate: a real distribution registry whose DELETEs the proxy holds. */
-interface GateRegistry {
-  registry: RunningRegistry;
-  proxy: FaultProxy;
-}
-
-async function startGateRegistry(): Promise<GateRegistry> {
-  const registry = await startRegistry();
-  const proxy = await startFaultProxy(registry);
-  return { registry, proxy };
-}
-
 const GATE_REPOSITORY = "held/app";
 
 /**
@@ -281,20 +269,16 @@ async function holdEngine(s: ServerProcess, gateRegistry: GateRegistry, images: 
   await pushImage(template, "v1", gateRegistry.registry.host, GATE_REPOSITORY, `g${++gates}`);
   const listed = await images.call("list", { repositoryName: `gate/${GATE_REPOSITORY}`, pageSize: 10n });
   const image = (listed.images as Image[])[0];
-  let open!: () => void;
-  const opened = new Promise<void>((resolve) => (open = resolve));
-  gateRegistry.proxy.onRequest = async (_n, req) => {
-    if (req.method === "DELETE") await opened;
-  };
+  const held = gateRegistry.gate.hold(GATE_REPOSITORY);
   const op = (await images.call("delete", { imageId: image.id })) as Operation;
-  await until("the gate operation to run", async () => sample(await scrape(s), "regplane_operations", { state: "running" }) === 1);
+  await held.arrived;
   let released = false;
   return {
     operationId: op.id,
     async release() {
       if (released) return;
       released = true;
-      open();
+      held.release();
       await waitDone(ops, op.id);
     },
   };
@@ -319,8 +303,7 @@ describe("operations on a running server", () => {
 
   beforeAll(async () => {
     gateRegistry = await startGateRegistry();
-    const gateEntry = `  - {id: gate, provider: oci, endpoint: ${JSON.stringify(gateRegistry.proxy.url)}, insecure: true}`;
-    server = await startServer({ config: `operations:\n  concurrency: 1\nregistries:\n  - {id: local, provider: local}\n${gateEntry}\n` });
+    server = await startServer({ config: `operations:\n  concurrency: 1\nregistries:\n  - {id: local, provider: local}\n${gateRegistry.configEntry}\n` });
     images = new GrpcClient(ImageService, server.grpcAddress);
     ops = new GrpcClient(OperationService, server.grpcAddress);
     namespaces = new GrpcClient(NamespaceService, server.grpcAddress);
@@ -338,8 +321,7 @@ describe("operations on a running server", () => {
       expect(await server.stop()).toBe(0);
       await fs.rm(server.dataDir, { recursive: true, force: true });
     }
-    await gateRegistry?.proxy.kill();
-    await gateRegistry?.registry.stop();
+    await gateRegistry?.close();
   });
 
   describe("ImageService.Delete", () => {

@@ -7,7 +7,8 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Image } from "../src/gen/regplane/v1/image_pb.js";
 import type { Operation } from "../src/gen/regplane/v1/operation_pb.js";
-import { blobFile, buildBaseLayout, copyToLayout, deriveImage, gcLayout, listBlobs, makeTempDir, readBlobJson, readIndexJson, REF_NAME, run, skopeoInspect } from "./support/images.js";
+import { ageBlobs, blobFile, buildBaseLayout, copyToLayout, deriveImage, gcLayout, listBlobs, makeTempDir, readBlobJson, readIndexJson, REF_NAME, run, skopeoInspect } from "./support/images.js";
+import { startGateRegistry, type GateRegistry } from "./support/delete-gate.js";
 import { startPostgres, type PostgresServer } from "./support/postgres.js";
 import { pushImage, startRegistry, type RunningRegistry } from "./support/registry.js";
 import { alive, gateOperation, runningCount, startReplica, stopReplica, until, type Gate, type Replica } from "./support/replicas.js";
@@ -20,6 +21,7 @@ const CNCF_REPOS = Array.from({ length: 4 }, (_, i) => `cncf/r${i}`);
 
 let pgServer: PostgresServer;
 let registry: RunningRegistry;
+let gateRegistry: GateRegistry;
 let dataDir: string;
 let work: string;
 let built: string;
@@ -29,13 +31,18 @@ const replicas: Replica[] = [];
 beforeAll(async () => {
   pgServer = await startPostgres();
   registry = await startRegistry();
+  gateRegistry = await startGateRegistry();
   dataDir = tempDir("regplane-replicas-deletes-");
   work = await makeTempDir();
   const base = await buildBaseLayout(path.join(work, "built"));
   await deriveImage(base.dir, "v1", "v3");
   await gcLayout(base.dir);
   built = base.dir;
-  for (const repo of LOCAL_REPOS) for (const tag of TAGS) digests[tag] = await copyToLayout(built, tag, path.join(dataDir, "registry", repo), tag);
+  for (const repo of LOCAL_REPOS) {
+    for (const tag of TAGS) digests[tag] = await copyToLayout(built, tag, path.join(dataDir, "registry", repo), tag);
+    // Seeded long before the deletes: past the collection grace period, so what they free is collected.
+    await ageBlobs(path.join(dataDir, "registry", repo));
+  }
   for (const repo of CNCF_REPOS) for (const tag of TAGS) await pushImage(built, tag, registry.host, repo, tag);
   const databaseUrl = await pgServer.createDatabase();
   const config = [
@@ -43,6 +50,7 @@ beforeAll(async () => {
     "registries:",
     "  - {id: local, provider: local}",
     `  - {id: cncf, provider: oci, endpoint: ${JSON.stringify(registry.url)}, insecure: true, listingCacheTtl: 0s}`,
+    gateRegistry.configEntry,
     "",
   ].join("\n");
   for (let i = 0; i < 3; i++) replicas.push(await startReplica({ dataDir, databaseUrl, config }));
@@ -51,6 +59,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const r of replicas) await stopReplica(r);
   await registry?.stop();
+  await gateRegistry?.close();
   await pgServer?.destroy();
   await fs.rm(dataDir, { recursive: true, force: true });
   await fs.rm(work, { recursive: true, force: true });
@@ -98,7 +107,7 @@ describe("three replicas, 300 deletes, one killed", () => {
 
     // One gate per replica holds every worker (concurrency 1), so all 300 requests meet unfinished operations.
     const gates: Gate[] = [];
-    for (const [i, r] of replicas.entries()) gates.push(await gateOperation(r, path.join(dataDir, "registry"), `gate${i}`));
+    for (const [i, r] of replicas.entries()) gates.push(await gateOperation(r, gateRegistry, `gate${i}`));
     await until(async () => (await runningCount(a.server)) === 3);
 
     const send = async (j: number, via: Replica) => {
@@ -124,7 +133,7 @@ describe("three replicas, 300 deletes, one killed", () => {
     for (const [image, ids] of byImage) expect([...ids], `operations for ${image}`).toHaveLength(1);
     for (const [key, ids] of byKey) expect([...ids], `operations for key ${key}`).toHaveLength(1);
 
-    // C's gate is taken over after its lease: some survivor opens the FIFO again.
+    // C's held DELETE died with it; a survivor takes its gate over after the lease and sends it again.
     for (const g of gates) await g.release();
     for (const ids of byImage.values()) {
       const done = (await a.ops.call("wait", { operationId: [...ids][0]!, timeout: { seconds: 60n } }, { deadlineMs: 70_000 })) as Operation;

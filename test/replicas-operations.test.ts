@@ -5,30 +5,33 @@ import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Operation } from "../src/gen/regplane/v1/operation_pb.js";
+import { startGateRegistry, type GateRegistry } from "./support/delete-gate.js";
 import { buildBaseLayout, copyToLayout, makeTempDir } from "./support/images.js";
 import { startPostgres, type PostgresServer } from "./support/postgres.js";
 import { alive, gateOperation, runningCount, startReplica, stopReplica, until, type Gate, type Replica } from "./support/replicas.js";
 import { tempDir } from "./support/server.js";
 
-const CONFIG = "operations:\n  concurrency: 1\n  lease: 1s\n";
-
 let pgServer: PostgresServer;
 let databaseUrl: string;
 let dataDir: string;
 let work: string;
+let gateRegistry: GateRegistry;
+let config: string;
 const replicas: Replica[] = [];
 
 async function startOne(): Promise<Replica> {
-  const replica = await startReplica({ dataDir, databaseUrl, config: CONFIG });
+  const replica = await startReplica({ dataDir, databaseUrl, config });
   replicas.push(replica);
   return replica;
 }
 
-const holdOn = (on: Replica, name: string): Promise<Gate> => gateOperation(on, path.join(dataDir, "registry"), name);
+const holdOn = (on: Replica, name: string): Promise<Gate> => gateOperation(on, gateRegistry, name);
 
 beforeAll(async () => {
   pgServer = await startPostgres();
   databaseUrl = await pgServer.createDatabase();
+  gateRegistry = await startGateRegistry();
+  config = `operations:\n  concurrency: 1\n  lease: 1s\nregistries:\n  - {id: local, provider: local}\n${gateRegistry.configEntry}\n`;
   dataDir = tempDir("regplane-replicas-");
   work = await makeTempDir();
   const built = await buildBaseLayout(path.join(work, "built"));
@@ -39,6 +42,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const r of replicas) await stopReplica(r);
+  await gateRegistry?.close();
   await pgServer?.destroy();
   await fs.rm(dataDir, { recursive: true, force: true });
   await fs.rm(work, { recursive: true, force: true });
@@ -59,9 +63,9 @@ describe("replicas on one PostgreSQL", () => {
     const cancelled = (await b.ops.call("cancel", { operationId: gate.op.id })) as Operation;
     expect(cancelled.id).toBe(gate.op.id);
     await until(async () => a.server.logs.some((l) => l.msg === "operation asked to stop" && l.operationId === gate.op.id && l.reason === "cancelled"));
-    // The handler on A is blocked reading the FIFO; its next step now fails, and a worker that knows
-    // of the cancel records CANCELLED rather than that failure.
-    await gate.release({ removeNamespace: true });
+    // The handler on A is waiting on its DELETE; the registry now refuses it for good (the image stays),
+    // and a worker that knows of the cancel records CANCELLED rather than that failure.
+    await gate.release({ fail: true });
     // Without a wake-up C would answer only when its 60 s timeout ends (with a last re-read); half of
     // that separates "woken" from "timed out" whatever the machine's speed.
     let timer: NodeJS.Timeout | undefined;
@@ -98,12 +102,13 @@ describe("replicas on one PostgreSQL", () => {
     expect(live.length).toBeGreaterThanOrEqual(2);
     // A replica that starts now reads the signing key the first one put in the store.
     live.push(await startOne());
+    // The walk stays on the local registry: the gate registry holds the images the gates left.
     type Page = { images: Array<{ id: string; name: string; digest: string }>; nextPageToken: string };
     const walk = async (pick: (page: number) => Replica, orderBy: string): Promise<string[]> => {
       const seen: string[] = [];
       let token = "";
       for (let page = 0; ; page++) {
-        const res = (await pick(page).images.call("list", { pageSize: 2n, pageToken: token, orderBy })) as Page;
+        const res = (await pick(page).images.call("list", { registryId: "local", pageSize: 2n, pageToken: token, orderBy })) as Page;
         seen.push(...res.images.map((i) => `${i.id} ${i.name}@${i.digest}`));
         token = res.nextPageToken;
         if (token === "") return seen;
@@ -115,7 +120,7 @@ describe("replicas on one PostgreSQL", () => {
       expect(await walk((page) => live[page % live.length]!, orderBy)).toEqual(single);
     }
     // Ids a List on one replica hands out are resolved by the others.
-    const listed = (await live[0]!.images.call("list", { pageSize: 100n })) as Page;
+    const listed = (await live[0]!.images.call("list", { registryId: "local", pageSize: 100n })) as Page;
     for (const [i, image] of listed.images.entries()) {
       const got = (await live[1 + (i % (live.length - 1))]!.images.call("get", { imageId: image.id })) as Page["images"][number];
       expect(`${got.name}@${got.digest}`).toBe(`${image.name}@${image.digest}`);

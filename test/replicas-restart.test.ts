@@ -11,6 +11,7 @@ import type { Image } from "../src/gen/regplane/v1/image_pb.js";
 import type { Operation } from "../src/gen/regplane/v1/operation_pb.js";
 import { buildBaseLayout, copyToLayout, makeTempDir, readIndexJson } from "./support/images.js";
 import { GrpcError } from "./support/clients.js";
+import { startGateRegistry, type GateRegistry } from "./support/delete-gate.js";
 import { startPostgres, type PostgresServer } from "./support/postgres.js";
 import { alive, gateOperation, startReplica, stopReplica, until, type Replica } from "./support/replicas.js";
 import { tempDir } from "./support/server.js";
@@ -18,17 +19,21 @@ import { tempDir } from "./support/server.js";
 let pgServer: PostgresServer;
 let dataDir: string;
 let databaseUrl: string;
+let gateRegistry: GateRegistry;
 const replicas: Replica[] = [];
 
 beforeAll(async () => {
   pgServer = await startPostgres();
   databaseUrl = await pgServer.createDatabase();
   dataDir = tempDir("regplane-restart-");
-  for (let i = 0; i < 2; i++) replicas.push(await startReplica({ dataDir, databaseUrl, config: "operations:\n  concurrency: 1\n  lease: 1s\n" }));
+  gateRegistry = await startGateRegistry();
+  const config = `operations:\n  concurrency: 1\n  lease: 1s\nregistries:\n  - {id: local, provider: local}\n${gateRegistry.configEntry}\n`;
+  for (let i = 0; i < 2; i++) replicas.push(await startReplica({ dataDir, databaseUrl, config }));
 }, 120_000);
 
 afterAll(async () => {
   for (const r of replicas) await stopReplica(r);
+  await gateRegistry?.close();
   await pgServer?.destroy();
   await fs.rm(dataDir, { recursive: true, force: true });
 });
@@ -70,7 +75,7 @@ describe("PostgreSQL restart", () => {
     await until(async () => (await readyz(a)) === 200 && (await readyz(b)) === 200);
     expect(await healthOf(a)).toBe("SERVING");
     // Both LISTEN connections came back: a Wait on B for an operation A's side finishes is woken.
-    const gate = await gateOperation(a, path.join(dataDir, "registry"), "after-restart");
+    const gate = await gateOperation(a, gateRegistry, "after-restart");
     const waited = b.ops.call("wait", { operationId: gate.op.id, timeout: { seconds: 60n } }, { deadlineMs: 70_000 }) as Promise<Operation>;
     await gate.release();
     expect((await waited).done).toBe(true);

@@ -5,6 +5,8 @@ import type { AddressInfo } from "node:net";
 
 export interface FaultRule {
   match?: RegExp;
+  /** Only requests with this method (e.g. "DELETE"); any method when unset. */
+  method?: string;
   status: number;
   headers?: Record<string, string>;
   body?: string;
@@ -93,7 +95,7 @@ export async function startFaultProxy(target: { port: number }, options: FaultPr
       else res.writeHead(mode.status, { "content-type": "application/json", ...mode.headers }).end(mode.body ?? UNAVAILABLE_BODY);
       return;
     }
-    const rule = proxy.rules.find((r) => r.times > 0 && (!r.match || r.match.test(req.url ?? "")));
+    const rule = proxy.rules.find((r) => r.times > 0 && (!r.method || r.method === req.method) && (!r.match || r.match.test(req.url ?? "")));
     if (rule) {
       rule.times--;
       res.writeHead(rule.status, { "content-type": "application/json", ...rule.headers }).end(rule.body ?? "");

@@ -1,14 +1,13 @@
 // Several regplane processes on one PostgreSQL and one data dir, and a gate that keeps an operation running.
-import { constants as fsConstants } from "node:fs";
-import * as fs from "node:fs/promises";
-import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { Image } from "../../src/gen/regplane/v1/image_pb.js";
 import { ImageService } from "../../src/gen/regplane/v1/image_service_pb.js";
 import { NamespaceService } from "../../src/gen/regplane/v1/namespace_service_pb.js";
 import type { Operation } from "../../src/gen/regplane/v1/operation_pb.js";
 import { OperationService } from "../../src/gen/regplane/v1/operation_service_pb.js";
 import { GrpcClient } from "./clients.js";
-import { run } from "./images.js";
+import type { GateRegistry } from "./delete-gate.js";
+import { pushImage } from "./registry.js";
 import { startServer, type ServerProcess } from "./server.js";
 
 /** Repeats a check until it holds; the test's own timeout bounds it, not a wall-clock margin here. */
@@ -55,34 +54,24 @@ export async function stopReplica(r: Replica): Promise<void> {
 
 export interface Gate {
   op: Operation;
-  /** Unblocks the handler; with `removeNamespace` its directory is gone first, so the handler's next step fails. */
-  release(options?: { removeNamespace?: boolean }): Promise<void>;
+  /** Lets the held DELETE through; with `fail` it is answered with a permanent error, so the image stays. */
+  release(options?: { fail?: boolean }): Promise<void>;
 }
 
-/** A namespace update that blocks reading a FIFO until released: an operation that stays running. */
-export async function gateOperation(on: Replica, registryDir: string, name: string): Promise<Gate> {
-  const dir = path.join(registryDir, name);
-  await fs.mkdir(dir, { recursive: true });
-  const fifo = path.join(dir, ".regplane-namespace.json");
-  await run("mkfifo", [fifo]);
-  const op = (await on.namespaces.call("update", { namespaceId: `local/${name}`, description: "held", updateMask: { paths: ["description"] } })) as Operation;
+/** A delete of an image in the gate registry whose DELETE request is held until released: an operation that stays running. */
+export async function gateOperation(on: Replica, gateRegistry: GateRegistry, name: string): Promise<Gate> {
+  const repository = `held/${name}`;
+  await pushImage(gateRegistry.layoutDir, "base", gateRegistry.registry.host, repository, "held");
+  const listed = (await on.images.call("list", { repositoryName: `gate/${repository}`, pageSize: 10n })) as { images: Image[] };
+  const image = listed.images[0];
+  if (image === undefined) throw new Error(`gate/${repository} lists no image`);
+  const held = gateRegistry.gate.hold(repository);
+  const op = (await on.images.call("delete", { imageId: image.id })) as Operation;
+  await held.arrived;
   return {
     op,
     async release(options = {}) {
-      let handle: fs.FileHandle | undefined;
-      // Opening for writing without blocking fails (ENXIO) until some replica has it open for reading.
-      await until(async () => {
-        try {
-          handle = await fs.open(fifo, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK);
-          return true;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === "ENXIO") return false;
-          throw err;
-        }
-      });
-      if (options.removeNamespace) await fs.rm(dir, { recursive: true, force: true });
-      await handle!.writeFile(JSON.stringify({ description: "held" }));
-      await handle!.close();
+      held.release(options);
     },
   };
 }

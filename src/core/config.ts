@@ -1,5 +1,6 @@
 // Configuration: command-line flags > environment > config file > defaults. Secrets come from the
 // environment (${VAR}) or files (<field>File), never inline in a committed file.
+// Longer than most files: every section's reader and the rules across sections read one raw document here.
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml, YAMLParseError } from "yaml";

@@ -20,6 +20,7 @@
 // entries, and nothing for the trailing registries still at their start. Entry: 0 start, 1 done,
 // 2 native cursor (string), 3 key (flags, repository, digest, [|created_at| as varint, sign in flags]).
 // Strings are varint length + UTF-8.
+// Longer than most files: the walk, its position codec and the merge share one position format here.
 
 import { createHash } from "node:crypto";
 import { Code, invalidField, isRegplaneError, nothingListed, RegplaneError } from "./errors.js";

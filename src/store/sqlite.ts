@@ -1,6 +1,7 @@
 // The embedded state store: one SQLite file in the data directory, opened with better-sqlite3.
 // better-sqlite3 is synchronous, so each method runs to completion before the next starts in this
 // process; writes that read first use BEGIN IMMEDIATE so other processes on the same file serialize too.
+// Longer than most files: the whole Store interface over one connection; its statements mirror postgres.ts.
 
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";

@@ -2,6 +2,7 @@
 // token flow), retries, a concurrency limit, a circuit breaker, request counters, and the calls the
 // adapters need (catalog, tags, manifests, blobs, delete). Provider-neutral so other adapters whose
 // registries expose the OCI API (IONOS) reuse it for deletes.
+// Longer than most files: auth challenges, retries, the breaker and Link checks wrap one request path here.
 import { Agent, request } from "undici";
 import type { IncomingHttpHeaders } from "undici/types/header.js";
 import { Code, RegplaneError, invalidField, providerError, redact } from "../../core/errors.js";

@@ -15,6 +15,7 @@
 // other order (created_at, digest, name desc) has to read every repository of the registry per page
 // and sort with compareImages; the per-repository tag maps cached for listingCacheTtlMs keep deep pages
 // to catalog + tags/list requests instead of re-reading every manifest.
+// Longer than most files: images, namespaces and the read-ahead window share one repository cache here.
 import { Code, RegplaneError, invalidField } from "../../core/errors.js";
 import { compareImages, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
 import type { ImageKey, ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";

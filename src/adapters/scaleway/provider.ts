@@ -19,6 +19,7 @@
 // Deletes are asynchronous at Scaleway (status `deleting`): deleteImage and deleteNamespace return
 // only once Scaleway no longer reports what they deleted, polling every pollIntervalMs up to
 // deleteTimeoutMs.
+// Longer than most files: namespace and image paging share one snapshot cache here.
 import { Code, RegplaneError, invalidField, notFound } from "../../core/errors.js";
 import { compareImages, compareStrings, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
 import type { ImageKey, ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";

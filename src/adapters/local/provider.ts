@@ -28,8 +28,7 @@ import { WeightedLru } from "../../core/lru.js";
 import { diskFailure } from "./disk-errors.js";
 import { MinHeap, upperBound } from "./merge.js";
 import { collectGarbage, readIndexForUpdate, removeIndexEntries, removeStaleTemps, writeFileAtomic } from "./mutate.js";
-import type { LockService } from "../../core/locks.js";
-import { KeyedMutex } from "./mutex.js";
+import { ProcessLocks, type LockService } from "../../core/locks.js";
 import {
   BLOBS_DIR,
   INDEX_FILE,
@@ -127,7 +126,7 @@ export class LocalProvider implements Provider {
     this.gcGracePeriodMs = options.gcGracePeriodMs ?? DEFAULT_GC_GRACE_PERIOD_MS;
     this.maxMetadataBytes = options.maxMetadataBytes ?? DEFAULT_MAX_METADATA_BYTES;
     this.maxIndexDepth = options.maxIndexDepth ?? DEFAULT_MAX_INDEX_DEPTH;
-    this.mutex = options.locks ?? new KeyedMutex();
+    this.mutex = options.locks ?? new ProcessLocks();
     const budget = options.cacheBytes ?? DEFAULT_CACHE_BYTES;
     this.freshnessMs = options.freshnessMs ?? DEFAULT_FRESHNESS_MS;
     // Snapshots hold every listed record; the blob caches mostly matter for digests shared between layouts.

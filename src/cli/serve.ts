@@ -1,14 +1,13 @@
-#!/usr/bin/env node
-// regplane: one gRPC / Connect API over every container registry.
+// `regplane serve`: the server process (also run bare, and as `keys create` for the keys it trusts).
 import { mkdirSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
-import { configWarnings, loadConfig } from "./core/config.js";
-import { runKeysCommand } from "./cli/keys.js";
-import { startApp } from "./server/app.js";
-import { governHeapGrowth } from "./server/heap.js";
-import { createProcessLog } from "./server/logging.js";
-import { prepareDataDir, reportStartupFailure, routeGrpcLogs } from "./server/startup.js";
+import { configWarnings, loadConfig } from "../core/config.js";
+import { runKeysCommand } from "./keys.js";
+import { startApp } from "../server/app.js";
+import { governHeapGrowth } from "../server/heap.js";
+import { createProcessLog } from "../server/logging.js";
+import { prepareDataDir, reportStartupFailure, routeGrpcLogs } from "../server/startup.js";
 
 const HELP = `regplane — one gRPC / Connect API over every container registry
 
@@ -79,7 +78,7 @@ async function main(): Promise<number> {
   }
   if (values.version) {
     // package.json is one level up from both src/ and dist/.
-    const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+    const { version } = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
     process.stdout.write(`regplane ${version}\n`);
     return 0;
   }

@@ -88,6 +88,34 @@ function folderCycles(lines: ImportLine[]): string[] {
 const isGenerated = (line: ImportLine) =>
   line.target?.startsWith("gen/") === true || line.specifier.startsWith("@bufbuild/") || line.specifier.startsWith("@connectrpc/");
 
+/**
+ * What each folder may import, as docs/architecture.md and the folders' READMEs say. An entry
+ * "folder:file" allows that folder only from that one file (the composition, the server command).
+ */
+const MAY_IMPORT: Record<string, readonly string[]> = {
+  core: [],
+  store: ["core"],
+  adapters: ["core", "adapters/*"],
+  "adapters/*": ["core"],
+  services: ["core", "gen"],
+  server: ["services", "core", "store", "gen", "adapters:server/app.ts"],
+  client: ["gen"],
+  cli: ["server:cli/serve.ts", "core", "client", "gen"],
+  "(src)": ["cli"],
+};
+
+function allowed(line: ImportLine): boolean {
+  const from = folderOf(line.from);
+  const to = folderOf(line.target!);
+  if (from === to) return true;
+  const rules = MAY_IMPORT[from.startsWith("adapters/") ? "adapters/*" : from] ?? [];
+  return rules.some((rule) => {
+    const [folder, onlyFile] = rule.split(":");
+    const matches = folder === "adapters/*" ? to.startsWith("adapters/") : folder === to;
+    return matches && (onlyFile === undefined || onlyFile === line.from);
+  });
+}
+
 describe("src/ import rules", () => {
   const lines = importLines();
 
@@ -107,6 +135,18 @@ describe("src/ import rules", () => {
       { from: "services/c.ts", specifier: "../core/a.js", target: "core/a.ts" },
     ];
     expect(folderCycles(made)).toHaveLength(1);
+  });
+
+  it("imports only the folders each folder may import", () => {
+    const offending = lines.filter((l) => l.target !== undefined && !allowed(l)).map((l) => `${l.from} imports ${l.specifier}`);
+    expect(offending).toEqual([]);
+  });
+
+  it("keeps protobuf out of core, the store and the adapters", () => {
+    const offending = lines
+      .filter((l) => ["core", "store", "adapters"].includes(folderOf(l.from).split("/")[0]!) && isGenerated(l))
+      .map((l) => `${l.from} imports ${l.specifier}`);
+    expect(offending).toEqual([]);
   });
 
   it("keeps protobuf and other adapters out of every adapter", () => {

@@ -1,4 +1,4 @@
-// The provider kinds regplane knows, by the `provider:` value in the config. Only main wires these in.
+// The provider kinds regplane knows, by the `provider:` value in the config. Only src/server/app.ts wires these in.
 import type { ProviderFactory } from "../core/catalog.js";
 import { BREAKER_FIELDS, breakerSettings, onlyFields, optionalBoolean, optionalByteSize, optionalDuration, optionalInteger, optionalPositiveNumber, optionalString, optionalStrings, requiredString } from "../core/registry-config.js";
 import { LocalProvider } from "./local/index.js";

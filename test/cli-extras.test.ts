@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serverFlags } from "../src/cli/healthcheck.js";
-import { hashApiKey, newApiKey } from "../src/server/auth.js";
+import { hashApiKey, newApiKey } from "../src/core/api-keys.js";
 import { cliEnv, regplane, ROOT } from "./support/cli.js";
 import { makeTempDir } from "./support/images.js";
 import { freePort, selfSignedCertificate } from "./support/registry.js";

@@ -8,7 +8,7 @@ import { ConnectError } from "@connectrpc/connect";
 import { errorFromJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { ErrorInfoSchema } from "../src/gen/google/rpc/error_details_pb.js";
-import { hashApiKey, newApiKey } from "../src/server/auth.js";
+import { hashApiKey, newApiKey } from "../src/core/api-keys.js";
 import { startEdgeApp, type EdgeApp } from "./support/edge-app.js";
 
 const UNAUTHENTICATED = 16;

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorInfoSchema } from "../src/gen/google/rpc/error_details_pb.js";
 import { ImageService } from "../src/gen/regplane/v1/image_service_pb.js";
 import { RegplaneError } from "../src/core/errors.js";
-import { Authenticator, hashApiKey, newApiKey, type Caller, type VerificationResult } from "../src/server/auth.js";
+import { hashApiKey, newApiKey } from "../src/core/api-keys.js";
+import { Authenticator, type Caller, type VerificationResult } from "../src/server/auth.js";
 import { connectClient, GrpcClient, GrpcError } from "./support/clients.js";
 import { startEdgeApp, type EdgeApp } from "./support/edge-app.js";
 

@@ -17,7 +17,7 @@ import { DeleteImageRequestSchema, GetImageRequestSchema, ImageService, ListImag
 import { CreateNamespaceRequestSchema, ListNamespacesRequestSchema, NamespaceService } from "../src/gen/regplane/v1/namespace_service_pb.js";
 import { GetOperationRequestSchema, ListOperationsRequestSchema, OperationService, WaitOperationRequestSchema } from "../src/gen/regplane/v1/operation_service_pb.js";
 import { ListRegistriesRequestSchema, RegistryService } from "../src/gen/regplane/v1/registry_service_pb.js";
-import { hashApiKey, newApiKey } from "../src/server/auth.js";
+import { hashApiKey, newApiKey } from "../src/core/api-keys.js";
 import { connectClient } from "./support/clients.js";
 import { makeTempDir, writeSyntheticImage } from "./support/images.js";
 import { startServer, type ServerProcess } from "./support/server.js";

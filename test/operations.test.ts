@@ -10,7 +10,7 @@ import {
   type OperationHandler,
 } from "../src/core/operations.js";
 import { openSqliteStore } from "../src/store/sqlite.js";
-import type { OperationRecord, StatusRecord, Store } from "../src/store/store.js";
+import type { OperationRecord, StatusRecord, Store } from "../src/core/store.js";
 import { advanceUntil, advanceUntilTrue, later, useTestClock } from "./support/clock.js";
 import { Gate, settledNow, until } from "./support/gate.js";
 import { any, newOp } from "./support/store-contract.js";

@@ -13,7 +13,7 @@ import {
   type PageTokenKeys,
 } from "../src/core/pagetoken.js";
 import { openSqliteStore, type SqliteStore } from "../src/store/sqlite.js";
-import type { Store } from "../src/store/store.js";
+import type { Store } from "../src/core/store.js";
 
 type TokenStore = Pick<Store, "putPageState" | "getPageState" | "getSetting" | "initSetting">;
 

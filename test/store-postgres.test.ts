@@ -7,7 +7,7 @@ import { Code } from "../src/core/errors.js";
 import { openStore } from "../src/store/open.js";
 import { PostgresStore } from "../src/store/postgres.js";
 import { POSTGRES_MIGRATIONS } from "../src/store/postgres-migrations.js";
-import type { StoreEvent } from "../src/store/store.js";
+import type { StoreEvent } from "../src/core/store.js";
 import { startPostgres, type PostgresServer } from "./support/postgres.js";
 import { describeStoreContract, newOp, at } from "./support/store-contract.js";
 

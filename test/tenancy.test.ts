@@ -13,7 +13,7 @@ import { NamespaceService } from "../src/gen/regplane/v1/namespace_service_pb.js
 import { OperationSchema } from "../src/gen/regplane/v1/operation_pb.js";
 import { GetOperationRequestSchema, OperationService } from "../src/gen/regplane/v1/operation_service_pb.js";
 import { RegistryService } from "../src/gen/regplane/v1/registry_service_pb.js";
-import { hashApiKey, newApiKey } from "../src/server/auth.js";
+import { hashApiKey, newApiKey } from "../src/core/api-keys.js";
 import { connectClient, errorInfo, GrpcClient, GrpcError } from "./support/clients.js";
 import { makeTempDir, writeSyntheticImage } from "./support/images.js";
 import { startServer, type ServerProcess } from "./support/server.js";

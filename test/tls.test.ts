@@ -15,7 +15,7 @@ import { ErrorInfoSchema } from "../src/gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../src/gen/google/rpc/status_pb.js";
 import { ImageService } from "../src/gen/regplane/v1/image_service_pb.js";
 import { NamespaceService } from "../src/gen/regplane/v1/namespace_service_pb.js";
-import { hashApiKey, newApiKey } from "../src/server/auth.js";
+import { hashApiKey, newApiKey } from "../src/core/api-keys.js";
 import { definitionOf } from "../src/server/grpc.js";
 import { errorInfo } from "./support/clients.js";
 import { makeTempDir, run, writeSyntheticImage } from "./support/images.js";

@@ -9,7 +9,7 @@ import { getOption, type DescField, type DescMethod, type DescService } from "@b
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { field as validateField, type StringRules } from "../src/gen/buf/validate/validate_pb.js";
 import { yandexMirrors } from "../src/server/yandex.js";
-import type { ServiceBinding } from "../src/server/rpc.js";
+import type { ServiceBinding } from "../src/services/binding.js";
 import { callAt, PORTS, type Port } from "./support/edge-call.js";
 import { startServer, type ServerProcess } from "./support/server.js";
 

@@ -5,7 +5,7 @@ import type { Operation } from "../../src/gen/regplane/v1/operation_pb.js";
 import { openSqliteStore } from "../../src/store/sqlite.js";
 import { imageId } from "../../src/core/ids.js";
 import { WeightedLru } from "../../src/core/lru.js";
-import type { ImageRef } from "../../src/store/store.js";
+import type { ImageRef } from "../../src/core/store.js";
 import { startPostgres, type PostgresServer } from "../../test/support/postgres.js";
 import { writeCatalog, type CatalogSpec } from "../lib/catalog.js";
 import type { BenchContext, Figure, FigureOutcome } from "../lib/figure.js";

@@ -1,8 +1,8 @@
-// The provider kinds regplane knows, by the `provider:` value in the config. Only main wires these in.
+// The provider kinds regplane knows, by the `provider:` value in the config. Only src/server/app.ts wires these in.
 import type { ProviderFactory } from "../core/catalog.js";
 import { BREAKER_FIELDS, breakerSettings, onlyFields, optionalBoolean, optionalByteSize, optionalDuration, optionalInteger, optionalPositiveNumber, optionalString, optionalStrings, requiredString } from "../core/registry-config.js";
 import { LocalProvider } from "./local/index.js";
-import { OciProvider } from "./oci/index.js";
+import { OciClient, OciProvider } from "./oci/index.js";
 import { ionosProviderFromConfig } from "./ionos/index.js";
 import { yandexProviderFromConfig } from "./yandex/index.js";
 import { ibmProviderFromConfig } from "./ibm/index.js";
@@ -55,7 +55,8 @@ export const providerFactories: Record<string, ProviderFactory> = {
       logger: { warn: (msg, c) => ctx.warn(msg, c) },
     });
   },
-  ionos: ionosProviderFromConfig,
+  // IONOS deletes go to each registry's OCI API, through the OCI adapter's client.
+  ionos: (cfg, ctx) => ionosProviderFromConfig(cfg, ctx, (options) => new OciClient(options)),
   yandex: yandexProviderFromConfig,
   ibm: ibmProviderFromConfig,
   scaleway: scalewayProviderFromConfig,

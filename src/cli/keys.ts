@@ -2,7 +2,7 @@
 // holds only its hash.
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
-import { hashApiKey, newApiKey } from "../server/auth.js";
+import { hashApiKey, newApiKey } from "../core/api-keys.js";
 
 export const KEYS_HELP = `Usage: regplane keys create --name NAME --folders LIST [--role viewer|editor] [--hash sha256|scrypt]
 

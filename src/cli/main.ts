@@ -15,5 +15,5 @@ if (args[0] === "healthcheck") {
   process.exitCode = await runCli(args);
 } else {
   if (args[0] === "serve") process.argv.splice(2, 1);
-  await import("../main.js");
+  await import("./serve.js");
 }

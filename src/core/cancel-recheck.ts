@@ -1,6 +1,6 @@
 // What a cancelled operation reports once its provider-changing request may have gone out: not
 // CANCELLED on trust, but what the provider says when asked again.
-import type { AnyBytes, OperationRecord, StatusRecord } from "../store/store.js";
+import type { AnyBytes, OperationRecord, StatusRecord } from "./store.js";
 import { Code, RegplaneError } from "./errors.js";
 
 /** Reads back whether a change that may have been sent took effect: its response, or undefined. */

@@ -1,5 +1,5 @@
 // Errors carried from adapters and core to the transports, as gRPC status codes with google.rpc-style
-// details in domain form (the server layer encodes them as google.rpc.Status details).
+// details in domain form (src/services/status.ts encodes them as google.rpc.Status details).
 
 /** gRPC status codes (same numbers as grpc-js Status and connect Code). */
 export const Code = {

@@ -14,7 +14,7 @@ import type {
   StatusRecord,
   Store,
   StoreEvent,
-} from "../store/store.js";
+} from "./store.js";
 import { Code, RegplaneError } from "./errors.js";
 import { newOperationId } from "./ids.js";
 import { outcomeAfterCancel, type OutcomeCheck } from "./cancel-recheck.js";

@@ -18,7 +18,7 @@
 
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { Code, invalidField, isRegplaneError, RegplaneError } from "./errors.js";
-import type { Store } from "../store/store.js";
+import type { Store } from "./store.js";
 
 export const MAX_PAGE_TOKEN_LENGTH = 100;
 export const DEFAULT_PAGE_TOKEN_TTL_MS = 24 * 60 * 60 * 1000;

@@ -23,7 +23,7 @@ import { startHttpServer } from "./http.js";
 import { RateLimiter } from "./limits.js";
 import { Metrics } from "./metrics.js";
 import { codeName, RpcPipeline } from "./rpc.js";
-import { toStatusRecord } from "./status.js";
+import { toStatusRecord } from "../services/status.js";
 import { useBufferUtf8Encoding } from "./utf8.js";
 import { yandexMirrors } from "./yandex.js";
 

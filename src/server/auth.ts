@@ -1,11 +1,12 @@
 // Who is calling and what they may do: API keys (stored as hashes) from `authorization: Bearer <key>`,
 // client-certificate subjects verified by the TLS layer, and the viewer/editor roles.
-import { createHash, randomBytes, timingSafeEqual, X509Certificate } from "node:crypto";
+import { timingSafeEqual, X509Certificate } from "node:crypto";
 import type { PeerCertificate } from "node:tls";
 import { LRUCache } from "lru-cache";
 import { DEFAULT_LIMITS, parseKeyHash, type AuthConfig, type Grant, type KeyHash, type LimitsConfig, type Role } from "../core/config.js";
 import { Code, RegplaneError } from "../core/errors.js";
-import { scryptOffPool } from "./key-hashing.js";
+import { sha256 } from "../core/api-keys.js";
+import { scryptOffPool } from "../core/key-hashing.js";
 import { TokenBuckets } from "./limits.js";
 
 /** An authenticated caller: its principal name and what its grant reaches. */
@@ -30,10 +31,8 @@ const ADDRESSES_TRACKED = 10_000;
 /** The caller when no credentials are configured: every folder, editor (regplane then binds loopback only). */
 export const ANONYMOUS: Caller = { name: "anonymous", folders: "*", role: "editor" };
 
-const KEY_PREFIX = "rpk_";
 /** Longer than any key `regplane keys create` makes by far; bounds the hashing a caller can ask for. */
 const MAX_PRESENTED_KEY = 512;
-const SCRYPT = { N: 16384, r: 8, p: 1 };
 
 /** Methods a viewer may call; every other method changes something and needs an editor. */
 const READ_METHODS = new Set(["List", "Get", "Wait"]);
@@ -44,23 +43,6 @@ export function isMutating(methodName: string): boolean {
 
 export function roleAllows(role: Role, methodName: string): boolean {
   return role === "editor" || !isMutating(methodName);
-}
-
-/** A new random API key: 256 bits, so a fast hash of it cannot be reversed by guessing. */
-export function newApiKey(): string {
-  return KEY_PREFIX + randomBytes(32).toString("base64url");
-}
-
-function sha256(text: string): Buffer {
-  return createHash("sha256").update(text, "utf8").digest();
-}
-
-/** The config form of a key's hash: "sha256:<hex>" (default) or "scrypt:<N>:<r>:<p>:<salt b64>:<hash b64>". */
-export async function hashApiKey(key: string, kind: "sha256" | "scrypt" = "sha256"): Promise<string> {
-  if (kind === "sha256") return `sha256:${sha256(key).toString("hex")}`;
-  const salt = randomBytes(16);
-  const hash = await scryptOffPool(key, salt, 32, { ...SCRYPT, maxmem: 64 * 1024 * 1024 });
-  return `scrypt:${SCRYPT.N}:${SCRYPT.r}:${SCRYPT.p}:${salt.toString("base64")}:${hash.toString("base64")}`;
 }
 
 /** A certificate's subject as regplane names it: attributes in certificate order, joined by commas. */

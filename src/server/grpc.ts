@@ -11,9 +11,10 @@ import { DEFAULT_LIMITS, StartupError, type TlsConfig } from "../core/config.js"
 import { capConnections, requireFirstBytes, type ConnectionLimits } from "./connections.js";
 import { Code, RegplaneError } from "../core/errors.js";
 import { subjectOf } from "./auth.js";
-import { EncodedRequest, type IncomingCall, type RpcPipeline, type ServiceBinding } from "./rpc.js";
+import type { ServiceBinding } from "../services/binding.js";
+import { EncodedRequest, type IncomingCall, type RpcPipeline } from "./rpc.js";
 import { reflectionPackage } from "./reflection.js";
-import { toRegplaneError, toStatusBytes } from "./status.js";
+import { toRegplaneError, toStatusBytes } from "../services/status.js";
 import { reclassifyGrpcJsClientFaults } from "./undecodable.js";
 
 /** A request that failed to decode; the handler answers INVALID_ARGUMENT instead of grpc-js's INTERNAL. */

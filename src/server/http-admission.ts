@@ -5,7 +5,7 @@ import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { parseTimeout as parseConnectTimeout } from "@connectrpc/connect/protocol-connect";
 import { parseTimeout as parseGrpcTimeout } from "@connectrpc/connect/protocol-grpc";
 import type { Caller } from "./auth.js";
-import { toConnectError } from "./status.js";
+import { toConnectError } from "../services/status.js";
 
 /** The caller the pipeline admitted before connect read the request body. */
 export const ADMITTED = createContextKey<Caller | undefined>(undefined, { description: "admitted caller" });

@@ -5,7 +5,7 @@ import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import { ConnectError, Code as ConnectCode } from "@connectrpc/connect";
 import type { UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { Code, RegplaneError } from "../core/errors.js";
-import { toConnectError } from "./status.js";
+import { toConnectError } from "../services/status.js";
 
 const OPEN_BRACE = 0x7b;
 const OPEN_BRACKET = 0x5b;

@@ -1,32 +1,20 @@
 // The one call pipeline both transports run: authenticate, check the role, rate-limit, apply the deadline,
 // validate against the proto's buf.validate rules, call the service, log one line (and an audit line for
 // every mutating call) and record metrics. Services are written once against CallContext.
-import type { DescMessage, DescMethod, DescMethodUnary, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type { DescMessage, DescMethod, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { create, isMessage } from "@bufbuild/protobuf";
 import { pathToString } from "@bufbuild/protobuf/reflect";
 import { createValidator } from "@bufbuild/protovalidate";
 import type { Logger } from "pino";
-import type { Catalog, RegistryView } from "../core/catalog.js";
+import type { Catalog } from "../core/catalog.js";
 import type { LimitsConfig } from "../core/config.js";
 import { Code, RegplaneError } from "../core/errors.js";
 import { OperationSchema } from "../gen/regplane/v1/operation_pb.js";
 import { isMutating, roleAllows, type Authenticate, type Caller } from "./auth.js";
 import { DeadlineTimers, effectiveDeadline, type RateLimiter } from "./limits.js";
 import type { Metrics } from "./metrics.js";
-import { toRegplaneError } from "./status.js";
-
-export interface CallContext {
-  /** Who is calling ("anonymous" when the server runs without authentication). */
-  principal: string;
-  /** The registries and folders this caller may reach; everything else is NOT_FOUND. */
-  catalog: RegistryView;
-  /** Aborted when the client goes away or the deadline passes. */
-  signal: AbortSignal;
-  /** Milliseconds since the epoch when the call's deadline passes (the client's, capped, or the server's default). */
-  deadline?: number;
-  requestHeader(name: string): string | undefined;
-  protocol: string;
-}
+import type { CallContext, ServiceBinding } from "../services/binding.js";
+import { toRegplaneError } from "../services/status.js";
 
 /** A call as a transport sees it, before the pipeline knows who is calling. */
 export interface IncomingCall {
@@ -65,24 +53,6 @@ export interface AccessControl {
   limits: Pick<LimitsConfig, "defaultDeadlineMs" | "maxDeadlineMs">;
   /** Receives one line per mutating call. */
   audit: Logger;
-}
-
-type UnaryImplOf<M> = M extends DescMethodUnary<infer I extends DescMessage, infer O extends DescMessage>
-  ? (req: MessageShape<I>, ctx: CallContext) => Promise<MessageShape<O> | MessageInitShape<O>>
-  : never;
-
-/** A service implementation: one async function per unary RPC. */
-export type ServiceImpl<S extends DescService & { method: Record<string, unknown> }> = {
-  [K in keyof S["method"]]: UnaryImplOf<S["method"][K]>;
-};
-
-export interface ServiceBinding {
-  service: DescService;
-  impl: Record<string, (req: unknown, ctx: CallContext) => Promise<unknown>>;
-}
-
-export function bind<S extends DescService & { method: Record<string, unknown> }>(service: S, impl: ServiceImpl<S>): ServiceBinding {
-  return { service, impl: impl as unknown as ServiceBinding["impl"] };
 }
 
 interface MethodMetrics {

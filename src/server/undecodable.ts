@@ -7,7 +7,7 @@ import { BaseServerInterceptingCall } from "@grpc/grpc-js/build/src/server-inter
 import { pipe, transformJoinEnvelopes, transformSplitEnvelope, type UniversalServerResponse } from "@connectrpc/connect/protocol";
 import { errorToJsonBytes } from "@connectrpc/connect/protocol-connect";
 import { Code, RegplaneError } from "../core/errors.js";
-import { toConnectError } from "./status.js";
+import { toConnectError } from "../services/status.js";
 
 /** protobuf-es's message for a JSON key the request message does not have (with ignoreUnknownFields off). */
 const UNKNOWN_JSON_KEY = /^cannot decode message (\S+) from JSON: key "(.*)" is unknown$/;

@@ -15,7 +15,7 @@ import { ImageService } from "../gen/regplane/v1/image_service_pb.js";
 import { OperationSchema, type Operation } from "../gen/regplane/v1/operation_pb.js";
 import { OperationService } from "../gen/regplane/v1/operation_service_pb.js";
 import type { ServiceMirror } from "./grpc.js";
-import type { ServiceBinding } from "./rpc.js";
+import type { ServiceBinding } from "../services/binding.js";
 
 const CONTAINER_REGISTRY = "yandex.cloud.containerregistry.v1";
 const OPERATION = "yandex.cloud.operation";

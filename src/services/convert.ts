@@ -3,7 +3,7 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { blobId, imageId } from "../core/ids.js";
 import type { BlobRecord, ImageRecord, NamespaceRecord, RegistryRecord } from "../core/types.js";
-import type { OperationRecord } from "../store/store.js";
+import type { OperationRecord } from "../core/store.js";
 import type { Blob } from "../gen/regplane/v1/blob_pb.js";
 import type { Image } from "../gen/regplane/v1/image_pb.js";
 import { NamespaceSchema, Visibility, type Namespace } from "../gen/regplane/v1/namespace_pb.js";

@@ -3,7 +3,7 @@ import type { Catalog } from "../core/catalog.js";
 import type { Config } from "../core/config.js";
 import type { OperationEngine } from "../core/operations.js";
 import type { PageTokenCodec } from "../core/pagetoken.js";
-import type { Store } from "../store/store.js";
+import type { Store } from "../core/store.js";
 
 export interface ServiceDeps {
   catalog: Catalog;

@@ -15,12 +15,12 @@ import {
   UpdateNamespaceMetadataSchema,
 } from "../gen/regplane/v1/namespace_service_pb.js";
 import { pageTokenBinding } from "../core/pagetoken.js";
-import { bind, type CallContext } from "../server/rpc.js";
+import { bind, type CallContext } from "./binding.js";
 import { namespaceId, namespaceToProto, operationToProto, visibilityFromProto } from "./convert.js";
 import type { ServiceDeps } from "./deps.js";
 import { idempotencyOf } from "./image.js";
 import { nameFilterOf, pageSizeOf } from "./listing.js";
-import { toRegplaneError } from "../server/status.js";
+import { toRegplaneError } from "./status.js";
 
 const CREATE = "namespace.create";
 const UPDATE = "namespace.update";

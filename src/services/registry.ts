@@ -25,8 +25,8 @@ import {
   type UpdateRegistryRequest,
 } from "../gen/regplane/v1/registry_service_pb.js";
 import { pageTokenBinding } from "../core/pagetoken.js";
-import { bind, type CallContext } from "../server/rpc.js";
-import { toRegplaneError } from "../server/status.js";
+import { bind, type CallContext } from "./binding.js";
+import { toRegplaneError } from "./status.js";
 import { operationToProto, registryToProto } from "./convert.js";
 import type { ServiceDeps } from "./deps.js";
 import { idempotencyOf } from "./image.js";

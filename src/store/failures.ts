@@ -2,7 +2,7 @@
 // whatever the store and the RPC — UNAVAILABLE with ErrorInfo STATE_STORE_UNAVAILABLE and RetryInfo, as
 // the store may recover (space freed, database back) — while the cause goes to the log, not the caller.
 import { Code, RegplaneError } from "../core/errors.js";
-import type { Store } from "./store.js";
+import type { Store } from "../core/store.js";
 
 export const STATE_STORE_RETRY_MS = 5_000;
 

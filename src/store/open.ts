@@ -6,7 +6,7 @@ import { FileLocks, PostgresLocks, type LockService } from "../core/locks.js";
 import { ADVISORY_NAMESPACE, PostgresStore } from "./postgres.js";
 import type { ListenerLogger } from "./postgres-listener.js";
 import { openSqliteStateFile } from "./sqlite.js";
-import type { Store } from "./store.js";
+import type { Store } from "../core/store.js";
 
 export async function openStore(state: StateConfig, dataDir: string, logger: ListenerLogger): Promise<Store> {
   try {

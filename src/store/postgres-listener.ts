@@ -1,7 +1,7 @@
 // One LISTEN connection per process for operation events. PostgreSQL drops notifications sent while
 // the connection is down, so every (re)connect announces a "resync": listeners re-read what they await.
 import pg from "pg";
-import type { StoreEvent } from "./store.js";
+import type { StoreEvent } from "../core/store.js";
 
 export const OPERATIONS_CHANNEL = "regplane_operations";
 const RECONNECT_MIN_MS = 100;

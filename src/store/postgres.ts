@@ -17,7 +17,7 @@ import type {
   StatusRecord,
   Store,
   StoreEvent,
-} from "./store.js";
+} from "../core/store.js";
 
 /** Namespace (first key) of the two-key advisory locks this store takes; layouts use their own. */
 export const ADVISORY_NAMESPACE = { create: 0x52500001, layout: 0x52500002 } as const;

@@ -1,6 +1,6 @@
 // Whether the state store answers now, checked on a timer so /readyz and gRPC health need no query
 // per probe. A store without ping (the SQLite file) is always ready.
-import type { Store } from "./store.js";
+import type { Store } from "../core/store.js";
 
 const CHECK_EVERY_MS = 1000;
 

@@ -18,7 +18,7 @@ import type {
   OperationState,
   StatusRecord,
   Store,
-} from "./store.js";
+} from "../core/store.js";
 
 /** Each entry moves the schema from version i to i + 1; never edit one that has shipped. */
 const MIGRATIONS: readonly string[] = [

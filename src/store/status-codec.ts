@@ -1,5 +1,5 @@
 // google.rpc.Status in a text column: JSON with each detail's bytes in base64. Both stores use it.
-import type { StatusRecord } from "./store.js";
+import type { StatusRecord } from "../core/store.js";
 
 interface StoredStatus {
   code: number;

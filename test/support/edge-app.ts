@@ -1,4 +1,4 @@
-// regplane started in this process (startApp, as src/main.ts wires it) over `memory` registries whose
+// regplane started in this process (startApp, as src/cli/serve.ts wires it) over `memory` registries whose
 // listings can be held at a gate, for edge tests that need a call held at a registry.
 import { writeFileSync } from "node:fs";
 import * as path from "node:path";

@@ -2,7 +2,7 @@
 // describeStoreContract once; the embedded SQLite store and PostgreSQL run the same cases.
 
 import { afterEach, describe, expect, it } from "vitest";
-import type { AnyBytes, OperationRecord, StatusRecord, Store } from "../../src/store/store.js";
+import type { AnyBytes, OperationRecord, StatusRecord, Store } from "../../src/core/store.js";
 
 /**
  * `makeStore` opens one more handle (connection) on the current test's database; a test calls it

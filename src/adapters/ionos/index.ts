@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { ProviderContext } from "../../core/catalog.js";
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
+import type { DistributionClientFactory } from "../../core/distribution.js";
 import { entryName, fieldName, onlyFields, optionalInteger, optionalString } from "../../core/registry-config.js";
 import { IonosProvider, type RegistryCredentials } from "./provider.js";
 
@@ -29,7 +30,8 @@ const KNOWN_FIELDS = new Set([
   "pageSize",
 ]);
 
-export function ionosProviderFromConfig(cfg: RegistryConfig, ctx: ProviderContext): IonosProvider {
+/** `distributionClient` makes the client of a registry's OCI API that deletes go to (the OCI adapter's). */
+export function ionosProviderFromConfig(cfg: RegistryConfig, ctx: ProviderContext, distributionClient: DistributionClientFactory): IonosProvider {
   onlyFields(cfg, KNOWN_FIELDS);
   const registryUsername = optionalString(cfg, "registryUsername");
   const registryPassword = optionalString(cfg, "registryPassword");
@@ -57,6 +59,7 @@ export function ionosProviderFromConfig(cfg: RegistryConfig, ctx: ProviderContex
   });
   return new IonosProvider({
     id: cfg.id,
+    distributionClient,
     endpoint: optionalString(cfg, "endpoint"),
     token: optionalString(cfg, "token"),
     username: optionalString(cfg, "username"),

@@ -13,8 +13,10 @@
 // The REST API has neither layer nor size data, so listed images carry digest, tags and media type.
 //
 // Deletes: IONOS has no REST call for a manifest; a delete goes to the registry's OCI API on its
-// hostname with the credentials of an IONOS registry token, through the OCI adapter's client.
+// hostname with the credentials of an IONOS registry token, through the Distribution client the composition hands in
+// (the OCI adapter's).
 import { arr, dateOf, obj, str } from "../../core/json.js";
+import type { DistributionClient, DistributionClientFactory } from "../../core/distribution.js";
 import { ConfigError } from "../../core/config.js";
 import { Code, invalidField, RegplaneError } from "../../core/errors.js";
 import { fieldName } from "../../core/registry-config.js";
@@ -31,7 +33,6 @@ import type {
   RegistrySpec,
   RegistryStatus,
 } from "../../core/types.js";
-import { OciClient } from "../oci/index.js";
 import { sleep } from "../../core/resilience.js";
 import { IonosHttp, type IonosHttpOptions } from "./http.js";
 
@@ -44,6 +45,8 @@ export interface RegistryCredentials {
 
 export interface IonosProviderOptions extends Omit<IonosHttpOptions, "registryId" | "endpoint"> {
   id: string;
+  /** Makes the client of a registry's OCI API that deletes go to. */
+  distributionClient: DistributionClientFactory;
   endpoint?: string;
   /** One IONOS registry (UUID); undefined covers every registry of the contract. */
   registryId?: string;
@@ -81,7 +84,7 @@ export class IonosProvider implements Provider {
   private readonly pinned?: string;
   private readonly pageSize: number;
   private readonly createTimeoutMs: number;
-  private readonly ociClients = new Map<string, { hostname: string; client: OciClient }>();
+  private readonly ociClients = new Map<string, { hostname: string; client: DistributionClient }>();
 
   constructor(private readonly options: IonosProviderOptions) {
     this.id = options.id;
@@ -404,7 +407,7 @@ export class IonosProvider implements Provider {
   }
 
   /** The OCI client for a registry's hostname, with that registry's token credentials. */
-  private ociClientFor(registry: RegistryRecord): OciClient {
+  private ociClientFor(registry: RegistryRecord): DistributionClient {
     if (!registry.hostname) {
       throw new RegplaneError(Code.FAILED_PRECONDITION, `registry ${JSON.stringify(this.id)} (ionos): IONOS registry ${registry.name} has no hostname yet`, {
         errorInfo: { reason: "PROVIDER_REGISTRY_NOT_READY", metadata: { registry_id: this.id, provider: this.kind } },
@@ -419,7 +422,7 @@ export class IonosProvider implements Provider {
       });
     }
     if (cached) void cached.client.close();
-    const client = new OciClient({
+    const client = this.options.distributionClient({
       registryId: this.id,
       provider: this.kind,
       endpoint: `${this.options.registryInsecure ? "http" : "https"}://${registry.hostname}`,

@@ -1,5 +1,6 @@
-// regplane's own state behind one interface: the embedded SQLite file (default) and PostgreSQL for
-// several replicas. Every method is async so either implementation fits.
+// regplane's own state behind one interface, which core's operations and page tokens are written against;
+// src/store implements it with the embedded SQLite file (default) and PostgreSQL for several replicas.
+// Every method is async so either implementation fits.
 
 /** Where an image id points. */
 export interface ImageRef {

@@ -4,7 +4,7 @@ import { create, toBinary, type DescMessage, type MessageInitShape } from "@bufb
 import { anyPack, DurationSchema } from "@bufbuild/protobuf/wkt";
 import { ConnectError } from "@connectrpc/connect";
 import { Code, RegplaneError } from "../core/errors.js";
-import type { AnyBytes, StatusRecord } from "../store/store.js";
+import type { AnyBytes, StatusRecord } from "../core/store.js";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";
 

@@ -41,6 +41,11 @@ export interface RestCall {
   accept?: number[];
   /** What the call does, for error messages ("listing registries"). */
   doing?: string;
+  /**
+   * A POST or PATCH that changes nothing on the provider (a query or a token exchange carried in a
+   * body), so it may be repeated like a GET. Other POSTs and PATCHes are sent once.
+   */
+  repeatable?: boolean;
 }
 
 /** How patiently calls are made; the settings a registry's config entry may give. */
@@ -72,6 +77,11 @@ export interface RestClientOptions extends RestTuning {
 }
 
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
+/**
+ * Methods whose repetition does what one call does. No provider documents a request id that makes a
+ * POST or PATCH safe to repeat, nor that a 429 means the request was not applied, so those are sent once.
+ */
+const IDEMPOTENT_METHODS = new Set<RestCall["method"]>(["GET", "PUT", "DELETE"]);
 const ERROR_BODY_MAX_BYTES = 64 * 1024;
 
 export abstract class RestClient<C extends RestCall = RestCall> {
@@ -129,11 +139,12 @@ export abstract class RestClient<C extends RestCall = RestCall> {
 
   /**
    * One logical call: admission by the breaker, a token, a concurrency permit, retries of
-   * 429/502/503/504 and connection failures, and one fresh token after a 401. Returns the final reply
-   * whatever its status.
+   * 429/502/503/504 and connection failures (idempotent calls only), and one fresh token after a 401.
+   * Returns the final reply whatever its status.
    */
   async call(c: C, signal: AbortSignal): Promise<RestReply> {
     const url = this.urlOf(c);
+    const repeatable = isRepeatable(c);
     const headers = { accept: "application/json", "user-agent": "regplane", ...this.headersFor(c), ...c.headers };
     let refreshedToken = false;
     for (let attempt = 1; ; attempt++) {
@@ -169,6 +180,10 @@ export abstract class RestClient<C extends RestCall = RestCall> {
           throw e;
         }
         this.breaker?.failure();
+        if (!repeatable) {
+          const message = `${c.doing ? `${c.doing}: ` : ""}${url.host} unreachable: ${describeNetworkError(e, this.requestTimeoutMs)}; it may have been applied`;
+          throw withoutRetry(providerError({ registryId: this.registryId, provider: this.provider, message }));
+        }
         if (attempt >= this.maxAttempts) {
           const message = `${c.doing ? `${c.doing}: ` : ""}${url.host} unreachable: ${describeNetworkError(e, this.requestTimeoutMs)}`;
           throw providerError({ registryId: this.registryId, provider: this.provider, message });
@@ -186,7 +201,7 @@ export abstract class RestClient<C extends RestCall = RestCall> {
         attempt--;
         continue;
       }
-      if (RETRYABLE_STATUS.has(reply.status) && attempt < this.maxAttempts) {
+      if (repeatable && RETRYABLE_STATUS.has(reply.status) && attempt < this.maxAttempts) {
         const retryAfter = this.retryAfter(reply);
         if (retryAfter !== undefined && retryAfter > this.maxRetryAfterMs) return reply;
         await this.pause(retryAfter ?? backoffDelay(attempt, this.retryBaseDelayMs, this.retryMaxDelayMs), signal, c.doing);
@@ -199,7 +214,7 @@ export abstract class RestClient<C extends RestCall = RestCall> {
   /** A call whose success body is JSON; any other status becomes the provider's error. */
   async json<T>(c: C & { doing: string }, signal: AbortSignal): Promise<T> {
     const reply = await this.call(c, signal);
-    if (reply.status < 200 || reply.status >= 300) throw this.failure(reply, c.doing);
+    if (reply.status < 200 || reply.status >= 300) throw this.failureOf(c, reply);
     return this.parse<T>(reply, c.doing);
   }
 
@@ -210,7 +225,16 @@ export abstract class RestClient<C extends RestCall = RestCall> {
   async send(c: C & { doing: string }, signal: AbortSignal): Promise<{ status: number; body: unknown }> {
     const reply = await this.call(c, signal);
     if ((reply.status >= 200 && reply.status < 300) || c.accept?.includes(reply.status)) return { status: reply.status, body: jsonOrUndefined(reply.body) };
-    throw this.failure(reply, c.doing);
+    throw this.failureOf(c, reply);
+  }
+
+  /**
+   * The provider's error for a reply to `c`. A call that is not repeatable and met a 429/502/503/504
+   * may have been applied, so its error offers no retry: the caller reads the outcome first.
+   */
+  failureOf(c: C & { doing: string }, reply: RestReply): RegplaneError {
+    const err = this.failure(reply, c.doing);
+    return !isRepeatable(c) && RETRYABLE_STATUS.has(reply.status) ? withoutRetry(err) : err;
   }
 
   parse<T>(reply: RestReply, doing: string): T {
@@ -296,6 +320,16 @@ export abstract class RestClient<C extends RestCall = RestCall> {
       throw this.aborted(signal, doing);
     }
   }
+}
+
+function isRepeatable(c: RestCall): boolean {
+  return IDEMPOTENT_METHODS.has(c.method) || c.repeatable === true;
+}
+
+/** The same error without RetryInfo, for a request whose outcome is unknown. */
+function withoutRetry(err: RegplaneError): RegplaneError {
+  if (err.retryDelayMs === undefined) return err;
+  return new RegplaneError(err.code, err.message, { errorInfo: err.errorInfo, fieldViolations: err.fieldViolations, cause: err.cause });
 }
 
 /** The first value of a header that may repeat. */

@@ -4,7 +4,6 @@
 // a 401, and messages scrubbed of secrets. Each provider subclasses RestClient for what is its own:
 // auth headers, its error body as a RegplaneError, its secrets.
 import { Agent, request } from "undici";
-import { ConfigError, isLoopback } from "./config.js";
 import { Code, RegplaneError, providerError, redact } from "./errors.js";
 import { CircuitBreaker, Semaphore, attemptSignal, backoffDelay, parseRetryAfter, sleep, type CircuitBreakerOptions } from "./resilience.js";
 
@@ -74,6 +73,8 @@ export interface RestClientOptions extends RestTuning {
   breaker?: CircuitBreakerOptions;
   /** Largest success body accepted. Default 16 MiB. */
   maxBytes?: number;
+  /** The entry's `insecure`: plain http was allowed, and on https the certificate is not verified. */
+  insecure?: boolean;
 }
 
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
@@ -116,7 +117,10 @@ export abstract class RestClient<C extends RestCall = RestCall> {
     if (options.maxConcurrency !== undefined) this.semaphore = new Semaphore(options.maxConcurrency);
     if (options.breaker !== undefined) this.breaker = new CircuitBreaker(options.breaker);
     // The permits bound the requests; two spare connections keep one being torn down from stalling a permit.
-    this.agent = new Agent({ connections: options.maxConcurrency === undefined ? 16 : options.maxConcurrency + 2 });
+    this.agent = new Agent({
+      connections: options.maxConcurrency === undefined ? 16 : options.maxConcurrency + 2,
+      connect: { rejectUnauthorized: !(options.insecure ?? false) },
+    });
   }
 
   /** host[:port] of baseUrl; "" without one. */
@@ -364,24 +368,6 @@ export function describeNetworkError(e: unknown, timeoutMs: number): string {
   if (err?.name === "TimeoutError" || err?.name === "AbortError") return `no answer within ${timeoutMs} ms`;
   const code = err?.code ?? err?.cause?.code;
   return code ? `connection failed (${code})` : "connection failed";
-}
-
-/**
- * The origin of an endpoint that receives credentials: https, or plain http to a loopback host only
- * (a local proxy or a test double), so that no secret crosses a network in the clear.
- */
-export function credentialEndpoint(value: string, where: string): URL {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ConfigError(`${where}: not a URL`);
-  }
-  if (url.username || url.password) throw new ConfigError(`${where}: must not carry credentials`);
-  // URL keeps the brackets of an IPv6 hostname; isLoopback takes the bare address.
-  const loopback = isLoopback(url.hostname.replace(/^\[(.*)\]$/, "$1"));
-  if (url.protocol === "https:" || (url.protocol === "http:" && loopback)) return new URL(url.origin);
-  throw new ConfigError(`${where}: must be https:// (plain http only to 127.0.0.1, ::1 or localhost)`);
 }
 
 /** A body's JSON; undefined when it is empty or not JSON (error bodies, replies without content). */

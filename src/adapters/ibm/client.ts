@@ -16,6 +16,8 @@ export interface IbmClientOptions extends RestTuning, BreakerTuning {
   apiKey: string;
   /** Requests in flight at once (IAM excluded). Default 8. */
   maxConcurrency?: number;
+  /** Plain http to baseUrl and iamUrl was allowed (url-policy.ts); on https certificates are not verified. */
+  insecure?: boolean;
 }
 
 export interface IbmStats {

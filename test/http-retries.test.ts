@@ -50,7 +50,7 @@ function posts(requests: Array<{ method: string }>): number {
 }
 
 describe("IONOS", () => {
-  const provider = () => new IonosProvider({ id: "ionos", endpoint: ionos.url, token: TOKEN, ...FAST });
+  const provider = () => new IonosProvider({ id: "ionos", endpoint: ionos.url, insecure: true, token: TOKEN, ...FAST });
 
   it("a create answered 503 is sent once and reported UNAVAILABLE without RetryInfo", async () => {
     ionos.failNext({ method: "POST", pathPrefix: "/registries", status: 503 });
@@ -73,7 +73,7 @@ describe("IONOS", () => {
 
 describe("Yandex", () => {
   const provider = () =>
-    new YandexProvider({ id: "yc", folderId: FOLDER, credentials: { kind: "static", iamToken: STATIC }, endpoint: yandex.url, operationEndpoint: yandex.url, iamEndpoint: yandex.iamUrl, operationPollMs: 1, ...FAST });
+    new YandexProvider({ id: "yc", folderId: FOLDER, credentials: { kind: "static", iamToken: STATIC }, endpoint: yandex.url, operationEndpoint: yandex.url, iamEndpoint: yandex.iamUrl, insecure: true, operationPollMs: 1, ...FAST });
 
   it("a create answered 503 is sent once and reported UNAVAILABLE without RetryInfo", async () => {
     yandex.failNext({ method: "POST", pathPrefix: "/container-registry/v1/registries", code: 14 });

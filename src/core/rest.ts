@@ -1,7 +1,7 @@
 // A provider's JSON REST API over undici, the one way adapters call one: retries of 429/502/503/504 and
-// connection failures with full-jitter backoff honouring Retry-After, a deadline per attempt, bounded
-// body reads, an optional concurrency limit and circuit breaker, Bearer tokens fetched again once after
-// a 401, and messages scrubbed of secrets. Each provider subclasses RestClient for what is its own:
+// connection failures (idempotent calls only) with full-jitter backoff honouring Retry-After, a deadline
+// per attempt, bounded body reads, an optional concurrency limit and circuit breaker, Bearer tokens
+// fetched again once after a 401, and messages scrubbed of secrets. Each provider subclasses RestClient for what is its own:
 // auth headers, its error body as a RegplaneError, its secrets.
 import { Agent, request } from "undici";
 import { Code, RegplaneError, providerError, redact } from "./errors.js";

@@ -67,8 +67,8 @@ describe("registry entry fields", () => {
     await build({ ...ionos, pageSize: "1000", endpoint: null });
     await build({ provider: "local", path: ctx.dataDir, cacheBytes: "64MiB" });
     await build({ ...oci, endpoint: "http://127.0.0.1:5000", insecure: true, username: "u", password: "p", repositories: ["team/", "app"], maxConcurrency: 256, catalogPageSize: 1000 });
-    await build({ provider: "ionos", username: "u", password: "p", registryId: "0b6f3c2e-9d4a-4e1b-8c7f-2a5d6e8f9a0b", endpoint: "http://127.0.0.1:1/cr" });
-    await build({ ...yandex, registryId: "crp0123456789abcdef", endpoint: "http://127.0.0.1:1", operationEndpoint: "https://op.example", iamEndpoint: "https://iam.example/t" });
+    await build({ provider: "ionos", username: "u", password: "p", registryId: "0b6f3c2e-9d4a-4e1b-8c7f-2a5d6e8f9a0b", endpoint: "http://127.0.0.1:1/cr", insecure: true });
+    await build({ ...yandex, registryId: "crp0123456789abcdef", endpoint: "http://127.0.0.1:1", operationEndpoint: "https://op.example", iamEndpoint: "https://iam.example/t", insecure: true });
   });
 
   it("refuses a field its provider does not know, for every provider", async () => {
@@ -98,8 +98,8 @@ describe("registry entry fields", () => {
     const iam = await IbmFake.start();
     const entries = [
       { ...oci, endpoint: closed, insecure: true },
-      { ...ibm, registryUrl: closed, iamUrl: iam.url, account: iam.account, apiKey: iam.apiKey, maxAttempts: 1 },
-      { ...scaleway, apiUrl: closed, maxAttempts: 1 },
+      { ...ibm, registryUrl: closed, iamUrl: iam.url, account: iam.account, apiKey: iam.apiKey, maxAttempts: 1, insecure: true },
+      { ...scaleway, apiUrl: closed, maxAttempts: 1, insecure: true },
     ];
     for (const entry of entries) {
       const outcomes: string[] = [];
@@ -163,7 +163,7 @@ describe("registry entry fields", () => {
   it("names the field of what an OCI entry's provider refuses", async () => {
     expect((await refusal({ ...oci, endpoint: "http://registry.example" })).message).toBe("registries[lab].endpoint: plain http needs insecure: true");
     const withCredentials = await refusal({ ...oci, endpoint: "https://someone:s3cret@registry.example" });
-    expect(withCredentials.message).toBe("registries[lab].endpoint: must not carry credentials (put them in username and password)");
+    expect(withCredentials.message).toBe("registries[lab].endpoint: must not carry credentials (put them in the entry's credential fields)");
     expect(withCredentials.message).not.toContain("s3cret");
     expect((await refusal({ ...oci, endpoint: "registry.example" })).message).toBe('registries[lab].endpoint: "registry.example" is not a URL');
     expect((await refusal({ ...oci, endpoint: "ftp://registry.example" })).message).toBe("registries[lab].endpoint: must be http:// or https://");
@@ -179,7 +179,7 @@ describe("registry entry fields", () => {
     expect((await refusal({ ...ionos, endpoint: "api.ionos.com" })).message).toBe('registries[lab].endpoint: "api.ionos.com" is not a URL');
     expect((await refusal({ ...ionos, endpoint: "ftp://api.example" })).message).toBe("registries[lab].endpoint: must be http:// or https://");
     const withCredentials = await refusal({ ...ionos, endpoint: "https://someone:s3cret@api.example" });
-    expect(withCredentials.message).toBe("registries[lab].endpoint: must not carry credentials (put them in token or username and password)");
+    expect(withCredentials.message).toBe("registries[lab].endpoint: must not carry credentials (put them in the entry's credential fields)");
     expect(withCredentials.message).not.toContain("s3cret");
   });
 
@@ -188,7 +188,7 @@ describe("registry entry fields", () => {
     expect((await refusal({ ...yandex, endpoint: "container-registry" })).message).toBe('registries[lab].endpoint: "container-registry" is not a URL');
     expect((await refusal({ ...yandex, operationEndpoint: "ftp://op.example" })).message).toBe("registries[lab].operationEndpoint: must be http:// or https://");
     const withCredentials = await refusal({ ...yandex, iamEndpoint: "https://someone:s3cret@iam.example/t" });
-    expect(withCredentials.message).toBe("registries[lab].iamEndpoint: must not carry credentials");
+    expect(withCredentials.message).toBe("registries[lab].iamEndpoint: must not carry credentials (put them in the entry's credential fields)");
     expect(withCredentials.message).not.toContain("s3cret");
     const key = JSON.stringify({ id: "k", service_account_id: "s", private_key: "not a key" });
     expect((await refusal({ provider: "yandex", folderId: "b1gfolder", serviceAccountKey: key })).message).toBe("registries[lab].serviceAccountKey: private_key is not a PEM private key");

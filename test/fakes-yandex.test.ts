@@ -55,7 +55,7 @@ function jwt(header: object, claims: object, key: KeyObject = keys.privateKey): 
 }
 
 function provider(credentials: ConstructorParameters<typeof YandexProvider>[0]["credentials"]): YandexProvider {
-  return new YandexProvider({ id: "yc", folderId: FOLDER, credentials, endpoint: fake.url, operationEndpoint: fake.url, iamEndpoint: fake.iamUrl, operationPollMs: 10, retryBaseDelayMs: 10 });
+  return new YandexProvider({ id: "yc", folderId: FOLDER, credentials, endpoint: fake.url, operationEndpoint: fake.url, iamEndpoint: fake.iamUrl, insecure: true, operationPollMs: 10, retryBaseDelayMs: 10 });
 }
 
 beforeAll(async () => {

@@ -99,6 +99,7 @@ registries:
     breakerThreshold: 1000
   - id: ibm
     provider: ibm
+    insecure: true
     registryUrl: ${proxies.ibm.url}
     iamUrl: ${proxies.ibm.url}
     account: ${ibm.account}
@@ -106,11 +107,13 @@ registries:
     breakerThreshold: 1000
   - id: ionos
     provider: ionos
+    insecure: true
     endpoint: ${proxies.ionos.url}
     token: \${IONOS_TOKEN}
     pageSize: 1
   - id: scw
     provider: scaleway
+    insecure: true
     region: fr-par
     apiUrl: ${proxies.scw.url}
     projectId: ${scw.projectId}
@@ -118,6 +121,7 @@ registries:
     breakerThreshold: 1000
   - id: yc
     provider: yandex
+    insecure: true
     folderId: ${FOLDER}
     iamToken: \${YC_TOKEN}
     endpoint: ${proxies.yc.url}

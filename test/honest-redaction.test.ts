@@ -133,6 +133,7 @@ registries:
     breakerThreshold: 1000
   - id: ibm
     provider: ibm
+    insecure: true
     registryUrl: ${proxies.ibm.url}
     iamUrl: ${proxies.ibm.url}
     account: ${ibm.account}
@@ -140,15 +141,18 @@ registries:
     breakerThreshold: 1000
   - id: ionos
     provider: ionos
+    insecure: true
     endpoint: ${proxies.ionos.url}
     token: \${IONOS_TOKEN}
   - id: ionos-user
     provider: ionos
+    insecure: true
     endpoint: ${proxies.ionos.url}
     username: ionos-user
     password: \${IONOS_PASSWORD}
   - id: scw
     provider: scaleway
+    insecure: true
     region: fr-par
     apiUrl: ${proxies.scw.url}
     projectId: ${scw.projectId}
@@ -156,12 +160,14 @@ registries:
     breakerThreshold: 1000
   - id: scw-ops
     provider: scaleway
+    insecure: true
     region: fr-par
     apiUrl: ${proxies["scw-ops"].url}
     projectId: ${scwOps.projectId}
     secretKey: \${SCW_SECRET_KEY}
   - id: yc
     provider: yandex
+    insecure: true
     folderId: b1gechofolder0000001
     oauthToken: \${YC_OAUTH}
     endpoint: ${proxies.yc.url}

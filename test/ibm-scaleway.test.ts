@@ -144,6 +144,7 @@ registries:
     provider: local
   - id: ibm
     provider: ibm
+    insecure: true
     registryUrl: ${ibm.url}
     iamUrl: ${ibm.url}
     account: ${ibm.account}
@@ -152,6 +153,7 @@ registries:
     maxAttempts: 3
   - id: ibm-bad
     provider: ibm
+    insecure: true
     registryUrl: ${ibm.url}
     iamUrl: ${ibm.url}
     account: ${ibm.account}
@@ -159,6 +161,7 @@ registries:
     maxAttempts: 1
   - id: scw
     provider: scaleway
+    insecure: true
     region: fr-par
     apiUrl: ${scw.url}
     projectId: ${scw.projectId}
@@ -167,6 +170,7 @@ registries:
     maxAttempts: 3
   - id: scw-bad
     provider: scaleway
+    insecure: true
     region: fr-par
     apiUrl: ${scw.url}
     projectId: ${scw.projectId}

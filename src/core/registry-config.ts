@@ -3,6 +3,7 @@
 import { byteSize, ConfigError, parseDuration, type RegistryConfig } from "./config.js";
 import { closestKey } from "./config-schema.js";
 import type { BreakerTuning } from "./resilience.js";
+import { checkedEndpoint } from "./url-policy.js";
 
 /** Takes just the id, so provider constructors checking their options can name fields the same way. */
 export function entryName(cfg: Pick<RegistryConfig, "id">): string {
@@ -82,6 +83,16 @@ export function optionalDuration(cfg: RegistryConfig, key: string): number | und
 
 export function optionalByteSize(cfg: RegistryConfig, key: string): number | undefined {
   return cfg[key] === undefined ? undefined : byteSize(cfg[key], fieldName(cfg, key));
+}
+
+/** The entry's `insecure` field: plain http allowed to its endpoints (url-policy.ts). */
+export function insecureSetting(cfg: RegistryConfig): boolean {
+  return optionalBoolean(cfg, "insecure") ?? false;
+}
+
+/** An endpoint field (or its default) checked by the URL policy against the entry's `insecure`. */
+export function endpointSetting(cfg: RegistryConfig, key: string, fallback: string): URL {
+  return checkedEndpoint(optionalString(cfg, key) ?? fallback, fieldName(cfg, key), insecureSetting(cfg));
 }
 
 /** The fields `breakerSettings` reads, for the known-field lists of providers whose clients run a breaker. */

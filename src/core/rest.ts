@@ -1,10 +1,9 @@
 // A provider's JSON REST API over undici, the one way adapters call one: retries of 429/502/503/504 and
-// connection failures with full-jitter backoff honouring Retry-After, a deadline per attempt, bounded
-// body reads, an optional concurrency limit and circuit breaker, Bearer tokens fetched again once after
-// a 401, and messages scrubbed of secrets. Each provider subclasses RestClient for what is its own:
+// connection failures (idempotent calls only) with full-jitter backoff honouring Retry-After, a deadline
+// per attempt, bounded body reads, an optional concurrency limit and circuit breaker, Bearer tokens
+// fetched again once after a 401, and messages scrubbed of secrets. Each provider subclasses RestClient for what is its own:
 // auth headers, its error body as a RegplaneError, its secrets.
 import { Agent, request } from "undici";
-import { ConfigError, isLoopback } from "./config.js";
 import { Code, RegplaneError, providerError, redact } from "./errors.js";
 import { CircuitBreaker, Semaphore, attemptSignal, backoffDelay, parseRetryAfter, sleep, type CircuitBreakerOptions } from "./resilience.js";
 
@@ -41,6 +40,11 @@ export interface RestCall {
   accept?: number[];
   /** What the call does, for error messages ("listing registries"). */
   doing?: string;
+  /**
+   * A POST or PATCH that changes nothing on the provider (a query or a token exchange carried in a
+   * body), so it may be repeated like a GET. Other POSTs and PATCHes are sent once.
+   */
+  repeatable?: boolean;
 }
 
 /** How patiently calls are made; the settings a registry's config entry may give. */
@@ -69,9 +73,16 @@ export interface RestClientOptions extends RestTuning {
   breaker?: CircuitBreakerOptions;
   /** Largest success body accepted. Default 16 MiB. */
   maxBytes?: number;
+  /** The entry's `insecure`: plain http was allowed, and on https the certificate is not verified. */
+  insecure?: boolean;
 }
 
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
+/**
+ * Methods whose repetition does what one call does. No provider documents a request id that makes a
+ * POST or PATCH safe to repeat, nor that a 429 means the request was not applied, so those are sent once.
+ */
+const IDEMPOTENT_METHODS = new Set<RestCall["method"]>(["GET", "PUT", "DELETE"]);
 const ERROR_BODY_MAX_BYTES = 64 * 1024;
 
 export abstract class RestClient<C extends RestCall = RestCall> {
@@ -106,7 +117,10 @@ export abstract class RestClient<C extends RestCall = RestCall> {
     if (options.maxConcurrency !== undefined) this.semaphore = new Semaphore(options.maxConcurrency);
     if (options.breaker !== undefined) this.breaker = new CircuitBreaker(options.breaker);
     // The permits bound the requests; two spare connections keep one being torn down from stalling a permit.
-    this.agent = new Agent({ connections: options.maxConcurrency === undefined ? 16 : options.maxConcurrency + 2 });
+    this.agent = new Agent({
+      connections: options.maxConcurrency === undefined ? 16 : options.maxConcurrency + 2,
+      connect: { rejectUnauthorized: !(options.insecure ?? false) },
+    });
   }
 
   /** host[:port] of baseUrl; "" without one. */
@@ -129,11 +143,12 @@ export abstract class RestClient<C extends RestCall = RestCall> {
 
   /**
    * One logical call: admission by the breaker, a token, a concurrency permit, retries of
-   * 429/502/503/504 and connection failures, and one fresh token after a 401. Returns the final reply
-   * whatever its status.
+   * 429/502/503/504 and connection failures (idempotent calls only), and one fresh token after a 401.
+   * Returns the final reply whatever its status.
    */
   async call(c: C, signal: AbortSignal): Promise<RestReply> {
     const url = this.urlOf(c);
+    const repeatable = isRepeatable(c);
     const headers = { accept: "application/json", "user-agent": "regplane", ...this.headersFor(c), ...c.headers };
     let refreshedToken = false;
     for (let attempt = 1; ; attempt++) {
@@ -169,6 +184,10 @@ export abstract class RestClient<C extends RestCall = RestCall> {
           throw e;
         }
         this.breaker?.failure();
+        if (!repeatable) {
+          const message = `${c.doing ? `${c.doing}: ` : ""}${url.host} unreachable: ${describeNetworkError(e, this.requestTimeoutMs)}; it may have been applied`;
+          throw withoutRetry(providerError({ registryId: this.registryId, provider: this.provider, message }));
+        }
         if (attempt >= this.maxAttempts) {
           const message = `${c.doing ? `${c.doing}: ` : ""}${url.host} unreachable: ${describeNetworkError(e, this.requestTimeoutMs)}`;
           throw providerError({ registryId: this.registryId, provider: this.provider, message });
@@ -186,7 +205,7 @@ export abstract class RestClient<C extends RestCall = RestCall> {
         attempt--;
         continue;
       }
-      if (RETRYABLE_STATUS.has(reply.status) && attempt < this.maxAttempts) {
+      if (repeatable && RETRYABLE_STATUS.has(reply.status) && attempt < this.maxAttempts) {
         const retryAfter = this.retryAfter(reply);
         if (retryAfter !== undefined && retryAfter > this.maxRetryAfterMs) return reply;
         await this.pause(retryAfter ?? backoffDelay(attempt, this.retryBaseDelayMs, this.retryMaxDelayMs), signal, c.doing);
@@ -199,7 +218,7 @@ export abstract class RestClient<C extends RestCall = RestCall> {
   /** A call whose success body is JSON; any other status becomes the provider's error. */
   async json<T>(c: C & { doing: string }, signal: AbortSignal): Promise<T> {
     const reply = await this.call(c, signal);
-    if (reply.status < 200 || reply.status >= 300) throw this.failure(reply, c.doing);
+    if (reply.status < 200 || reply.status >= 300) throw this.failureOf(c, reply);
     return this.parse<T>(reply, c.doing);
   }
 
@@ -210,7 +229,16 @@ export abstract class RestClient<C extends RestCall = RestCall> {
   async send(c: C & { doing: string }, signal: AbortSignal): Promise<{ status: number; body: unknown }> {
     const reply = await this.call(c, signal);
     if ((reply.status >= 200 && reply.status < 300) || c.accept?.includes(reply.status)) return { status: reply.status, body: jsonOrUndefined(reply.body) };
-    throw this.failure(reply, c.doing);
+    throw this.failureOf(c, reply);
+  }
+
+  /**
+   * The provider's error for a reply to `c`. A call that is not repeatable and met a 429/502/503/504
+   * may have been applied, so its error offers no retry: the caller reads the outcome first.
+   */
+  failureOf(c: C & { doing: string }, reply: RestReply): RegplaneError {
+    const err = this.failure(reply, c.doing);
+    return !isRepeatable(c) && RETRYABLE_STATUS.has(reply.status) ? withoutRetry(err) : err;
   }
 
   parse<T>(reply: RestReply, doing: string): T {
@@ -298,6 +326,16 @@ export abstract class RestClient<C extends RestCall = RestCall> {
   }
 }
 
+function isRepeatable(c: RestCall): boolean {
+  return IDEMPOTENT_METHODS.has(c.method) || c.repeatable === true;
+}
+
+/** The same error without RetryInfo, for a request whose outcome is unknown. */
+function withoutRetry(err: RegplaneError): RegplaneError {
+  if (err.retryDelayMs === undefined) return err;
+  return new RegplaneError(err.code, err.message, { errorInfo: err.errorInfo, fieldViolations: err.fieldViolations, cause: err.cause });
+}
+
 /** The first value of a header that may repeat. */
 export function header(headers: ReplyHeaders, name: string): string | undefined {
   const v = headers[name];
@@ -330,24 +368,6 @@ export function describeNetworkError(e: unknown, timeoutMs: number): string {
   if (err?.name === "TimeoutError" || err?.name === "AbortError") return `no answer within ${timeoutMs} ms`;
   const code = err?.code ?? err?.cause?.code;
   return code ? `connection failed (${code})` : "connection failed";
-}
-
-/**
- * The origin of an endpoint that receives credentials: https, or plain http to a loopback host only
- * (a local proxy or a test double), so that no secret crosses a network in the clear.
- */
-export function credentialEndpoint(value: string, where: string): URL {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ConfigError(`${where}: not a URL`);
-  }
-  if (url.username || url.password) throw new ConfigError(`${where}: must not carry credentials`);
-  // URL keeps the brackets of an IPv6 hostname; isLoopback takes the bare address.
-  const loopback = isLoopback(url.hostname.replace(/^\[(.*)\]$/, "$1"));
-  if (url.protocol === "https:" || (url.protocol === "http:" && loopback)) return new URL(url.origin);
-  throw new ConfigError(`${where}: must be https:// (plain http only to 127.0.0.1, ::1 or localhost)`);
 }
 
 /** A body's JSON; undefined when it is empty or not JSON (error bodies, replies without content). */

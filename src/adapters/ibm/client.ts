@@ -16,6 +16,8 @@ export interface IbmClientOptions extends RestTuning, BreakerTuning {
   apiKey: string;
   /** Requests in flight at once (IAM excluded). Default 8. */
   maxConcurrency?: number;
+  /** Plain http to baseUrl and iamUrl was allowed (url-policy.ts); on https certificates are not verified. */
+  insecure?: boolean;
 }
 
 export interface IbmStats {
@@ -155,7 +157,8 @@ class IamTokens extends RestClient implements TokenSource {
   private async fetchToken(signal: AbortSignal): Promise<CachedToken> {
     const doing = "getting an IAM token";
     const form = new URLSearchParams({ grant_type: "urn:ibm:params:oauth:grant-type:apikey", apikey: this.apiKey, response_type: "cloud_iam" });
-    const reply = await this.call({ method: "POST", path: "/identity/token", form, doing }, signal);
+    // Exchanging the API key again only issues another token.
+    const reply = await this.call({ method: "POST", path: "/identity/token", form, doing, repeatable: true }, signal);
     if (reply.status !== 200) throw this.failure(reply, doing);
     const doc = this.parse<{ access_token?: unknown; expires_in?: unknown; expiration?: unknown }>(reply, doing);
     if (typeof doc.access_token !== "string" || doc.access_token === "") throw this.badResponse("IAM answered without an access_token");

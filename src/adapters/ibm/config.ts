@@ -1,8 +1,7 @@
 // The `provider: ibm` registry entry of the config file, checked and turned into IbmProviderOptions.
 // Secrets (apiKey) arrive already resolved from ${ENV} or apiKeyFile and are never echoed in errors.
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
-import { BREAKER_FIELDS, breakerSettings, fieldName, onlyFields, optionalBoolean, optionalDuration, optionalInteger, optionalString, requiredString } from "../../core/registry-config.js";
-import { credentialEndpoint } from "../../core/rest.js";
+import { BREAKER_FIELDS, breakerSettings, endpointSetting, fieldName, insecureSetting, onlyFields, optionalBoolean, optionalDuration, optionalInteger, optionalString, requiredString } from "../../core/registry-config.js";
 import type { IbmProviderOptions } from "./provider.js";
 
 /** Region keys → registry API hosts, as the IBM SDK's getServiceUrlForRegion maps them. */
@@ -30,6 +29,7 @@ const KNOWN_FIELDS = new Set([
   "region",
   "registryUrl",
   "iamUrl",
+  "insecure",
   "account",
   "apiKey",
   "resourceGroup",
@@ -45,10 +45,9 @@ const KNOWN_FIELDS = new Set([
 export function ibmOptionsFromConfig(cfg: RegistryConfig, warn?: (msg: string, ctx?: object) => void): IbmProviderOptions {
   onlyFields(cfg, KNOWN_FIELDS);
   const region = optionalString(cfg, "region");
-  const registryUrl = optionalString(cfg, "registryUrl");
   let baseUrl: URL;
-  if (registryUrl !== undefined) {
-    baseUrl = credentialEndpoint(registryUrl, fieldName(cfg, "registryUrl"));
+  if (optionalString(cfg, "registryUrl") !== undefined) {
+    baseUrl = new URL(endpointSetting(cfg, "registryUrl", "").origin);
   } else {
     const known = Object.keys(IBM_REGION_HOSTS).join(", ");
     if (region === undefined) throw new ConfigError(`${fieldName(cfg, "region")}: required unless registryUrl is set (known: ${known})`);
@@ -60,7 +59,8 @@ export function ibmOptionsFromConfig(cfg: RegistryConfig, warn?: (msg: string, c
     id: cfg.id,
     region,
     baseUrl,
-    iamUrl: credentialEndpoint(optionalString(cfg, "iamUrl") ?? DEFAULT_IAM_URL, fieldName(cfg, "iamUrl")),
+    iamUrl: new URL(endpointSetting(cfg, "iamUrl", DEFAULT_IAM_URL).origin),
+    insecure: insecureSetting(cfg),
     account: requiredString(cfg, "account"),
     apiKey: requiredString(cfg, "apiKey", "use ${ENV_VAR} or apiKeyFile"),
     resourceGroup: optionalString(cfg, "resourceGroup"),

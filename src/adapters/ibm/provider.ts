@@ -202,7 +202,7 @@ export class IbmProvider implements Provider {
   private async fetchListing(repository: string | undefined, signal: AbortSignal): Promise<Listing> {
     const body: Record<string, unknown> = { exclude_tagged: false, exclude_va: true, include_ibm: false };
     if (repository !== undefined) body.repositories = [`${this.client.host}/${repository}`];
-    const digests = await this.client.json<unknown>({ method: "POST", path: "/api/v1/images/digests", json: body, doing: "listing image digests" }, signal);
+    const digests = await this.client.json<unknown>({ method: "POST", path: "/api/v1/images/digests", json: body, doing: "listing image digests", repeatable: true }, signal);
     if (!Array.isArray(digests)) throw this.client.badResponse("the digest listing is not a JSON array");
     const seen = new Set<string>();
     const entries: ListedImage[] = [];

@@ -1,10 +1,10 @@
 // The IONOS Container Registry REST API: Bearer (or Basic) auth, X-Contract-Number, and IONOS error
 // bodies ({httpStatus, messages:[{errorCode, message}]}) mapped to regplane errors. Retries and
 // deadlines are core/rest.ts's.
-import { ConfigError } from "../../core/config.js";
-import { Code, RegplaneError, providerError, redact } from "../../core/errors.js";
+import { Code, RegplaneError, providerError } from "../../core/errors.js";
 import { fieldName } from "../../core/registry-config.js";
 import { RestClient, jsonOrUndefined, type RestCall, type RestReply, type RestTuning } from "../../core/rest.js";
+import { checkedEndpoint } from "../../core/url-policy.js";
 
 export interface IonosHttpOptions extends RestTuning {
   /** Configured registry id, named in every error. */
@@ -16,6 +16,8 @@ export interface IonosHttpOptions extends RestTuning {
   password?: string;
   /** X-Contract-Number, for users with several contracts. */
   contractNumber?: string;
+  /** Plain http to the endpoint allowed (url-policy.ts); on https the certificate is not verified. */
+  insecure?: boolean;
 }
 
 export interface IonosCall extends RestCall {
@@ -71,15 +73,7 @@ export class IonosHttp extends RestClient<IonosCall> {
 
 /** The endpoint as a base URL whose path ends in "/", so call paths resolve under it. It is the entry's `endpoint` field. */
 function endpointOf(options: IonosHttpOptions): URL {
-  const where = fieldName({ id: options.registryId }, "endpoint");
-  let endpoint: URL;
-  try {
-    endpoint = new URL(options.endpoint);
-  } catch {
-    throw new ConfigError(`${where}: ${JSON.stringify(redact(options.endpoint))} is not a URL`);
-  }
-  if (endpoint.protocol !== "https:" && endpoint.protocol !== "http:") throw new ConfigError(`${where}: must be http:// or https://`);
-  if (endpoint.username || endpoint.password) throw new ConfigError(`${where}: must not carry credentials (put them in token or username and password)`);
+  const endpoint = checkedEndpoint(options.endpoint, fieldName({ id: options.registryId }, "endpoint"), options.insecure ?? false);
   if (!endpoint.pathname.endsWith("/")) endpoint.pathname += "/";
   return endpoint;
 }

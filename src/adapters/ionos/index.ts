@@ -4,13 +4,13 @@ import * as path from "node:path";
 import type { ProviderContext } from "../../core/catalog.js";
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
 import type { DistributionClientFactory } from "../../core/distribution.js";
-import { entryName, fieldName, onlyFields, optionalInteger, optionalString } from "../../core/registry-config.js";
+import { entryName, fieldName, insecureSetting, onlyFields, optionalInteger, optionalString } from "../../core/registry-config.js";
 import { IonosProvider, type RegistryCredentials } from "./provider.js";
 
 export { IonosProvider, DEFAULT_IONOS_ENDPOINT, type IonosProviderOptions, type RegistryCredentials } from "./provider.js";
 
 /**
- * Config fields (secrets through ${VAR} or a `<field>File`): endpoint, token | username + password,
+ * Config fields (secrets through ${VAR} or a `<field>File`): endpoint, insecure, token | username + password,
  * contractNumber, registryId, registryUsername + registryPassword, registryTokens (a list of
  * {registry: <name or id>, username, password | passwordFile}), registryInsecure, pageSize.
  */
@@ -18,6 +18,7 @@ const KNOWN_FIELDS = new Set([
   "id",
   "provider",
   "endpoint",
+  "insecure",
   "token",
   "username",
   "password",
@@ -61,6 +62,7 @@ export function ionosProviderFromConfig(cfg: RegistryConfig, ctx: ProviderContex
     id: cfg.id,
     distributionClient,
     endpoint: optionalString(cfg, "endpoint"),
+    insecure: insecureSetting(cfg),
     token: optionalString(cfg, "token"),
     username: optionalString(cfg, "username"),
     password: optionalString(cfg, "password"),

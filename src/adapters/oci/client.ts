@@ -11,6 +11,7 @@ import { WeightedLru } from "../../core/lru.js";
 import { MANIFEST_ACCEPT, digestOf, isDigest, parseConfigCreated } from "../../core/manifest.js";
 import { CircuitBreaker, Semaphore, attemptSignal, backoffDelay, breakerOptionsOf, parseRetryAfter, raceSignal, sleep, type BreakerTuning } from "../../core/resilience.js";
 import { describeNetworkError, header, readBody, type RestTuning } from "../../core/rest.js";
+import { endpointProblem } from "../../core/url-policy.js";
 
 export interface OciLogger {
   warn(msg: string, ctx?: object): void;
@@ -39,15 +40,8 @@ export interface OciClientOptions extends RestTuning, BreakerTuning {
 
 /** The first thing wrong with an endpoint and its credentials, by the option it concerns; undefined if none. */
 export function connectionProblem(options: Pick<OciClientOptions, "endpoint" | "insecure" | "username" | "password">): { field: string; problem: string } | undefined {
-  let endpoint: URL;
-  try {
-    endpoint = new URL(options.endpoint);
-  } catch {
-    return { field: "endpoint", problem: `${JSON.stringify(redact(options.endpoint))} is not a URL` };
-  }
-  if (endpoint.protocol !== "http:" && endpoint.protocol !== "https:") return { field: "endpoint", problem: "must be http:// or https://" };
-  if (endpoint.username || endpoint.password) return { field: "endpoint", problem: "must not carry credentials (put them in username and password)" };
-  if (endpoint.protocol === "http:" && !options.insecure) return { field: "endpoint", problem: "plain http needs insecure: true" };
+  const problem = endpointProblem(options.endpoint, options.insecure ?? false);
+  if (problem !== undefined) return { field: "endpoint", problem };
   if (options.username !== undefined && options.password === undefined) return { field: "password", problem: "required with username (they go together)" };
   if (options.username === undefined && options.password !== undefined) return { field: "username", problem: "required with password (they go together)" };
   return undefined;

@@ -13,6 +13,8 @@ export interface ScalewayClientOptions extends RestTuning, BreakerTuning {
   secretKey: string;
   /** Requests in flight at once. Default 8. */
   maxConcurrency?: number;
+  /** Plain http to apiUrl was allowed (url-policy.ts); on https the certificate is not verified. */
+  insecure?: boolean;
 }
 
 /** The fields of Scaleway's error body this adapter reads. */

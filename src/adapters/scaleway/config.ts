@@ -1,8 +1,7 @@
 // The `provider: scaleway` registry entry of the config file, checked and turned into
 // ScalewayProviderOptions. The secretKey arrives already resolved from ${ENV} or secretKeyFile.
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
-import { BREAKER_FIELDS, breakerSettings, fieldName, onlyFields, optionalDuration, optionalInteger, requiredString } from "../../core/registry-config.js";
-import { credentialEndpoint } from "../../core/rest.js";
+import { BREAKER_FIELDS, breakerSettings, endpointSetting, fieldName, insecureSetting, onlyFields, optionalDuration, optionalInteger, requiredString } from "../../core/registry-config.js";
 import type { ScalewayProviderOptions } from "./provider.js";
 
 export const SCALEWAY_REGIONS = ["fr-par", "nl-ams", "pl-waw"] as const;
@@ -15,6 +14,7 @@ const KNOWN_FIELDS = new Set([
   "projectId",
   "secretKey",
   "apiUrl",
+  "insecure",
   "listingCacheTtl",
   "pollInterval",
   "deleteTimeout",
@@ -36,7 +36,8 @@ export function scalewayOptionsFromConfig(cfg: RegistryConfig): ScalewayProvider
     region,
     projectId: requiredString(cfg, "projectId"),
     secretKey: requiredString(cfg, "secretKey", "use ${ENV_VAR} or secretKeyFile"),
-    apiUrl: credentialEndpoint(typeof cfg.apiUrl === "string" && cfg.apiUrl !== "" ? cfg.apiUrl : DEFAULT_API_URL, fieldName(cfg, "apiUrl")),
+    apiUrl: new URL(endpointSetting(cfg, "apiUrl", DEFAULT_API_URL).origin),
+    insecure: insecureSetting(cfg),
     listingCacheTtlMs: optionalDuration(cfg, "listingCacheTtl"),
     pollIntervalMs: optionalDuration(cfg, "pollInterval"),
     deleteTimeoutMs: optionalDuration(cfg, "deleteTimeout"),

@@ -11,6 +11,8 @@ export interface YandexHttpOptions extends RestTuning {
   auth?: TokenSource;
   /** Secrets the calls carry besides auth's (the OAuth token or JWT of the token exchange). */
   secrets?: () => string[];
+  /** Plain http to the endpoints allowed (url-policy.ts); on https certificates are not verified. */
+  insecure?: boolean;
 }
 
 /** google.rpc.Status as the REST API sends it. */

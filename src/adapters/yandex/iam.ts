@@ -79,7 +79,7 @@ export class IamTokenSource implements TokenSource {
 
   private async exchange(signal: AbortSignal): Promise<string> {
     const body = this.credentials.kind === "oauth" ? { yandexPassportOauthToken: this.credentials.oauthToken } : { jwt: (this.jwt = this.signedJwt()) };
-    const reply = await this.http.send({ method: "POST", path: this.endpoint, json: body, doing: "exchanging credentials for an IAM token" }, signal);
+    const reply = await this.http.send({ method: "POST", path: this.endpoint, json: body, doing: "exchanging credentials for an IAM token", repeatable: true }, signal);
     const doc = (reply.body ?? {}) as { iamToken?: unknown; expiresAt?: unknown };
     if (typeof doc.iamToken !== "string" || doc.iamToken === "") throw this.http.badResponse("the IAM endpoint answered without an iamToken");
     const now = Date.now();

@@ -1,7 +1,7 @@
 // The Yandex Cloud Container Registry adapter, and how a `provider: yandex` config entry becomes one.
 import type { ProviderContext } from "../../core/catalog.js";
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
-import { entryName, fieldName, onlyFields, optionalString, requiredString } from "../../core/registry-config.js";
+import { entryName, fieldName, insecureSetting, onlyFields, optionalString, requiredString } from "../../core/registry-config.js";
 import { parseAuthorizedKey, type IamCredentials } from "./iam.js";
 import { YandexProvider } from "./provider.js";
 
@@ -11,7 +11,7 @@ export { DEFAULT_IAM_ENDPOINT, IamTokenSource, parseAuthorizedKey, type Authoriz
 /**
  * Config fields (secrets through ${VAR} or a `<field>File`): folderId, registryId, one of
  * serviceAccountKey (the key file's JSON; usually serviceAccountKeyFile), oauthToken or iamToken;
- * endpoint, operationEndpoint, iamEndpoint, hostname.
+ * endpoint, operationEndpoint, iamEndpoint, insecure, hostname.
  */
 const KNOWN_FIELDS = new Set([
   "id",
@@ -24,6 +24,7 @@ const KNOWN_FIELDS = new Set([
   "endpoint",
   "operationEndpoint",
   "iamEndpoint",
+  "insecure",
   "hostname",
 ]);
 
@@ -43,6 +44,7 @@ export function yandexProviderFromConfig(cfg: RegistryConfig, _ctx: ProviderCont
     endpoint: optionalString(cfg, "endpoint"),
     operationEndpoint: optionalString(cfg, "operationEndpoint"),
     iamEndpoint: optionalString(cfg, "iamEndpoint"),
+    insecure: insecureSetting(cfg),
     hostname: optionalString(cfg, "hostname"),
   });
 }

@@ -14,8 +14,9 @@
 // the operation endpoint until done; an Operation that ends in `error` fails with that error.
 import { arr, dateOf, obj, str } from "../../core/json.js";
 import { ConfigError } from "../../core/config.js";
-import { Code, invalidField, RegplaneError, redact } from "../../core/errors.js";
+import { Code, invalidField, RegplaneError } from "../../core/errors.js";
 import { fieldName } from "../../core/registry-config.js";
+import { checkedEndpoint } from "../../core/url-policy.js";
 import { compareImages, compareStrings } from "../../core/order.js";
 import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
 import type { BlobRecord, Capability, ImageRecord, NamespaceRecord, RegistryPatch, RegistryRecord, RegistrySpec, RegistryStatus } from "../../core/types.js";
@@ -85,9 +86,10 @@ export class YandexProvider implements Provider {
     }
     this.folderId = options.folderId;
     this.pinned = options.registryId;
-    this.api = baseUrl(options.endpoint ?? DEFAULT_YANDEX_ENDPOINT, options.id, "endpoint");
-    this.operations = baseUrl(options.operationEndpoint ?? DEFAULT_OPERATION_ENDPOINT, options.id, "operationEndpoint");
-    const iamEndpoint = baseUrl(options.iamEndpoint ?? DEFAULT_IAM_ENDPOINT, options.id, "iamEndpoint");
+    const insecure = options.insecure ?? false;
+    this.api = baseUrl(options.endpoint ?? DEFAULT_YANDEX_ENDPOINT, options.id, "endpoint", insecure);
+    this.operations = baseUrl(options.operationEndpoint ?? DEFAULT_OPERATION_ENDPOINT, options.id, "operationEndpoint", insecure);
+    const iamEndpoint = baseUrl(options.iamEndpoint ?? DEFAULT_IAM_ENDPOINT, options.id, "iamEndpoint", insecure);
     // The exchange carries the OAuth token or a signed JWT: the IAM endpoint's errors are scrubbed of them.
     this.iamHttp = new YandexHttp({ ...options, registryId: options.id, secrets: () => this.iam.secrets() });
     this.iam = new IamTokenSource(options.id, options.credentials, iamEndpoint, this.iamHttp);
@@ -405,16 +407,8 @@ function int64(v: unknown): number {
   return Number.isFinite(n) ? n : 0;
 }
 
-function baseUrl(value: string, id: string, field: string): URL {
-  const where = fieldName({ id }, field);
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ConfigError(`${where}: ${JSON.stringify(redact(value))} is not a URL`);
-  }
-  if (url.protocol !== "https:" && url.protocol !== "http:") throw new ConfigError(`${where}: must be http:// or https://`);
-  if (url.username || url.password) throw new ConfigError(`${where}: must not carry credentials`);
+function baseUrl(value: string, id: string, field: string, insecure: boolean): URL {
+  const url = checkedEndpoint(value, fieldName({ id }, field), insecure);
   if (field !== "iamEndpoint" && !url.pathname.endsWith("/")) url.pathname += "/";
   return url;
 }

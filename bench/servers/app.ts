@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { pino } from "pino";
 import type { ProviderFactory } from "../../src/core/catalog.js";
 import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../src/core/provider.js";
-import type { ImageRecord, NamespaceRecord, RegistryRecord } from "../../src/core/types.js";
+import type { Capability, ImageRecord, NamespaceRecord, RegistryRecord } from "../../src/core/types.js";
 
 /** A module of dist/, typed as its source in src/. */
 const compiled = <M>(module: string): Promise<M> => import(new URL(`../../dist/${module}`, import.meta.url).href) as Promise<M>;
@@ -29,11 +29,12 @@ class DelayedProvider implements Provider {
   get id() {
     return this.inner.id;
   }
-  get capabilities() {
-    return this.inner.capabilities;
+  /** What it forwards: the inner registry's listing and image deletes, none of its namespace changes. */
+  get capabilities(): ReadonlySet<Capability> {
+    return new Set([...this.inner.capabilities].filter((c) => c === "list_images" || c === "delete_images" || c === "list_namespaces"));
   }
   describe(): RegistryRecord {
-    return this.inner.describe();
+    return { ...this.inner.describe(), capabilities: [...this.capabilities] };
   }
   async listImages(query: ListImagesQuery): Promise<ImagePage> {
     await delay(this.delayMs, query.signal);

@@ -2,7 +2,7 @@
 import type { LockService } from "./locks.js";
 import { notFound } from "./errors.js";
 import { ConfigError, type FolderConfig, type RegistryConfig } from "./config.js";
-import type { Provider } from "./provider.js";
+import { capabilityMismatches, type Provider } from "./provider.js";
 
 export interface ProviderContext {
   dataDir: string;
@@ -32,7 +32,12 @@ export class Catalog implements RegistryView {
     providers: Provider[],
     folders: FolderConfig[],
   ) {
-    for (const p of providers) this.byId.set(p.id, p);
+    for (const p of providers) {
+      // A programming error in an adapter, not a configuration one: services trust the declared set.
+      const mismatches = capabilityMismatches(p);
+      if (mismatches.length > 0) throw new Error(`provider ${p.kind} (registry ${p.id}) ${mismatches.join("; ")}`);
+      this.byId.set(p.id, p);
+    }
     for (const f of folders) {
       this.folders.set(f.id, f.registries.map((id) => this.byId.get(id)!));
       for (const id of f.registries) if (!this.folderOf.has(id)) this.folderOf.set(id, f.id);

@@ -1,3 +1,4 @@
+import { unsupported } from "./errors.js";
 import type { Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryPatch, RegistryRecord, RegistrySpec } from "./types.js";
 
 /**
@@ -77,4 +78,32 @@ export interface Provider {
   /** Already gone is success. */
   deleteRegistry?(registryId: string, signal: AbortSignal): Promise<void>;
   close?(): Promise<void>;
+}
+
+/** The optional method each mutating capability names: a provider declares the capability exactly when it has the method. */
+const CAPABILITY_METHODS = {
+  create_namespaces: "createNamespace",
+  update_namespaces: "updateNamespace",
+  delete_namespaces: "deleteNamespace",
+  create_registries: "createRegistry",
+  update_registries: "updateRegistry",
+  delete_registries: "deleteRegistry",
+} as const satisfies Partial<Record<Capability, keyof Provider>>;
+
+/** `provider` if it declares `capability`; FAILED_PRECONDITION CAPABILITY_UNSUPPORTED naming it otherwise. */
+export function requireCapability(provider: Provider, capability: Capability): Provider {
+  if (!provider.capabilities.has(capability)) throw unsupported(provider.id, provider.kind, capability);
+  return provider;
+}
+
+/** Where a provider's declared capabilities and its methods disagree; empty when they agree. */
+export function capabilityMismatches(provider: Provider): string[] {
+  const out: string[] = [];
+  for (const [capability, method] of Object.entries(CAPABILITY_METHODS) as [Capability, keyof Provider][]) {
+    const declared = provider.capabilities.has(capability);
+    const present = typeof provider[method] === "function";
+    if (declared && !present) out.push(`declares ${capability} but has no ${method}`);
+    if (!declared && present) out.push(`has ${method} but does not declare ${capability}`);
+  }
+  return out;
 }

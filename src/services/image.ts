@@ -1,13 +1,13 @@
 // ImageService: List across providers with one page token, Get by deterministic id, Delete as an Operation.
 import { create } from "@bufbuild/protobuf";
 import { anyPack, EmptySchema } from "@bufbuild/protobuf/wkt";
-import { Code, invalidField, notFound, RegplaneError, unsupported } from "../core/errors.js";
+import { Code, invalidField, notFound, RegplaneError } from "../core/errors.js";
 import { imageId } from "../core/ids.js";
 import { WeightedLru } from "../core/lru.js";
 import type { ImageRef } from "../core/store.js";
 import type { RegistryView } from "../core/catalog.js";
 import { listImagesAcross } from "../core/paging.js";
-import type { Provider } from "../core/provider.js";
+import { requireCapability, type Provider } from "../core/provider.js";
 import type { OperationContext } from "../core/operations.js";
 import { DeleteImageMetadataSchema, ImageService, ListImagesResponseSchema } from "../gen/regplane/v1/image_service_pb.js";
 import { pageTokenBinding } from "../core/pagetoken.js";
@@ -133,8 +133,7 @@ export function imageService(deps: ServiceDeps) {
 
     async delete(req, ctx) {
       const ref = await resolve(req.imageId, ctx.catalog);
-      const provider = ctx.catalog.registry(ref.registryId);
-      if (!provider.capabilities.has("delete_images")) throw unsupported(provider.id, provider.kind, "delete_images");
+      requireCapability(ctx.catalog.registry(ref.registryId), "delete_images");
       const { operation } = await engine.submit(
         {
           kind: DELETE_IMAGE,

@@ -1,11 +1,11 @@
 // NamespaceService: namespaces of every registry; mutations run as Operations through the engine.
 import { create } from "@bufbuild/protobuf";
 import { anyPack, EmptySchema } from "@bufbuild/protobuf/wkt";
-import { invalidField, nothingListed, notFound, RegplaneError, unsupported, Code } from "../core/errors.js";
+import { invalidField, nothingListed, notFound, RegplaneError, Code } from "../core/errors.js";
 import { decodeCursor, encodeCursor } from "../core/paging.js";
 import type { RegistryView } from "../core/catalog.js";
-import type { Provider } from "../core/provider.js";
-import type { NamespaceRecord } from "../core/types.js";
+import { requireCapability, type Provider } from "../core/provider.js";
+import type { Capability, NamespaceRecord } from "../core/types.js";
 import { NamespaceSchema } from "../gen/regplane/v1/namespace_pb.js";
 import {
   CreateNamespaceMetadataSchema,
@@ -45,15 +45,12 @@ export function namespaceService(deps: ServiceDeps) {
   const { catalog, engine, tokens } = deps;
 
   // Operation handlers look registries up in the whole catalog; RPCs pass the caller's view.
-  const withProvider = (registryId: string, capability: string, method: keyof Provider, scope: RegistryView = catalog): Provider => {
-    const p = scope.registry(registryId);
-    if (typeof p[method] !== "function") throw unsupported(p.id, p.kind, capability);
-    return p;
-  };
+  const withProvider = (registryId: string, capability: Capability, scope: RegistryView = catalog): Provider =>
+    requireCapability(scope.registry(registryId), capability);
 
   engine.register(CREATE, async (params, op) => {
     const p = params as NamespaceParams;
-    const provider = withProvider(p.registryId, "create_namespaces", "createNamespace");
+    const provider = withProvider(p.registryId, "create_namespaces");
     await op.checkCancelled();
     try {
       const ns = await provider.createNamespace!({ name: p.name, description: p.description ?? "", visibility: p.visibility ?? "inherit" }, op.signal);
@@ -69,14 +66,14 @@ export function namespaceService(deps: ServiceDeps) {
   });
   engine.register(UPDATE, async (params, op) => {
     const p = params as NamespaceParams;
-    const provider = withProvider(p.registryId, "update_namespaces", "updateNamespace");
+    const provider = withProvider(p.registryId, "update_namespaces");
     await op.checkCancelled();
     const ns = await provider.updateNamespace!(p.name, { description: p.description, visibility: p.visibility }, op.signal);
     return anyPack(NamespaceSchema, namespaceToProto(ns));
   });
   engine.register(DELETE, async (params, op) => {
     const p = params as NamespaceParams;
-    const provider = withProvider(p.registryId, "delete_namespaces", "deleteNamespace");
+    const provider = withProvider(p.registryId, "delete_namespaces");
     await op.checkCancelled();
     const done = anyPack(EmptySchema, create(EmptySchema));
     op.changing(async (signal) => ((await provider.getNamespace(p.name, signal)) === undefined ? done : undefined));
@@ -154,7 +151,7 @@ export function namespaceService(deps: ServiceDeps) {
     },
 
     async create(req, ctx) {
-      const p = withProvider(req.registryId, "create_namespaces", "createNamespace", ctx.catalog);
+      const p = withProvider(req.registryId, "create_namespaces", ctx.catalog);
       const params: NamespaceParams = { registryId: p.id, name: req.name, description: req.description, visibility: visibilityFromProto(req.visibility) };
       const meta = anyPack(CreateNamespaceMetadataSchema, create(CreateNamespaceMetadataSchema, { namespaceId: namespaceId(p.id, req.name) }));
       return submit(ctx, CREATE, params, `Create namespace ${p.id}/${req.name}`, meta);
@@ -162,7 +159,7 @@ export function namespaceService(deps: ServiceDeps) {
 
     async update(req, ctx) {
       const { registryId, name } = splitId(req.namespaceId);
-      const p = withProvider(registryId, "update_namespaces", "updateNamespace", ctx.catalog);
+      const p = withProvider(registryId, "update_namespaces", ctx.catalog);
       const paths = req.updateMask?.paths ?? [];
       const wants = (f: string) => (paths.length === 0 ? true : paths.includes(f));
       for (const f of paths) if (f !== "description" && f !== "visibility") throw invalidField("update_mask", `cannot update ${f}; updatable: description, visibility`);
@@ -178,7 +175,7 @@ export function namespaceService(deps: ServiceDeps) {
 
     async delete(req, ctx) {
       const { registryId, name } = splitId(req.namespaceId);
-      const p = withProvider(registryId, "delete_namespaces", "deleteNamespace", ctx.catalog);
+      const p = withProvider(registryId, "delete_namespaces", ctx.catalog);
       if (!(await p.getNamespace(name, ctx.signal))) throw notFound("namespace", req.namespaceId);
       const meta = anyPack(DeleteNamespaceMetadataSchema, create(DeleteNamespaceMetadataSchema, { namespaceId: req.namespaceId }));
       return submit(ctx, DELETE, { registryId, name }, `Delete namespace ${req.namespaceId} and its images`, meta);

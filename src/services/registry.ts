@@ -13,8 +13,8 @@ import { anyPack, EmptySchema } from "@bufbuild/protobuf/wkt";
 import { Code, invalidField, notFound, RegplaneError, unsupported } from "../core/errors.js";
 import { decodeCursor, encodeCursor } from "../core/paging.js";
 import type { RegistryView } from "../core/catalog.js";
-import type { Provider } from "../core/provider.js";
-import type { RegistryPatch, RegistryRecord, RegistrySpec } from "../core/types.js";
+import { requireCapability, type Provider } from "../core/provider.js";
+import type { Capability, RegistryPatch, RegistryRecord, RegistrySpec } from "../core/types.js";
 import { RegistrySchema } from "../gen/regplane/v1/registry_pb.js";
 import {
   CreateRegistryMetadataSchema,
@@ -53,8 +53,6 @@ interface DeleteParams {
   registryId: string;
 }
 
-type RegistryMethod = "createRegistry" | "updateRegistry" | "deleteRegistry";
-
 const UPDATABLE = ["name", "labels", "garbage_collection_schedule", "api_subnet_allow_list"];
 
 export function registryService(deps: ServiceDeps) {
@@ -62,11 +60,8 @@ export function registryService(deps: ServiceDeps) {
 
   /** The configured account, if it can do `method`; FAILED_PRECONDITION naming the capability otherwise. */
   // Operation handlers look accounts up in the whole catalog; RPCs pass the caller's view.
-  const accountWith = (id: string, capability: string, method: RegistryMethod, scope: RegistryView = catalog): Provider => {
-    const p = scope.registry(id);
-    if (typeof p[method] !== "function") throw unsupported(p.id, p.kind, capability);
-    return p;
-  };
+  const accountWith = (id: string, capability: Capability, scope: RegistryView = catalog): Provider =>
+    requireCapability(scope.registry(id), capability);
 
   /** The account holding a provider registry id; an account that could not be asked fails the lookup. */
   async function locate(registryId: string, signal: AbortSignal, scope: RegistryView): Promise<{ account: Provider; record: RegistryRecord } | undefined> {
@@ -88,7 +83,7 @@ export function registryService(deps: ServiceDeps) {
 
   engine.register(CREATE, async (params, op) => {
     const p = params as CreateParams;
-    const account = accountWith(p.account, "create_registries", "createRegistry");
+    const account = accountWith(p.account, "create_registries");
     await op.checkCancelled();
     try {
       return anyPack(RegistrySchema, registryToProto(await account.createRegistry!(p.spec, op.signal), p.folderId));
@@ -104,14 +99,14 @@ export function registryService(deps: ServiceDeps) {
   });
   engine.register(UPDATE, async (params, op) => {
     const p = params as UpdateParams;
-    const account = accountWith(p.account, "update_registries", "updateRegistry");
+    const account = accountWith(p.account, "update_registries");
     await op.checkCancelled();
     const record = await account.updateRegistry!(p.registryId, p.patch, op.signal);
     return anyPack(RegistrySchema, registryToProto(record, catalog.firstFolderOf(account.id)));
   });
   engine.register(DELETE, async (params, op) => {
     const p = params as DeleteParams;
-    const account = accountWith(p.account, "delete_registries", "deleteRegistry");
+    const account = accountWith(p.account, "delete_registries");
     await op.checkCancelled();
     await account.deleteRegistry!(p.registryId, op.signal);
     return anyPack(EmptySchema, create(EmptySchema));
@@ -185,10 +180,10 @@ export function registryService(deps: ServiceDeps) {
       const folder = ctx.catalog.folder(req.folderId);
       let account: Provider;
       if (req.providerAccount !== "") {
-        account = accountWith(req.providerAccount, "create_registries", "createRegistry", ctx.catalog);
+        account = accountWith(req.providerAccount, "create_registries", ctx.catalog);
         if (!folder.includes(account)) throw invalidField("provider_account", `provider account ${JSON.stringify(account.id)} is not in folder ${JSON.stringify(req.folderId)}`);
       } else {
-        const able = folder.filter((p) => typeof p.createRegistry === "function");
+        const able = folder.filter((p) => p.capabilities.has("create_registries"));
         if (able.length === 0) {
           throw new RegplaneError(Code.FAILED_PRECONDITION, "no configured provider account supports create_registries; set provider_account to an ionos or yandex account", {
             errorInfo: { reason: "CAPABILITY_UNSUPPORTED", metadata: { capability: "create_registries" } },
@@ -216,12 +211,12 @@ export function registryService(deps: ServiceDeps) {
       const { catalog } = ctx;
       if (catalog.hasRegistry(req.registryId)) {
         const p = catalog.registry(req.registryId);
-        throw typeof p.updateRegistry === "function" ? configuredEntry(p, "update_registries") : unsupported(p.id, p.kind, "update_registries");
+        throw p.capabilities.has("update_registries") ? configuredEntry(p, "update_registries") : unsupported(p.id, p.kind, "update_registries");
       }
       const patch = patchOf(req);
       const found = await locate(req.registryId, ctx.signal, catalog);
       if (!found) throw notFound("registry", req.registryId);
-      const account = accountWith(found.account.id, "update_registries", "updateRegistry", catalog);
+      const account = accountWith(found.account.id, "update_registries", catalog);
       const fingerprint = createHash("sha256").update(JSON.stringify(patch)).digest("hex").slice(0, 16);
       return submit(ctx, UPDATE, {
         resourceId: req.registryId,
@@ -237,11 +232,11 @@ export function registryService(deps: ServiceDeps) {
       const { catalog } = ctx;
       if (catalog.hasRegistry(req.registryId)) {
         const p = catalog.registry(req.registryId);
-        throw typeof p.deleteRegistry === "function" ? configuredEntry(p, "delete_registries") : unsupported(p.id, p.kind, "delete_registries");
+        throw p.capabilities.has("delete_registries") ? configuredEntry(p, "delete_registries") : unsupported(p.id, p.kind, "delete_registries");
       }
       const found = await locate(req.registryId, ctx.signal, catalog);
       if (!found) throw notFound("registry", req.registryId);
-      const account = accountWith(found.account.id, "delete_registries", "deleteRegistry", catalog);
+      const account = accountWith(found.account.id, "delete_registries", catalog);
       return submit(ctx, DELETE, {
         resourceId: req.registryId,
         account: account.id,

@@ -45,7 +45,7 @@ function compareNative(a: ImageRecord, b: ImageRecord): number {
 
 export class MemoryProvider implements Provider {
   readonly kind = "memory";
-  readonly capabilities: ReadonlySet<Capability> = new Set<Capability>(["list_images", "delete_images"]);
+  readonly capabilities: ReadonlySet<Capability> = new Set<Capability>(["list_images", "delete_images", "list_namespaces", "delete_namespaces"]);
   private readonly images = new Map<string, ImageRecord>();
   private gate: Gate | undefined;
   private gateFromCall = 1;

@@ -9,7 +9,7 @@ import { hashApiKey, newApiKey } from "../src/core/api-keys.js";
 import { cliEnv, regplane, ROOT } from "./support/cli.js";
 import { makeTempDir } from "./support/images.js";
 import { freePort, selfSignedCertificate } from "./support/registry.js";
-import { startServer, type ServerProcess } from "./support/server.js";
+import { startServer } from "./support/server.js";
 
 const cleanups: Array<() => Promise<unknown>> = [];
 

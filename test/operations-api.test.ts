@@ -1,6 +1,6 @@
 // Deletes and namespace changes as long-running operations at the API edge: the real server process,
 // grpc-js and Connect clients, images built by umoci and copied in by skopeo, SIGKILL in mid-work.
-import { constants as fsConstants, existsSync } from "node:fs";
+import { existsSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";

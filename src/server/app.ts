@@ -1,6 +1,5 @@
 // Wires one regplane process: store, catalog, operations engine, page tokens, the four services and both ports.
 import { mkdirSync } from "node:fs";
-import * as path from "node:path";
 import type { Logger } from "pino";
 import { providerFactories } from "../adapters/index.js";
 import { Catalog, type ProviderFactory } from "../core/catalog.js";

@@ -14,8 +14,9 @@
 // manifests are immutable) unless listManifests is false.
 import { Code, RegplaneError, invalidField } from "../../core/errors.js";
 import { compareImages, compareStrings, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
-import type { ImageKey, ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
+import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
 import type { Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryRecord, Visibility } from "../../core/types.js";
+import { configuredRegistry, narrowedRepository, parseTime, pageLimit, sliceAfter } from "../../core/listing.js";
 import { raceSignal } from "../../core/resilience.js";
 import { header } from "../../core/rest.js";
 import { IbmClient, type IbmClientOptions, type IbmStats } from "./client.js";
@@ -97,17 +98,7 @@ export class IbmProvider implements Provider {
   }
 
   describe(): RegistryRecord {
-    return {
-      id: this.id,
-      name: this.id,
-      provider: this.kind,
-      endpoint: this.client.host,
-      location: this.region ?? "",
-      hostname: this.client.host,
-      status: "active",
-      labels: {},
-      capabilities: [...CAPABILITIES],
-    };
+    return configuredRegistry({ id: this.id, kind: this.kind, endpoint: this.client.host, hostname: this.client.host, location: this.region, capabilities: this.capabilities });
   }
 
   stats(): IbmStats {
@@ -121,16 +112,13 @@ export class IbmProvider implements Provider {
   // ---- images ----
 
   async listImages(query: ListImagesQuery): Promise<ImagePage> {
-    const only = narrowedRepository(query);
+    const only = narrowedRepository(query, (r) => REPOSITORY.test(r));
     if (only === null) return { images: [], done: true };
     const native = query.order.length === 0;
     const after = native ? (query.nativeCursor === undefined ? undefined : decodeImageCursor(query.nativeCursor, this.id, (r) => REPOSITORY.test(r))) : query.after;
     const listing = await this.listing(only, after === undefined, query.signal);
     const sorted = viewOf(listing, query.order);
-    const start = after === undefined ? 0 : upperBound(sorted, after, query.order);
-    const limit = Math.max(1, Math.floor(query.limit) || 1);
-    const page = sorted.slice(start, start + limit);
-    const done = start + page.length >= sorted.length;
+    const { page, done } = sliceAfter(sorted, after, query.order, pageLimit(query.limit));
     const images = await Promise.all(page.map((entry) => this.record(entry, query.signal)));
     const last = page.at(-1);
     if (done || last === undefined) return { images, done: true };
@@ -395,32 +383,7 @@ function viewOf(listing: Listing, order: readonly OrderTerm[]): ListedImage[] {
   return view;
 }
 
-/** Index of the first entry strictly after `key`. */
-function upperBound(sorted: ListedImage[], key: ImageKey, order: readonly OrderTerm[]): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (compareImages(sorted[mid], key, order) <= 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** undefined: every repository; null: the filters contradict each other or name no IBM repository. */
-function narrowedRepository(query: ListImagesQuery): string | undefined | null {
-  const names = [query.repository, query.nameEquals].filter((n): n is string => n !== undefined);
-  if (names.length === 0) return undefined;
-  if (names.some((n) => n !== names[0]) || !REPOSITORY.test(names[0])) return null;
-  return names[0];
-}
 
 
 
-/** A date IBM may send as RFC 3339 text or as unix seconds. */
-function parseTime(value: unknown): Date | undefined {
-  let d: Date | undefined;
-  if (typeof value === "number" && Number.isFinite(value) && value > 0) d = new Date(value < 1e12 ? value * 1000 : value);
-  else if (typeof value === "string" && value !== "") d = /^\d+$/.test(value) ? new Date(Number(value) * 1000) : new Date(value);
-  return d !== undefined && !Number.isNaN(d.getTime()) ? d : undefined;
-}
+

@@ -15,6 +15,7 @@
 // Deletes: IONOS has no REST call for a manifest; a delete goes to the registry's OCI API on its
 // hostname with the credentials of an IONOS registry token, through the Distribution client the composition hands in
 // (the OCI adapter's).
+import { configuredRegistry, narrowedRepository, sortAndSlice } from "../../core/listing.js";
 import { arr, dateOf, obj, str } from "../../core/json.js";
 import type { DistributionClient, DistributionClientFactory } from "../../core/distribution.js";
 import { ConfigError } from "../../core/config.js";
@@ -102,17 +103,7 @@ export class IonosProvider implements Provider {
   }
 
   describe(): RegistryRecord {
-    return {
-      id: this.id,
-      name: this.id,
-      provider: this.kind,
-      endpoint: this.http.host,
-      location: "",
-      hostname: "",
-      status: "active",
-      labels: {},
-      capabilities: [...ENTRY_CAPABILITIES],
-    };
+    return configuredRegistry({ id: this.id, kind: this.kind, endpoint: this.http.host, hostname: "", capabilities: this.capabilities });
   }
 
   async close(): Promise<void> {
@@ -123,7 +114,7 @@ export class IonosProvider implements Provider {
 
   async listImages(query: ListImagesQuery): Promise<ImagePage> {
     const limit = Math.max(1, query.limit);
-    const only = narrowedRepository(query);
+    const only = narrowedRepository(query, (n) => n !== "");
     if (only === null) return { images: [], done: true };
     if (query.order.length === 0) {
       const after = query.nativeCursor === undefined ? undefined : decodeImageCursor(query.nativeCursor, this.id, (r) => r.length > 0);
@@ -139,8 +130,7 @@ export class IonosProvider implements Provider {
     for await (const batch of this.repositoryBatches(undefined, query.signal)) {
       for (const images of await this.imagesOf(batch, query.signal)) all.push(...images);
     }
-    const rest = all.filter((i) => query.after === undefined || compareImages(i, query.after, query.order) > 0).sort((a, b) => compareImages(a, b, query.order));
-    return { images: rest.slice(0, limit), done: rest.length <= limit };
+    return sortAndSlice(all, query.after, query.order, limit);
   }
 
   async getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined> {
@@ -436,13 +426,6 @@ export class IonosProvider implements Provider {
   }
 }
 
-/** undefined: every repository; null: the filters contradict each other. */
-function narrowedRepository(query: ListImagesQuery): string | undefined | null {
-  const names = [query.repository, query.nameEquals].filter((n): n is string => n !== undefined);
-  if (names.length === 0) return undefined;
-  if (names.some((n) => n !== names[0]) || names[0] === "") return null;
-  return names[0];
-}
 
 function statusOf(state: string): RegistryStatus {
   const s = state.toLowerCase();

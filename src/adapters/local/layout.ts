@@ -360,7 +360,6 @@ async function imageTotals(
  * nothing, and each digest is summed once per snapshot build, so a DAG costs its distinct nodes.
  */
 async function indexTotals(m: Extract<ParsedManifest, { kind: "index" }>, ctx: TotalsContext, path: string[]): Promise<Totals> {
-  const { dir, blobs } = ctx;
   let size = 0;
   let createdAt: number | undefined;
   for (const child of m.manifests) {

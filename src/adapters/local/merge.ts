@@ -1,20 +1,5 @@
-// Merging the per-layout sorted image lists of an ordered listing: a binary search for where each
-// resumes and a min-heap over their heads.
-import { compareImages } from "../../core/order.js";
-import type { ImageKey } from "../../core/provider.js";
-import type { ImageRecord, OrderTerm } from "../../core/types.js";
-
-/** The first index strictly after `key` in images sorted by `order`. */
-export function upperBound(images: ImageRecord[], key: ImageKey, order: OrderTerm[]): number {
-  let lo = 0;
-  let hi = images.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (compareImages(images[mid], key, order) <= 0) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
+// Merging the per-layout sorted image lists of an ordered listing: a min-heap over their heads (where
+// each resumes is core/listing.ts's upperBound).
 
 export class MinHeap<T> {
   private readonly items: T[] = [];

@@ -1,6 +1,7 @@
 // The embedded registry: OCI image layouts under one root directory. A repository is a directory
 // holding `oci-layout`; a namespace is a top-level folder; an image is a manifest digest in index.json.
 // Longer than most files: images and namespaces share one layout cache, mutex and disk limiter here.
+import { configuredRegistry, narrowedRepository, pageLimit, upperBound } from "../../core/listing.js";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
@@ -26,7 +27,7 @@ import {
 } from "./layout.js";
 import { WeightedLru } from "../../core/lru.js";
 import { diskFailure } from "./disk-errors.js";
-import { MinHeap, upperBound } from "./merge.js";
+import { MinHeap } from "./merge.js";
 import { collectGarbage, readIndexForUpdate, removeIndexEntries, removeStaleTemps, writeFileAtomic } from "./mutate.js";
 import { ProcessLocks, type LockService } from "../../core/locks.js";
 import {
@@ -139,17 +140,7 @@ export class LocalProvider implements Provider {
   }
 
   describe(): RegistryRecord {
-    return {
-      id: this.id,
-      name: this.id,
-      provider: "local",
-      endpoint: "",
-      location: "",
-      hostname: "",
-      status: "active",
-      labels: {},
-      capabilities: [...CAPABILITIES],
-    };
+    return configuredRegistry({ id: this.id, kind: this.kind, endpoint: "", hostname: "", capabilities: this.capabilities });
   }
 
   // ---- images ----
@@ -162,11 +153,9 @@ export class LocalProvider implements Provider {
    */
   async listImages(query: ListImagesQuery): Promise<ImagePage> {
     return this.abortable(query.signal, async () => {
-      const limit = Math.max(1, Math.floor(query.limit) || 1);
-      if (query.repository !== undefined && query.nameEquals !== undefined && query.repository !== query.nameEquals) {
-        return { images: [], done: true };
-      }
-      const only = query.repository ?? query.nameEquals;
+      const limit = pageLimit(query.limit);
+      const only = narrowedRepository(query, () => true);
+      if (only === null) return { images: [], done: true };
       if (query.order.length === 0) return this.listNative(only, query.nativeCursor, limit, query.signal);
       return this.listOrdered(only, query.order, query.after, limit, query.signal);
     });

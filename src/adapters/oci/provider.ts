@@ -16,6 +16,7 @@
 // and sort with compareImages; the per-repository tag maps cached for listingCacheTtlMs keep deep pages
 // to catalog + tags/list requests instead of re-reading every manifest.
 // Longer than most files: images, namespaces and the read-ahead window share one repository cache here.
+import { configuredRegistry, narrowedRepository } from "../../core/listing.js";
 import { Code, RegplaneError, invalidField } from "../../core/errors.js";
 import { compareImages, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
 import type { ImageKey, ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
@@ -103,17 +104,7 @@ export class OciProvider implements Provider {
   }
 
   describe(): RegistryRecord {
-    return {
-      id: this.id,
-      name: this.id,
-      provider: this.kind,
-      endpoint: this.client.host,
-      location: "",
-      hostname: this.client.host,
-      status: "active",
-      labels: {},
-      capabilities: [...CAPABILITIES],
-    };
+    return configuredRegistry({ id: this.id, kind: this.kind, endpoint: this.client.host, hostname: this.client.host, capabilities: this.capabilities });
   }
 
   /** Requests sent to the registry so far (for benchmarks and tests). */
@@ -128,7 +119,7 @@ export class OciProvider implements Provider {
   async listImages(query: ListImagesQuery): Promise<ImagePage> {
     const limit = Math.max(1, query.limit);
     const walk: Walk = new Map();
-    const only = this.narrowedRepository(query);
+    const only = narrowedRepository(query, isRepositoryName);
     if (only === null) return { images: [], done: true };
 
     if (query.order.length === 0) {
@@ -191,13 +182,6 @@ export class OciProvider implements Provider {
     return undefined;
   }
 
-  /** undefined: every repository; null: the filters contradict each other or name no valid repository. */
-  private narrowedRepository(query: ListImagesQuery): string | undefined | null {
-    const names = [query.repository, query.nameEquals].filter((n): n is string => n !== undefined);
-    if (names.length === 0) return undefined;
-    if (names.some((n) => n !== names[0]) || !isRepositoryName(names[0])) return null;
-    return names[0];
-  }
 
   /**
    * Images in (order…, repository, digest) order when the order's first term is repository ascending

@@ -20,6 +20,7 @@
 // only once Scaleway no longer reports what they deleted, polling every pollIntervalMs up to
 // deleteTimeoutMs.
 // Longer than most files: namespace and image paging share one snapshot cache here.
+import { configuredRegistry, narrowedRepository, pageLimit, parseTime, sortAndSlice } from "../../core/listing.js";
 import { Code, RegplaneError, invalidField, notFound } from "../../core/errors.js";
 import { compareImages, compareStrings, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
 import type { ImageKey, ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
@@ -124,17 +125,7 @@ export class ScalewayProvider implements Provider {
 
   describe(): RegistryRecord {
     const host = `rg.${this.region}.scw.cloud`;
-    return {
-      id: this.id,
-      name: this.id,
-      provider: this.kind,
-      endpoint: host,
-      location: this.region,
-      hostname: host,
-      status: "active",
-      labels: {},
-      capabilities: [...CAPABILITIES],
-    };
+    return configuredRegistry({ id: this.id, kind: this.kind, endpoint: host, hostname: host, location: this.region, capabilities: this.capabilities });
   }
 
   async close(): Promise<void> {
@@ -144,13 +135,13 @@ export class ScalewayProvider implements Provider {
   // ---- images ----
 
   async listImages(query: ListImagesQuery): Promise<ImagePage> {
-    const only = narrowedRepository(query);
+    const only = narrowedRepository(query, isScalewayRepository);
     if (only === null) return { images: [], done: true };
     const native = query.order.length === 0;
     const after = native ? (query.nativeCursor === undefined ? undefined : decodeImageCursor(query.nativeCursor, this.id, (r) => r.includes("/"))) : query.after;
     const snapshot = this.snapshot(only, after === undefined, query.signal);
     const repositories = await raceSignal(snapshot.promise, query.signal);
-    const limit = Math.max(1, Math.floor(query.limit) || 1);
+    const limit = pageLimit(query.limit);
     const walkByRepository = native || only !== undefined || (query.order[0].field === "name" && !query.order[0].desc);
     const { images, done } = walkByRepository
       ? await this.walkByRepository(repositories, snapshot.startedAt, after, query.order, limit, query.signal)
@@ -330,8 +321,7 @@ export class ScalewayProvider implements Provider {
       const results = await Promise.all(batch.map(async (r) => imagesOf(this.id, r.repository, await this.cachedTags(r.imageId, snapshotStartedAt, signal))));
       for (const images of results) all.push(...images);
     }
-    const rest = all.filter((image) => after === undefined || compareImages(image, after, order) > 0).sort((a, b) => compareImages(a, b, order));
-    return { images: rest.slice(0, limit), done: rest.length <= limit };
+    return sortAndSlice(all, after, order, limit);
   }
 
   // ---- namespaces ----
@@ -494,19 +484,8 @@ function imagesOf(registryId: string, repository: string, tags: ScwTag[]): Image
   return out.sort((a, b) => compareStrings(a.digest, b.digest));
 }
 
-/** undefined: every repository; null: the filters contradict each other or name no repository. */
-function narrowedRepository(query: ListImagesQuery): string | undefined | null {
-  const names = [query.repository, query.nameEquals].filter((n): n is string => n !== undefined);
-  if (names.length === 0) return undefined;
-  const slash = names[0].indexOf("/");
-  if (names.some((n) => n !== names[0]) || slash <= 0 || slash === names[0].length - 1) return null;
-  return names[0];
-}
-
-
-
-function parseTime(value: unknown): Date | undefined {
-  if (typeof value !== "string" || value === "") return undefined;
-  const d = new Date(value);
-  return Number.isNaN(d.getTime()) ? undefined : d;
+/** `<namespace>/<image>`: Scaleway images sit directly in a namespace. */
+function isScalewayRepository(name: string): boolean {
+  const slash = name.indexOf("/");
+  return slash > 0 && slash !== name.length - 1;
 }

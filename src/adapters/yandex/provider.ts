@@ -12,6 +12,7 @@
 //
 // Mutations (image delete, registry create / update / delete) return Yandex Operations, polled at
 // the operation endpoint until done; an Operation that ends in `error` fails with that error.
+import { configuredRegistry } from "../../core/listing.js";
 import { arr, dateOf, obj, str } from "../../core/json.js";
 import { ConfigError } from "../../core/config.js";
 import { Code, invalidField, RegplaneError } from "../../core/errors.js";
@@ -100,17 +101,7 @@ export class YandexProvider implements Provider {
   }
 
   describe(): RegistryRecord {
-    return {
-      id: this.id,
-      name: this.id,
-      provider: this.kind,
-      endpoint: this.api.host,
-      location: "",
-      hostname: this.hostname,
-      status: "active",
-      labels: {},
-      capabilities: [...ENTRY_CAPABILITIES],
-    };
+    return configuredRegistry({ id: this.id, kind: this.kind, endpoint: this.api.host, hostname: this.hostname, capabilities: this.capabilities });
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,69 @@
+// The listing steps every adapter shares: narrowing a query to one repository, keyset slicing of a
+// sorted snapshot, the provider's date fields, the page-size floor and a configured registry's record.
+import { compareImages, type Orderable } from "./order.js";
+import type { ImageKey, ListImagesQuery } from "./provider.js";
+import type { Capability, OrderTerm, RegistryRecord } from "./types.js";
+
+/**
+ * The one repository a query is narrowed to: undefined for every repository; null when the repository
+ * and name filters contradict each other or name no repository `isRepository` accepts.
+ */
+export function narrowedRepository(query: Pick<ListImagesQuery, "repository" | "nameEquals">, isRepository: (name: string) => boolean): string | undefined | null {
+  const names = [query.repository, query.nameEquals].filter((n): n is string => n !== undefined);
+  if (names.length === 0) return undefined;
+  if (names.some((n) => n !== names[0]) || !isRepository(names[0])) return null;
+  return names[0];
+}
+
+/** The page size an adapter serves: at least one, whole. */
+export function pageLimit(limit: number): number {
+  return Math.max(1, Math.floor(limit) || 1);
+}
+
+/** The first index strictly after `key` in `sorted` (ordered by `order`, then repository and digest). */
+export function upperBound(sorted: readonly Orderable[], key: ImageKey, order: readonly OrderTerm[]): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareImages(sorted[mid], key, order) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Up to `limit` entries of `sorted` strictly after `after`; done when none is left behind them. */
+export function sliceAfter<T extends Orderable>(sorted: readonly T[], after: ImageKey | undefined, order: readonly OrderTerm[], limit: number): { page: T[]; done: boolean } {
+  const start = after === undefined ? 0 : upperBound(sorted, after, order);
+  const page = sorted.slice(start, start + limit);
+  return { page, done: start + page.length >= sorted.length };
+}
+
+/** An unsorted snapshot's entries strictly after `after`, sorted, cut to `limit`. */
+export function sortAndSlice<T extends Orderable>(all: readonly T[], after: ImageKey | undefined, order: readonly OrderTerm[], limit: number): { images: T[]; done: boolean } {
+  const rest = all.filter((image) => after === undefined || compareImages(image, after, order) > 0).sort((a, b) => compareImages(a, b, order));
+  return { images: rest.slice(0, limit), done: rest.length <= limit };
+}
+
+/** A provider's date: RFC 3339 text, or unix seconds (or milliseconds) as a number or digits. */
+export function parseTime(value: unknown): Date | undefined {
+  let d: Date | undefined;
+  if (typeof value === "number" && Number.isFinite(value) && value > 0) d = new Date(value < 1e12 ? value * 1000 : value);
+  else if (typeof value === "string" && value !== "") d = /^\d+$/.test(value) ? new Date(Number(value) * 1000) : new Date(value);
+  return d !== undefined && !Number.isNaN(d.getTime()) ? d : undefined;
+}
+
+/** The record of a registry that is a config entry: named by its id, always active, no labels. */
+export function configuredRegistry(entry: { id: string; kind: string; endpoint: string; hostname: string; location?: string; capabilities: ReadonlySet<Capability> }): RegistryRecord {
+  return {
+    id: entry.id,
+    name: entry.id,
+    provider: entry.kind,
+    endpoint: entry.endpoint,
+    location: entry.location ?? "",
+    hostname: entry.hostname,
+    status: "active",
+    labels: {},
+    capabilities: [...entry.capabilities],
+  };
+}

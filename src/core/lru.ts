@@ -1,50 +1,40 @@
 // A weight-bounded least-recently-used map (weight is usually bytes): adapter caches of parsed layouts,
 // manifests and configs must not grow with the registry, only with the bound the operator chose.
+// lru-cache does the bookkeeping; this keeps the one call shape (`set(key, value, weight)`) every cache uses.
+import { LRUCache } from "lru-cache";
 
-export class WeightedLru<K, V> {
-  private readonly entries = new Map<K, { value: V; weight: number }>();
-  private totalWeight = 0;
+export class WeightedLru<K extends {}, V extends {} | null> {
+  private readonly cache: LRUCache<K, { value: V }> | undefined;
 
-  constructor(private readonly maxWeight: number) {}
-
-  get(key: K): V | undefined {
-    const entry = this.entries.get(key);
-    if (entry === undefined) return undefined;
-    // Re-inserting moves the key to the most recently used end of the Map's iteration order.
-    this.entries.delete(key);
-    this.entries.set(key, entry);
-    return entry.value;
+  /** A bound below one unit keeps nothing. */
+  constructor(maxWeight: number) {
+    const maxSize = Math.floor(maxWeight);
+    this.cache = maxSize >= 1 ? new LRUCache<K, { value: V }>({ maxSize }) : undefined;
   }
 
+  get(key: K): V | undefined {
+    return this.cache?.get(key)?.value;
+  }
+
+  /** Replaces any entry under `key`; an entry heavier than the whole bound is not kept (and the old one is gone). */
   set(key: K, value: V, weight: number): void {
-    this.delete(key);
-    if (weight > this.maxWeight) return;
-    this.entries.set(key, { value, weight });
-    this.totalWeight += weight;
-    for (const [oldest, entry] of this.entries) {
-      if (this.totalWeight <= this.maxWeight) break;
-      this.entries.delete(oldest);
-      this.totalWeight -= entry.weight;
-    }
+    if (this.cache === undefined) return;
+    this.cache.set(key, { value }, { size: Math.max(1, Math.ceil(weight)) });
   }
 
   delete(key: K): void {
-    const entry = this.entries.get(key);
-    if (entry === undefined) return;
-    this.entries.delete(key);
-    this.totalWeight -= entry.weight;
+    this.cache?.delete(key);
   }
 
   clear(): void {
-    this.entries.clear();
-    this.totalWeight = 0;
+    this.cache?.clear();
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.cache?.size ?? 0;
   }
 
   get weight(): number {
-    return this.totalWeight;
+    return this.cache?.calculatedSize ?? 0;
   }
 }

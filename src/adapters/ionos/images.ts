@@ -1,5 +1,5 @@
 // The images of an IONOS entry: listed, read and deleted, and the Distribution clients deletes go
-// through (one per registry).
+// through (one per registry, the least recently used closed past MAX_OCI_CLIENTS).
 //
 // An image is one artifact (a manifest digest with its tags) of a repository. With one registry the
 // repository path is the IONOS repository name; over the whole contract it is
@@ -15,6 +15,7 @@
 // Deletes: IONOS has no REST call for a manifest; a delete goes to the registry's OCI API on its
 // hostname with the credentials of an IONOS registry token, through the Distribution client the composition hands in
 // (the OCI adapter's).
+import { LRUCache } from "lru-cache";
 import type { DistributionClient } from "../../core/distribution.js";
 import { Code, invalidField, RegplaneError } from "../../core/errors.js";
 import { arr, dateOf, obj, str } from "../../core/json.js";
@@ -30,6 +31,11 @@ import type { IonosScopes, ScopedRepository } from "./scopes.js";
 const PROVIDER = "ionos";
 const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 const MAX_PARALLEL_REPOSITORIES = 4;
+/**
+ * Distribution clients kept open, one per IONOS registry deleted in. A contract holds few registries;
+ * the bound keeps ids reached through callers' repository paths from growing it without end.
+ */
+const MAX_OCI_CLIENTS = 256;
 
 interface OciClientEntry {
   hostname: string;
@@ -38,7 +44,8 @@ interface OciClientEntry {
 
 export class IonosImages {
   private readonly id: string;
-  private readonly ociClients = new Map<string, OciClientEntry>();
+  // An entry evicted, or replaced because its registry's hostname changed, has its client closed.
+  private readonly ociClients = new LRUCache<string, OciClientEntry>({ max: MAX_OCI_CLIENTS, dispose: (entry) => void entry.client.close() });
 
   constructor(
     private readonly options: IonosProviderOptions,
@@ -47,6 +54,11 @@ export class IonosImages {
     private readonly registries: IonosRegistries,
   ) {
     this.id = options.id;
+  }
+
+  /** How many Distribution clients are open. */
+  get ociClientCount(): number {
+    return this.ociClients.size;
   }
 
   async close(): Promise<void> {
@@ -193,7 +205,6 @@ export class IonosImages {
         errorInfo: { reason: "PROVIDER_REGISTRY_TOKEN_MISSING", metadata: { registry_id: this.id, provider: PROVIDER } },
       });
     }
-    if (cached) void cached.client.close();
     const client = this.options.distributionClient({
       registryId: this.id,
       provider: PROVIDER,

@@ -57,6 +57,11 @@ export class IonosProvider implements Provider {
     await Promise.all([this.client.close(), this.images.close()]);
   }
 
+  /** How many Distribution clients (one per IONOS registry deleted in) are open. */
+  get ociClientCount(): number {
+    return this.images.ociClientCount;
+  }
+
   listImages(query: ListImagesQuery): Promise<ImagePage> {
     return this.images.listImages(query);
   }

@@ -6,7 +6,7 @@ import { constants, createPrivateKey, sign, type KeyObject } from "node:crypto";
 import { ConfigError } from "../../core/config.js";
 import { fieldName } from "../../core/registry-config.js";
 import type { TokenSource } from "../../core/rest.js";
-import type { YandexHttp } from "./http.js";
+import type { YandexClient } from "./client.js";
 
 export const DEFAULT_IAM_ENDPOINT = "https://iam.api.cloud.yandex.net/iam/v1/tokens";
 
@@ -41,7 +41,7 @@ export class IamTokenSource implements TokenSource {
     registryId: string,
     private readonly credentials: IamCredentials,
     private readonly endpoint: URL,
-    private readonly http: YandexHttp,
+    private readonly client: YandexClient,
   ) {
     if (credentials.kind === "key") {
       try {
@@ -79,9 +79,9 @@ export class IamTokenSource implements TokenSource {
 
   private async exchange(signal: AbortSignal): Promise<string> {
     const body = this.credentials.kind === "oauth" ? { yandexPassportOauthToken: this.credentials.oauthToken } : { jwt: (this.jwt = this.signedJwt()) };
-    const reply = await this.http.send({ method: "POST", path: this.endpoint, json: body, doing: "exchanging credentials for an IAM token", repeatable: true }, signal);
+    const reply = await this.client.send({ method: "POST", path: this.endpoint, json: body, doing: "exchanging credentials for an IAM token", repeatable: true }, signal);
     const doc = (reply.body ?? {}) as { iamToken?: unknown; expiresAt?: unknown };
-    if (typeof doc.iamToken !== "string" || doc.iamToken === "") throw this.http.badResponse("the IAM endpoint answered without an iamToken");
+    if (typeof doc.iamToken !== "string" || doc.iamToken === "") throw this.client.badResponse("the IAM endpoint answered without an iamToken");
     const now = Date.now();
     const expiresAt = typeof doc.expiresAt === "string" && !Number.isNaN(Date.parse(doc.expiresAt)) ? Date.parse(doc.expiresAt) : now + DEFAULT_TOKEN_LIFETIME_MS;
     const lifetime = Math.max(0, expiresAt - now);

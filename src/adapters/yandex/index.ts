@@ -1,50 +1,116 @@
-// The Yandex Cloud Container Registry adapter, and how a `provider: yandex` config entry becomes one.
+// The Yandex Cloud Container Registry adapter, over its REST API, and how a `provider: yandex` config
+// entry becomes one. One configured entry is a provider account (a Yandex folder): it covers every
+// registry of the folder, or the one named by `registryId`.
 import type { ProviderContext } from "../../core/catalog.js";
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
-import { entryName, fieldName, insecureSetting, onlyFields, optionalString, requiredString } from "../../core/registry-config.js";
-import { parseAuthorizedKey, type IamCredentials } from "./iam.js";
-import { YandexProvider } from "./provider.js";
+import { configuredRegistry } from "../../core/listing.js";
+import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
+import { fieldName } from "../../core/registry-config.js";
+import type { Capability, ImageRecord, NamespaceRecord, RegistryPatch, RegistryRecord, RegistrySpec } from "../../core/types.js";
+import { checkedEndpoint } from "../../core/url-policy.js";
+import { YandexApi, YandexClient } from "./client.js";
+import { DEFAULT_OPERATION_ENDPOINT, DEFAULT_YANDEX_ENDPOINT, yandexOptionsFromConfig, type YandexProviderOptions } from "./config.js";
+import { DEFAULT_IAM_ENDPOINT, IamTokenSource } from "./iam.js";
+import { YandexImages } from "./images.js";
+import { YandexNamespaces } from "./namespaces.js";
+import { YANDEX_ID, YandexRegistries } from "./registries.js";
 
-export { YandexProvider, DEFAULT_OPERATION_ENDPOINT, DEFAULT_YANDEX_ENDPOINT, type YandexProviderOptions } from "./provider.js";
+export { DEFAULT_OPERATION_ENDPOINT, DEFAULT_YANDEX_ENDPOINT, type YandexProviderOptions } from "./config.js";
 export { DEFAULT_IAM_ENDPOINT, IamTokenSource, parseAuthorizedKey, type AuthorizedKey, type IamCredentials } from "./iam.js";
 
-/**
- * Config fields (secrets through ${VAR} or a `<field>File`): folderId, registryId, one of
- * serviceAccountKey (the key file's JSON; usually serviceAccountKeyFile), oauthToken or iamToken;
- * endpoint, operationEndpoint, iamEndpoint, insecure, hostname.
- */
-const KNOWN_FIELDS = new Set([
-  "id",
-  "provider",
-  "folderId",
-  "registryId",
-  "serviceAccountKey",
-  "oauthToken",
-  "iamToken",
-  "endpoint",
-  "operationEndpoint",
-  "iamEndpoint",
-  "insecure",
-  "hostname",
-]);
+const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "create_registries", "update_registries", "delete_registries"];
 
 export function yandexProviderFromConfig(cfg: RegistryConfig, _ctx: ProviderContext): YandexProvider {
-  onlyFields(cfg, KNOWN_FIELDS);
-  const given = ["serviceAccountKey", "oauthToken", "iamToken"].filter((k) => cfg[k] !== undefined && cfg[k] !== "");
-  if (given.length !== 1) throw new ConfigError(`${entryName(cfg)}: yandex needs exactly one of serviceAccountKey (or serviceAccountKeyFile), oauthToken or iamToken`);
-  let credentials: IamCredentials;
-  if (given[0] === "serviceAccountKey") credentials = { kind: "key", key: parseAuthorizedKey(cfg.serviceAccountKey, fieldName(cfg, "serviceAccountKey")) };
-  else if (given[0] === "oauthToken") credentials = { kind: "oauth", oauthToken: requiredString(cfg, "oauthToken") };
-  else credentials = { kind: "static", iamToken: requiredString(cfg, "iamToken") };
-  return new YandexProvider({
-    id: cfg.id,
-    folderId: requiredString(cfg, "folderId"),
-    registryId: optionalString(cfg, "registryId"),
-    credentials,
-    endpoint: optionalString(cfg, "endpoint"),
-    operationEndpoint: optionalString(cfg, "operationEndpoint"),
-    iamEndpoint: optionalString(cfg, "iamEndpoint"),
-    insecure: insecureSetting(cfg),
-    hostname: optionalString(cfg, "hostname"),
-  });
+  return new YandexProvider(yandexOptionsFromConfig(cfg));
+}
+
+export class YandexProvider implements Provider {
+  readonly id: string;
+  readonly kind = "yandex";
+  readonly capabilities: ReadonlySet<Capability> = new Set(CAPABILITIES);
+  readonly iam: IamTokenSource;
+  private readonly client: YandexClient;
+  /** The IAM exchange's own client: it sends no token. */
+  private readonly iamClient: YandexClient;
+  private readonly api: YandexApi;
+  private readonly hostname: string;
+  private readonly images: YandexImages;
+  private readonly namespaces: YandexNamespaces;
+  private readonly registries: YandexRegistries;
+
+  constructor(options: YandexProviderOptions) {
+    this.id = options.id;
+    // Options are the entry's fields, so a bad one is a ConfigError naming it.
+    if (!options.folderId) throw new ConfigError(`${fieldName(options, "folderId")}: required`);
+    if (options.registryId !== undefined && !YANDEX_ID.test(options.registryId)) {
+      throw new ConfigError(`${fieldName(options, "registryId")}: not a Yandex registry id (1-50 lowercase letters and digits)`);
+    }
+    const insecure = options.insecure ?? false;
+    const api = baseUrl(options.endpoint ?? DEFAULT_YANDEX_ENDPOINT, options.id, "endpoint", insecure);
+    const operations = baseUrl(options.operationEndpoint ?? DEFAULT_OPERATION_ENDPOINT, options.id, "operationEndpoint", insecure);
+    const iamEndpoint = baseUrl(options.iamEndpoint ?? DEFAULT_IAM_ENDPOINT, options.id, "iamEndpoint", insecure);
+    // The exchange carries the OAuth token or a signed JWT: the IAM endpoint's errors are scrubbed of them.
+    this.iamClient = new YandexClient({ ...options, registryId: options.id, secrets: () => this.iam.secrets() });
+    this.iam = new IamTokenSource(options.id, options.credentials, iamEndpoint, this.iamClient);
+    this.client = new YandexClient({ ...options, registryId: options.id, auth: this.iam });
+    this.api = new YandexApi({ client: this.client, api, operations, pollMs: options.operationPollMs ?? 250, operationTimeoutMs: options.operationTimeoutMs ?? 10 * 60_000 });
+    this.hostname = options.hostname ?? "cr.yandex";
+    this.registries = new YandexRegistries(this.api, options.folderId, this.hostname);
+    this.images = new YandexImages(options.id, this.api, options.folderId, options.registryId);
+    this.namespaces = new YandexNamespaces(options.id, this.api, this.registries, options.registryId);
+  }
+
+  describe(): RegistryRecord {
+    return configuredRegistry({ id: this.id, kind: this.kind, endpoint: this.api.host, hostname: this.hostname, capabilities: this.capabilities });
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.client.close(), this.iamClient.close()]);
+  }
+
+  listImages(query: ListImagesQuery): Promise<ImagePage> {
+    return this.images.listImages(query);
+  }
+
+  getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined> {
+    return this.images.getImage(repository, digest, signal);
+  }
+
+  deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void> {
+    return this.images.deleteImage(repository, digest, signal);
+  }
+
+  listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }> {
+    return this.namespaces.listNamespaces(query);
+  }
+
+  getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
+    return this.namespaces.getNamespace(name, signal);
+  }
+
+  listRegistries(signal: AbortSignal): Promise<RegistryRecord[]> {
+    return this.registries.listRegistries(signal);
+  }
+
+  getRegistry(registryId: string, signal: AbortSignal): Promise<RegistryRecord | undefined> {
+    return this.registries.getRegistry(registryId, signal);
+  }
+
+  createRegistry(spec: RegistrySpec, signal: AbortSignal): Promise<RegistryRecord> {
+    return this.registries.createRegistry(spec, signal);
+  }
+
+  updateRegistry(registryId: string, patch: RegistryPatch, signal: AbortSignal): Promise<RegistryRecord> {
+    return this.registries.updateRegistry(registryId, patch, signal);
+  }
+
+  deleteRegistry(registryId: string, signal: AbortSignal): Promise<void> {
+    return this.registries.deleteRegistry(registryId, signal);
+  }
+}
+
+function baseUrl(value: string, id: string, field: string, insecure: boolean): URL {
+  const url = checkedEndpoint(value, fieldName({ id }, field), insecure);
+  if (field !== "iamEndpoint" && !url.pathname.endsWith("/")) url.pathname += "/";
+  return url;
 }

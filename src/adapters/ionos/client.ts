@@ -1,12 +1,13 @@
 // The IONOS Container Registry REST API: Bearer (or Basic) auth, X-Contract-Number, and IONOS error
 // bodies ({httpStatus, messages:[{errorCode, message}]}) mapped to regplane errors. Retries and
-// deadlines are core/rest.ts's.
+// deadlines are core/rest.ts's. Repositories and artifacts are read here offset page by offset page.
 import { Code, RegplaneError, providerError } from "../../core/errors.js";
+import { arr, obj } from "../../core/json.js";
 import { fieldName } from "../../core/registry-config.js";
 import { RestClient, jsonOrUndefined, type RestCall, type RestReply, type RestTuning } from "../../core/rest.js";
 import { checkedEndpoint } from "../../core/url-policy.js";
 
-export interface IonosHttpOptions extends RestTuning {
+export interface IonosClientOptions extends RestTuning {
   /** Configured registry id, named in every error. */
   registryId: string;
   /** API base URL, e.g. https://api.ionos.com/containerregistries. */
@@ -18,6 +19,8 @@ export interface IonosHttpOptions extends RestTuning {
   contractNumber?: string;
   /** Plain http to the endpoint allowed (url-policy.ts); on https the certificate is not verified. */
   insecure?: boolean;
+  /** `limit` of repository and artifact requests (1..1000). */
+  pageSize: number;
 }
 
 export interface IonosCall extends RestCall {
@@ -26,10 +29,26 @@ export interface IonosCall extends RestCall {
 }
 
 const PROVIDER = "ionos";
+/** Pages one listing may take before it is cut short. */
+export const MAX_PAGES = 100_000;
 
-export class IonosHttp extends RestClient<IonosCall> {
-  constructor(private readonly options: IonosHttpOptions) {
+export class IonosClient extends RestClient<IonosCall> {
+  constructor(private readonly options: IonosClientOptions) {
     super({ ...options, provider: PROVIDER, baseUrl: endpointOf(options) });
+  }
+
+  /** Reads an offset/limit collection to its end; a 404 on the first page reads as empty. */
+  async offsetPages(path: string, doing: string, signal: AbortSignal, each: (item: Record<string, unknown>) => void): Promise<void> {
+    const { pageSize } = this.options;
+    for (let offset = 0, pages = 0; pages < MAX_PAGES; pages++) {
+      const reply = await this.send({ method: "GET", path, query: { offset, limit: pageSize }, bearerOnly: true, accept: [404], doing }, signal);
+      if (reply.status === 404) return;
+      const items = arr(obj(reply.body).items);
+      for (const item of items) each(obj(item));
+      // A short page is the last; _links.next is not documented as the end marker.
+      if (items.length < pageSize) return;
+      offset += items.length;
+    }
   }
 
   failure(reply: RestReply, doing: string): RegplaneError {
@@ -72,7 +91,7 @@ export class IonosHttp extends RestClient<IonosCall> {
 }
 
 /** The endpoint as a base URL whose path ends in "/", so call paths resolve under it. It is the entry's `endpoint` field. */
-function endpointOf(options: IonosHttpOptions): URL {
+function endpointOf(options: IonosClientOptions): URL {
   const endpoint = checkedEndpoint(options.endpoint, fieldName({ id: options.registryId }, "endpoint"), options.insecure ?? false);
   if (!endpoint.pathname.endsWith("/")) endpoint.pathname += "/";
   return endpoint;

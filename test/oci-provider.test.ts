@@ -2,6 +2,8 @@
 // skopeo: anonymous, htpasswd and Bearer-token registries, paging, orders, deletes, and faults
 // injected by a small proxy in front of the registry.
 import * as fs from "node:fs/promises";
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { OciProvider, type OciProviderOptions } from "../src/adapters/oci/index.js";
@@ -678,6 +680,84 @@ describe("TLS", () => {
     expect(strict.stats().requests).toBe(1);
     expect((await listAll(provider(reg.url, { insecure: true }))).map((i) => i.digest)).toEqual([digests.d1]);
     expect(() => new OciProvider({ id: "plain", endpoint: "http://127.0.0.1:1" })).toThrow(/insecure/);
+  });
+});
+
+describe("bounded caches", () => {
+  const NAMES = 10_500;
+
+  /**
+   * A registry where every repository has no tags, in memory: with `bearer`, each request needs a token
+   * for its scope, and `tokenGate` (when given) holds every token response until it opens.
+   */
+  async function fakeRegistry(options: { bearer?: boolean; tokenGate?: Gate } = {}): Promise<{ url: string; stop: () => Promise<void> }> {
+    const server = http.createServer((req, res) => {
+      const url = new URL(req.url ?? "/", "http://fake");
+      if (url.pathname === "/token") {
+        const answer = () => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ token: `t-${url.searchParams.get("scope")}`, expires_in: 300 }));
+        if (options.tokenGate) void options.tokenGate.pass().then(answer);
+        else answer();
+        return;
+      }
+      const tags = /^\/v2\/(.+)\/tags\/list$/.exec(url.pathname);
+      if (options.bearer && !req.headers.authorization?.startsWith("Bearer ")) {
+        const scope = tags ? `repository:${tags[1]}:pull` : "registry:catalog:*";
+        res.writeHead(401, { "www-authenticate": `Bearer realm="http://127.0.0.1:${(server.address() as AddressInfo).port}/token",service="fake",scope="${scope}"` }).end();
+        return;
+      }
+      if (tags) res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ name: tags[1], tags: [] }));
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  }
+
+  /** Lists the one repository of each name, `width` listings at a time. */
+  async function listEach(p: OciProvider, names: string[], width = 64): Promise<void> {
+    for (let i = 0; i < names.length; i += width) {
+      await Promise.all(names.slice(i, i + width).map((repository) => p.listImages({ order: [], limit: 10, repository, signal: signal() })));
+    }
+  }
+
+  const names = Array.from({ length: NAMES }, (_, i) => `bounded/r${i}`);
+
+  it("keeps at most 10,000 repositories' tag maps, and remembers at most 10,000 repositories as read", async () => {
+    const reg = await fakeRegistry();
+    cleanups.push(reg.stop);
+    const p = provider(reg.url);
+    await listEach(p, names);
+    expect(p.stats().byKind.tags).toBe(NAMES);
+    // Full, and no larger: the least recently used repositories were let go.
+    expect(p.cacheSizes().tagMaps).toBe(10_000);
+    expect(p.cacheSizes().repositoriesRead).toBe(10_000);
+  });
+
+  it("keeps at most 10,000 scopes' Bearer tokens", async () => {
+    const reg = await fakeRegistry({ bearer: true });
+    cleanups.push(reg.stop);
+    const p = provider(reg.url);
+    await listEach(p, names);
+    expect(p.stats().byKind.token).toBe(NAMES);
+    expect(p.cacheSizes().tokens).toBe(10_000);
+  });
+
+  it("shares at most 10,000 scopes' token fetches at once", async () => {
+    const gate = new Gate();
+    const reg = await fakeRegistry({ bearer: true, tokenGate: gate });
+    cleanups.push(reg.stop);
+    const p = provider(reg.url, { requestTimeoutMs: 120_000 });
+    // The first listing learns that the registry wants Bearer tokens; from then on each scope's token is fetched first.
+    const first = p.listImages({ order: [], limit: 10, repository: "bounded/first", signal: signal(120_000) });
+    await gate.arrivals(1);
+    gate.releaseHeld();
+    await first;
+    const listings = names.map((repository) => p.listImages({ order: [], limit: 10, repository, signal: signal(120_000) }));
+    await gate.arrivals(2);
+    await settle();
+    expect(p.cacheSizes().tokenFlights).toBe(10_000);
+    gate.open();
+    await Promise.all(listings);
+    expect(p.cacheSizes().tokenFlights).toBe(0);
   });
 });
 

@@ -3,6 +3,7 @@
 // adapters need (catalog, tags, manifests, blobs, delete). Provider-neutral so other adapters whose
 // registries expose the OCI API (IONOS) reuse it for deletes.
 // Longer than most files: auth challenges, retries, the breaker and Link checks wrap one request path here.
+import { LRUCache } from "lru-cache";
 import { Agent, request } from "undici";
 import type { IncomingHttpHeaders } from "undici/types/header.js";
 import { Code, RegplaneError, invalidField, providerError, redact } from "../../core/errors.js";
@@ -82,6 +83,13 @@ export interface CatalogPage {
   next?: URL;
 }
 
+/** The fetches in flight of one kind, by key: joined by concurrent callers, removed when they settle. */
+interface Flights<T> {
+  get(key: string): Promise<T> | undefined;
+  set(key: string, flight: Promise<T>): unknown;
+  delete(key: string): unknown;
+}
+
 type CachedObject = { kind: "manifest"; mediaType: string; bytes: Uint8Array } | { kind: "config"; createdMs?: number };
 
 interface Reply {
@@ -117,6 +125,8 @@ const MAX_REDIRECTS = 5;
 const MAX_LINK_PAGES = 100_000;
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
 const TOKEN_EXPIRY_MARGIN_MS = 10_000;
+/** Bearer tokens kept, and token fetches shared, at once: one per scope, so about one per repository. */
+const MAX_TOKEN_SCOPES = 10_000;
 
 export class OciClient {
   readonly registryId: string;
@@ -141,8 +151,8 @@ export class OciClient {
 
   private authScheme: "none" | "basic" | "bearer" = "none";
   private bearerRealm?: { realm: URL; service?: string };
-  private readonly tokens = new Map<string, { token: string; expiresAt: number }>();
-  private readonly tokenFlights = new Map<string, Promise<string>>();
+  private readonly tokens = new LRUCache<string, { token: string; expiresAt: number }>({ max: MAX_TOKEN_SCOPES });
+  private readonly tokenFlights = new LRUCache<string, Promise<string>>({ max: MAX_TOKEN_SCOPES });
   private warnedWithheld = false;
   private credentialsWithheld = false;
 
@@ -182,6 +192,11 @@ export class OciClient {
 
   stats(): OciStats {
     return { requests: this.requestCount, byKind: { ...this.byKind } };
+  }
+
+  /** Bearer tokens kept and token fetches in flight (for tests of their bounds). */
+  cacheSizes(): { tokens: number; tokenFlights: number } {
+    return { tokens: this.tokens.size, tokenFlights: this.tokenFlights.size };
   }
 
   resetStats(): void {
@@ -353,7 +368,7 @@ export class OciClient {
    */
   private async shared<T>(
     kind: RequestKind,
-    flights: Map<string, Promise<T>>,
+    flights: Flights<T>,
     key: string,
     signal: AbortSignal,
     start: () => Promise<T>,
@@ -616,7 +631,8 @@ export class OciClient {
     if (!token) throw this.badResponse(`token service ${realm.host} answered without a token`);
     const lifetimeMs = (typeof doc.expires_in === "number" && doc.expires_in > 0 ? doc.expires_in : 60) * 1000;
     const usableMs = Math.max(lifetimeMs - TOKEN_EXPIRY_MARGIN_MS, lifetimeMs / 2);
-    this.tokens.set(key, { token, expiresAt: Date.now() + usableMs });
+    // Reused until expiresAt; kept (and so redacted from error text) until the token itself expires.
+    this.tokens.set(key, { token, expiresAt: Date.now() + usableMs }, { ttl: lifetimeMs });
     return token;
   }
 

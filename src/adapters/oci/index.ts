@@ -1,6 +1,18 @@
-// The OCI Distribution adapter: OciProvider for the catalog of registries, OciClient for adapters that
-// reach a registry's OCI API themselves (IONOS deletes).
-export { OciProvider, type OciProviderOptions } from "./provider.js";
+// The OCI Distribution adapter: OciProvider for the catalog of registries and the `provider: oci` config
+// entry, OciClient for adapters that reach a registry's OCI API themselves (IONOS deletes).
+import type { ProviderContext } from "../../core/catalog.js";
+import { ConfigError, type RegistryConfig } from "../../core/config.js";
+import { configuredRegistry } from "../../core/listing.js";
+import { isRepositoryName } from "../../core/manifest.js";
+import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
+import { fieldName } from "../../core/registry-config.js";
+import type { Capability, ImageRecord, NamespaceRecord, RegistryRecord } from "../../core/types.js";
+import { OciCatalog } from "./catalog.js";
+import { OciClient, connectionProblem, type OciClientOptions, type OciStats } from "./client.js";
+import { ociOptionsFromConfig } from "./config.js";
+import { OciImages } from "./images.js";
+import { OciNamespaces } from "./namespaces.js";
+
 export {
   OciClient,
   deleteScope,
@@ -13,3 +25,95 @@ export {
   type OciStats,
   type RequestKind,
 } from "./client.js";
+
+export interface OciProviderOptions extends Omit<OciClientOptions, "registryId" | "provider"> {
+  id: string;
+  /**
+   * Repositories to list instead of the catalog (for registries whose _catalog is closed): exact
+   * names, or prefixes ending in "/" that are expanded through the catalog when it answers and are
+   * otherwise taken as one exact name (without the slash).
+   */
+  repositories?: string[];
+  /** `n` of each _catalog request (distribution accepts 1..1000). Default 100. */
+  catalogPageSize?: number;
+  /** How long a repository's tag → digest map is reused while its tags/list is unchanged. Default 30 s; 0 disables. */
+  listingCacheTtlMs?: number;
+}
+
+const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces"];
+
+export function ociProviderFromConfig(cfg: RegistryConfig, ctx: ProviderContext): OciProvider {
+  return new OciProvider(ociOptionsFromConfig(cfg, ctx));
+}
+
+export class OciProvider implements Provider {
+  readonly id: string;
+  readonly kind = "oci";
+  readonly capabilities: ReadonlySet<Capability> = new Set(CAPABILITIES);
+  readonly client: OciClient;
+  private readonly listingCacheTtlMs: number;
+  private readonly images: OciImages;
+  private readonly namespaces: OciNamespaces;
+
+  constructor(options: OciProviderOptions) {
+    this.id = options.id;
+    // Options are the entry's fields, so a bad one is a ConfigError; checked before the client opens its agent.
+    const bad = connectionProblem(options);
+    if (bad) throw new ConfigError(`${fieldName(options, bad.field)}: ${bad.problem}`);
+    const pageSize = options.catalogPageSize ?? 100;
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000) {
+      throw new ConfigError(`${fieldName(options, "catalogPageSize")}: must be a whole number 1-1000 (got ${pageSize})`);
+    }
+    let configuredRepositories: string[] | undefined;
+    if (options.repositories !== undefined) {
+      for (const r of options.repositories) {
+        const name = r.endsWith("/") ? r.slice(0, -1) : r;
+        if (!isRepositoryName(name)) throw new ConfigError(`${fieldName(options, "repositories")}: ${JSON.stringify(r)} is not a repository name or prefix`);
+      }
+      configuredRepositories = [...options.repositories];
+    }
+    this.listingCacheTtlMs = options.listingCacheTtlMs ?? 30_000;
+    this.client = new OciClient({ ...options, registryId: options.id, provider: "oci" });
+    const catalog = new OciCatalog({ id: this.id, client: this.client, configuredRepositories, catalogPageSize: pageSize, logger: options.logger });
+    this.images = new OciImages({ id: this.id, client: this.client, catalog, listingCacheTtlMs: this.listingCacheTtlMs });
+    this.namespaces = new OciNamespaces(this.id, catalog);
+  }
+
+  describe(): RegistryRecord {
+    return configuredRegistry({ id: this.id, kind: this.kind, endpoint: this.client.host, hostname: this.client.host, capabilities: this.capabilities });
+  }
+
+  /** Requests sent to the registry so far (for benchmarks and tests). */
+  stats(): OciStats {
+    return this.client.stats();
+  }
+
+  /** Entries in the caches keyed by repository names and token scopes (for tests of their bounds). */
+  cacheSizes(): { tagMaps: number; repositoriesRead: number; tokens: number; tokenFlights: number } {
+    return { ...this.images.cacheSizes(), ...this.client.cacheSizes() };
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  listImages(query: ListImagesQuery): Promise<ImagePage> {
+    return this.images.listImages(query);
+  }
+
+  getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined> {
+    return this.images.getImage(repository, digest, signal);
+  }
+
+  deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void> {
+    return this.images.deleteImage(repository, digest, signal);
+  }
+
+  listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }> {
+    return this.namespaces.listNamespaces(query);
+  }
+
+  getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
+    return this.namespaces.getNamespace(name, signal);
+  }
+}

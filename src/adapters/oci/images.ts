@@ -1,4 +1,4 @@
-// Any OCI Distribution / Docker Registry v2 registry as a Provider.
+// The images of an OCI Distribution / Docker Registry v2 registry.
 //
 // An image is one manifest digest in one repository, with every tag pointing at it. Distribution has
 // no "list images" call, so a listing reads the catalog (or the configured repositories), each
@@ -15,29 +15,22 @@
 // other order (created_at, digest, name desc) has to read every repository of the registry per page
 // and sort with compareImages; the per-repository tag maps cached for listingCacheTtlMs keep deep pages
 // to catalog + tags/list requests instead of re-reading every manifest.
-// Longer than most files: images, namespaces and the read-ahead window share one repository cache here.
-import { configuredRegistry, narrowedRepository } from "../../core/listing.js";
+import { LRUCache } from "lru-cache";
+import { narrowedRepository } from "../../core/listing.js";
 import { Code, RegplaneError, invalidField } from "../../core/errors.js";
-import { compareImages, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
-import type { ImageKey, ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
-import type { BlobRecord, Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryRecord } from "../../core/types.js";
-import { ConfigError } from "../../core/config.js";
-import { fieldName } from "../../core/registry-config.js";
-import { OciClient, connectionProblem, type OciClientOptions, type OciLogger, type OciStats } from "./client.js";
+import { compareImages, compareStrings, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
+import type { ImageKey, ImagePage, ListImagesQuery } from "../../core/provider.js";
+import type { BlobRecord, ImageRecord, OrderTerm } from "../../core/types.js";
 import { imageSize, isDigest, isImageConfigMediaType, isIndexMediaType, isRepositoryName, isTag, parseManifest, type ParsedManifest } from "../../core/manifest.js";
+import type { OciCatalog } from "./catalog.js";
+import type { OciClient } from "./client.js";
 
-export interface OciProviderOptions extends Omit<OciClientOptions, "registryId" | "provider"> {
+export interface OciImagesOptions {
   id: string;
-  /**
-   * Repositories to list instead of the catalog (for registries whose _catalog is closed): exact
-   * names, or prefixes ending in "/" that are expanded through the catalog when it answers and are
-   * otherwise taken as one exact name (without the slash).
-   */
-  repositories?: string[];
-  /** `n` of each _catalog request (distribution accepts 1..1000). Default 100. */
-  catalogPageSize?: number;
-  /** How long a repository's tag → digest map is reused while its tags/list is unchanged. Default 30 s; 0 disables. */
-  listingCacheTtlMs?: number;
+  client: OciClient;
+  catalog: OciCatalog;
+  /** How long a repository's tag → digest map is reused while its tags/list is unchanged; 0 disables. */
+  listingCacheTtlMs: number;
 }
 
 /** Content of one manifest digest, the same in every repository that holds it. */
@@ -61,59 +54,29 @@ interface TagMap {
 /** Per-listing memo: no digest is fetched or parsed twice in one walk, whatever the cache evicts. */
 type Walk = Map<string, Promise<ImageContent | undefined>>;
 
-const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces"];
 const MAX_INDEX_DEPTH = 2;
+/** Repositories whose tag maps (and whether they were read before) are remembered. */
 const MAX_TAG_MAPS = 10_000;
-const CATALOG_CLOSED_TTL_MS = 5 * 60_000;
 
-export class OciProvider implements Provider {
-  readonly id: string;
-  readonly kind = "oci";
-  readonly capabilities: ReadonlySet<Capability> = new Set(CAPABILITIES);
-  readonly client: OciClient;
-  private readonly configuredRepositories?: string[];
-  private readonly catalogPageSize: number;
+export class OciImages {
+  private readonly id: string;
+  private readonly client: OciClient;
+  private readonly catalog: OciCatalog;
   private readonly listingCacheTtlMs: number;
-  private readonly tagMaps = new Map<string, TagMap>();
-  /** Repositories whose manifests were read before (most recent last): their tags are checked with HEADs. */
-  private readonly read = new Set<string>();
-  private catalogClosedUntil = 0;
-  private warnedInvalidNames = false;
-  private readonly logger?: OciLogger;
+  private readonly tagMaps = new LRUCache<string, TagMap>({ max: MAX_TAG_MAPS });
+  /** Repositories whose manifests were read before: their tags are checked with HEADs. */
+  private readonly read = new LRUCache<string, true>({ max: MAX_TAG_MAPS });
 
-  constructor(options: OciProviderOptions) {
+  constructor(options: OciImagesOptions) {
     this.id = options.id;
-    this.logger = options.logger;
-    // Options are the entry's fields, so a bad one is a ConfigError; checked before the client opens its agent.
-    const bad = connectionProblem(options);
-    if (bad) throw new ConfigError(`${fieldName(options, bad.field)}: ${bad.problem}`);
-    const pageSize = options.catalogPageSize ?? 100;
-    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 1000) {
-      throw new ConfigError(`${fieldName(options, "catalogPageSize")}: must be a whole number 1-1000 (got ${pageSize})`);
-    }
-    if (options.repositories !== undefined) {
-      for (const r of options.repositories) {
-        const name = r.endsWith("/") ? r.slice(0, -1) : r;
-        if (!isRepositoryName(name)) throw new ConfigError(`${fieldName(options, "repositories")}: ${JSON.stringify(r)} is not a repository name or prefix`);
-      }
-      this.configuredRepositories = [...options.repositories];
-    }
-    this.catalogPageSize = pageSize;
-    this.listingCacheTtlMs = options.listingCacheTtlMs ?? 30_000;
-    this.client = new OciClient({ ...options, registryId: options.id, provider: "oci" });
+    this.client = options.client;
+    this.catalog = options.catalog;
+    this.listingCacheTtlMs = options.listingCacheTtlMs;
   }
 
-  describe(): RegistryRecord {
-    return configuredRegistry({ id: this.id, kind: this.kind, endpoint: this.client.host, hostname: this.client.host, capabilities: this.capabilities });
-  }
-
-  /** Requests sent to the registry so far (for benchmarks and tests). */
-  stats(): OciStats {
-    return this.client.stats();
-  }
-
-  async close(): Promise<void> {
-    await this.client.close();
+  /** Repositories with a tag map kept, and repositories remembered as read before. */
+  cacheSizes(): { tagMaps: number; repositoriesRead: number } {
+    return { tagMaps: this.tagMaps.size, repositoriesRead: this.read.size };
   }
 
   async listImages(query: ListImagesQuery): Promise<ImagePage> {
@@ -154,35 +117,6 @@ export class OciProvider implements Provider {
     }
   }
 
-  async listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }> {
-    // The catalog is sorted by repository, not by first segment ("a-b" sorts before "a/c"), so the
-    // namespace list needs the whole catalog; it holds names only (one request per catalogPageSize).
-    const names = new Set<string>();
-    for await (const repositories of this.repositoryBatches(undefined, query.signal)) {
-      for (const r of repositories) names.add(namespaceOf(r));
-    }
-    const sorted = [...names]
-      .filter((n) => (query.nameEquals === undefined || n === query.nameEquals) && (query.after === undefined || n > query.after))
-      .sort(compareCodeUnits);
-    const limit = Math.max(1, query.limit);
-    return { namespaces: sorted.slice(0, limit).map((n) => this.namespaceRecord(n)), done: sorted.length <= limit };
-  }
-
-  async getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
-    if (!isRepositoryName(name) || name.includes("/")) return undefined;
-    // Every repository of namespace N sorts in [N, N + "0"): "/" is the code unit just below "0".
-    const end = `${name}0`;
-    const start = name.length > 1 ? name.slice(0, -1) : undefined;
-    for await (const repositories of this.repositoryBatches(start, signal)) {
-      for (const r of repositories) {
-        if (namespaceOf(r) === name) return this.namespaceRecord(name);
-        if (r >= end) return undefined;
-      }
-    }
-    return undefined;
-  }
-
-
   /**
    * Images in (order…, repository, digest) order when the order's first term is repository ascending
    * (or there is none): walks repositories upward from the cursor's, stopping once the page is full
@@ -198,7 +132,7 @@ export class OciProvider implements Provider {
   ): Promise<{ images: ImageRecord[]; done: boolean }> {
     const page: ImageRecord[] = [];
     const repositories =
-      only !== undefined ? single(only, after) : this.repositoriesFrom(after?.repository, signal);
+      only !== undefined ? single(only, after) : this.catalog.repositoriesFrom(after?.repository, signal);
     // Repositories are read a window at a time, in order, and the next one starts as soon as the oldest
     // is done (no batch waits for its slowest member). Small pages touch few repositories: the window
     // starts at one and doubles up to the registry's concurrency.
@@ -250,7 +184,7 @@ export class OciProvider implements Provider {
       const results = await Promise.all(batch.splice(0).map((r) => this.repositoryImages(r, walk, signal)));
       for (const images of results) all.push(...images);
     };
-    for await (const repositories of this.repositoryBatches(undefined, signal)) {
+    for await (const repositories of this.catalog.repositoryBatches(undefined, signal)) {
       for (const r of repositories) {
         batch.push(r);
         if (batch.length >= this.client.maxConcurrency) await flush();
@@ -263,83 +197,11 @@ export class OciProvider implements Provider {
     return { images: rest.slice(0, limit), done: rest.length <= limit };
   }
 
-  /** Repository names in ascending order starting at `from` (inclusive), one name at a time. */
-  private async *repositoriesFrom(from: string | undefined, signal: AbortSignal): AsyncGenerator<string> {
-    if (from !== undefined && this.configuredRepositories === undefined && isRepositoryName(from)) yield from;
-    for await (const repositories of this.repositoryBatches(from, signal, true)) yield* repositories;
-  }
-
-  /**
-   * Repository names after `after` (exclusive; inclusive with `inclusive` for configured lists), in
-   * batches: catalog pages, or the configured list with its prefixes expanded.
-   */
-  private async *repositoryBatches(after: string | undefined, signal: AbortSignal, inclusive = false): AsyncGenerator<string[]> {
-    if (this.configuredRepositories === undefined) {
-      try {
-        for await (const page of this.client.catalog(after, this.catalogPageSize, signal)) yield this.validNames(page);
-      } catch (e) {
-        throw withCatalogHint(e);
-      }
-      return;
-    }
-    const names = await this.expandConfigured(signal);
-    yield names.filter((n) => after === undefined || n > after || (inclusive && n === after));
-  }
-
-  private validNames(names: string[]): string[] {
-    const valid = names.filter(isRepositoryName);
-    if (valid.length < names.length && !this.warnedInvalidNames) {
-      this.warnedInvalidNames = true;
-      this.logger?.warn("catalog lists repository names outside the Distribution grammar; skipping them", {
-        registry: this.id,
-        example: names.find((n) => !isRepositoryName(n))?.slice(0, 100),
-      });
-    }
-    return valid;
-  }
-
-  private async expandConfigured(signal: AbortSignal): Promise<string[]> {
-    const entries = this.configuredRepositories ?? [];
-    const exact = new Set(entries.filter((e) => !e.endsWith("/")));
-    const prefixes = entries.filter((e) => e.endsWith("/"));
-    if (prefixes.length > 0) {
-      const expanded = Date.now() >= this.catalogClosedUntil ? await this.expandPrefixes(prefixes, signal) : undefined;
-      // A closed catalog leaves each prefix as the one repository it names.
-      for (const p of prefixes) {
-        const matches = expanded?.get(p);
-        if (matches === undefined) exact.add(p.slice(0, -1));
-        else for (const m of matches) exact.add(m);
-      }
-    }
-    return [...exact].sort(compareCodeUnits);
-  }
-
-  /** prefix → matching repositories from the catalog, or undefined when the catalog is closed to us. */
-  private async expandPrefixes(prefixes: string[], signal: AbortSignal): Promise<Map<string, string[]> | undefined> {
-    const found = new Map<string, string[]>(prefixes.map((p) => [p, []]));
-    const sorted = [...prefixes].sort(compareCodeUnits);
-    try {
-      // Start just below the smallest prefix: the catalog's `last` is exclusive.
-      for await (const page of this.client.catalog(sorted[0].slice(0, -1), this.catalogPageSize, signal)) {
-        for (const r of this.validNames(page)) for (const p of prefixes) if (r.startsWith(p)) found.get(p)!.push(r);
-        const tail = page.at(-1)!;
-        if (sorted.every((p) => tail > p && !tail.startsWith(p))) break;
-      }
-    } catch (e) {
-      if (e instanceof RegplaneError && (e.code === Code.FAILED_PRECONDITION || e.code === Code.NOT_FOUND || e.code === Code.INVALID_ARGUMENT)) {
-        this.catalogClosedUntil = Date.now() + CATALOG_CLOSED_TTL_MS;
-        return undefined;
-      }
-      throw e;
-    }
-    return found;
-  }
-
   /** The images of one repository, digest ascending; empty when the repository is gone or has no tags. */
   private async repositoryImages(repository: string, walk: Walk, signal: AbortSignal): Promise<ImageRecord[]> {
     const tagMap = await this.tagMap(repository, signal);
     if (tagMap === undefined) return [];
-    const digests = [...tagMap.byDigest.keys()].sort(compareCodeUnits);
+    const digests = [...tagMap.byDigest.keys()].sort(compareStrings);
     const contents = await Promise.all(digests.map((d) => this.content(repository, d, walk, 0, signal)));
     const images: ImageRecord[] = [];
     digests.forEach((digest, i) => {
@@ -379,23 +241,12 @@ export class OciProvider implements Provider {
         else byDigest.set(digest, [tag]);
       }),
     );
-    for (const list of byDigest.values()) list.sort(compareCodeUnits);
-    this.read.delete(repository);
-    this.read.add(repository);
-    if (this.read.size > MAX_TAG_MAPS) this.read.delete(this.read.values().next().value!);
+    for (const list of byDigest.values()) list.sort(compareStrings);
+    this.read.set(repository, true);
     const map: TagMap = { tagsKey, byDigest, builtAt: Date.now() };
-    if (this.listingCacheTtlMs > 0) this.rememberTagMap(repository, map);
+    // The least recently used map goes first once MAX_TAG_MAPS are kept; a map older than the TTL is never served.
+    if (this.listingCacheTtlMs > 0) this.tagMaps.set(repository, map);
     return map;
-  }
-
-  private rememberTagMap(repository: string, map: TagMap): void {
-    this.tagMaps.delete(repository);
-    this.tagMaps.set(repository, map);
-    const now = Date.now();
-    for (const [name, m] of this.tagMaps) {
-      if (this.tagMaps.size <= MAX_TAG_MAPS && now - m.builtAt < this.listingCacheTtlMs) break;
-      this.tagMaps.delete(name);
-    }
   }
 
   /** What one manifest digest describes; undefined when the manifest is gone. */
@@ -416,7 +267,7 @@ export class OciProvider implements Provider {
       parsed = parseManifest(manifest.bytes, manifest.mediaType);
     } catch (e) {
       throw new RegplaneError(Code.UNAVAILABLE, `registry ${JSON.stringify(this.id)} (oci): manifest ${repository}@${digest} is malformed: ${(e as Error).message}`, {
-        errorInfo: { reason: "PROVIDER_BAD_RESPONSE", metadata: { registry_id: this.id, provider: this.kind } },
+        errorInfo: { reason: "PROVIDER_BAD_RESPONSE", metadata: { registry_id: this.id, provider: "oci" } },
       });
     }
     if (isIndexMediaType(parsed.mediaType) || (parsed.manifests.length > 0 && parsed.config === undefined)) {
@@ -453,34 +304,8 @@ export class OciProvider implements Provider {
     if (content.createdAt !== undefined) record.createdAtMs = content.createdAt.getTime();
     return record;
   }
-
-  private namespaceRecord(name: string): NamespaceRecord {
-    // Counting images and bytes would read every manifest of the namespace; the catalog gives names only.
-    return { registryId: this.id, name, description: "", visibility: "unspecified", imageCount: 0, sizeBytes: 0 };
-  }
 }
 
 async function* single(repository: string, after: ImageKey | undefined): AsyncGenerator<string> {
   if (after === undefined || after.repository <= repository) yield repository;
-}
-
-/** Namespace = first path segment of the repository ("team/app" → "team"; "alpine" → "alpine"). */
-function namespaceOf(repository: string): string {
-  const slash = repository.indexOf("/");
-  return slash < 0 ? repository : repository.slice(0, slash);
-}
-
-function compareCodeUnits(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
-
-
-function withCatalogHint(e: unknown): unknown {
-  if (!(e instanceof RegplaneError) || (e.code !== Code.FAILED_PRECONDITION && e.code !== Code.NOT_FOUND)) return e;
-  if (e.errorInfo?.reason === "PROVIDER_LINK_REFUSED") return e;
-  return new RegplaneError(e.code, `${e.message}; if the catalog is closed to these credentials, list the repositories in the registry's \`repositories\` setting`, {
-    errorInfo: e.errorInfo,
-    retryDelayMs: e.retryDelayMs,
-  });
 }

@@ -244,8 +244,8 @@ export class OciImages {
     for (const list of byDigest.values()) list.sort(compareStrings);
     this.read.set(repository, true);
     const map: TagMap = { tagsKey, byDigest, builtAt: Date.now() };
-    // The least recently used map goes first once MAX_TAG_MAPS are kept; a map older than the TTL is never served.
-    if (this.listingCacheTtlMs > 0) this.tagMaps.set(repository, map);
+    // Let go once older than the TTL (never served then), or as the least recently used of MAX_TAG_MAPS.
+    if (this.listingCacheTtlMs > 0) this.tagMaps.set(repository, map, { ttl: this.listingCacheTtlMs });
     return map;
   }
 

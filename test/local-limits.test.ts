@@ -88,7 +88,7 @@ describe("LocalProvider: nested index limits", () => {
     const listing = p.listImages({ order: [], limit: 100, signal: controller.signal, repository: "evil/index-huge" });
     await expect(listing).rejects.toMatchObject({ code: Code.CANCELLED });
     // The parse shared by callers runs on; wait for it to end before counting what it did.
-    const loads = (p as unknown as { loading: Map<string, { promise: Promise<unknown> }> }).loading;
+    const loads = (p as unknown as { layouts: { loading: Map<string, { promise: Promise<unknown> }> } }).layouts.loading;
     await Promise.allSettled([...loads.values()].map((l) => l.promise));
     // At most the reads already in flight when the signal fired (32 at a time) finish after it.
     expect(warnings).toBeGreaterThanOrEqual(1);

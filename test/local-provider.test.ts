@@ -856,3 +856,20 @@ describe("LocalProvider: scale", () => {
     expect(warnings).toBe(100_000);
   });
 });
+
+describe("LocalProvider: bounded caches", () => {
+  it("remembers the confirmed layouts of at most 10,000 repositories for Gets", async () => {
+    const root = await freshRoot("bounded");
+    // Long enough that no entry goes stale during the test: only the bound lets entries go.
+    const p = provider(root, undefined, { freshnessMs: 10 * 60_000 });
+    const digest = sha256Digest("bounded");
+    const names = Array.from({ length: 10_500 }, (_, i) => `bounded/r${i}`);
+    for (let i = 0; i < names.length; i += 64) {
+      const found = await Promise.all(names.slice(i, i + 64).map((repository) => p.getImage(repository, digest, signal)));
+      expect(found.every((image) => image === undefined)).toBe(true);
+    }
+    expect(await p.getImage("team/app", base.digests.base, signal)).toBeDefined();
+    // Full, and no larger: the least recently used repositories were let go.
+    expect(p.cacheSizes().confirmedGets).toBe(10_000);
+  });
+});

@@ -15,42 +15,25 @@ import type { SafeFs } from "./safe-fs.js";
 import { untilAborted } from "./shared-load.js";
 import { LAYOUT_CONCURRENCY, type LayoutSnapshots } from "./snapshots.js";
 
-export interface LocalImagesOptions {
-  id: string;
-  disk: SafeFs;
-  tree: RepositoryTree;
-  blobs: BlobReader;
-  layouts: LayoutSnapshots;
-  /** Serializes changes to one layout. */
-  mutex: LockService;
-  warn: (msg: string, ctx: object) => void;
+export interface DeleteLimits {
   /** Unreferenced blobs changed more recently than this are not collected, in ms. */
   gcGracePeriodMs: number;
+  /** Largest index.json or manifest read, in bytes. */
   maxMetadataBytes: number;
 }
 
 export class LocalImages {
-  private readonly id: string;
-  private readonly disk: SafeFs;
-  private readonly tree: RepositoryTree;
-  private readonly blobs: BlobReader;
-  private readonly layouts: LayoutSnapshots;
-  private readonly mutex: LockService;
-  private readonly warn: (msg: string, ctx: object) => void;
-  private readonly gcGracePeriodMs: number;
-  private readonly maxMetadataBytes: number;
-
-  constructor(options: LocalImagesOptions) {
-    this.id = options.id;
-    this.disk = options.disk;
-    this.tree = options.tree;
-    this.blobs = options.blobs;
-    this.layouts = options.layouts;
-    this.mutex = options.mutex;
-    this.warn = options.warn;
-    this.gcGracePeriodMs = options.gcGracePeriodMs;
-    this.maxMetadataBytes = options.maxMetadataBytes;
-  }
+  /** `mutex` serializes changes to one layout. */
+  constructor(
+    private readonly id: string,
+    private readonly disk: SafeFs,
+    private readonly tree: RepositoryTree,
+    private readonly blobs: BlobReader,
+    private readonly layouts: LayoutSnapshots,
+    private readonly mutex: LockService,
+    private readonly warn: (msg: string, ctx: object) => void,
+    private readonly limits: DeleteLimits,
+  ) {}
 
   /**
    * Without an order: repository path ascending, then digest ascending, resumed from a cursor that
@@ -94,10 +77,10 @@ export class LocalImages {
       if ((await this.layouts.layoutDir(repository)) === undefined) return;
       try {
         await removeStaleTemps(this.disk, dir, INDEX_FILE);
-        await removeIndexEntries(this.disk, dir, digest, repository, this.maxMetadataBytes);
+        await removeIndexEntries(this.disk, dir, digest, repository, this.limits.maxMetadataBytes);
         await collectGarbage(this.disk, dir, this.blobs, repository, (msg, ctx) => this.warn(msg, { registryId: this.id, ...ctx }), {
-          gracePeriodMs: this.gcGracePeriodMs,
-          maxMetadataBytes: this.maxMetadataBytes,
+          gracePeriodMs: this.limits.gcGracePeriodMs,
+          maxMetadataBytes: this.limits.maxMetadataBytes,
         });
       } catch (err) {
         // The layout vanished underneath (its namespace was deleted): the image is gone.

@@ -7,10 +7,10 @@ import type { ProviderContext } from "../../core/catalog.js";
 import type { RegistryConfig } from "../../core/config.js";
 import { Code, RegplaneError } from "../../core/errors.js";
 import { configuredRegistry } from "../../core/listing.js";
-import { ProcessLocks, type LockService } from "../../core/locks.js";
+import { ProcessLocks } from "../../core/locks.js";
 import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
 import type { Capability, ImageRecord, NamespaceRecord, RegistryRecord, Visibility } from "../../core/types.js";
-import { localOptionsFromConfig } from "./config.js";
+import { localOptionsFromConfig, type LocalProviderOptions } from "./config.js";
 import { LocalImages } from "./images.js";
 import { BlobReader, DEFAULT_MAX_INDEX_DEPTH, DEFAULT_MAX_METADATA_BYTES, errorMessage } from "./layout.js";
 import { LocalNamespaces } from "./namespaces.js";
@@ -18,27 +18,7 @@ import { RepositoryTree } from "./paths.js";
 import { DEFAULT_POOL_LIMIT, SafeFs } from "./safe-fs.js";
 import { LayoutSnapshots } from "./snapshots.js";
 
-export interface LocalProviderOptions {
-  id: string;
-  /** The data directory holding the layouts. Created on the first namespace creation if absent. */
-  root: string;
-  /** Told about layouts and blobs that are skipped or listed incompletely because they are unreadable. */
-  onWarning?: (msg: string, ctx: object) => void;
-  /** Memory bound for all caches together, in bytes (default 256 MiB). */
-  cacheBytes?: number;
-  /** How long a Get may reuse a layout it confirmed against the disk, in ms (default 250; 0 = always check). */
-  freshnessMs?: number;
-  /** Unreferenced blobs changed more recently than this are not collected, in ms (default 2h). */
-  gcGracePeriodMs?: number;
-  /** Largest index.json or manifest read, in bytes (default 4 MiB). */
-  maxMetadataBytes?: number;
-  /** Nested indexes followed when summing an index's size (default 8). */
-  maxIndexDepth?: number;
-  /** Disk calls of this registry on libuv's thread pool at a time (default 2). */
-  poolLimit?: number;
-  /** Serializes changes to one layout; across processes when replicas share the data dir (default: this process only). */
-  locks?: LockService;
-}
+export type { LocalProviderOptions } from "./config.js";
 
 /** Like distribution and Harbor: hours, so an image another tool is still copying in is never collected. */
 export const DEFAULT_GC_GRACE_PERIOD_MS = 2 * 60 * 60 * 1000;
@@ -84,30 +64,17 @@ export class LocalProvider implements Provider {
     this.tree = new RepositoryTree(this.root, disk, Math.floor(budget * 0.08), (dir, err) =>
       warn("local registry: directory unreadable, skipped", { registryId: this.id, dir, error: errorMessage(err) }),
     );
-    this.layouts = new LayoutSnapshots({
-      id: this.id,
-      root: this.root,
-      disk,
-      tree: this.tree,
-      blobs: this.blobs,
-      warn,
+    this.layouts = new LayoutSnapshots(this.id, this.root, disk, this.tree, this.blobs, warn, {
       cacheBytes: Math.floor(budget * 0.86),
       freshnessMs: options.freshnessMs ?? DEFAULT_FRESHNESS_MS,
       maxMetadataBytes,
       maxIndexDepth: options.maxIndexDepth ?? DEFAULT_MAX_INDEX_DEPTH,
     });
-    this.images = new LocalImages({
-      id: this.id,
-      disk,
-      tree: this.tree,
-      blobs: this.blobs,
-      layouts: this.layouts,
-      mutex,
-      warn,
+    this.images = new LocalImages(this.id, disk, this.tree, this.blobs, this.layouts, mutex, warn, {
       gcGracePeriodMs: options.gcGracePeriodMs ?? DEFAULT_GC_GRACE_PERIOD_MS,
       maxMetadataBytes,
     });
-    this.namespaces = new LocalNamespaces({ id: this.id, root: this.root, disk, tree: this.tree, layouts: this.layouts, mutex, warn, cacheBytes: Math.floor(budget * 0.02) });
+    this.namespaces = new LocalNamespaces(this.id, this.root, disk, this.tree, this.layouts, mutex, warn, Math.floor(budget * 0.02));
   }
 
   describe(): RegistryRecord {

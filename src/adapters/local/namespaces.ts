@@ -17,19 +17,6 @@ import { BLOBS_DIR, isMissing, isOciPathComponent, isSettled, isValidNamespaceNa
 import { type SafeFs, UnsafeFileError } from "./safe-fs.js";
 import { LAYOUT_CONCURRENCY, type LayoutSnapshots } from "./snapshots.js";
 
-export interface LocalNamespacesOptions {
-  id: string;
-  root: string;
-  disk: SafeFs;
-  tree: RepositoryTree;
-  layouts: LayoutSnapshots;
-  /** Serializes changes to one namespace folder. */
-  mutex: LockService;
-  warn: (msg: string, ctx: object) => void;
-  /** Memory bound of the per-layout blob totals, in bytes. */
-  cacheBytes: number;
-}
-
 const MAX_NAMESPACE_META_BYTES = 64 * 1024;
 
 const TRASH_PREFIX = ".regplane-trash-";
@@ -41,24 +28,20 @@ interface NamespaceMeta {
 }
 
 export class LocalNamespaces {
-  private readonly id: string;
-  private readonly root: string;
-  private readonly disk: SafeFs;
-  private readonly tree: RepositoryTree;
-  private readonly layouts: LayoutSnapshots;
-  private readonly mutex: LockService;
-  private readonly warn: (msg: string, ctx: object) => void;
   private readonly blobTotals: WeightedLru<string, { version: string; settled: boolean; bytes: number }>;
 
-  constructor(options: LocalNamespacesOptions) {
-    this.id = options.id;
-    this.root = options.root;
-    this.disk = options.disk;
-    this.tree = options.tree;
-    this.layouts = options.layouts;
-    this.mutex = options.mutex;
-    this.warn = options.warn;
-    this.blobTotals = new WeightedLru(options.cacheBytes);
+  /** `mutex` serializes changes to one namespace folder; `blobTotalsBytes` bounds the per-layout blob totals. */
+  constructor(
+    private readonly id: string,
+    private readonly root: string,
+    private readonly disk: SafeFs,
+    private readonly tree: RepositoryTree,
+    private readonly layouts: LayoutSnapshots,
+    private readonly mutex: LockService,
+    private readonly warn: (msg: string, ctx: object) => void,
+    blobTotalsBytes: number,
+  ) {
+    this.blobTotals = new WeightedLru(blobTotalsBytes);
   }
 
   clear(): void {

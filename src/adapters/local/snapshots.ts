@@ -11,13 +11,7 @@ import { isMissing, LAYOUT_MARKER, RepositoryTree, repositorySegments } from "./
 import type { SafeFs } from "./safe-fs.js";
 import { joinLoad, NEVER, type SharedLoad } from "./shared-load.js";
 
-export interface LayoutSnapshotsOptions {
-  id: string;
-  root: string;
-  disk: SafeFs;
-  tree: RepositoryTree;
-  blobs: BlobReader;
-  warn: (msg: string, ctx: object) => void;
+export interface SnapshotLimits {
   /** Memory bound of the snapshots, in bytes. */
   cacheBytes: number;
   /** How long a Get may reuse a layout it confirmed against the disk, in ms (0 = always check). */
@@ -32,34 +26,24 @@ const RECENT_MAX = 10_000;
 export const LAYOUT_CONCURRENCY = 16;
 
 export class LayoutSnapshots {
-  private readonly id: string;
-  private readonly root: string;
-  private readonly disk: SafeFs;
-  private readonly tree: RepositoryTree;
-  private readonly blobs: BlobReader;
-  private readonly warn: (msg: string, ctx: object) => void;
   private readonly snapshots: WeightedLru<string, LayoutSnapshot>;
   private readonly loading = new Map<string, SharedLoad<LayoutSnapshot>>();
   /**
    * Snapshots confirmed against the disk in the last freshnessMs, by repository: a burst of Gets then costs
    * no file-system calls. Writes through this provider clear it; outside writers are seen within freshnessMs.
    */
-  private readonly freshnessMs: number;
   private readonly recent = new LRUCache<string, { at: number; snapshot: Promise<LayoutSnapshot | undefined> }>({ max: RECENT_MAX });
-  private readonly maxMetadataBytes: number;
-  private readonly maxIndexDepth: number;
 
-  constructor(options: LayoutSnapshotsOptions) {
-    this.id = options.id;
-    this.root = options.root;
-    this.disk = options.disk;
-    this.tree = options.tree;
-    this.blobs = options.blobs;
-    this.warn = options.warn;
-    this.snapshots = new WeightedLru(options.cacheBytes);
-    this.freshnessMs = options.freshnessMs;
-    this.maxMetadataBytes = options.maxMetadataBytes;
-    this.maxIndexDepth = options.maxIndexDepth;
+  constructor(
+    private readonly id: string,
+    private readonly root: string,
+    private readonly disk: SafeFs,
+    private readonly tree: RepositoryTree,
+    private readonly blobs: BlobReader,
+    private readonly warn: (msg: string, ctx: object) => void,
+    private readonly limits: SnapshotLimits,
+  ) {
+    this.snapshots = new WeightedLru(limits.cacheBytes);
   }
 
   /** Repositories whose confirmed snapshot is remembered (for tests of the bound). */
@@ -74,7 +58,7 @@ export class LayoutSnapshots {
   confirmed(repository: string): Promise<LayoutSnapshot | undefined> {
     const now = performance.now();
     let entry = this.recent.get(repository);
-    if (entry === undefined || now - entry.at >= this.freshnessMs) {
+    if (entry === undefined || now - entry.at >= this.limits.freshnessMs) {
       // One check of the disk for every Get that arrives meanwhile.
       // Shared by every Get meanwhile, so no one caller's signal may end it; each caller stops waiting on its own.
       const confirmed = (async () => {
@@ -83,7 +67,7 @@ export class LayoutSnapshots {
       })();
       const fresh = { at: now, snapshot: confirmed };
       // The entry is also let go once stale (ttl), or as the least recently used of RECENT_MAX.
-      this.recent.set(repository, fresh, { ttl: this.freshnessMs });
+      this.recent.set(repository, fresh, { ttl: this.limits.freshnessMs });
       confirmed.catch(() => {
         if (this.recent.get(repository) === fresh) this.recent.delete(repository);
       });
@@ -155,7 +139,7 @@ export class LayoutSnapshots {
     cached: LayoutSnapshot | undefined,
     signal: AbortSignal,
   ): Promise<LayoutSnapshot> {
-    const { source, index } = await readIndexForUpdate(this.disk, dir, this.maxMetadataBytes, repository);
+    const { source, index } = await readIndexForUpdate(this.disk, dir, this.limits.maxMetadataBytes, repository);
     if (cached !== undefined && cached.source.version === source.version && cached.source.contentHash === source.contentHash) {
       cached.source = source;
       return cached;
@@ -179,7 +163,7 @@ export class LayoutSnapshots {
       this.blobs,
       (msg, ctx) => this.warn(msg, { registryId: this.id, ...ctx }),
       cached,
-      { maxIndexDepth: this.maxIndexDepth, signal },
+      { maxIndexDepth: this.limits.maxIndexDepth, signal },
     );
     this.snapshots.set(dir, snapshot, snapshotWeight(snapshot));
     return snapshot;

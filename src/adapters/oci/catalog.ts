@@ -5,34 +5,23 @@ import { isRepositoryName } from "../../core/manifest.js";
 import { compareStrings } from "../../core/order.js";
 import type { OciClient, OciLogger } from "./client.js";
 
-export interface OciCatalogOptions {
-  id: string;
-  client: OciClient;
-  /** Exact names, or prefixes ending in "/"; undefined lists the catalog. */
-  configuredRepositories?: string[];
-  /** `n` of each _catalog request. */
-  catalogPageSize: number;
-  logger?: OciLogger;
-}
-
 const CATALOG_CLOSED_TTL_MS = 5 * 60_000;
 
 export class OciCatalog {
-  private readonly id: string;
-  private readonly client: OciClient;
-  private readonly configuredRepositories?: string[];
-  private readonly catalogPageSize: number;
-  private readonly logger?: OciLogger;
   private catalogClosedUntil = 0;
   private warnedInvalidNames = false;
 
-  constructor(options: OciCatalogOptions) {
-    this.id = options.id;
-    this.client = options.client;
-    this.configuredRepositories = options.configuredRepositories;
-    this.catalogPageSize = options.catalogPageSize;
-    this.logger = options.logger;
-  }
+  /**
+   * `configuredRepositories`: exact names, or prefixes ending in "/" (undefined lists the catalog);
+   * `catalogPageSize`: `n` of each _catalog request.
+   */
+  constructor(
+    private readonly id: string,
+    private readonly client: OciClient,
+    private readonly configuredRepositories: string[] | undefined,
+    private readonly catalogPageSize: number,
+    private readonly logger?: OciLogger,
+  ) {}
 
   /** Repository names in ascending order starting at `from` (inclusive), one name at a time. */
   async *repositoriesFrom(from: string | undefined, signal: AbortSignal): AsyncGenerator<string> {

@@ -2,7 +2,21 @@
 import type { ProviderContext } from "../../core/catalog.js";
 import type { RegistryConfig } from "../../core/config.js";
 import { BREAKER_FIELDS, breakerSettings, onlyFields, optionalBoolean, optionalDuration, optionalInteger, optionalPositiveNumber, optionalString, optionalStrings, requiredString } from "../../core/registry-config.js";
-import type { OciProviderOptions } from "./index.js";
+import type { OciClientOptions } from "./client.js";
+
+export interface OciProviderOptions extends Omit<OciClientOptions, "registryId" | "provider"> {
+  id: string;
+  /**
+   * Repositories to list instead of the catalog (for registries whose _catalog is closed): exact
+   * names, or prefixes ending in "/" that are expanded through the catalog when it answers and are
+   * otherwise taken as one exact name (without the slash).
+   */
+  repositories?: string[];
+  /** `n` of each _catalog request (distribution accepts 1..1000). Default 100. */
+  catalogPageSize?: number;
+  /** How long a repository's tag → digest map is reused while its tags/list is unchanged. Default 30 s; 0 disables. */
+  listingCacheTtlMs?: number;
+}
 
 const OCI_FIELDS = new Set([
   "id",

@@ -25,14 +25,6 @@ import { imageSize, isDigest, isImageConfigMediaType, isIndexMediaType, isReposi
 import type { OciCatalog } from "./catalog.js";
 import type { OciClient } from "./client.js";
 
-export interface OciImagesOptions {
-  id: string;
-  client: OciClient;
-  catalog: OciCatalog;
-  /** How long a repository's tag → digest map is reused while its tags/list is unchanged; 0 disables. */
-  listingCacheTtlMs: number;
-}
-
 /** Content of one manifest digest, the same in every repository that holds it. */
 interface ImageContent {
   mediaType: string;
@@ -59,20 +51,17 @@ const MAX_INDEX_DEPTH = 2;
 const MAX_TAG_MAPS = 10_000;
 
 export class OciImages {
-  private readonly id: string;
-  private readonly client: OciClient;
-  private readonly catalog: OciCatalog;
-  private readonly listingCacheTtlMs: number;
   private readonly tagMaps = new LRUCache<string, TagMap>({ max: MAX_TAG_MAPS });
   /** Repositories whose manifests were read before: their tags are checked with HEADs. */
   private readonly read = new LRUCache<string, true>({ max: MAX_TAG_MAPS });
 
-  constructor(options: OciImagesOptions) {
-    this.id = options.id;
-    this.client = options.client;
-    this.catalog = options.catalog;
-    this.listingCacheTtlMs = options.listingCacheTtlMs;
-  }
+  /** `listingCacheTtlMs`: how long a repository's tag → digest map is reused while its tags/list is unchanged; 0 disables. */
+  constructor(
+    private readonly id: string,
+    private readonly client: OciClient,
+    private readonly catalog: OciCatalog,
+    private readonly listingCacheTtlMs: number,
+  ) {}
 
   /** Repositories with a tag map kept, and repositories remembered as read before. */
   cacheSizes(): { tagMaps: number; repositoriesRead: number } {

@@ -8,8 +8,8 @@ import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "
 import { fieldName } from "../../core/registry-config.js";
 import type { Capability, ImageRecord, NamespaceRecord, RegistryRecord } from "../../core/types.js";
 import { OciCatalog } from "./catalog.js";
-import { OciClient, connectionProblem, type OciClientOptions, type OciStats } from "./client.js";
-import { ociOptionsFromConfig } from "./config.js";
+import { OciClient, connectionProblem, type OciStats } from "./client.js";
+import { ociOptionsFromConfig, type OciProviderOptions } from "./config.js";
 import { OciImages } from "./images.js";
 import { OciNamespaces } from "./namespaces.js";
 
@@ -25,20 +25,7 @@ export {
   type OciStats,
   type RequestKind,
 } from "./client.js";
-
-export interface OciProviderOptions extends Omit<OciClientOptions, "registryId" | "provider"> {
-  id: string;
-  /**
-   * Repositories to list instead of the catalog (for registries whose _catalog is closed): exact
-   * names, or prefixes ending in "/" that are expanded through the catalog when it answers and are
-   * otherwise taken as one exact name (without the slash).
-   */
-  repositories?: string[];
-  /** `n` of each _catalog request (distribution accepts 1..1000). Default 100. */
-  catalogPageSize?: number;
-  /** How long a repository's tag → digest map is reused while its tags/list is unchanged. Default 30 s; 0 disables. */
-  listingCacheTtlMs?: number;
-}
+export type { OciProviderOptions } from "./config.js";
 
 const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces"];
 
@@ -74,8 +61,8 @@ export class OciProvider implements Provider {
     }
     this.listingCacheTtlMs = options.listingCacheTtlMs ?? 30_000;
     this.client = new OciClient({ ...options, registryId: options.id, provider: "oci" });
-    const catalog = new OciCatalog({ id: this.id, client: this.client, configuredRepositories, catalogPageSize: pageSize, logger: options.logger });
-    this.images = new OciImages({ id: this.id, client: this.client, catalog, listingCacheTtlMs: this.listingCacheTtlMs });
+    const catalog = new OciCatalog(this.id, this.client, configuredRepositories, pageSize, options.logger);
+    this.images = new OciImages(this.id, this.client, catalog, this.listingCacheTtlMs);
     this.namespaces = new OciNamespaces(this.id, catalog);
   }
 

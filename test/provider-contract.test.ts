@@ -19,6 +19,7 @@ import { describeProviderContract, SEED, type SeededImage } from "./support/prov
 import { freePort, inspectRaw, pushImage, startRegistry } from "./support/registry.js";
 
 const FAST = { retryBaseDelayMs: 1, retryMaxDelayMs: 2, maxAttempts: 2, maxConcurrency: 32 };
+const sum = (sizes: Record<string, number>) => Object.values(sizes).reduce((a, b) => a + b, 0);
 const deadUrl = async () => `http://127.0.0.1:${await freePort()}`;
 
 describeProviderContract("local (layouts on disk)", { overNetwork: false }, async () => {
@@ -30,6 +31,7 @@ describeProviderContract("local (layouts on disk)", { overNetwork: false }, asyn
   return {
     provider: new LocalProvider({ id: "local", root, gcGracePeriodMs: 0 }),
     seeded,
+    retained: { entries: (p) => sum((p as LocalProvider).cacheSizes()), cap: 10_000 },
     namespaces: ["team", "tools"],
     newNamespace: "contract-ns",
     close: () => fs.rm(root, { recursive: true, force: true }),
@@ -64,6 +66,7 @@ describeProviderContract("oci (the CNCF registry)", { overNetwork: true }, async
   return {
     provider: new OciProvider({ id: "lab", endpoint: registry.url, insecure: true, ...FAST }),
     seeded,
+    retained: { entries: (p) => sum((p as OciProvider).cacheSizes()), cap: 4 * 10_000 },
     namespaces: ["team", "tools"],
     newNamespace: "contract-ns",
     unreachable: () => ({ provider: new OciProvider({ id: "lab", endpoint: dead, insecure: true, ...FAST }), code: Code.UNAVAILABLE }),
@@ -131,6 +134,7 @@ describeProviderContract("ionos (fake, its OCI side the CNCF registry)", { overN
     provider: new IonosProvider(options),
     growth: new IonosProvider({ ...options, registryId: inMemory.id }),
     seeded,
+    retained: { entries: (p) => (p as IonosProvider).ociClientCount, cap: 256 },
     namespaces: ["team", "tools"],
     newNamespace: "contract-ns",
     requests: () => fake.requests.length,

@@ -1,10 +1,11 @@
-// Scaleway Container Registry as a Provider: one region of one project.
+// Scaleway images: ScalewayImages lists, gets and deletes them, and keeps the repository snapshots and
+// tags it read.
 //
-// Namespaces are Scaleway namespaces. A Scaleway "image" is a repository, `<namespace>/<image name>`;
-// its tags (each with a digest) become our images, one per digest, with every tag on that digest.
-// Scaleway's API knows nothing of manifests, so these images have no config, layers or size (the
-// image's `size` is the whole repository's); createdAt is the earliest time a tag was set to the
-// digest (the tag's updated_at, else its created_at).
+// A Scaleway "image" is a repository, `<namespace>/<image name>`; its tags (each with a digest) become
+// our images, one per digest, with every tag on that digest. Scaleway's API knows nothing of
+// manifests, so these images have no config, layers or size (the image's `size` is the whole
+// repository's); createdAt is the earliest time a tag was set to the digest (the tag's updated_at,
+// else its created_at).
 //
 // Paging: Scaleway pages by number, which shifts while items are added or removed, so a walk reads the
 // repository list once (namespaces and images, 100 per request, order_by=name_asc) into a snapshot
@@ -15,41 +16,15 @@
 // Cost: per walk, ceil(namespaces/100) + ceil(images/100) requests, plus one tag listing per
 // repository a page touches. Native order and `name asc` stop at the page's last repository; any
 // other order reads the tags of every repository once per snapshot.
-//
-// Deletes are asynchronous at Scaleway (status `deleting`): deleteImage and deleteNamespace return
-// only once Scaleway no longer reports what they deleted, polling every pollIntervalMs up to
-// deleteTimeoutMs.
-// Longer than most files: namespace and image paging share one snapshot cache here.
-import { configuredRegistry, narrowedRepository, pageLimit, parseTime, sortAndSlice } from "../../core/listing.js";
-import { Code, RegplaneError, invalidField, notFound } from "../../core/errors.js";
+import { narrowedRepository, pageLimit, parseTime, sortAndSlice } from "../../core/listing.js";
+import { Code, RegplaneError, invalidField } from "../../core/errors.js";
 import { compareImages, compareStrings, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
-import type { ImageKey, ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
-import type { Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryRecord, Visibility } from "../../core/types.js";
-import { raceSignal, sleep } from "../../core/resilience.js";
-import { ScalewayClient, type ScalewayClientOptions } from "./client.js";
-
-export interface ScalewayProviderOptions extends Omit<ScalewayClientOptions, "registryId"> {
-  id: string;
-  projectId: string;
-  /** How long a repository snapshot (and the tags read under it) serves a walk's later pages. Default 30 s. */
-  listingCacheTtlMs?: number;
-  /** Pause between checks while Scaleway is deleting. Default 2 s. */
-  pollIntervalMs?: number;
-  /** Longest wait for a delete to finish before the operation fails with UNAVAILABLE. Default 5 min. */
-  deleteTimeoutMs?: number;
-}
-
-interface ScwNamespace {
-  id: string;
-  name: string;
-  description?: string;
-  status?: string;
-  is_public?: boolean;
-  size?: number;
-  image_count?: number;
-  created_at?: string;
-  updated_at?: string;
-}
+import type { ImageKey, ImagePage, ListImagesQuery } from "../../core/provider.js";
+import type { ImageRecord, OrderTerm } from "../../core/types.js";
+import { raceSignal } from "../../core/resilience.js";
+import type { ScalewayClient } from "./client.js";
+import type { ScalewayProviderOptions } from "./config.js";
+import type { ScalewayNamespaces, ScwNamespace } from "./namespaces.js";
 
 interface ScwImage {
   id: string;
@@ -87,52 +62,35 @@ interface CachedTags {
   promise: Promise<ScwTag[]>;
 }
 
-const CAPABILITIES: readonly Capability[] = [
-  "list_images",
-  "delete_images",
-  "list_namespaces",
-  "create_namespaces",
-  "update_namespaces",
-  "delete_namespaces",
-];
-const PAGE_SIZE = 100;
-const MAX_PAGES = 10_000;
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 const MAX_TAG_CACHE = 10_000;
 
-export class ScalewayProvider implements Provider {
-  readonly id: string;
-  readonly kind = "scaleway";
-  readonly capabilities: ReadonlySet<Capability> = new Set(CAPABILITIES);
-  readonly client: ScalewayClient;
-  private readonly region: string;
+export class ScalewayImages {
   private readonly projectId: string;
   private readonly listingCacheTtlMs: number;
-  private readonly pollIntervalMs: number;
-  private readonly deleteTimeoutMs: number;
   private readonly snapshots = new Map<string, Snapshot>();
   private readonly tags = new Map<string, CachedTags>();
 
-  constructor(options: ScalewayProviderOptions) {
-    this.id = options.id;
-    this.region = options.region;
+  constructor(
+    private readonly client: ScalewayClient,
+    private readonly id: string,
+    private readonly namespaces: ScalewayNamespaces,
+    options: Pick<ScalewayProviderOptions, "projectId" | "listingCacheTtlMs">,
+  ) {
     this.projectId = options.projectId;
     this.listingCacheTtlMs = options.listingCacheTtlMs ?? 30_000;
-    this.pollIntervalMs = options.pollIntervalMs ?? 2_000;
-    this.deleteTimeoutMs = options.deleteTimeoutMs ?? 5 * 60_000;
-    this.client = new ScalewayClient({ ...options, registryId: options.id });
   }
 
-  describe(): RegistryRecord {
-    const host = `rg.${this.region}.scw.cloud`;
-    return configuredRegistry({ id: this.id, kind: this.kind, endpoint: host, hostname: host, location: this.region, capabilities: this.capabilities });
+  /** Drops the repository snapshots (a namespace was created). */
+  forgetSnapshots(): void {
+    this.snapshots.clear();
   }
 
-  async close(): Promise<void> {
-    await this.client.close();
+  /** Drops the repository snapshots and the tags read under them (a namespace was deleted). */
+  forgetSnapshotsAndTags(): void {
+    this.snapshots.clear();
+    this.tags.clear();
   }
-
-  // ---- images ----
 
   async listImages(query: ListImagesQuery): Promise<ImagePage> {
     const only = narrowedRepository(query, isScalewayRepository);
@@ -174,13 +132,12 @@ export class ScalewayProvider implements Provider {
       const matching = tags.filter((t) => t.digest === digest);
       if (matching.length === 0) return;
       if (matching.length === tags.length) {
-        await this.deleteAndWait(`/images/${repo.imageId}`, `image ${repository}`, signal);
+        await this.client.deleteAndWait(`/images/${repo.imageId}`, `image ${repository}`, signal);
         return;
       }
-      for (const tag of matching) await this.deleteAndWait(`/tags/${tag.id}`, `tag ${repository}:${tag.name}`, signal);
+      for (const tag of matching) await this.client.deleteAndWait(`/tags/${tag.id}`, `tag ${repository}:${tag.name}`, signal);
     } finally {
-      this.snapshots.clear();
-      this.tags.clear();
+      this.forgetSnapshotsAndTags();
     }
   }
 
@@ -208,8 +165,8 @@ export class ScalewayProvider implements Provider {
 
   private async readAllRepositories(signal: AbortSignal): Promise<Repository[]> {
     const [namespaces, images] = await Promise.all([
-      this.listAll<ScwNamespace>("/namespaces", "namespaces", { project_id: this.projectId, order_by: "name_asc" }, signal),
-      this.listAll<ScwImage>("/images", "images", { project_id: this.projectId, order_by: "name_asc" }, signal),
+      this.client.listAll<ScwNamespace>("/namespaces", "namespaces", { project_id: this.projectId, order_by: "name_asc" }, signal),
+      this.client.listAll<ScwImage>("/images", "images", { project_id: this.projectId, order_by: "name_asc" }, signal),
     ]);
     const names = new Map(namespaces.filter((n) => n.status !== "deleting").map((n) => [n.id, n.name]));
     const out: Repository[] = [];
@@ -230,11 +187,11 @@ export class ScalewayProvider implements Provider {
   private async findRepository(repository: string, signal: AbortSignal, includeDeleting = false): Promise<Repository | undefined> {
     const slash = repository.indexOf("/");
     if (slash <= 0 || slash === repository.length - 1) return undefined;
-    const ns = await this.findNamespace(repository.slice(0, slash), signal);
+    const ns = await this.namespaces.find(repository.slice(0, slash), signal);
     if (ns === undefined || (ns.status === "deleting" && !includeDeleting)) return undefined;
     const imageName = repository.slice(slash + 1);
     // Scaleway's name filter is not documented as exact, so the match is checked here.
-    const images = await this.listAll<ScwImage>("/images", "images", { project_id: this.projectId, namespace_id: ns.id, name: imageName }, signal);
+    const images = await this.client.listAll<ScwImage>("/images", "images", { project_id: this.projectId, namespace_id: ns.id, name: imageName }, signal);
     const image = images.find((i) => i.name === imageName && (includeDeleting || i.status !== "deleting"));
     return image === undefined ? undefined : { repository, imageId: image.id };
   }
@@ -242,7 +199,7 @@ export class ScalewayProvider implements Provider {
   /** Every tag of a Scaleway image; undefined when the image is gone. */
   private async readTags(imageId: string, signal: AbortSignal): Promise<ScwTag[] | undefined> {
     try {
-      return await this.listAll<ScwTag>(`/images/${imageId}/tags`, "tags", { order_by: "name_asc" }, signal);
+      return await this.client.listAll<ScwTag>(`/images/${imageId}/tags`, "tags", { order_by: "name_asc" }, signal);
     } catch (e) {
       if (e instanceof RegplaneError && e.code === Code.NOT_FOUND) return undefined;
       throw e;
@@ -322,136 +279,6 @@ export class ScalewayProvider implements Provider {
       for (const images of results) all.push(...images);
     }
     return sortAndSlice(all, after, order, limit);
-  }
-
-  // ---- namespaces ----
-
-  async listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }> {
-    const filter: Record<string, string> = { project_id: this.projectId, order_by: "name_asc" };
-    if (query.nameEquals !== undefined) filter.name = query.nameEquals;
-    const all = await this.listAll<ScwNamespace>("/namespaces", "namespaces", filter, query.signal);
-    const matching = all
-      .filter((n) => (query.nameEquals === undefined || n.name === query.nameEquals) && (query.after === undefined || n.name > query.after))
-      .sort((a, b) => compareStrings(a.name, b.name));
-    const limit = Math.max(1, query.limit);
-    return { namespaces: matching.slice(0, limit).map((n) => this.namespaceRecord(n)), done: matching.length <= limit };
-  }
-
-  async getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
-    const ns = await this.findNamespace(name, signal);
-    return ns === undefined ? undefined : this.namespaceRecord(ns);
-  }
-
-  async createNamespace(ns: { name: string; description: string; visibility: Visibility }, signal: AbortSignal): Promise<NamespaceRecord> {
-    const created = await this.client.json<ScwNamespace>(
-      {
-        method: "POST",
-        path: "/namespaces",
-        json: { name: ns.name, description: ns.description, project_id: this.projectId, is_public: ns.visibility === "public" },
-        doing: `creating namespace ${ns.name}`,
-      },
-      signal,
-    );
-    this.snapshots.clear();
-    return this.namespaceRecord(created);
-  }
-
-  /** PATCH description and is_public (visibility public ↔ true, private ↔ false; Scaleway has no inherit). */
-  async updateNamespace(name: string, patch: { description?: string; visibility?: Visibility }, signal: AbortSignal): Promise<NamespaceRecord> {
-    if (patch.visibility === "inherit") throw invalidField("visibility", "Scaleway namespaces are public or private; they do not inherit");
-    const ns = await this.findNamespace(name, signal);
-    if (ns === undefined) throw notFound("namespace", `${this.id}/${name}`);
-    const body: Record<string, unknown> = {};
-    if (patch.description !== undefined) body.description = patch.description;
-    if (patch.visibility === "public" || patch.visibility === "private") body.is_public = patch.visibility === "public";
-    if (Object.keys(body).length === 0) return this.namespaceRecord(ns);
-    const updated = await this.client.json<ScwNamespace>({ method: "PATCH", path: `/namespaces/${ns.id}`, json: body, doing: `updating namespace ${name}` }, signal);
-    return this.namespaceRecord(updated);
-  }
-
-  /**
-   * DELETE the namespace (Scaleway deletes its images with it), then wait until Scaleway no longer
-   * reports it, not merely until it shows `deleting`.
-   */
-  async deleteNamespace(name: string, signal: AbortSignal): Promise<void> {
-    try {
-      const ns = await this.findNamespace(name, signal);
-      if (ns === undefined) return;
-      await this.deleteAndWait(`/namespaces/${ns.id}`, `namespace ${name}`, signal);
-    } finally {
-      this.snapshots.clear();
-      this.tags.clear();
-    }
-  }
-
-  private async findNamespace(name: string, signal: AbortSignal): Promise<ScwNamespace | undefined> {
-    if (name === "" || name.includes("/")) return undefined;
-    const found = await this.listAll<ScwNamespace>("/namespaces", "namespaces", { project_id: this.projectId, name }, signal);
-    return found.find((n) => n.name === name);
-  }
-
-  private namespaceRecord(ns: ScwNamespace): NamespaceRecord {
-    const record: NamespaceRecord = {
-      registryId: this.id,
-      name: ns.name,
-      description: ns.description ?? "",
-      visibility: ns.is_public === true ? "public" : "private",
-      imageCount: typeof ns.image_count === "number" ? ns.image_count : 0,
-      sizeBytes: typeof ns.size === "number" ? ns.size : 0,
-    };
-    const created = parseTime(ns.created_at);
-    const updated = parseTime(ns.updated_at);
-    if (created) record.createdAt = created;
-    if (updated) record.updatedAt = updated;
-    return record;
-  }
-
-  // ---- shared ----
-
-  /**
-   * Every item of a paged list: page 1, 2, … with page_size 100 until a short page or total_count.
-   * Items seen twice (the list shifted while being read) are kept once.
-   */
-  private async listAll<T extends { id: string }>(path: string, key: string, query: Record<string, string>, signal: AbortSignal): Promise<T[]> {
-    const out = new Map<string, T>();
-    for (let page = 1; page <= MAX_PAGES; page++) {
-      const doc = await this.client.json<Record<string, unknown>>({ method: "GET", path, query: { ...query, page, page_size: PAGE_SIZE }, doing: `listing ${key}` }, signal);
-      const items = doc[key];
-      if (!Array.isArray(items)) throw this.client.badResponse(`listing ${key}: the answer has no "${key}" array`);
-      for (const item of items as T[]) if (item !== null && typeof item === "object" && typeof item.id === "string") out.set(item.id, item);
-      const total = typeof doc.total_count === "number" ? doc.total_count : undefined;
-      if (items.length < PAGE_SIZE || (total !== undefined && page * PAGE_SIZE >= total)) break;
-    }
-    return [...out.values()];
-  }
-
-  /**
-   * DELETE a resource, then GET it until Scaleway answers not_found. Already gone, or already being
-   * deleted (transient_state), is fine; the wait is bounded by deleteTimeoutMs and the signal.
-   */
-  private async deleteAndWait(path: string, what: string, signal: AbortSignal): Promise<void> {
-    const reply = await this.client.call({ method: "DELETE", path }, signal);
-    if (reply.status === 404) return;
-    if ((reply.status < 200 || reply.status >= 300) && this.client.errorType(reply) !== "transient_state") {
-      throw this.client.failure(reply, `deleting ${what}`);
-    }
-    const deadline = Date.now() + this.deleteTimeoutMs;
-    for (;;) {
-      const state = await this.client.call({ method: "GET", path }, signal);
-      if (state.status === 404) return;
-      if (state.status < 200 || state.status >= 300) throw this.client.failure(state, `checking that ${what} is deleted`);
-      if (Date.now() + this.pollIntervalMs > deadline) {
-        throw new RegplaneError(Code.UNAVAILABLE, `registry ${JSON.stringify(this.id)} (scaleway): ${what} is still being deleted after ${Math.round(this.deleteTimeoutMs / 1000)}s`, {
-          errorInfo: { reason: "PROVIDER_DELETE_PENDING", metadata: { registry_id: this.id, provider: this.kind } },
-          retryDelayMs: this.pollIntervalMs,
-        });
-      }
-      try {
-        await sleep(this.pollIntervalMs, signal);
-      } catch {
-        throw this.client.aborted(signal);
-      }
-    }
   }
 }
 

@@ -10,6 +10,7 @@
 //
 // Images carry config and layers: each listed image's manifest is fetched once (by digest, cached,
 // manifests are immutable) unless listManifests is false.
+import { LRUCache } from "lru-cache";
 import { Code, RegplaneError, invalidField } from "../../core/errors.js";
 import { compareImages, compareStrings, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
 import type { ImagePage, ListImagesQuery } from "../../core/provider.js";
@@ -17,6 +18,7 @@ import type { ImageRecord, OrderTerm } from "../../core/types.js";
 import { narrowedRepository, pageLimit, sliceAfter } from "../../core/listing.js";
 import { raceSignal } from "../../core/resilience.js";
 import { header } from "../../core/rest.js";
+import { SharedReads } from "../../core/shared-reads.js";
 import type { IbmClient } from "./client.js";
 import type { IbmProviderOptions } from "./config.js";
 import { MANIFEST_ACCEPT, isDigest, mediaTypeOfManifestType, parseIbmManifest, type ManifestContent } from "./manifest.js";
@@ -38,22 +40,18 @@ interface Listing {
   views: Map<string, ListedImage[]>;
 }
 
-interface CachedListing {
-  startedAt: number;
-  settled: boolean;
-  promise: Promise<Listing>;
-}
-
 const REPOSITORY = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)+$/;
+/** Scopes (repositories, and the whole account) whose listing is kept; a walk of a forgotten one fetches it again. */
+const LISTING_CACHE_ENTRIES = 1_000;
 const MANIFEST_CACHE_ENTRIES = 10_000;
 const MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
 
 export class IbmImages {
-  private readonly listingCacheTtlMs: number;
   private readonly listManifests: boolean;
   private readonly warn: (msg: string, ctx?: object) => void;
-  private readonly listings = new Map<string, CachedListing>();
-  private readonly manifests = new Map<string, ManifestContent>();
+  /** By scope ("" for the whole account), each serving listingCacheTtlMs from when it began. */
+  private readonly listings: SharedReads<Listing>;
+  private readonly manifests = new LRUCache<string, ManifestContent>({ max: MANIFEST_CACHE_ENTRIES });
   private warnedUnverified = false;
 
   constructor(
@@ -61,9 +59,14 @@ export class IbmImages {
     private readonly id: string,
     options: Pick<IbmProviderOptions, "listingCacheTtlMs" | "listManifests" | "warn">,
   ) {
-    this.listingCacheTtlMs = options.listingCacheTtlMs ?? 30_000;
+    this.listings = new SharedReads(LISTING_CACHE_ENTRIES, options.listingCacheTtlMs ?? 30_000);
     this.listManifests = options.listManifests ?? true;
     this.warn = options.warn ?? (() => {});
+  }
+
+  /** How many listings and manifests are kept now. */
+  cacheSizes(): { listings: number; manifests: number } {
+    return { listings: this.listings.size, manifests: this.manifests.size };
   }
 
   /** Drops every kept listing (a namespace was deleted with its images). */
@@ -127,24 +130,9 @@ export class IbmImages {
 
   /** The listing of one repository or of the whole account; `fresh` refuses a settled cached one. */
   private listing(repository: string | undefined, fresh: boolean, signal: AbortSignal): Promise<Listing> {
-    const key = repository ?? "";
-    const cached = this.listings.get(key);
-    const usable =
-      cached !== undefined && (fresh ? !cached.settled : !cached.settled || Date.now() - cached.startedAt < this.listingCacheTtlMs);
-    if (usable) return raceSignal(cached.promise, signal);
     // The fetch is not tied to one caller: a walker that gives up on a slow listing finds it ready next time.
-    const entry: CachedListing = { startedAt: Date.now(), settled: false, promise: this.fetchListing(repository, AbortSignal.timeout(120_000)) };
-    entry.promise.then(
-      () => {
-        entry.settled = true;
-        if (this.listingCacheTtlMs <= 0 && this.listings.get(key) === entry) this.listings.delete(key);
-      },
-      () => {
-        if (this.listings.get(key) === entry) this.listings.delete(key);
-      },
-    );
-    this.listings.set(key, entry);
-    return raceSignal(entry.promise, signal);
+    const read = this.listings.get(repository ?? "", fresh, () => this.fetchListing(repository, AbortSignal.timeout(120_000)));
+    return raceSignal(read.promise, signal);
   }
 
   private async fetchListing(repository: string | undefined, signal: AbortSignal): Promise<Listing> {
@@ -202,7 +190,6 @@ export class IbmImages {
       this.warnedUnverified = true;
       this.warn("ibm: manifest bytes do not hash to their digest (re-serialised by the API); using their content", { registry: this.id, repository, digest });
     }
-    if (this.manifests.size >= MANIFEST_CACHE_ENTRIES) this.manifests.delete(this.manifests.keys().next().value!);
     this.manifests.set(digest, content);
     return content;
   }

@@ -44,6 +44,11 @@ export class IbmProvider implements Provider {
     return this.client.stats();
   }
 
+  /** How many listings and manifests the images part keeps now. */
+  cacheSizes(): { listings: number; manifests: number } {
+    return this.images.cacheSizes();
+  }
+
   async close(): Promise<void> {
     await this.client.close();
   }

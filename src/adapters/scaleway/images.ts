@@ -16,12 +16,14 @@
 // Cost: per walk, ceil(namespaces/100) + ceil(images/100) requests, plus one tag listing per
 // repository a page touches. Native order and `name asc` stop at the page's last repository; any
 // other order reads the tags of every repository once per snapshot.
+import { LRUCache } from "lru-cache";
 import { narrowedRepository, pageLimit, parseTime, sortAndSlice } from "../../core/listing.js";
 import { Code, RegplaneError, invalidField } from "../../core/errors.js";
 import { compareImages, compareStrings, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
 import type { ImageKey, ImagePage, ListImagesQuery } from "../../core/provider.js";
 import type { ImageRecord, OrderTerm } from "../../core/types.js";
 import { raceSignal } from "../../core/resilience.js";
+import { SharedReads, type SharedRead } from "../../core/shared-reads.js";
 import type { ScalewayClient } from "./client.js";
 import type { ScalewayProviderOptions } from "./config.js";
 import type { ScalewayNamespaces, ScwNamespace } from "./namespaces.js";
@@ -49,27 +51,24 @@ interface Repository {
   imageId: string;
 }
 
-interface Snapshot {
-  startedAt: number;
-  settled: boolean;
-  promise: Promise<Repository[]>;
-}
-
 interface CachedTags {
   /** The snapshot the tags were read under; a newer snapshot reads them again. */
   snapshotStartedAt: number;
-  fetchedAt: number;
   promise: Promise<ScwTag[]>;
 }
 
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
+/** Scopes (repositories, and the whole project) whose snapshot is kept; a walk of a forgotten one reads it again. */
+const MAX_SNAPSHOT_CACHE = 1_000;
 const MAX_TAG_CACHE = 10_000;
 
 export class ScalewayImages {
   private readonly projectId: string;
   private readonly listingCacheTtlMs: number;
-  private readonly snapshots = new Map<string, Snapshot>();
-  private readonly tags = new Map<string, CachedTags>();
+  /** By scope ("" for the whole project), each serving listingCacheTtlMs from when it began. */
+  private readonly snapshots: SharedReads<Repository[]>;
+  /** By Scaleway image id; each expires listingCacheTtlMs after its read started. */
+  private readonly tags = new LRUCache<string, CachedTags>({ max: MAX_TAG_CACHE, perf: Date });
 
   constructor(
     private readonly client: ScalewayClient,
@@ -79,6 +78,12 @@ export class ScalewayImages {
   ) {
     this.projectId = options.projectId;
     this.listingCacheTtlMs = options.listingCacheTtlMs ?? 30_000;
+    this.snapshots = new SharedReads(MAX_SNAPSHOT_CACHE, this.listingCacheTtlMs);
+  }
+
+  /** How many snapshots and tag listings are kept now. */
+  cacheSizes(): { snapshots: number; tags: number } {
+    return { snapshots: this.snapshots.size, tags: this.tags.size };
   }
 
   /** Drops the repository snapshots (a namespace was created). */
@@ -142,23 +147,11 @@ export class ScalewayImages {
   }
 
   /** The repository snapshot of a scope; `fresh` refuses a settled one (a walk's first page). */
-  private snapshot(repository: string | undefined, fresh: boolean, signal: AbortSignal): Snapshot {
-    const key = repository ?? "";
-    const cached = this.snapshots.get(key);
-    if (cached !== undefined && (!cached.settled || (!fresh && Date.now() - cached.startedAt < this.listingCacheTtlMs))) return cached;
-    const snapshot: Snapshot = {
-      startedAt: Date.now(),
-      settled: false,
-      // Not tied to one caller: a walker that gives up on a slow read finds it ready next time.
-      promise: repository === undefined ? this.readAllRepositories(AbortSignal.timeout(120_000)) : this.readOneRepository(repository, AbortSignal.timeout(120_000)),
-    };
-    snapshot.promise.then(
-      () => (snapshot.settled = true),
-      () => {
-        if (this.snapshots.get(key) === snapshot) this.snapshots.delete(key);
-      },
+  private snapshot(repository: string | undefined, fresh: boolean, signal: AbortSignal): SharedRead<Repository[]> {
+    // Not tied to one caller: a walker that gives up on a slow read finds it ready next time.
+    const snapshot = this.snapshots.get(repository ?? "", fresh, () =>
+      repository === undefined ? this.readAllRepositories(AbortSignal.timeout(120_000)) : this.readOneRepository(repository, AbortSignal.timeout(120_000)),
     );
-    this.snapshots.set(key, snapshot);
     signal.throwIfAborted();
     return snapshot;
   }
@@ -209,20 +202,13 @@ export class ScalewayImages {
   /** Tags read under the current snapshot, reused by the walk's later pages. */
   private cachedTags(imageId: string, snapshotStartedAt: number, signal: AbortSignal): Promise<ScwTag[]> {
     const cached = this.tags.get(imageId);
-    if (cached !== undefined && cached.snapshotStartedAt >= snapshotStartedAt && Date.now() - cached.fetchedAt < this.listingCacheTtlMs) {
-      return raceSignal(cached.promise, signal);
-    }
-    const entry: CachedTags = {
-      snapshotStartedAt,
-      fetchedAt: Date.now(),
-      promise: this.readTags(imageId, AbortSignal.timeout(120_000)).then((t) => t ?? []),
-    };
+    if (cached !== undefined && cached.snapshotStartedAt >= snapshotStartedAt) return raceSignal(cached.promise, signal);
+    const entry: CachedTags = { snapshotStartedAt, promise: this.readTags(imageId, AbortSignal.timeout(120_000)).then((t) => t ?? []) };
     entry.promise.catch(() => {
-      if (this.tags.get(imageId) === entry) this.tags.delete(imageId);
+      if (this.tags.peek(imageId) === entry) this.tags.delete(imageId);
     });
-    this.tags.delete(imageId);
-    this.tags.set(imageId, entry);
-    if (this.tags.size > MAX_TAG_CACHE) this.tags.delete(this.tags.keys().next().value!);
+    // lru-cache keeps an entry without a TTL for ever, so with a TTL of 0 (reuse nothing) the tags are not kept at all.
+    if (this.listingCacheTtlMs > 0) this.tags.set(imageId, entry, { ttl: this.listingCacheTtlMs });
     return raceSignal(entry.promise, signal);
   }
 

@@ -56,6 +56,11 @@ export class ScalewayProvider implements Provider {
     return configuredRegistry({ id: this.id, kind: this.kind, endpoint: host, hostname: host, location: this.region, capabilities: this.capabilities });
   }
 
+  /** How many snapshots and tag listings the images part keeps now. */
+  cacheSizes(): { snapshots: number; tags: number } {
+    return this.images.cacheSizes();
+  }
+
   async close(): Promise<void> {
     await this.client.close();
   }

@@ -51,6 +51,16 @@ interface Repository {
   imageId: string;
 }
 
+/** One page of a walk: the snapshot's repositories, the key it resumes after, its order and size. */
+interface PageRequest {
+  repositories: Repository[];
+  snapshotStartedAt: number;
+  after: ImageKey | undefined;
+  order: readonly OrderTerm[];
+  limit: number;
+  signal: AbortSignal;
+}
+
 interface CachedTags {
   /** The snapshot the tags were read under; a newer snapshot reads them again. */
   snapshotStartedAt: number;
@@ -104,11 +114,9 @@ export class ScalewayImages {
     const after = native ? (query.nativeCursor === undefined ? undefined : decodeImageCursor(query.nativeCursor, this.id, (r) => r.includes("/"))) : query.after;
     const snapshot = this.snapshot(only, after === undefined, query.signal);
     const repositories = await raceSignal(snapshot.promise, query.signal);
-    const limit = pageLimit(query.limit);
+    const request: PageRequest = { repositories, snapshotStartedAt: snapshot.startedAt, after, order: query.order, limit: pageLimit(query.limit), signal: query.signal };
     const walkByRepository = native || only !== undefined || (query.order[0].field === "name" && !query.order[0].desc);
-    const { images, done } = walkByRepository
-      ? await this.walkByRepository(repositories, snapshot.startedAt, after, query.order, limit, query.signal)
-      : await this.sortEverything(repositories, snapshot.startedAt, after, query.order, limit, query.signal);
+    const { images, done } = walkByRepository ? await this.walkByRepository(request) : await this.sortEverything(request);
     const last = images.at(-1);
     if (done || last === undefined) return { images, done: true };
     return { images, done: false, nativeCursor: native ? encodeImageCursor(last.repository, last.digest) : undefined };
@@ -199,6 +207,11 @@ export class ScalewayImages {
     }
   }
 
+  /** The images of one repository of the snapshot, from its tags. */
+  private async imagesIn(repository: Repository, snapshotStartedAt: number, signal: AbortSignal): Promise<ImageRecord[]> {
+    return imagesOf(this.id, repository.repository, await this.cachedTags(repository.imageId, snapshotStartedAt, signal));
+  }
+
   /** Tags read under the current snapshot, reused by the walk's later pages. */
   private cachedTags(imageId: string, snapshotStartedAt: number, signal: AbortSignal): Promise<ScwTag[]> {
     const cached = this.tags.get(imageId);
@@ -217,14 +230,7 @@ export class ScalewayImages {
    * once the page is full and one more image proves it is not the last. Correct when the order starts
    * with `name asc` (or is empty), or when there is one repository.
    */
-  private async walkByRepository(
-    repositories: Repository[],
-    snapshotStartedAt: number,
-    after: ImageKey | undefined,
-    order: readonly OrderTerm[],
-    limit: number,
-    signal: AbortSignal,
-  ): Promise<{ images: ImageRecord[]; done: boolean }> {
+  private async walkByRepository({ repositories, snapshotStartedAt, after, order, limit, signal }: PageRequest): Promise<{ images: ImageRecord[]; done: boolean }> {
     let index = 0;
     if (after !== undefined && repositories.length > 1) {
       while (index < repositories.length && repositories[index].repository < after.repository) index++;
@@ -236,7 +242,7 @@ export class ScalewayImages {
       index += batch.length;
       // Small pages touch few repositories; larger ones ramp up to the client's concurrency.
       batchSize = Math.min(batchSize * 2, this.client.maxConcurrency);
-      const results = await Promise.all(batch.map(async (r) => imagesOf(this.id, r.repository, await this.cachedTags(r.imageId, snapshotStartedAt, signal))));
+      const results = await Promise.all(batch.map((r) => this.imagesIn(r, snapshotStartedAt, signal)));
       for (const images of results) {
         images.sort((a, b) => compareImages(a, b, order));
         for (const image of images) {
@@ -250,18 +256,11 @@ export class ScalewayImages {
   }
 
   /** Any other order: every repository's images, sorted, cut after the key. */
-  private async sortEverything(
-    repositories: Repository[],
-    snapshotStartedAt: number,
-    after: ImageKey | undefined,
-    order: readonly OrderTerm[],
-    limit: number,
-    signal: AbortSignal,
-  ): Promise<{ images: ImageRecord[]; done: boolean }> {
+  private async sortEverything({ repositories, snapshotStartedAt, after, order, limit, signal }: PageRequest): Promise<{ images: ImageRecord[]; done: boolean }> {
     const all: ImageRecord[] = [];
     for (let i = 0; i < repositories.length; i += this.client.maxConcurrency) {
       const batch = repositories.slice(i, i + this.client.maxConcurrency);
-      const results = await Promise.all(batch.map(async (r) => imagesOf(this.id, r.repository, await this.cachedTags(r.imageId, snapshotStartedAt, signal))));
+      const results = await Promise.all(batch.map((r) => this.imagesIn(r, snapshotStartedAt, signal)));
       for (const images of results) all.push(...images);
     }
     return sortAndSlice(all, after, order, limit);

@@ -17,14 +17,7 @@ import { ScalewayNamespaces } from "./namespaces.js";
 
 export { SCALEWAY_REGIONS, type ScalewayProviderOptions } from "./config.js";
 
-const CAPABILITIES: readonly Capability[] = [
-  "list_images",
-  "delete_images",
-  "list_namespaces",
-  "create_namespaces",
-  "update_namespaces",
-  "delete_namespaces",
-];
+const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "create_namespaces", "update_namespaces", "delete_namespaces"];
 
 export function scalewayProviderFromConfig(cfg: RegistryConfig, _ctx: ProviderContext): ScalewayProvider {
   return new ScalewayProvider(scalewayOptionsFromConfig(cfg));

@@ -1,8 +1,21 @@
-// The `provider: ibm` registry entry of the config file, checked and turned into IbmProviderOptions.
+// IbmProviderOptions, and the `provider: ibm` registry entry of the config file checked and turned into them.
 // Secrets (apiKey) arrive already resolved from ${ENV} or apiKeyFile and are never echoed in errors.
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
 import { BREAKER_FIELDS, breakerSettings, endpointSetting, fieldName, insecureSetting, onlyFields, optionalBoolean, optionalDuration, optionalInteger, optionalString, requiredString } from "../../core/registry-config.js";
-import type { IbmProviderOptions } from "./provider.js";
+import type { IbmClientOptions } from "./client.js";
+
+export interface IbmProviderOptions extends Omit<IbmClientOptions, "registryId"> {
+  id: string;
+  /** The region key from the config (shown as the registry's location); undefined with registryUrl. */
+  region?: string;
+  /** Resource group id sent as X-Auth-Resource-Group when creating namespaces. */
+  resourceGroup?: string;
+  /** How long a listing serves a walk's later pages. Default 30 s; 0 fetches one per page. */
+  listingCacheTtlMs?: number;
+  /** Fetch each listed image's manifest for config and layers. Default true. */
+  listManifests?: boolean;
+  warn?: (msg: string, ctx?: object) => void;
+}
 
 /** Region keys → registry API hosts, as the IBM SDK's getServiceUrlForRegion maps them. */
 export const IBM_REGION_HOSTS: Readonly<Record<string, string>> = {

@@ -1,8 +1,10 @@
 // HTTP to one region of the Scaleway Container Registry API: `X-Auth-Token` on every call, Retry-After
 // (or the body's reset_seconds) for retries, and Scaleway's `{type, message, …}` error bodies mapped to
 // gRPC codes by their type. Retries, the concurrency limit and the circuit breaker are core/rest.ts's.
+// Also the two ways of calling it the images and namespaces share: reading a paged list whole, and a
+// DELETE waited on until Scaleway no longer reports the resource.
 import { Code, RegplaneError, providerError } from "../../core/errors.js";
-import { breakerOptionsOf, type BreakerTuning } from "../../core/resilience.js";
+import { breakerOptionsOf, sleep, type BreakerTuning } from "../../core/resilience.js";
 import { RestClient, type RestReply, type RestTuning } from "../../core/rest.js";
 
 export interface ScalewayClientOptions extends RestTuning, BreakerTuning {
@@ -15,6 +17,10 @@ export interface ScalewayClientOptions extends RestTuning, BreakerTuning {
   maxConcurrency?: number;
   /** Plain http to apiUrl was allowed (url-policy.ts); on https the certificate is not verified. */
   insecure?: boolean;
+  /** Pause between checks while Scaleway is deleting. Default 2 s. */
+  pollIntervalMs?: number;
+  /** Longest wait for a delete to finish before the operation fails with UNAVAILABLE. Default 5 min. */
+  deleteTimeoutMs?: number;
 }
 
 /** The fields of Scaleway's error body this adapter reads. */
@@ -31,6 +37,8 @@ interface ScalewayErrorBody {
 }
 
 const PROVIDER = "scaleway";
+const PAGE_SIZE = 100;
+const MAX_PAGES = 10_000;
 
 /**
  * What each Scaleway error type means here. transient_state (the resource is being created or
@@ -54,6 +62,8 @@ const TYPE_CODES: Record<string, { code: Code; reason: string; retry: boolean }>
 /** Calls take paths under /registry/v1/regions/{region}, e.g. "/namespaces". */
 export class ScalewayClient extends RestClient {
   private readonly secretKey: string;
+  private readonly pollIntervalMs: number;
+  private readonly deleteTimeoutMs: number;
   /** As Scaleway's own SDKs send it. */
   protected override readonly jsonContentType = "application/json; charset=utf-8";
 
@@ -66,6 +76,54 @@ export class ScalewayClient extends RestClient {
       breaker: breakerOptionsOf(options),
     });
     this.secretKey = options.secretKey;
+    this.pollIntervalMs = options.pollIntervalMs ?? 2_000;
+    this.deleteTimeoutMs = options.deleteTimeoutMs ?? 5 * 60_000;
+  }
+
+  /**
+   * Every item of a paged list: page 1, 2, … with page_size 100 until a short page or total_count.
+   * Items seen twice (the list shifted while being read) are kept once.
+   */
+  async listAll<T extends { id: string }>(path: string, key: string, query: Record<string, string>, signal: AbortSignal): Promise<T[]> {
+    const out = new Map<string, T>();
+    for (let page = 1; page <= MAX_PAGES; page++) {
+      const doc = await this.json<Record<string, unknown>>({ method: "GET", path, query: { ...query, page, page_size: PAGE_SIZE }, doing: `listing ${key}` }, signal);
+      const items = doc[key];
+      if (!Array.isArray(items)) throw this.badResponse(`listing ${key}: the answer has no "${key}" array`);
+      for (const item of items as T[]) if (item !== null && typeof item === "object" && typeof item.id === "string") out.set(item.id, item);
+      const total = typeof doc.total_count === "number" ? doc.total_count : undefined;
+      if (items.length < PAGE_SIZE || (total !== undefined && page * PAGE_SIZE >= total)) break;
+    }
+    return [...out.values()];
+  }
+
+  /**
+   * DELETE a resource, then GET it until Scaleway answers not_found. Already gone, or already being
+   * deleted (transient_state), is fine; the wait is bounded by deleteTimeoutMs and the signal.
+   */
+  async deleteAndWait(path: string, what: string, signal: AbortSignal): Promise<void> {
+    const reply = await this.call({ method: "DELETE", path }, signal);
+    if (reply.status === 404) return;
+    if ((reply.status < 200 || reply.status >= 300) && this.errorType(reply) !== "transient_state") {
+      throw this.failure(reply, `deleting ${what}`);
+    }
+    const deadline = Date.now() + this.deleteTimeoutMs;
+    for (;;) {
+      const state = await this.call({ method: "GET", path }, signal);
+      if (state.status === 404) return;
+      if (state.status < 200 || state.status >= 300) throw this.failure(state, `checking that ${what} is deleted`);
+      if (Date.now() + this.pollIntervalMs > deadline) {
+        throw new RegplaneError(Code.UNAVAILABLE, `registry ${JSON.stringify(this.registryId)} (scaleway): ${what} is still being deleted after ${Math.round(this.deleteTimeoutMs / 1000)}s`, {
+          errorInfo: { reason: "PROVIDER_DELETE_PENDING", metadata: { registry_id: this.registryId, provider: PROVIDER } },
+          retryDelayMs: this.pollIntervalMs,
+        });
+      }
+      try {
+        await sleep(this.pollIntervalMs, signal);
+      } catch {
+        throw this.aborted(signal);
+      }
+    }
   }
 
   /** The `type` of an error reply, if its body is Scaleway's error shape. */

@@ -1,8 +1,16 @@
-// The `provider: scaleway` registry entry of the config file, checked and turned into
-// ScalewayProviderOptions. The secretKey arrives already resolved from ${ENV} or secretKeyFile.
+// ScalewayProviderOptions, and the `provider: scaleway` registry entry of the config file checked and
+// turned into them. The secretKey arrives already resolved from ${ENV} or secretKeyFile.
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
 import { BREAKER_FIELDS, breakerSettings, endpointSetting, fieldName, insecureSetting, onlyFields, optionalDuration, optionalInteger, requiredString } from "../../core/registry-config.js";
-import type { ScalewayProviderOptions } from "./provider.js";
+import type { ScalewayClientOptions } from "./client.js";
+
+/** The client's options (pollIntervalMs and deleteTimeoutMs among them) and the provider's own. */
+export interface ScalewayProviderOptions extends Omit<ScalewayClientOptions, "registryId"> {
+  id: string;
+  projectId: string;
+  /** How long a repository snapshot (and the tags read under it) serves a walk's later pages. Default 30 s. */
+  listingCacheTtlMs?: number;
+}
 
 export const SCALEWAY_REGIONS = ["fr-par", "nl-ams", "pl-waw"] as const;
 export const DEFAULT_API_URL = "https://api.scaleway.com";

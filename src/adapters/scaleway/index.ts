@@ -1,12 +1,92 @@
-// Scaleway Container Registry: ScalewayProvider and the `provider: scaleway` config entry.
+// Scaleway Container Registry as a Provider: one region of one project. Namespaces are Scaleway
+// namespaces; images are the digests of a Scaleway image's tags (images.ts).
+//
+// Deletes are asynchronous at Scaleway (status `deleting`): deleteImage and deleteNamespace return
+// only once Scaleway no longer reports what they deleted, polling every pollIntervalMs up to
+// deleteTimeoutMs (the client's deleteAndWait).
+// ScalewayProvider builds the client and the parts (images.ts, namespaces.ts) and forwards to them.
 import type { ProviderContext } from "../../core/catalog.js";
 import type { RegistryConfig } from "../../core/config.js";
-import { scalewayOptionsFromConfig } from "./config.js";
-import { ScalewayProvider } from "./provider.js";
+import { configuredRegistry } from "../../core/listing.js";
+import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
+import type { Capability, ImageRecord, NamespaceRecord, RegistryRecord, Visibility } from "../../core/types.js";
+import { ScalewayClient } from "./client.js";
+import { scalewayOptionsFromConfig, type ScalewayProviderOptions } from "./config.js";
+import { ScalewayImages } from "./images.js";
+import { ScalewayNamespaces } from "./namespaces.js";
 
-export { ScalewayProvider, type ScalewayProviderOptions } from "./provider.js";
-export { SCALEWAY_REGIONS } from "./config.js";
+export { SCALEWAY_REGIONS, type ScalewayProviderOptions } from "./config.js";
+
+const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "create_namespaces", "update_namespaces", "delete_namespaces"];
 
 export function scalewayProviderFromConfig(cfg: RegistryConfig, _ctx: ProviderContext): ScalewayProvider {
   return new ScalewayProvider(scalewayOptionsFromConfig(cfg));
+}
+
+export class ScalewayProvider implements Provider {
+  readonly id: string;
+  readonly kind = "scaleway";
+  readonly capabilities: ReadonlySet<Capability> = new Set(CAPABILITIES);
+  readonly client: ScalewayClient;
+  private readonly region: string;
+  private readonly images: ScalewayImages;
+  private readonly namespaces: ScalewayNamespaces;
+
+  constructor(options: ScalewayProviderOptions) {
+    this.id = options.id;
+    this.region = options.region;
+    this.client = new ScalewayClient({ ...options, registryId: options.id });
+    // The images find a repository's namespace through the namespaces; a namespace change drops what the images read.
+    this.namespaces = new ScalewayNamespaces(this.client, this.id, options.projectId, {
+      created: () => this.images.forgetSnapshots(),
+      deleted: () => this.images.forgetSnapshotsAndTags(),
+    });
+    this.images = new ScalewayImages(this.client, this.id, this.namespaces, options);
+  }
+
+  describe(): RegistryRecord {
+    const host = `rg.${this.region}.scw.cloud`;
+    return configuredRegistry({ id: this.id, kind: this.kind, endpoint: host, hostname: host, location: this.region, capabilities: this.capabilities });
+  }
+
+  /** How many snapshots and tag listings the images part keeps now. */
+  cacheSizes(): { snapshots: number; tags: number } {
+    return this.images.cacheSizes();
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  listImages(query: ListImagesQuery): Promise<ImagePage> {
+    return this.images.listImages(query);
+  }
+
+  getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined> {
+    return this.images.getImage(repository, digest, signal);
+  }
+
+  deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void> {
+    return this.images.deleteImage(repository, digest, signal);
+  }
+
+  listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }> {
+    return this.namespaces.listNamespaces(query);
+  }
+
+  getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
+    return this.namespaces.getNamespace(name, signal);
+  }
+
+  createNamespace(ns: { name: string; description: string; visibility: Visibility }, signal: AbortSignal): Promise<NamespaceRecord> {
+    return this.namespaces.createNamespace(ns, signal);
+  }
+
+  updateNamespace(name: string, patch: { description?: string; visibility?: Visibility }, signal: AbortSignal): Promise<NamespaceRecord> {
+    return this.namespaces.updateNamespace(name, patch, signal);
+  }
+
+  deleteNamespace(name: string, signal: AbortSignal): Promise<void> {
+    return this.namespaces.deleteNamespace(name, signal);
+  }
 }

@@ -1,7 +1,5 @@
-// IBM Cloud Container Registry as a Provider: one region endpoint of one account.
-//
-// Namespaces are IBM namespaces; a repository is `<namespace>/<repo>`; an image is one digest in one
-// repository, with the tags IBM lists for it there (untagged digests included).
+// IBM images: one digest in one repository, with the tags IBM lists for it there (untagged digests
+// included). IbmImages lists, gets and deletes them, and keeps the listings and manifests it read.
 //
 // IBM's lists are not paged, so a walk fetches one listing (POST /api/v1/images/digests, narrowed to
 // one repository when the scope names one) and pages through it with keyset cursors: the native order
@@ -12,28 +10,18 @@
 //
 // Images carry config and layers: each listed image's manifest is fetched once (by digest, cached,
 // manifests are immutable) unless listManifests is false.
+import { LRUCache } from "lru-cache";
 import { Code, RegplaneError, invalidField } from "../../core/errors.js";
 import { compareImages, compareStrings, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
-import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
-import type { Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryRecord, Visibility } from "../../core/types.js";
-import { configuredRegistry, narrowedRepository, parseTime, pageLimit, sliceAfter } from "../../core/listing.js";
+import type { ImagePage, ListImagesQuery } from "../../core/provider.js";
+import type { ImageRecord, OrderTerm } from "../../core/types.js";
+import { narrowedRepository, pageLimit, sliceAfter } from "../../core/listing.js";
 import { raceSignal } from "../../core/resilience.js";
 import { header } from "../../core/rest.js";
-import { IbmClient, type IbmClientOptions, type IbmStats } from "./client.js";
+import { SharedReads } from "../../core/shared-reads.js";
+import type { IbmClient } from "./client.js";
+import type { IbmProviderOptions } from "./config.js";
 import { MANIFEST_ACCEPT, isDigest, mediaTypeOfManifestType, parseIbmManifest, type ManifestContent } from "./manifest.js";
-
-export interface IbmProviderOptions extends Omit<IbmClientOptions, "registryId"> {
-  id: string;
-  /** The region key from the config (shown as the registry's location); undefined with registryUrl. */
-  region?: string;
-  /** Resource group id sent as X-Auth-Resource-Group when creating namespaces. */
-  resourceGroup?: string;
-  /** How long a listing serves a walk's later pages. Default 30 s; 0 fetches one per page. */
-  listingCacheTtlMs?: number;
-  /** Fetch each listed image's manifest for config and layers. Default true. */
-  listManifests?: boolean;
-  warn?: (msg: string, ctx?: object) => void;
-}
 
 /** One digest in one repository, as the digest listing gives it. Its key fields make it an ImageKey. */
 interface ListedImage {
@@ -52,64 +40,39 @@ interface Listing {
   views: Map<string, ListedImage[]>;
 }
 
-interface CachedListing {
-  startedAt: number;
-  settled: boolean;
-  promise: Promise<Listing>;
-}
-
-/** NamespaceDetails as IBM returns it from GET /api/v1/namespaces/details. */
-interface NamespaceDetails {
-  name?: unknown;
-  created_date?: unknown;
-  updated_date?: unknown;
-  resource_group?: unknown;
-}
-
-const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "create_namespaces", "delete_namespaces"];
-/** IBM namespace names: 4–30 of a-z 0-9 - _, starting and ending with a letter or digit. */
-const NAMESPACE_NAME = /^[a-z0-9][a-z0-9_-]{2,28}[a-z0-9]$/;
 const REPOSITORY = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)+$/;
+/** Scopes (repositories, and the whole account) whose listing is kept; a walk of a forgotten one fetches it again. */
+const LISTING_CACHE_ENTRIES = 1_000;
 const MANIFEST_CACHE_ENTRIES = 10_000;
 const MANIFEST_MAX_BYTES = 4 * 1024 * 1024;
 
-export class IbmProvider implements Provider {
-  readonly id: string;
-  readonly kind = "ibm";
-  readonly capabilities: ReadonlySet<Capability> = new Set(CAPABILITIES);
-  readonly client: IbmClient;
-  private readonly region?: string;
-  private readonly resourceGroup?: string;
-  private readonly listingCacheTtlMs: number;
+export class IbmImages {
   private readonly listManifests: boolean;
   private readonly warn: (msg: string, ctx?: object) => void;
-  private readonly listings = new Map<string, CachedListing>();
-  private readonly manifests = new Map<string, ManifestContent>();
+  /** By scope ("" for the whole account), each serving listingCacheTtlMs from when it began. */
+  private readonly listings: SharedReads<Listing>;
+  private readonly manifests = new LRUCache<string, ManifestContent>({ max: MANIFEST_CACHE_ENTRIES });
   private warnedUnverified = false;
 
-  constructor(options: IbmProviderOptions) {
-    this.id = options.id;
-    this.region = options.region;
-    this.resourceGroup = options.resourceGroup;
-    this.listingCacheTtlMs = options.listingCacheTtlMs ?? 30_000;
+  constructor(
+    private readonly client: IbmClient,
+    private readonly id: string,
+    options: Pick<IbmProviderOptions, "listingCacheTtlMs" | "listManifests" | "warn">,
+  ) {
+    this.listings = new SharedReads(LISTING_CACHE_ENTRIES, options.listingCacheTtlMs ?? 30_000);
     this.listManifests = options.listManifests ?? true;
     this.warn = options.warn ?? (() => {});
-    this.client = new IbmClient({ ...options, registryId: options.id });
   }
 
-  describe(): RegistryRecord {
-    return configuredRegistry({ id: this.id, kind: this.kind, endpoint: this.client.host, hostname: this.client.host, location: this.region, capabilities: this.capabilities });
+  /** How many listings and manifests are kept now. */
+  cacheSizes(): { listings: number; manifests: number } {
+    return { listings: this.listings.size, manifests: this.manifests.size };
   }
 
-  stats(): IbmStats {
-    return this.client.stats();
+  /** Drops every kept listing (a namespace was deleted with its images). */
+  forgetListings(): void {
+    this.listings.clear();
   }
-
-  async close(): Promise<void> {
-    await this.client.close();
-  }
-
-  // ---- images ----
 
   async listImages(query: ListImagesQuery): Promise<ImagePage> {
     const only = narrowedRepository(query, (r) => REPOSITORY.test(r));
@@ -158,7 +121,7 @@ export class IbmProvider implements Provider {
       throw new RegplaneError(
         Code.FAILED_PRECONDITION,
         this.client.redact(`registry ${JSON.stringify(this.id)} (ibm): IBM refused to delete ${repository}@${digest}${code ? ` (${code})` : ""}: ${message}`),
-        { errorInfo: { reason: "PROVIDER_DELETE_REFUSED", metadata: { registry_id: this.id, provider: this.kind, ...(code ? { provider_code: code } : {}) } } },
+        { errorInfo: { reason: "PROVIDER_DELETE_REFUSED", metadata: { registry_id: this.id, provider: this.client.provider, ...(code ? { provider_code: code } : {}) } } },
       );
     } finally {
       this.listings.clear();
@@ -167,24 +130,9 @@ export class IbmProvider implements Provider {
 
   /** The listing of one repository or of the whole account; `fresh` refuses a settled cached one. */
   private listing(repository: string | undefined, fresh: boolean, signal: AbortSignal): Promise<Listing> {
-    const key = repository ?? "";
-    const cached = this.listings.get(key);
-    const usable =
-      cached !== undefined && (fresh ? !cached.settled : !cached.settled || Date.now() - cached.startedAt < this.listingCacheTtlMs);
-    if (usable) return raceSignal(cached.promise, signal);
     // The fetch is not tied to one caller: a walker that gives up on a slow listing finds it ready next time.
-    const entry: CachedListing = { startedAt: Date.now(), settled: false, promise: this.fetchListing(repository, AbortSignal.timeout(120_000)) };
-    entry.promise.then(
-      () => {
-        entry.settled = true;
-        if (this.listingCacheTtlMs <= 0 && this.listings.get(key) === entry) this.listings.delete(key);
-      },
-      () => {
-        if (this.listings.get(key) === entry) this.listings.delete(key);
-      },
-    );
-    this.listings.set(key, entry);
-    return raceSignal(entry.promise, signal);
+    const read = this.listings.get(repository ?? "", fresh, () => this.fetchListing(repository, AbortSignal.timeout(120_000)));
+    return raceSignal(read.promise, signal);
   }
 
   private async fetchListing(repository: string | undefined, signal: AbortSignal): Promise<Listing> {
@@ -242,88 +190,8 @@ export class IbmProvider implements Provider {
       this.warnedUnverified = true;
       this.warn("ibm: manifest bytes do not hash to their digest (re-serialised by the API); using their content", { registry: this.id, repository, digest });
     }
-    if (this.manifests.size >= MANIFEST_CACHE_ENTRIES) this.manifests.delete(this.manifests.keys().next().value!);
     this.manifests.set(digest, content);
     return content;
-  }
-
-  // ---- namespaces ----
-
-  async listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }> {
-    const all = await this.namespaceDetails(query.signal);
-    const matching = all
-      .filter((n) => (query.nameEquals === undefined || n.name === query.nameEquals) && (query.after === undefined || n.name > query.after))
-      .sort((a, b) => compareStrings(a.name, b.name));
-    const limit = Math.max(1, query.limit);
-    return { namespaces: matching.slice(0, limit), done: matching.length <= limit };
-  }
-
-  async getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
-    return (await this.namespaceDetails(signal)).find((n) => n.name === name);
-  }
-
-  /**
-   * PUT /api/v1/namespaces/{name} (with X-Auth-Resource-Group when a resourceGroup is configured).
-   * IBM namespaces have no description and cannot be public, so asking for either is refused.
-   */
-  async createNamespace(ns: { name: string; description: string; visibility: Visibility }, signal: AbortSignal): Promise<NamespaceRecord> {
-    if (!NAMESPACE_NAME.test(ns.name)) {
-      throw invalidField("name", "IBM namespace names are 4 to 30 characters of a-z, 0-9, - and _, starting and ending with a letter or digit");
-    }
-    if (ns.description !== "") throw invalidField("description", "IBM namespaces have no description; leave it empty");
-    if (ns.visibility === "public") {
-      throw new RegplaneError(Code.FAILED_PRECONDITION, `registry ${JSON.stringify(this.id)} (ibm) cannot make a namespace public`, {
-        errorInfo: { reason: "CAPABILITY_UNSUPPORTED", metadata: { registry_id: this.id, provider: this.kind, capability: "public_namespaces" } },
-      });
-    }
-    if ((await this.getNamespace(ns.name, signal)) !== undefined) {
-      throw new RegplaneError(Code.ALREADY_EXISTS, `namespace ${JSON.stringify(`${this.id}/${ns.name}`)} already exists`, {
-        errorInfo: { reason: "NAMESPACE_ALREADY_EXISTS", metadata: { registry_id: this.id, name: ns.name } },
-      });
-    }
-    const headers: Record<string, string> = {};
-    if (this.resourceGroup !== undefined) headers["x-auth-resource-group"] = this.resourceGroup;
-    const reply = await this.client.call({ method: "PUT", path: `/api/v1/namespaces/${encodeURIComponent(ns.name)}`, headers }, signal);
-    if (reply.status === 409) {
-      // Namespace names are unique across every account of a region.
-      throw new RegplaneError(Code.ALREADY_EXISTS, `namespace name ${JSON.stringify(ns.name)} is taken in this IBM region (by another account)`, {
-        errorInfo: { reason: "NAMESPACE_ALREADY_EXISTS", metadata: { registry_id: this.id, name: ns.name } },
-      });
-    }
-    if (reply.status !== 200 && reply.status !== 201) throw this.client.failure(reply, `creating namespace ${ns.name}`);
-    const created = await this.getNamespace(ns.name, signal);
-    return created ?? { registryId: this.id, name: ns.name, description: "", visibility: "private", imageCount: 0, sizeBytes: 0, createdAt: new Date() };
-  }
-
-  /**
-   * DELETE /api/v1/namespaces/{name}. IBM also deletes every image in the namespace (they go to its
-   * trash); a namespace that is already gone counts as deleted.
-   */
-  async deleteNamespace(name: string, signal: AbortSignal): Promise<void> {
-    try {
-      const reply = await this.client.call({ method: "DELETE", path: `/api/v1/namespaces/${encodeURIComponent(name)}` }, signal);
-      if (reply.status === 404 || (reply.status >= 200 && reply.status < 300)) return;
-      throw this.client.failure(reply, `deleting namespace ${name}`);
-    } finally {
-      this.listings.clear();
-    }
-  }
-
-  private async namespaceDetails(signal: AbortSignal): Promise<NamespaceRecord[]> {
-    const details = await this.client.json<unknown>({ method: "GET", path: "/api/v1/namespaces/details", doing: "listing namespaces" }, signal);
-    if (!Array.isArray(details)) throw this.client.badResponse("the namespace listing is not a JSON array");
-    const out: NamespaceRecord[] = [];
-    for (const d of details as NamespaceDetails[]) {
-      if (typeof d?.name !== "string" || d.name === "") continue;
-      // IBM namespaces are private (only IBM's own images are public) and carry no description.
-      const record: NamespaceRecord = { registryId: this.id, name: d.name, description: "", visibility: "private", imageCount: 0, sizeBytes: 0 };
-      const created = parseTime(d.created_date);
-      const updated = parseTime(d.updated_date);
-      if (created) record.createdAt = created;
-      if (updated) record.updatedAt = updated;
-      out.push(record);
-    }
-    return out;
   }
 }
 
@@ -382,8 +250,3 @@ function viewOf(listing: Listing, order: readonly OrderTerm[]): ListedImage[] {
   }
   return view;
 }
-
-
-
-
-

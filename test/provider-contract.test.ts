@@ -83,6 +83,7 @@ describeProviderContract("ibm (fake)", { overNetwork: true }, async () => {
   return {
     provider: new IbmProvider(options),
     seeded,
+    retained: { entries: (p) => sum((p as IbmProvider).cacheSizes()), cap: 1_000 + 10_000 },
     namespaces: ["team", "tools"],
     newNamespace: "contract-ns",
     requests: () => fake.requests.length,
@@ -100,6 +101,7 @@ describeProviderContract("scaleway (fake)", { overNetwork: true }, async () => {
   return {
     provider: new ScalewayProvider(options),
     seeded,
+    retained: { entries: (p) => sum((p as ScalewayProvider).cacheSizes()), cap: 1_000 + 10_000 },
     namespaces: ["team", "tools"],
     newNamespace: "contract-ns",
     requests: () => fake.requests.length,

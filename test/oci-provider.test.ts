@@ -13,7 +13,7 @@ import { compareImages, imageKeyOf } from "../src/core/order.js";
 import type { ImageKey, ListImagesQuery } from "../src/core/provider.js";
 import type { ImageRecord, OrderTerm } from "../src/core/types.js";
 import { makeTempDir, newImage, run, writeImageIndex, writeSyntheticImage } from "./support/images.js";
-import { parseChallenges, parseNextLink } from "../src/adapters/oci/headers.js";
+import { parseChallenges, parseNextLink } from "../src/core/http/headers.js";
 import { parseRetryAfter } from "../src/core/resilience.js";
 import { inspectRaw, pushImage, selfSignedCertificate, startRegistry, type RunningRegistry } from "./support/registry.js";
 import { startTokenServer, type TokenServer } from "./support/token-server.js";

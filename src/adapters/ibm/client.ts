@@ -1,12 +1,12 @@
 // IBM Cloud Container Registry's API at one region endpoint: an IAM token from the API key (cached and
 // refreshed before it expires) as the Bearer token, `Account` on every call, and IBM's
 // `{code, message, request-id}` error bodies mapped to gRPC codes. Retries, the concurrency limit and
-// the circuit breaker are core/rest.ts's.
+// the circuit breaker are core/http/'s.
 import { Code, RegplaneError, providerError } from "../../core/errors.js";
 import { breakerOptionsOf, raceSignal, type BreakerTuning } from "../../core/resilience.js";
-import { RestClient, type RestReply, type RestTuning, type TokenSource } from "../../core/rest.js";
+import { RestClient, bearerAuth, type HttpReply, type HttpTuning, type TokenSource } from "../../core/http/index.js";
 
-export interface IbmClientOptions extends RestTuning, BreakerTuning {
+export interface IbmClientOptions extends HttpTuning, BreakerTuning {
   registryId: string;
   /** Origin of the registry's management API, e.g. https://us.icr.io. */
   baseUrl: URL;
@@ -43,7 +43,7 @@ export class IbmClient extends RestClient {
     super({
       ...options,
       provider: PROVIDER,
-      auth: iam,
+      auth: bearerAuth(iam),
       maxConcurrency: options.maxConcurrency ?? 8,
       breaker: breakerOptionsOf(options),
       // The image and namespace listings are not paged.
@@ -62,7 +62,7 @@ export class IbmClient extends RestClient {
   }
 
   /** Maps a non-2xx reply: IBM's `{code, message, request-id}` body, secrets scrubbed. */
-  failure(reply: RestReply, doing: string): RegplaneError {
+  failure(reply: HttpReply, doing: string): RegplaneError {
     const { code, message, requestId } = ibmErrorBody(reply.body);
     // IBM's words are redacted (and cut); our hint after them always stays whole.
     let text = this.redact(`${doing}: HTTP ${reply.status}${code ? ` ${code}` : ""}${message ? `: ${message}` : ""}${requestId ? ` (request-id ${requestId})` : ""}`);
@@ -132,7 +132,7 @@ class IamTokens extends RestClient implements TokenSource {
   }
 
   /** IAM refusing the API key is our configuration's problem, not the caller's: FAILED_PRECONDITION. */
-  failure(reply: RestReply, doing: string): RegplaneError {
+  failure(reply: HttpReply, doing: string): RegplaneError {
     const body = ibmErrorBody(reply.body);
     const metadata: Record<string, string> = { registry_id: this.registryId, provider: PROVIDER, http_status: String(reply.status) };
     if (body.code) metadata.provider_code = body.code;

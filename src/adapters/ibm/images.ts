@@ -17,7 +17,7 @@ import type { ImagePage, ListImagesQuery } from "../../core/provider.js";
 import type { ImageRecord, OrderTerm } from "../../core/types.js";
 import { narrowedRepository, pageLimit, sliceAfter } from "../../core/listing.js";
 import { raceSignal } from "../../core/resilience.js";
-import { header } from "../../core/rest.js";
+import { header } from "../../core/http/index.js";
 import { SharedReads } from "../../core/shared-reads.js";
 import type { IbmClient } from "./client.js";
 import type { IbmProviderOptions } from "./config.js";

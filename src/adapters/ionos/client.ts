@@ -1,13 +1,13 @@
 // The IONOS Container Registry REST API: Bearer (or Basic) auth, X-Contract-Number, and IONOS error
 // bodies ({httpStatus, messages:[{errorCode, message}]}) mapped to regplane errors. Retries and
-// deadlines are core/rest.ts's. Repositories and artifacts are read here offset page by offset page.
+// deadlines are core/http/'s. Repositories and artifacts are read here offset page by offset page.
 import { Code, RegplaneError, providerError } from "../../core/errors.js";
 import { arr, obj } from "../../core/json.js";
 import { fieldName } from "../../core/registry-config.js";
-import { RestClient, jsonOrUndefined, type RestCall, type RestReply, type RestTuning } from "../../core/rest.js";
+import { RestClient, basicAuth, bearerAuth, jsonOrUndefined, staticToken, type Authenticator, type HttpReply, type HttpTuning, type RestCall } from "../../core/http/index.js";
 import { checkedEndpoint } from "../../core/url-policy.js";
 
-export interface IonosClientOptions extends RestTuning {
+export interface IonosClientOptions extends HttpTuning {
   /** Configured registry id, named in every error. */
   registryId: string;
   /** API base URL, e.g. https://api.ionos.com/containerregistries. */
@@ -34,7 +34,7 @@ export const MAX_PAGES = 100_000;
 
 export class IonosClient extends RestClient<IonosCall> {
   constructor(private readonly options: IonosClientOptions) {
-    super({ ...options, provider: PROVIDER, baseUrl: endpointOf(options) });
+    super({ ...options, provider: PROVIDER, baseUrl: endpointOf(options), auth: authOf(options) });
   }
 
   /** Reads an offset/limit collection to its end; a 404 on the first page reads as empty. */
@@ -51,7 +51,7 @@ export class IonosClient extends RestClient<IonosCall> {
     }
   }
 
-  failure(reply: RestReply, doing: string): RegplaneError {
+  failure(reply: HttpReply, doing: string): RegplaneError {
     const doc = jsonOrUndefined(reply.body) as { messages?: Array<{ errorCode?: unknown; message?: unknown }> } | undefined;
     const messages = Array.isArray(doc?.messages) ? doc.messages : [];
     const code = typeof messages[0]?.errorCode === "string" ? messages[0].errorCode : undefined;
@@ -67,27 +67,21 @@ export class IonosClient extends RestClient<IonosCall> {
   }
 
   protected override headersFor(c: IonosCall): Record<string, string> {
-    const headers: Record<string, string> = { authorization: this.authorization(c) };
-    if (this.options.contractNumber) headers["x-contract-number"] = this.options.contractNumber;
-    return headers;
-  }
-
-  protected override secrets(): string[] {
     const { token, username, password } = this.options;
-    const basic = username !== undefined && password !== undefined ? Buffer.from(`${username}:${password}`).toString("base64") : undefined;
-    return [token, password, basic].filter((s): s is string => s !== undefined);
-  }
-
-  private authorization(c: IonosCall): string {
-    const { token, username, password } = this.options;
-    if (token) return `Bearer ${token}`;
-    if (c.bearerOnly || username === undefined || password === undefined) {
+    if (!token && (c.bearerOnly || username === undefined || password === undefined)) {
       throw new RegplaneError(Code.FAILED_PRECONDITION, `registry ${JSON.stringify(this.registryId)} (${PROVIDER}): ${c.doing} needs an API token (IONOS accepts only Bearer tokens there); set token or tokenFile`, {
         errorInfo: { reason: "PROVIDER_TOKEN_REQUIRED", metadata: { registry_id: this.registryId, provider: PROVIDER } },
       });
     }
-    return `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
+    return this.options.contractNumber ? { "x-contract-number": this.options.contractNumber } : {};
   }
+}
+
+/** The token as Bearer when there is one, else Basic credentials; calls needing a token check for one (headersFor). */
+function authOf(options: IonosClientOptions): Authenticator | undefined {
+  if (options.token) return bearerAuth(staticToken(options.token));
+  if (options.username !== undefined && options.password !== undefined) return basicAuth(options.username, options.password);
+  return undefined;
 }
 
 /** The endpoint as a base URL whose path ends in "/", so call paths resolve under it. It is the entry's `endpoint` field. */

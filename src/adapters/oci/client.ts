@@ -7,11 +7,11 @@ import { LRUCache } from "lru-cache";
 import { Agent, request } from "undici";
 import type { IncomingHttpHeaders } from "undici/types/header.js";
 import { Code, RegplaneError, invalidField, providerError, redact } from "../../core/errors.js";
-import { parseChallenges, parseNextLink, type Challenge } from "./headers.js";
+import { parseChallenges, parseNextLink, type Challenge } from "../../core/http/headers.js";
 import { WeightedLru } from "../../core/lru.js";
 import { MANIFEST_ACCEPT, digestOf, isDigest, parseConfigCreated } from "../../core/manifest.js";
 import { CircuitBreaker, Semaphore, attemptSignal, backoffDelay, breakerOptionsOf, parseRetryAfter, raceSignal, sleep, type BreakerTuning } from "../../core/resilience.js";
-import { describeNetworkError, header, readBody, type RestTuning } from "../../core/rest.js";
+import { describeNetworkError, header, readBody, type HttpTuning } from "../../core/http/index.js";
 import { endpointProblem } from "../../core/url-policy.js";
 
 export interface OciLogger {
@@ -19,7 +19,7 @@ export interface OciLogger {
   debug?(msg: string, ctx?: object): void;
 }
 
-export interface OciClientOptions extends RestTuning, BreakerTuning {
+export interface OciClientOptions extends HttpTuning, BreakerTuning {
   /** Registry id, named in every error. */
   registryId: string;
   /** Provider name in errors and ErrorInfo; "oci" unless an adapter reusing the client passes its own. */

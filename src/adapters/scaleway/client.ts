@@ -1,13 +1,13 @@
 // HTTP to one region of the Scaleway Container Registry API: `X-Auth-Token` on every call, Retry-After
 // (or the body's reset_seconds) for retries, and Scaleway's `{type, message, …}` error bodies mapped to
-// gRPC codes by their type. Retries, the concurrency limit and the circuit breaker are core/rest.ts's.
+// gRPC codes by their type. Retries, the concurrency limit and the circuit breaker are core/http/'s.
 // Also the two ways of calling it the images and namespaces share: reading a paged list whole, and a
 // DELETE waited on until Scaleway no longer reports the resource.
 import { Code, RegplaneError, providerError } from "../../core/errors.js";
 import { breakerOptionsOf, sleep, type BreakerTuning } from "../../core/resilience.js";
-import { RestClient, type RestReply, type RestTuning } from "../../core/rest.js";
+import { RestClient, type HttpReply, type HttpTuning } from "../../core/http/index.js";
 
-export interface ScalewayClientOptions extends RestTuning, BreakerTuning {
+export interface ScalewayClientOptions extends HttpTuning, BreakerTuning {
   registryId: string;
   /** Origin of the API, e.g. https://api.scaleway.com. */
   apiUrl: URL;
@@ -127,12 +127,12 @@ export class ScalewayClient extends RestClient {
   }
 
   /** The `type` of an error reply, if its body is Scaleway's error shape. */
-  errorType(reply: RestReply): string | undefined {
+  errorType(reply: HttpReply): string | undefined {
     return errorBody(reply.body).type;
   }
 
   /** Maps a non-2xx reply by its error type (by HTTP status when the body has none). */
-  failure(reply: RestReply, doing: string): RegplaneError {
+  failure(reply: HttpReply, doing: string): RegplaneError {
     const body = errorBody(reply.body);
     let text = `${doing}: HTTP ${reply.status}${body.type ? ` ${body.type}` : ""}${body.message ? `: ${body.message}` : ""}`;
     if (body.type === "denied_authentication") text += ` (${body.method ?? "credentials"} ${body.reason ?? "rejected"}); check the secretKey configured for this registry`;
@@ -170,7 +170,7 @@ export class ScalewayClient extends RestClient {
   }
 
   /** Retry-After when sent, else a too_many_requests body's reset_seconds. */
-  protected override retryAfter(reply: RestReply): number | undefined {
+  protected override retryAfter(reply: HttpReply): number | undefined {
     const fromHeader = super.retryAfter(reply);
     if (fromHeader !== undefined || reply.status !== 429) return fromHeader;
     const reset = errorBody(reply.body).reset_seconds;

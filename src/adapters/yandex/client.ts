@@ -1,13 +1,13 @@
 // Yandex Cloud REST calls: an IAM token on every call (the token source is asked for a fresh one once
 // when the API answers UNAUTHENTICATED) and google.rpc.Status error bodies mapped to our errors.
-// Retries and deadlines are core/rest.ts's. YandexApi is the Container Registry API as the parts call
+// Retries and deadlines are core/http/'s. YandexApi is the Container Registry API as the parts call
 // it: paths under /container-registry/v1, token-paged listings, Operations polled to their end.
 import { Code, RegplaneError, providerError } from "../../core/errors.js";
 import { arr, obj, str } from "../../core/json.js";
 import { sleep } from "../../core/resilience.js";
-import { RestClient, jsonOrUndefined, type RestCall, type RestReply, type RestTuning, type TokenSource } from "../../core/rest.js";
+import { RestClient, bearerAuth, jsonOrUndefined, type HttpReply, type HttpTuning, type RestCall, type TokenSource } from "../../core/http/index.js";
 
-export interface YandexClientOptions extends RestTuning {
+export interface YandexClientOptions extends HttpTuning {
   /** Configured registry id, named in every error. */
   registryId: string;
   /** IAM tokens for every call; absent for the token exchange itself. */
@@ -37,15 +37,8 @@ const CODE_NAMES: Record<number, string> = {
 
 /** Calls take whole URLs: the API, operation and IAM endpoints are different hosts. */
 export class YandexClient extends RestClient {
-  private readonly carried: () => string[];
-
   constructor(options: YandexClientOptions) {
-    super({ ...options, provider: PROVIDER });
-    this.carried = options.secrets ?? (() => []);
-  }
-
-  protected override secrets(): string[] {
-    return [...super.secrets(), ...this.carried()];
+    super({ ...options, provider: PROVIDER, auth: options.auth && bearerAuth(options.auth) });
   }
 
   /** An asynchronous failure (Operation.error) as our error: the provider's gRPC code, its message. */
@@ -61,7 +54,7 @@ export class YandexClient extends RestClient {
     });
   }
 
-  failure(reply: RestReply, doing: string): RegplaneError {
+  failure(reply: HttpReply, doing: string): RegplaneError {
     const rpc = rpcStatusOf(jsonOrUndefined(reply.body));
     const name = rpc ? (CODE_NAMES[rpc.code] ?? String(rpc.code)) : undefined;
     const mapped = providerError({

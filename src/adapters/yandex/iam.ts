@@ -5,7 +5,7 @@
 import { constants, createPrivateKey, sign, type KeyObject } from "node:crypto";
 import { ConfigError } from "../../core/config.js";
 import { fieldName } from "../../core/registry-config.js";
-import type { TokenSource } from "../../core/rest.js";
+import type { TokenSource } from "../../core/http/index.js";
 import type { YandexClient } from "./client.js";
 
 export const DEFAULT_IAM_ENDPOINT = "https://iam.api.cloud.yandex.net/iam/v1/tokens";

@@ -4,7 +4,6 @@
 // applied, so a rate-limited create is not repeated either.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IonosProvider } from "../src/adapters/ionos/index.js";
-import { OciClient } from "../src/adapters/oci/client.js";
 import { ScalewayProvider } from "../src/adapters/scaleway/index.js";
 import { YandexProvider } from "../src/adapters/yandex/index.js";
 import { Code, RegplaneError } from "../src/core/errors.js";
@@ -51,7 +50,7 @@ function posts(requests: Array<{ method: string }>): number {
 }
 
 describe("IONOS", () => {
-  const provider = () => new IonosProvider({ id: "ionos", distributionClient: (options) => new OciClient(options), endpoint: ionos.url, insecure: true, token: TOKEN, ...FAST });
+  const provider = () => new IonosProvider({ id: "ionos", endpoint: ionos.url, insecure: true, token: TOKEN, ...FAST });
 
   it("a create answered 503 is sent once and reported UNAVAILABLE without RetryInfo", async () => {
     ionos.failNext({ method: "POST", pathPrefix: "/registries", status: 503 });

@@ -4,7 +4,7 @@ import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IonosProvider } from "../src/adapters/ionos/index.js";
-import type { DistributionClient } from "../src/core/distribution.js";
+import type { ManifestDeleter } from "../src/core/distribution/index.js";
 
 const TOKEN = "ionos-bounds-token";
 const REGISTRIES = 10_000;
@@ -49,7 +49,7 @@ describe("IonosProvider", () => {
       insecure: true,
       token: TOKEN,
       registryCredentials: { username: "robot", password: "robot-password" },
-      distributionClient: (): DistributionClient => {
+      distributionClient: (): ManifestDeleter => {
         opened++;
         return {
           deleteManifest: async () => "deleted",

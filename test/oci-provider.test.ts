@@ -7,7 +7,7 @@ import type { AddressInfo } from "node:net";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { OciProvider, type OciProviderOptions } from "../src/adapters/oci/index.js";
-import type { OciClient } from "../src/adapters/oci/client.js";
+import type { DistributionClient } from "../src/core/distribution/index.js";
 import { Code, RegplaneError } from "../src/core/errors.js";
 import { compareImages, imageKeyOf } from "../src/core/order.js";
 import type { ImageKey, ListImagesQuery } from "../src/core/provider.js";
@@ -57,8 +57,8 @@ async function listAll(p: OciProvider, query: Partial<ListImagesQuery> = {}): Pr
 }
 
 /** The provider's registry client, to watch its calls settle (never to change what it does). */
-function clientOf(p: OciProvider): OciClient {
-  return (p as unknown as { client: OciClient }).client;
+function clientOf(p: OciProvider): DistributionClient {
+  return (p as unknown as { client: DistributionClient }).client;
 }
 
 async function failure(promise: Promise<unknown>): Promise<RegplaneError> {

@@ -7,7 +7,7 @@ import { Code } from "../src/core/errors.js";
 import { IbmProvider } from "../src/adapters/ibm/index.js";
 import { IonosProvider } from "../src/adapters/ionos/index.js";
 import { LocalProvider } from "../src/adapters/local/index.js";
-import { OciClient, OciProvider } from "../src/adapters/oci/index.js";
+import { OciProvider } from "../src/adapters/oci/index.js";
 import { ScalewayProvider } from "../src/adapters/scaleway/index.js";
 import { YandexProvider } from "../src/adapters/yandex/index.js";
 import { IbmFake } from "./fakes/ibm.js";
@@ -122,7 +122,6 @@ describeProviderContract("ionos (fake, its OCI side the CNCF registry)", { overN
   for (const image of seeded) fake.addArtifact(inMemory.id, image.repository, { digest: image.digest, tags: ["t"] });
   const options = {
     id: "ionos",
-    distributionClient: (o: ConstructorParameters<typeof OciClient>[0]) => new OciClient(o),
     endpoint: fake.url,
     insecure: true,
     token,

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
-import type { DistributionClientFactory } from "../../core/distribution.js";
+import type { DistributionClientOptions, ManifestDeleter } from "../../core/distribution/index.js";
 import { entryName, fieldName, insecureSetting, onlyFields, optionalInteger, optionalString } from "../../core/registry-config.js";
 import type { IonosClientOptions } from "./client.js";
 
@@ -16,8 +16,8 @@ export interface RegistryCredentials {
 
 export interface IonosProviderOptions extends Omit<IonosClientOptions, "registryId" | "endpoint" | "pageSize"> {
   id: string;
-  /** Makes the client of a registry's OCI API that deletes go to. */
-  distributionClient: DistributionClientFactory;
+  /** Makes the client of a registry's OCI API that deletes go to; core's DistributionClient unless a test hands in its own. */
+  distributionClient?: (options: DistributionClientOptions) => ManifestDeleter;
   endpoint?: string;
   /** One IONOS registry (UUID); undefined covers every registry of the contract. */
   registryId?: string;
@@ -56,8 +56,7 @@ const KNOWN_FIELDS = new Set([
   "pageSize",
 ]);
 
-/** `distributionClient` makes the client of a registry's OCI API that deletes go to (the OCI adapter's). */
-export function ionosOptionsFromConfig(cfg: RegistryConfig, distributionClient: DistributionClientFactory, warn: (msg: string, ctx?: object) => void): IonosProviderOptions {
+export function ionosOptionsFromConfig(cfg: RegistryConfig, warn: (msg: string, ctx?: object) => void): IonosProviderOptions {
   onlyFields(cfg, KNOWN_FIELDS);
   const registryUsername = optionalString(cfg, "registryUsername");
   const registryPassword = optionalString(cfg, "registryPassword");
@@ -85,7 +84,6 @@ export function ionosOptionsFromConfig(cfg: RegistryConfig, distributionClient: 
   });
   return {
     id: cfg.id,
-    distributionClient,
     endpoint: optionalString(cfg, "endpoint"),
     insecure: insecureSetting(cfg),
     token: optionalString(cfg, "token"),

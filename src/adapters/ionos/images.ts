@@ -16,7 +16,7 @@
 // hostname with the credentials of an IONOS registry token, through the Distribution client the composition hands in
 // (the OCI adapter's).
 import { LRUCache } from "lru-cache";
-import type { DistributionClient } from "../../core/distribution.js";
+import { DistributionClient, type ManifestDeleter } from "../../core/distribution/index.js";
 import { Code, invalidField, RegplaneError } from "../../core/errors.js";
 import { arr, dateOf, obj, str } from "../../core/json.js";
 import { narrowedRepository, sortAndSlice } from "../../core/listing.js";
@@ -39,7 +39,7 @@ const MAX_OCI_CLIENTS = 256;
 
 interface OciClientEntry {
   hostname: string;
-  client: DistributionClient;
+  client: ManifestDeleter;
 }
 
 export class IonosImages {
@@ -191,7 +191,7 @@ export class IonosImages {
   }
 
   /** The OCI client for a registry's hostname, with that registry's token credentials. */
-  private ociClientFor(registry: RegistryRecord): DistributionClient {
+  private ociClientFor(registry: RegistryRecord): ManifestDeleter {
     if (!registry.hostname) {
       throw new RegplaneError(Code.FAILED_PRECONDITION, `registry ${JSON.stringify(this.id)} (ionos): IONOS registry ${registry.name} has no hostname yet`, {
         errorInfo: { reason: "PROVIDER_REGISTRY_NOT_READY", metadata: { registry_id: this.id, provider: PROVIDER } },
@@ -205,7 +205,7 @@ export class IonosImages {
         errorInfo: { reason: "PROVIDER_REGISTRY_TOKEN_MISSING", metadata: { registry_id: this.id, provider: PROVIDER } },
       });
     }
-    const client = this.options.distributionClient({
+    const client = (this.options.distributionClient ?? ((o) => new DistributionClient(o)))({
       registryId: this.id,
       provider: PROVIDER,
       endpoint: `${this.options.registryInsecure ? "http" : "https"}://${registry.hostname}`,

@@ -3,7 +3,6 @@
 // contract, or the one named by `registryId`.
 import type { ProviderContext } from "../../core/catalog.js";
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
-import type { DistributionClientFactory } from "../../core/distribution.js";
 import { configuredRegistry } from "../../core/listing.js";
 import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
 import { fieldName } from "../../core/registry-config.js";
@@ -19,9 +18,8 @@ export { DEFAULT_IONOS_ENDPOINT, type IonosProviderOptions, type RegistryCredent
 
 const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "create_registries", "update_registries", "delete_registries"];
 
-/** `distributionClient` makes the client of a registry's OCI API that deletes go to (the OCI adapter's). */
-export function ionosProviderFromConfig(cfg: RegistryConfig, ctx: ProviderContext, distributionClient: DistributionClientFactory): IonosProvider {
-  return new IonosProvider(ionosOptionsFromConfig(cfg, distributionClient, ctx.warn));
+export function ionosProviderFromConfig(cfg: RegistryConfig, ctx: ProviderContext): IonosProvider {
+  return new IonosProvider(ionosOptionsFromConfig(cfg, ctx.warn));
 }
 
 export class IonosProvider implements Provider {

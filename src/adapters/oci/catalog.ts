@@ -3,7 +3,8 @@
 import { Code, RegplaneError } from "../../core/errors.js";
 import { isRepositoryName } from "../../core/manifest.js";
 import { compareStrings } from "../../core/order.js";
-import type { OciClient, OciLogger } from "./client.js";
+import type { DistributionClient } from "../../core/distribution/index.js";
+import type { HttpLogger } from "../../core/http/index.js";
 
 const CATALOG_CLOSED_TTL_MS = 5 * 60_000;
 
@@ -17,10 +18,10 @@ export class OciCatalog {
    */
   constructor(
     private readonly id: string,
-    private readonly client: OciClient,
+    private readonly client: DistributionClient,
     private readonly configuredRepositories: string[] | undefined,
     private readonly catalogPageSize: number,
-    private readonly logger?: OciLogger,
+    private readonly logger?: HttpLogger,
   ) {}
 
   /** Repository names in ascending order starting at `from` (inclusive), one name at a time. */

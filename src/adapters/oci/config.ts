@@ -2,9 +2,9 @@
 import type { ProviderContext } from "../../core/catalog.js";
 import type { RegistryConfig } from "../../core/config.js";
 import { BREAKER_FIELDS, breakerSettings, onlyFields, optionalBoolean, optionalDuration, optionalInteger, optionalPositiveNumber, optionalString, optionalStrings, requiredString } from "../../core/registry-config.js";
-import type { OciClientOptions } from "./client.js";
+import type { DistributionClientOptions } from "../../core/distribution/index.js";
 
-export interface OciProviderOptions extends Omit<OciClientOptions, "registryId" | "provider"> {
+export interface OciProviderOptions extends Omit<DistributionClientOptions, "registryId" | "provider"> {
   id: string;
   /**
    * Repositories to list instead of the catalog (for registries whose _catalog is closed): exact

@@ -23,7 +23,7 @@ import type { ImageKey, ImagePage, ListImagesQuery } from "../../core/provider.j
 import type { BlobRecord, ImageRecord, OrderTerm } from "../../core/types.js";
 import { imageSize, isDigest, isImageConfigMediaType, isIndexMediaType, isRepositoryName, isTag, parseManifest, type ParsedManifest } from "../../core/manifest.js";
 import type { OciCatalog } from "./catalog.js";
-import type { OciClient } from "./client.js";
+import type { DistributionClient } from "../../core/distribution/index.js";
 
 /** Content of one manifest digest, the same in every repository that holds it. */
 interface ImageContent {
@@ -58,7 +58,7 @@ export class OciImages {
   /** `listingCacheTtlMs`: how long a repository's tag → digest map is reused while its tags/list is unchanged; 0 disables. */
   constructor(
     private readonly id: string,
-    private readonly client: OciClient,
+    private readonly client: DistributionClient,
     private readonly catalog: OciCatalog,
     private readonly listingCacheTtlMs: number,
   ) {}

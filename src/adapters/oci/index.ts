@@ -1,5 +1,5 @@
 // The OCI Distribution adapter: OciProvider for the catalog of registries and the `provider: oci` config
-// entry, OciClient for adapters that reach a registry's OCI API themselves (IONOS deletes).
+// entry; the registry's HTTP API is core's DistributionClient.
 import type { ProviderContext } from "../../core/catalog.js";
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
 import { configuredRegistry } from "../../core/listing.js";
@@ -8,23 +8,11 @@ import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "
 import { fieldName } from "../../core/registry-config.js";
 import type { Capability, ImageRecord, NamespaceRecord, RegistryRecord } from "../../core/types.js";
 import { OciCatalog } from "./catalog.js";
-import { OciClient, connectionProblem, type OciStats } from "./client.js";
+import { DistributionClient, connectionProblem, type DistributionStats } from "../../core/distribution/index.js";
 import { ociOptionsFromConfig, type OciProviderOptions } from "./config.js";
 import { OciImages } from "./images.js";
 import { OciNamespaces } from "./namespaces.js";
 
-export {
-  OciClient,
-  deleteScope,
-  pullScope,
-  type CatalogPage,
-  type ManifestBytes,
-  type ManifestHead,
-  type OciClientOptions,
-  type OciLogger,
-  type OciStats,
-  type RequestKind,
-} from "./client.js";
 export type { OciProviderOptions } from "./config.js";
 
 const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces"];
@@ -37,7 +25,7 @@ export class OciProvider implements Provider {
   readonly id: string;
   readonly kind = "oci";
   readonly capabilities: ReadonlySet<Capability> = new Set(CAPABILITIES);
-  readonly client: OciClient;
+  readonly client: DistributionClient;
   private readonly listingCacheTtlMs: number;
   private readonly images: OciImages;
   private readonly namespaces: OciNamespaces;
@@ -60,7 +48,7 @@ export class OciProvider implements Provider {
       configuredRepositories = [...options.repositories];
     }
     this.listingCacheTtlMs = options.listingCacheTtlMs ?? 30_000;
-    this.client = new OciClient({ ...options, registryId: options.id, provider: "oci" });
+    this.client = new DistributionClient({ ...options, registryId: options.id, provider: "oci" });
     const catalog = new OciCatalog(this.id, this.client, configuredRepositories, pageSize, options.logger);
     this.images = new OciImages(this.id, this.client, catalog, this.listingCacheTtlMs);
     this.namespaces = new OciNamespaces(this.id, catalog);
@@ -71,7 +59,7 @@ export class OciProvider implements Provider {
   }
 
   /** Requests sent to the registry so far (for benchmarks and tests). */
-  stats(): OciStats {
+  stats(): DistributionStats {
     return this.client.stats();
   }
 

@@ -107,3 +107,67 @@ export function capabilityMismatches(provider: Provider): string[] {
   }
   return out;
 }
+
+/** The image calls of a provider, owned by its images part. */
+export type ImageCalls = Pick<Provider, "listImages" | "getImage" | "deleteImage">;
+/** The namespace calls, owned by its namespaces part; the changes where the provider can make them. */
+export type NamespaceCalls = Pick<Provider, "listNamespaces" | "getNamespace" | "createNamespace" | "updateNamespace" | "deleteNamespace">;
+/** The calls on registries a provider account holds, owned by its registries part. */
+export type RegistryCalls = Pick<Provider, "listRegistries" | "getRegistry" | "createRegistry" | "updateRegistry" | "deleteRegistry">;
+
+const OPTIONAL_NAMESPACE_CALLS = ["createNamespace", "updateNamespace", "deleteNamespace"] as const;
+const REGISTRY_CALLS = ["listRegistries", "getRegistry", "createRegistry", "updateRegistry", "deleteRegistry"] as const;
+
+/**
+ * A Provider made of parts (an adapter's images.ts, namespaces.ts, registries.ts): each call goes to
+ * the part that owns it, and an optional call exists exactly when its part has it, so the declared
+ * capabilities can be checked against the methods (capabilityMismatches).
+ */
+export abstract class PartsProvider implements Provider {
+  abstract readonly id: string;
+  abstract readonly kind: string;
+  abstract readonly capabilities: ReadonlySet<Capability>;
+  abstract describe(): RegistryRecord;
+  protected abstract readonly images: ImageCalls;
+  protected abstract readonly namespaces: NamespaceCalls;
+  // `declare`: no field is emitted, so only forwardCalls makes these exist.
+  declare createNamespace?: Provider["createNamespace"];
+  declare updateNamespace?: Provider["updateNamespace"];
+  declare deleteNamespace?: Provider["deleteNamespace"];
+  declare listRegistries?: Provider["listRegistries"];
+  declare getRegistry?: Provider["getRegistry"];
+  declare createRegistry?: Provider["createRegistry"];
+  declare updateRegistry?: Provider["updateRegistry"];
+  declare deleteRegistry?: Provider["deleteRegistry"];
+
+  /** Called once the parts exist: makes the optional calls the parts have. */
+  protected forwardCalls(registries?: Partial<RegistryCalls>): void {
+    const self = this as unknown as Record<string, unknown>;
+    const bindFrom = (part: object | undefined, name: string) => {
+      const fn = (part as Record<string, unknown> | undefined)?.[name];
+      if (typeof fn === "function") self[name] = fn.bind(part);
+    };
+    for (const name of OPTIONAL_NAMESPACE_CALLS) bindFrom(this.namespaces, name);
+    for (const name of REGISTRY_CALLS) bindFrom(registries, name);
+  }
+
+  listImages(query: ListImagesQuery): Promise<ImagePage> {
+    return this.images.listImages(query);
+  }
+
+  getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined> {
+    return this.images.getImage(repository, digest, signal);
+  }
+
+  deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void> {
+    return this.images.deleteImage(repository, digest, signal);
+  }
+
+  listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }> {
+    return this.namespaces.listNamespaces(query);
+  }
+
+  getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
+    return this.namespaces.getNamespace(name, signal);
+  }
+}

@@ -4,8 +4,8 @@
 import type { ProviderContext } from "../../core/catalog.js";
 import type { RegistryConfig } from "../../core/config.js";
 import { configuredRegistry } from "../../core/listing.js";
-import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
-import type { Capability, ImageRecord, NamespaceRecord, RegistryRecord, Visibility } from "../../core/types.js";
+import { PartsProvider, type Provider } from "../../core/provider.js";
+import type { Capability, RegistryRecord } from "../../core/types.js";
 import { IbmClient, type IbmStats } from "./client.js";
 import { ibmOptionsFromConfig, type IbmProviderOptions } from "./config.js";
 import { IbmImages } from "./images.js";
@@ -19,21 +19,25 @@ export function ibmProviderFromConfig(cfg: RegistryConfig, ctx: ProviderContext)
   return new IbmProvider(ibmOptionsFromConfig(cfg, ctx.warn));
 }
 
-export class IbmProvider implements Provider {
+export class IbmProvider extends PartsProvider {
   readonly id: string;
   readonly kind = "ibm";
   readonly capabilities: ReadonlySet<Capability> = new Set(CAPABILITIES);
   readonly client: IbmClient;
   private readonly region?: string;
-  private readonly images: IbmImages;
-  private readonly namespaces: IbmNamespaces;
+  protected readonly images: IbmImages;
+  protected readonly namespaces: IbmNamespaces;
+  declare createNamespace: NonNullable<Provider["createNamespace"]>;
+  declare deleteNamespace: NonNullable<Provider["deleteNamespace"]>;
 
   constructor(options: IbmProviderOptions) {
+    super();
     this.id = options.id;
     this.region = options.region;
     this.client = new IbmClient({ ...options, registryId: options.id });
     this.images = new IbmImages(this.client, this.id, options);
     this.namespaces = new IbmNamespaces(this.client, this.id, options.resourceGroup, { deleted: () => this.images.forgetListings() });
+    this.forwardCalls();
   }
 
   describe(): RegistryRecord {
@@ -51,33 +55,5 @@ export class IbmProvider implements Provider {
 
   async close(): Promise<void> {
     await this.client.close();
-  }
-
-  listImages(query: ListImagesQuery): Promise<ImagePage> {
-    return this.images.listImages(query);
-  }
-
-  getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined> {
-    return this.images.getImage(repository, digest, signal);
-  }
-
-  deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void> {
-    return this.images.deleteImage(repository, digest, signal);
-  }
-
-  listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }> {
-    return this.namespaces.listNamespaces(query);
-  }
-
-  getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
-    return this.namespaces.getNamespace(name, signal);
-  }
-
-  createNamespace(ns: { name: string; description: string; visibility: Visibility }, signal: AbortSignal): Promise<NamespaceRecord> {
-    return this.namespaces.createNamespace(ns, signal);
-  }
-
-  deleteNamespace(name: string, signal: AbortSignal): Promise<void> {
-    return this.namespaces.deleteNamespace(name, signal);
   }
 }

@@ -4,9 +4,9 @@
 import type { ProviderContext } from "../../core/catalog.js";
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
 import { configuredRegistry } from "../../core/listing.js";
-import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
+import { PartsProvider, type Provider } from "../../core/provider.js";
 import { fieldName } from "../../core/registry-config.js";
-import type { Capability, ImageRecord, NamespaceRecord, RegistryPatch, RegistryRecord, RegistrySpec } from "../../core/types.js";
+import type { Capability, RegistryRecord } from "../../core/types.js";
 import { IonosClient } from "./client.js";
 import { DEFAULT_IONOS_ENDPOINT, ionosOptionsFromConfig, type IonosProviderOptions } from "./config.js";
 import { IonosImages } from "./images.js";
@@ -22,16 +22,22 @@ export function ionosProviderFromConfig(cfg: RegistryConfig, ctx: ProviderContex
   return new IonosProvider(ionosOptionsFromConfig(cfg, ctx.warn));
 }
 
-export class IonosProvider implements Provider {
+export class IonosProvider extends PartsProvider {
   readonly id: string;
   readonly kind = "ionos";
   readonly capabilities: ReadonlySet<Capability> = new Set(CAPABILITIES);
   private readonly client: IonosClient;
-  private readonly images: IonosImages;
-  private readonly namespaces: IonosNamespaces;
+  protected readonly images: IonosImages;
+  protected readonly namespaces: IonosNamespaces;
   private readonly registries: IonosRegistries;
+  declare listRegistries: NonNullable<Provider["listRegistries"]>;
+  declare getRegistry: NonNullable<Provider["getRegistry"]>;
+  declare createRegistry: NonNullable<Provider["createRegistry"]>;
+  declare updateRegistry: NonNullable<Provider["updateRegistry"]>;
+  declare deleteRegistry: NonNullable<Provider["deleteRegistry"]>;
 
   constructor(options: IonosProviderOptions) {
+    super();
     this.id = options.id;
     // Options are the entry's fields, so a bad one is a ConfigError; checked before the client opens its agent.
     if (!options.token && (options.username === undefined || options.password === undefined)) {
@@ -45,6 +51,7 @@ export class IonosProvider implements Provider {
     const scopes = new IonosScopes(this.client, this.registries, options.registryId);
     this.images = new IonosImages(options, this.client, scopes, this.registries);
     this.namespaces = new IonosNamespaces(options.id, scopes, options.registryId);
+    this.forwardCalls(this.registries);
   }
 
   describe(): RegistryRecord {
@@ -58,45 +65,5 @@ export class IonosProvider implements Provider {
   /** How many Distribution clients (one per IONOS registry deleted in) are open. */
   get ociClientCount(): number {
     return this.images.ociClientCount;
-  }
-
-  listImages(query: ListImagesQuery): Promise<ImagePage> {
-    return this.images.listImages(query);
-  }
-
-  getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined> {
-    return this.images.getImage(repository, digest, signal);
-  }
-
-  deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void> {
-    return this.images.deleteImage(repository, digest, signal);
-  }
-
-  listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }> {
-    return this.namespaces.listNamespaces(query);
-  }
-
-  getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
-    return this.namespaces.getNamespace(name, signal);
-  }
-
-  listRegistries(signal: AbortSignal): Promise<RegistryRecord[]> {
-    return this.registries.listRegistries(signal);
-  }
-
-  getRegistry(registryId: string, signal: AbortSignal): Promise<RegistryRecord | undefined> {
-    return this.registries.getRegistry(registryId, signal);
-  }
-
-  createRegistry(spec: RegistrySpec, signal: AbortSignal): Promise<RegistryRecord> {
-    return this.registries.createRegistry(spec, signal);
-  }
-
-  updateRegistry(registryId: string, patch: RegistryPatch, signal: AbortSignal): Promise<RegistryRecord> {
-    return this.registries.updateRegistry(registryId, patch, signal);
-  }
-
-  deleteRegistry(registryId: string, signal: AbortSignal): Promise<void> {
-    return this.registries.deleteRegistry(registryId, signal);
   }
 }

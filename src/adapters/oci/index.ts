@@ -4,9 +4,9 @@ import type { ProviderContext } from "../../core/catalog.js";
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
 import { configuredRegistry } from "../../core/listing.js";
 import { isRepositoryName } from "../../core/manifest.js";
-import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
+import { PartsProvider } from "../../core/provider.js";
 import { fieldName } from "../../core/registry-config.js";
-import type { Capability, ImageRecord, NamespaceRecord, RegistryRecord } from "../../core/types.js";
+import type { Capability, RegistryRecord } from "../../core/types.js";
 import { OciCatalog } from "./catalog.js";
 import { DistributionClient, connectionProblem, type DistributionStats } from "../../core/distribution/index.js";
 import { ociOptionsFromConfig, type OciProviderOptions } from "./config.js";
@@ -21,16 +21,17 @@ export function ociProviderFromConfig(cfg: RegistryConfig, ctx: ProviderContext)
   return new OciProvider(ociOptionsFromConfig(cfg, ctx));
 }
 
-export class OciProvider implements Provider {
+export class OciProvider extends PartsProvider {
   readonly id: string;
   readonly kind = "oci";
   readonly capabilities: ReadonlySet<Capability> = new Set(CAPABILITIES);
   readonly client: DistributionClient;
   private readonly listingCacheTtlMs: number;
-  private readonly images: OciImages;
-  private readonly namespaces: OciNamespaces;
+  protected readonly images: OciImages;
+  protected readonly namespaces: OciNamespaces;
 
   constructor(options: OciProviderOptions) {
+    super();
     this.id = options.id;
     // Options are the entry's fields, so a bad one is a ConfigError; checked before the client opens its agent.
     const bad = connectionProblem(options);
@@ -52,6 +53,7 @@ export class OciProvider implements Provider {
     const catalog = new OciCatalog(this.id, this.client, configuredRepositories, pageSize, options.logger);
     this.images = new OciImages(this.id, this.client, catalog, this.listingCacheTtlMs);
     this.namespaces = new OciNamespaces(this.id, catalog);
+    this.forwardCalls();
   }
 
   describe(): RegistryRecord {
@@ -70,25 +72,5 @@ export class OciProvider implements Provider {
 
   async close(): Promise<void> {
     await this.client.close();
-  }
-
-  listImages(query: ListImagesQuery): Promise<ImagePage> {
-    return this.images.listImages(query);
-  }
-
-  getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined> {
-    return this.images.getImage(repository, digest, signal);
-  }
-
-  deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void> {
-    return this.images.deleteImage(repository, digest, signal);
-  }
-
-  listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }> {
-    return this.namespaces.listNamespaces(query);
-  }
-
-  getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
-    return this.namespaces.getNamespace(name, signal);
   }
 }

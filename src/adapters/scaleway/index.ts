@@ -8,8 +8,8 @@
 import type { ProviderContext } from "../../core/catalog.js";
 import type { RegistryConfig } from "../../core/config.js";
 import { configuredRegistry } from "../../core/listing.js";
-import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
-import type { Capability, ImageRecord, NamespaceRecord, RegistryRecord, Visibility } from "../../core/types.js";
+import { PartsProvider, type Provider } from "../../core/provider.js";
+import type { Capability, RegistryRecord } from "../../core/types.js";
 import { ScalewayClient } from "./client.js";
 import { scalewayOptionsFromConfig, type ScalewayProviderOptions } from "./config.js";
 import { ScalewayImages } from "./images.js";
@@ -23,16 +23,20 @@ export function scalewayProviderFromConfig(cfg: RegistryConfig, _ctx: ProviderCo
   return new ScalewayProvider(scalewayOptionsFromConfig(cfg));
 }
 
-export class ScalewayProvider implements Provider {
+export class ScalewayProvider extends PartsProvider {
   readonly id: string;
   readonly kind = "scaleway";
   readonly capabilities: ReadonlySet<Capability> = new Set(CAPABILITIES);
   readonly client: ScalewayClient;
   private readonly region: string;
-  private readonly images: ScalewayImages;
-  private readonly namespaces: ScalewayNamespaces;
+  protected readonly images: ScalewayImages;
+  protected readonly namespaces: ScalewayNamespaces;
+  declare createNamespace: NonNullable<Provider["createNamespace"]>;
+  declare updateNamespace: NonNullable<Provider["updateNamespace"]>;
+  declare deleteNamespace: NonNullable<Provider["deleteNamespace"]>;
 
   constructor(options: ScalewayProviderOptions) {
+    super();
     this.id = options.id;
     this.region = options.region;
     this.client = new ScalewayClient({ ...options, registryId: options.id });
@@ -42,6 +46,7 @@ export class ScalewayProvider implements Provider {
       deleted: () => this.images.forgetSnapshotsAndTags(),
     });
     this.images = new ScalewayImages(this.client, this.id, this.namespaces, options);
+    this.forwardCalls();
   }
 
   describe(): RegistryRecord {
@@ -56,37 +61,5 @@ export class ScalewayProvider implements Provider {
 
   async close(): Promise<void> {
     await this.client.close();
-  }
-
-  listImages(query: ListImagesQuery): Promise<ImagePage> {
-    return this.images.listImages(query);
-  }
-
-  getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined> {
-    return this.images.getImage(repository, digest, signal);
-  }
-
-  deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void> {
-    return this.images.deleteImage(repository, digest, signal);
-  }
-
-  listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }> {
-    return this.namespaces.listNamespaces(query);
-  }
-
-  getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
-    return this.namespaces.getNamespace(name, signal);
-  }
-
-  createNamespace(ns: { name: string; description: string; visibility: Visibility }, signal: AbortSignal): Promise<NamespaceRecord> {
-    return this.namespaces.createNamespace(ns, signal);
-  }
-
-  updateNamespace(name: string, patch: { description?: string; visibility?: Visibility }, signal: AbortSignal): Promise<NamespaceRecord> {
-    return this.namespaces.updateNamespace(name, patch, signal);
-  }
-
-  deleteNamespace(name: string, signal: AbortSignal): Promise<void> {
-    return this.namespaces.deleteNamespace(name, signal);
   }
 }

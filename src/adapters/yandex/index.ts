@@ -4,9 +4,9 @@
 import type { ProviderContext } from "../../core/catalog.js";
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
 import { configuredRegistry } from "../../core/listing.js";
-import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
+import { PartsProvider, type Provider } from "../../core/provider.js";
 import { fieldName } from "../../core/registry-config.js";
-import type { Capability, ImageRecord, NamespaceRecord, RegistryPatch, RegistryRecord, RegistrySpec } from "../../core/types.js";
+import type { Capability, RegistryRecord } from "../../core/types.js";
 import { checkedEndpoint } from "../../core/url-policy.js";
 import { YandexApi, YandexClient } from "./client.js";
 import { DEFAULT_OPERATION_ENDPOINT, DEFAULT_YANDEX_ENDPOINT, yandexOptionsFromConfig, type YandexProviderOptions } from "./config.js";
@@ -24,7 +24,7 @@ export function yandexProviderFromConfig(cfg: RegistryConfig, _ctx: ProviderCont
   return new YandexProvider(yandexOptionsFromConfig(cfg));
 }
 
-export class YandexProvider implements Provider {
+export class YandexProvider extends PartsProvider {
   readonly id: string;
   readonly kind = "yandex";
   readonly capabilities: ReadonlySet<Capability> = new Set(CAPABILITIES);
@@ -34,11 +34,17 @@ export class YandexProvider implements Provider {
   private readonly iamClient: YandexClient;
   private readonly api: YandexApi;
   private readonly hostname: string;
-  private readonly images: YandexImages;
-  private readonly namespaces: YandexNamespaces;
+  protected readonly images: YandexImages;
+  protected readonly namespaces: YandexNamespaces;
   private readonly registries: YandexRegistries;
+  declare listRegistries: NonNullable<Provider["listRegistries"]>;
+  declare getRegistry: NonNullable<Provider["getRegistry"]>;
+  declare createRegistry: NonNullable<Provider["createRegistry"]>;
+  declare updateRegistry: NonNullable<Provider["updateRegistry"]>;
+  declare deleteRegistry: NonNullable<Provider["deleteRegistry"]>;
 
   constructor(options: YandexProviderOptions) {
+    super();
     this.id = options.id;
     // Options are the entry's fields, so a bad one is a ConfigError naming it.
     if (!options.folderId) throw new ConfigError(`${fieldName(options, "folderId")}: required`);
@@ -58,6 +64,7 @@ export class YandexProvider implements Provider {
     this.registries = new YandexRegistries(this.api, options.folderId, this.hostname);
     this.images = new YandexImages(options.id, this.api, options.folderId, options.registryId);
     this.namespaces = new YandexNamespaces(options.id, this.api, this.registries, options.registryId);
+    this.forwardCalls(this.registries);
   }
 
   describe(): RegistryRecord {
@@ -66,46 +73,6 @@ export class YandexProvider implements Provider {
 
   async close(): Promise<void> {
     await Promise.all([this.client.close(), this.iamClient.close()]);
-  }
-
-  listImages(query: ListImagesQuery): Promise<ImagePage> {
-    return this.images.listImages(query);
-  }
-
-  getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined> {
-    return this.images.getImage(repository, digest, signal);
-  }
-
-  deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void> {
-    return this.images.deleteImage(repository, digest, signal);
-  }
-
-  listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }> {
-    return this.namespaces.listNamespaces(query);
-  }
-
-  getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
-    return this.namespaces.getNamespace(name, signal);
-  }
-
-  listRegistries(signal: AbortSignal): Promise<RegistryRecord[]> {
-    return this.registries.listRegistries(signal);
-  }
-
-  getRegistry(registryId: string, signal: AbortSignal): Promise<RegistryRecord | undefined> {
-    return this.registries.getRegistry(registryId, signal);
-  }
-
-  createRegistry(spec: RegistrySpec, signal: AbortSignal): Promise<RegistryRecord> {
-    return this.registries.createRegistry(spec, signal);
-  }
-
-  updateRegistry(registryId: string, patch: RegistryPatch, signal: AbortSignal): Promise<RegistryRecord> {
-    return this.registries.updateRegistry(registryId, patch, signal);
-  }
-
-  deleteRegistry(registryId: string, signal: AbortSignal): Promise<void> {
-    return this.registries.deleteRegistry(registryId, signal);
   }
 }
 

@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";
 import { configWarnings, loadConfig } from "../core/config.js";
 import { runKeysCommand } from "./keys.js";
-import { startApp } from "../server/app.js";
+import { registrySchemas, startApp } from "../server/app.js";
 import { governHeapGrowth } from "../server/heap.js";
 import { createProcessLog } from "../server/logging.js";
 import { prepareDataDir, reportStartupFailure, routeGrpcLogs } from "../server/startup.js";
@@ -106,6 +106,7 @@ async function main(): Promise<number> {
         insecureNoAuth: values["insecure-no-auth"] ? true : undefined,
       },
       env: process.env,
+      registrySchemas,
     });
   } catch (err) {
     return failed(err);

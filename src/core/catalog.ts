@@ -3,6 +3,7 @@ import type { LockService } from "./locks.js";
 import { notFound } from "./errors.js";
 import { ConfigError, type FolderConfig, type RegistryConfig } from "./config.js";
 import { capabilityMismatches, type Provider } from "./provider.js";
+import { unknownProvider } from "./registry-config.js";
 
 export interface ProviderContext {
   dataDir: string;
@@ -47,7 +48,7 @@ export class Catalog implements RegistryView {
   static fromConfig(registries: RegistryConfig[], folders: FolderConfig[], factories: Record<string, ProviderFactory>, ctx: ProviderContext): Catalog {
     const providers = registries.map((r) => {
       const factory = factories[r.provider];
-      if (!factory) throw new ConfigError(`registries[${r.id}].provider: unknown provider ${JSON.stringify(r.provider)} (known: ${Object.keys(factories).join(", ")})`);
+      if (!factory) throw new ConfigError(unknownProvider(r, Object.keys(factories)));
       return factory(r, ctx);
     });
     return new Catalog(providers, folders);

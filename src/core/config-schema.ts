@@ -1,6 +1,7 @@
 // The shape of the config file, checked before any value is read: every section refuses keys it does not
 // know (naming the key path, with the closest known key), and every number and duration is range-checked.
-// Provider-specific fields of a `registries:` entry are checked by that provider's reader (registry-config.ts).
+// A `registries:` entry is checked by its provider's schema (adapters/<provider>/config.ts), built from the
+// entry field builders at the end of this file.
 import { z } from "zod";
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
@@ -169,20 +170,27 @@ export function closestKey(key: string, known: readonly string[]): string | unde
   return best;
 }
 
-function pathText(path: readonly PropertyKey[]): string {
+export function pathText(path: readonly PropertyKey[]): string {
   return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
 }
 
-/** The strict object schema at `path`, to list the keys it knows. */
-function shapeAt(path: readonly PropertyKey[]): string[] {
-  let schema: z.ZodType = configFileSchema;
+/** The strict object schema at `path` under `root`, to list the keys it knows. */
+export function keysAt(root: z.ZodType, path: readonly PropertyKey[]): string[] {
+  const unwrap = (schema: z.ZodType): z.ZodType => {
+    for (;;) {
+      if (schema instanceof z.ZodOptional || schema instanceof z.ZodNullable || schema instanceof z.ZodDefault) schema = schema.unwrap() as z.ZodType;
+      else if (schema instanceof z.ZodPipe) schema = (schema.in instanceof z.ZodTransform ? schema.out : schema.in) as z.ZodType;
+      else return schema;
+    }
+  };
+  let schema = root;
   for (const p of path) {
-    while (schema instanceof z.ZodOptional || schema instanceof z.ZodNullable) schema = schema.unwrap() as z.ZodType;
+    schema = unwrap(schema);
     if (schema instanceof z.ZodArray && typeof p === "number") schema = schema.element as z.ZodType;
     else if (schema instanceof z.ZodObject) schema = schema.shape[p as string] as z.ZodType;
     else return [];
   }
-  while (schema instanceof z.ZodOptional || schema instanceof z.ZodNullable) schema = schema.unwrap() as z.ZodType;
+  schema = unwrap(schema);
   return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
 }
 
@@ -193,7 +201,7 @@ export function configProblems(raw: unknown): string[] {
   const lines: string[] = [];
   for (const issue of result.error.issues) {
     if (issue.code === "unrecognized_keys") {
-      const known = shapeAt(issue.path);
+      const known = keysAt(configFileSchema, issue.path);
       for (const key of issue.keys) {
         const near = closestKey(key, known);
         lines.push(`${pathText([...issue.path, key])}: unknown key${near ? ` (did you mean ${near}?)` : ""}`);
@@ -205,4 +213,83 @@ export function configProblems(raw: unknown): string[] {
     }
   }
   return lines;
+}
+
+// The fields of a `registries:` entry (the schemas in adapters/<provider>/config.ts are built from these).
+// Each names its problem as entries always have ("must be …"); registry-config.ts adds registries[<id>].<field>.
+// A field left out is absent, or its default where the schema gives one with .default().
+
+/** A problem `read` found; `hint` goes between the field and the colon (`cacheBytes (bytes, …): …`). */
+export class EntryProblem {
+  constructor(
+    readonly message: string,
+    readonly hint?: string,
+  ) {}
+}
+
+function entryField<T>(read: (value: unknown) => T | EntryProblem) {
+  return z.unknown().transform((value, ctx) => {
+    const out = read(value);
+    if (!(out instanceof EntryProblem)) return out;
+    ctx.addIssue({ code: "custom", message: out.message, params: out.hint === undefined ? undefined : { hint: out.hint } });
+    return z.NEVER;
+  });
+}
+
+const mustBe = (what: string) => new EntryProblem(`must be ${what}`);
+
+/** Text; null and "" read as absent, unless `keepEmpty` (an empty password is a password; null is refused). */
+export function entryText(opts: { keepEmpty?: boolean } = {}) {
+  return entryField((v) => {
+    if (!opts.keepEmpty && (v === null || v === "")) return undefined;
+    return typeof v === "string" ? v : mustBe("a string");
+  }).optional();
+}
+
+/** Text that must be there; `hint` says where it may come from (secrets: ${ENV_VAR} or <field>File). */
+export function requiredText(hint?: string) {
+  return entryField((v) => {
+    if (v !== undefined && v !== null && v !== "" && typeof v !== "string") return mustBe("a string");
+    return typeof v === "string" && v !== "" ? v : new EntryProblem(hint === undefined ? "required" : `required (${hint})`);
+  });
+}
+
+export function entryFlag() {
+  return entryField((v) => (typeof v === "boolean" ? v : mustBe("true or false"))).optional();
+}
+
+/** A whole number from min to max; a numeric string (as from ${ENV}) counts. */
+export function entryWholeNumber(min: number, max: number) {
+  return entryField((v) => {
+    const n = typeof v === "string" ? Number(v) : v;
+    return typeof n === "number" && Number.isInteger(n) && n >= min && n <= max ? n : mustBe(`a whole number ${min}-${max}`);
+  }).optional();
+}
+
+export function entryPositiveNumber() {
+  return entryField((v) => (typeof v === "number" && Number.isFinite(v) && v > 0 ? v : mustBe("a positive number"))).optional();
+}
+
+export function entryTexts() {
+  return entryField((v) => (Array.isArray(v) && v.every((x) => typeof x === "string") ? (v as string[]) : mustBe("a list of strings"))).optional();
+}
+
+/** In milliseconds; with `positive`, 0 is refused. */
+export function entryDuration(opts: { positive?: boolean } = {}) {
+  return entryField((v) => {
+    const ms = durationMs(v);
+    if (ms === undefined) return new EntryProblem(`expected a duration like 500ms, 30s, 5m, 24h or 7d (got ${JSON.stringify(v)})`);
+    return opts.positive && ms === 0 ? mustBe("longer than 0") : ms;
+  }).optional();
+}
+
+/** Bytes: a whole number of at least 1, or with a unit (512KiB, 256MiB, 1GiB). */
+export function entrySize() {
+  return entryField((v) => {
+    const m = typeof v === "string" ? SIZE.exec(v.trim()) : null;
+    if (m) return bytesOf(v)!;
+    const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
+    if (typeof n === "number" && Number.isInteger(n) && n >= 1) return n;
+    return new EntryProblem(`expected a whole number ≥ 1 (got ${JSON.stringify(v)})`, "bytes, or like 512KiB / 256MiB / 1GiB");
+  }).optional();
 }

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { configProblems, LOG_LEVELS } from "./config-schema.js";
+import { registryProblems, type RegistrySchemas } from "./registry-config.js";
 
 export interface RegistryConfig {
   id: string;
@@ -139,6 +140,8 @@ export interface ConfigSources {
     insecureNoAuth?: boolean;
   };
   env: NodeJS.ProcessEnv;
+  /** Each provider's entry schema by `provider:` value; given, every `registries:` entry is checked by its own before regplane starts. */
+  registrySchemas?: RegistrySchemas;
 }
 
 function bool(value: unknown, where: string): boolean {
@@ -149,7 +152,7 @@ function bool(value: unknown, where: string): boolean {
   throw new ConfigError(`${where}: expected true or false (got ${JSON.stringify(value)})`);
 }
 
-export function loadConfig({ flags, env }: ConfigSources): Config {
+export function loadConfig({ flags, env, registrySchemas }: ConfigSources): Config {
   const file = flags.config ?? env.REGPLANE_CONFIG;
   let raw: Record<string, unknown> = {};
   let baseDir = process.cwd();
@@ -232,6 +235,10 @@ export function loadConfig({ flags, env }: ConfigSources): Config {
     return { id: folder.id, registries: [...folder.registries] };
   });
   loadAccessControl(config, raw, { flags, env }, baseDir);
+  if (registrySchemas !== undefined) {
+    const problems = registryProblems(config.registries, registrySchemas);
+    if (problems.length > 0) throw new ConfigError(problems[0]);
+  }
   return config;
 }
 

@@ -1,9 +1,10 @@
-// Readers for the provider-specific fields of one `registries:` entry, shared by every adapter's factory.
-// Each failure is a ConfigError naming the entry and the field: registries[<id>].<field>: <problem>.
-import { byteSize, ConfigError, parseDuration, type RegistryConfig } from "./config.js";
-import { closestKey } from "./config-schema.js";
+// A `registries:` entry checked by its provider's schema (adapters/<provider>/config.ts): the strict object
+// each schema is, its first problem as a ConfigError `registries[<id>].<field>: <problem>`, and shared checks.
+import { z } from "zod";
+import { ConfigError, type RegistryConfig } from "./config.js";
+import { closestKey, entryDuration, entryFlag, entryWholeNumber, keysAt, pathText } from "./config-schema.js";
 import type { BreakerTuning } from "./resilience.js";
-import { checkedEndpoint } from "./url-policy.js";
+import { endpointProblem } from "./url-policy.js";
 
 /** Takes just the id, so provider constructors checking their options can name fields the same way. */
 export function entryName(cfg: Pick<RegistryConfig, "id">): string {
@@ -14,93 +15,76 @@ export function fieldName(cfg: Pick<RegistryConfig, "id">, key: string): string 
   return `${entryName(cfg)}.${key}`;
 }
 
-function fail(cfg: RegistryConfig, key: string, problem: string): never {
-  throw new ConfigError(`${fieldName(cfg, key)}: ${problem}`);
+/** The provider schemas by `provider:` value; the composition (adapters/index.ts) hands them in. */
+export type RegistrySchemas = Readonly<Record<string, z.ZodType>>;
+
+/** A provider's entry: `id`, `provider` and the provider's own fields; any other key is refused. */
+export function registryEntry<T extends z.ZodRawShape>(shape: T) {
+  return z.strictObject({ id: z.string(), provider: z.string(), ...shape });
 }
 
-/** Refuses fields the provider does not know, so a misspelt setting is not silently ignored. */
-export function onlyFields(cfg: RegistryConfig, known: ReadonlySet<string>): void {
-  for (const key of Object.keys(cfg)) {
-    if (known.has(key)) continue;
-    const near = closestKey(key, [...known]);
-    fail(cfg, key, `unknown field for provider ${cfg.provider}${near ? ` (did you mean ${near}?)` : ""}`);
-  }
-}
+/** The `insecure` field every provider with endpoints takes: plain http allowed to them (url-policy.ts). */
+export const insecureField = entryFlag;
 
-/** Missing, null and "" all read as absent; `hint` says where the value may come from (secrets). */
-export function requiredString(cfg: RegistryConfig, key: string, hint?: string): string {
-  const v = optionalString(cfg, key);
-  if (v === undefined) fail(cfg, key, hint === undefined ? "required" : `required (${hint})`);
-  return v;
+/** The fields of a registry client that runs a breaker: when one that keeps failing stops being called, and for how long. */
+export const BREAKER_SHAPE = {
+  breakerThreshold: entryWholeNumber(1, 1000),
+  breakerCooldown: entryDuration({ positive: true }),
+};
+
+export function breakerTuning(entry: { breakerThreshold?: number; breakerCooldown?: number }): BreakerTuning {
+  return { breakerThreshold: entry.breakerThreshold, breakerCooldownMs: entry.breakerCooldown };
 }
 
 /**
- * Missing, null and "" read as unset. With `keepEmpty`, only a missing field is unset: "" is a value
- * (an empty password is a password) and null is refused.
+ * An endpoint field (or its default) under the URL policy, against the entry's `insecure`, for a schema's
+ * transform: a refusal becomes the field's issue, and undefined is returned.
  */
-export function optionalString(cfg: RegistryConfig, key: string, opts: { keepEmpty?: boolean } = {}): string | undefined {
-  const v = cfg[key];
-  if (v === undefined) return undefined;
-  if (!opts.keepEmpty && (v === null || v === "")) return undefined;
-  if (typeof v !== "string") fail(cfg, key, "must be a string");
-  return v;
+export function checkedEndpointIn(ctx: z.RefinementCtx, key: string, value: string, insecure: boolean): URL | undefined {
+  const problem = endpointProblem(value, insecure);
+  if (problem === undefined) return new URL(value);
+  ctx.addIssue({ code: "custom", message: problem, path: [key] });
+  return undefined;
 }
 
-export function optionalBoolean(cfg: RegistryConfig, key: string): boolean | undefined {
-  const v = cfg[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== "boolean") fail(cfg, key, "must be true or false");
-  return v;
+/** One line per problem of `cfg` under `schema`, unknown fields first (as they were refused before any value was read). */
+export function entryProblems(schema: z.ZodType, cfg: RegistryConfig): string[] {
+  const result = schema.safeParse(cfg);
+  if (result.success) return [];
+  const unknownFirst = [...result.error.issues].sort((a, b) => Number(b.code === "unrecognized_keys") - Number(a.code === "unrecognized_keys"));
+  const where = (path: readonly PropertyKey[]) => (path.length === 0 ? entryName(cfg) : `${entryName(cfg)}.${pathText(path)}`);
+  const lines: string[] = [];
+  for (const issue of unknownFirst) {
+    if (issue.code === "unrecognized_keys") {
+      const known = keysAt(schema, issue.path);
+      for (const key of issue.keys) {
+        const near = closestKey(key, known);
+        lines.push(`${where([...issue.path, key])}: unknown field for provider ${cfg.provider}${near ? ` (did you mean ${near}?)` : ""}`);
+      }
+    } else {
+      const hint = issue.code === "custom" && typeof issue.params?.hint === "string" ? ` (${issue.params.hint})` : "";
+      lines.push(`${where(issue.path)}${hint}: ${issue.message}`);
+    }
+  }
+  return lines;
 }
 
-/** A whole number from min to max; a numeric string (as from ${ENV}) counts. */
-export function optionalInteger(cfg: RegistryConfig, key: string, min: number, max: number): number | undefined {
-  const v = cfg[key];
-  if (v === undefined) return undefined;
-  const n = typeof v === "string" ? Number(v) : v;
-  if (typeof n !== "number" || !Number.isInteger(n) || n < min || n > max) fail(cfg, key, `must be a whole number ${min}-${max}`);
-  return n;
+/** `cfg` read by its provider's schema, or a ConfigError naming the first problem. */
+export function parseEntry<S extends z.ZodType>(schema: S, cfg: RegistryConfig): z.output<S> {
+  const result = schema.safeParse(cfg);
+  if (result.success) return result.data;
+  throw new ConfigError(entryProblems(schema, cfg)[0]);
 }
 
-export function optionalPositiveNumber(cfg: RegistryConfig, key: string): number | undefined {
-  const v = cfg[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) fail(cfg, key, "must be a positive number");
-  return v;
+/** Each entry dispatched by its `provider:` to that provider's schema; an unknown provider is refused as the catalog refuses it. */
+export function registryProblems(entries: readonly RegistryConfig[], schemas: RegistrySchemas): string[] {
+  return entries.flatMap((cfg) => {
+    const schema = Object.hasOwn(schemas, cfg.provider) ? schemas[cfg.provider] : undefined;
+    if (schema === undefined) return [unknownProvider(cfg, Object.keys(schemas))];
+    return entryProblems(schema, cfg);
+  });
 }
 
-export function optionalStrings(cfg: RegistryConfig, key: string): string[] | undefined {
-  const v = cfg[key];
-  if (v === undefined) return undefined;
-  if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) fail(cfg, key, "must be a list of strings");
-  return v as string[];
-}
-
-/** In milliseconds. */
-export function optionalDuration(cfg: RegistryConfig, key: string): number | undefined {
-  return cfg[key] === undefined ? undefined : parseDuration(cfg[key], fieldName(cfg, key));
-}
-
-export function optionalByteSize(cfg: RegistryConfig, key: string): number | undefined {
-  return cfg[key] === undefined ? undefined : byteSize(cfg[key], fieldName(cfg, key));
-}
-
-/** The entry's `insecure` field: plain http allowed to its endpoints (url-policy.ts). */
-export function insecureSetting(cfg: RegistryConfig): boolean {
-  return optionalBoolean(cfg, "insecure") ?? false;
-}
-
-/** An endpoint field (or its default) checked by the URL policy against the entry's `insecure`. */
-export function endpointSetting(cfg: RegistryConfig, key: string, fallback: string): URL {
-  return checkedEndpoint(optionalString(cfg, key) ?? fallback, fieldName(cfg, key), insecureSetting(cfg));
-}
-
-/** The fields `breakerSettings` reads, for the known-field lists of providers whose clients run a breaker. */
-export const BREAKER_FIELDS = ["breakerThreshold", "breakerCooldown"] as const;
-
-/** When a registry that keeps failing stops being called, and for how long. */
-export function breakerSettings(cfg: RegistryConfig): BreakerTuning {
-  const cooldown = optionalDuration(cfg, "breakerCooldown");
-  if (cooldown === 0) fail(cfg, "breakerCooldown", "must be longer than 0");
-  return { breakerThreshold: optionalInteger(cfg, "breakerThreshold", 1, 1000), breakerCooldownMs: cooldown };
+export function unknownProvider(cfg: RegistryConfig, known: readonly string[]): string {
+  return `${fieldName(cfg, "provider")}: unknown provider ${JSON.stringify(cfg.provider)} (known: ${known.join(", ")})`;
 }

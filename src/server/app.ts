@@ -2,6 +2,7 @@
 import { mkdirSync } from "node:fs";
 import type { Logger } from "pino";
 import { providerFactories } from "../adapters/index.js";
+export { registrySchemas } from "../adapters/index.js";
 import { Catalog, type ProviderFactory } from "../core/catalog.js";
 import { isLoopback, type Config } from "../core/config.js";
 import { OperationEngine } from "../core/operations.js";

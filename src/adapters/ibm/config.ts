@@ -1,7 +1,9 @@
-// IbmProviderOptions, and the `provider: ibm` registry entry of the config file checked and turned into them.
+// IbmProviderOptions, and the `provider: ibm` registry entry of the config file: its schema, giving them.
 // Secrets (apiKey) arrive already resolved from ${ENV} or apiKeyFile and are never echoed in errors.
-import { ConfigError, type RegistryConfig } from "../../core/config.js";
-import { BREAKER_FIELDS, breakerSettings, endpointSetting, fieldName, insecureSetting, onlyFields, optionalBoolean, optionalDuration, optionalInteger, optionalString, requiredString } from "../../core/registry-config.js";
+import { z } from "zod";
+import type { RegistryConfig } from "../../core/config.js";
+import { entryDuration, entryFlag, entryText, entryWholeNumber, requiredText } from "../../core/config-schema.js";
+import { BREAKER_SHAPE, breakerTuning, checkedEndpointIn, insecureField, parseEntry, registryEntry } from "../../core/registry-config.js";
 import type { IbmClientOptions } from "./client.js";
 
 export interface IbmProviderOptions extends Omit<IbmClientOptions, "registryId"> {
@@ -36,54 +38,57 @@ export const IBM_REGION_HOSTS: Readonly<Record<string, string>> = {
 
 export const DEFAULT_IAM_URL = "https://iam.cloud.ibm.com";
 
-const KNOWN_FIELDS = new Set([
-  "id",
-  "provider",
-  "region",
-  "registryUrl",
-  "iamUrl",
-  "insecure",
-  "account",
-  "apiKey",
-  "resourceGroup",
-  "listingCacheTtl",
-  "listManifests",
-  "maxAttempts",
-  "maxConcurrency",
-  "requestTimeout",
-  "maxRetryAfter",
-  ...BREAKER_FIELDS,
-]);
-
-export function ibmOptionsFromConfig(cfg: RegistryConfig, warn?: (msg: string, ctx?: object) => void): IbmProviderOptions {
-  onlyFields(cfg, KNOWN_FIELDS);
-  const region = optionalString(cfg, "region");
-  let baseUrl: URL;
-  if (optionalString(cfg, "registryUrl") !== undefined) {
-    baseUrl = new URL(endpointSetting(cfg, "registryUrl", "").origin);
+export const ibmEntrySchema = registryEntry({
+  region: entryText(),
+  registryUrl: entryText(),
+  iamUrl: entryText(),
+  insecure: insecureField(),
+  account: requiredText(),
+  apiKey: requiredText("use ${ENV_VAR} or apiKeyFile"),
+  resourceGroup: entryText(),
+  listingCacheTtl: entryDuration(),
+  listManifests: entryFlag(),
+  maxAttempts: entryWholeNumber(1, 10),
+  maxConcurrency: entryWholeNumber(1, 64),
+  requestTimeout: entryDuration(),
+  maxRetryAfter: entryDuration(),
+  ...BREAKER_SHAPE,
+}).transform((e, ctx) => {
+  const insecure = e.insecure ?? false;
+  let baseUrl: URL | undefined;
+  if (e.registryUrl !== undefined) {
+    baseUrl = checkedEndpointIn(ctx, "registryUrl", e.registryUrl, insecure);
   } else {
     const known = Object.keys(IBM_REGION_HOSTS).join(", ");
-    if (region === undefined) throw new ConfigError(`${fieldName(cfg, "region")}: required unless registryUrl is set (known: ${known})`);
-    const host = IBM_REGION_HOSTS[region];
-    if (host === undefined) throw new ConfigError(`${fieldName(cfg, "region")}: unknown region ${JSON.stringify(region)} (known: ${known})`);
+    const host = e.region === undefined ? undefined : IBM_REGION_HOSTS[e.region];
+    if (host === undefined) {
+      const problem = e.region === undefined ? `required unless registryUrl is set (known: ${known})` : `unknown region ${JSON.stringify(e.region)} (known: ${known})`;
+      ctx.addIssue({ code: "custom", message: problem, path: ["region"] });
+      return z.NEVER;
+    }
     baseUrl = new URL(`https://${host}`);
   }
+  const iamUrl = baseUrl && checkedEndpointIn(ctx, "iamUrl", e.iamUrl ?? DEFAULT_IAM_URL, insecure);
+  if (baseUrl === undefined || iamUrl === undefined) return z.NEVER;
   return {
-    id: cfg.id,
-    region,
-    baseUrl,
-    iamUrl: new URL(endpointSetting(cfg, "iamUrl", DEFAULT_IAM_URL).origin),
-    insecure: insecureSetting(cfg),
-    account: requiredString(cfg, "account"),
-    apiKey: requiredString(cfg, "apiKey", "use ${ENV_VAR} or apiKeyFile"),
-    resourceGroup: optionalString(cfg, "resourceGroup"),
-    listingCacheTtlMs: optionalDuration(cfg, "listingCacheTtl"),
-    listManifests: optionalBoolean(cfg, "listManifests"),
-    maxAttempts: optionalInteger(cfg, "maxAttempts", 1, 10),
-    maxConcurrency: optionalInteger(cfg, "maxConcurrency", 1, 64),
-    requestTimeoutMs: optionalDuration(cfg, "requestTimeout"),
-    maxRetryAfterMs: optionalDuration(cfg, "maxRetryAfter"),
-    ...breakerSettings(cfg),
-    warn,
+    id: e.id,
+    region: e.region,
+    baseUrl: new URL(baseUrl.origin),
+    iamUrl: new URL(iamUrl.origin),
+    insecure,
+    account: e.account,
+    apiKey: e.apiKey,
+    resourceGroup: e.resourceGroup,
+    listingCacheTtlMs: e.listingCacheTtl,
+    listManifests: e.listManifests,
+    maxAttempts: e.maxAttempts,
+    maxConcurrency: e.maxConcurrency,
+    requestTimeoutMs: e.requestTimeout,
+    maxRetryAfterMs: e.maxRetryAfter,
+    ...breakerTuning(e),
   };
+});
+
+export function ibmOptionsFromConfig(cfg: RegistryConfig, warn?: (msg: string, ctx?: object) => void): IbmProviderOptions {
+  return { ...parseEntry(ibmEntrySchema, cfg), warn };
 }

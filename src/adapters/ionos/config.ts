@@ -1,10 +1,12 @@
-// The `provider: ionos` entry of the config file, checked and turned into IonosProviderOptions; the
-// options themselves and the API's default endpoint.
+// The `provider: ionos` entry of the config file: its schema, giving IonosProviderOptions; the options
+// themselves and the API's default endpoint.
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
-import { ConfigError, type RegistryConfig } from "../../core/config.js";
+import { z } from "zod";
+import type { RegistryConfig } from "../../core/config.js";
+import { entryText, entryWholeNumber } from "../../core/config-schema.js";
 import type { DistributionClientOptions, ManifestDeleter } from "../../core/distribution/index.js";
-import { entryName, fieldName, insecureSetting, onlyFields, optionalInteger, optionalString } from "../../core/registry-config.js";
+import { insecureField, parseEntry, registryEntry } from "../../core/registry-config.js";
 import type { IonosClientOptions } from "./client.js";
 
 export const DEFAULT_IONOS_ENDPOINT = "https://api.ionos.com/containerregistries";
@@ -34,67 +36,71 @@ export interface IonosProviderOptions extends Omit<IonosClientOptions, "registry
   logger?: { warn(msg: string, ctx?: object): void };
 }
 
+/** One `registryTokens:` item; the config loader resolves `<field>File` at the entry's top level only, so an item reads its own. */
+const registryToken = z.preprocess(
+  (v) => v ?? {},
+  z
+    .strictObject({ registry: z.unknown().optional(), username: z.unknown().optional(), password: z.unknown().optional(), passwordFile: z.unknown().optional() }, { error: "needs registry, username and password (or passwordFile)" })
+    .transform((t, ctx) => {
+      let password = t.password;
+      if (typeof t.passwordFile === "string") {
+        if (!path.isAbsolute(t.passwordFile)) {
+          ctx.addIssue({ code: "custom", message: "must be an absolute path", path: ["passwordFile"] });
+          return z.NEVER;
+        }
+        try {
+          password = readFileSync(t.passwordFile, "utf8").trim();
+        } catch (err) {
+          ctx.addIssue({ code: "custom", message: `cannot read ${t.passwordFile}: ${(err as Error).message}`, path: ["passwordFile"] });
+          return z.NEVER;
+        }
+      }
+      if (typeof t.registry !== "string" || typeof t.username !== "string" || typeof password !== "string") {
+        ctx.addIssue({ code: "custom", message: "needs registry, username and password (or passwordFile)" });
+        return z.NEVER;
+      }
+      return [t.registry, { username: t.username, password }] as const;
+    }),
+);
+
 /**
- * Config fields (secrets through ${VAR} or a `<field>File`): endpoint, insecure, token | username + password,
- * contractNumber, registryId, registryUsername + registryPassword, registryTokens (a list of
- * {registry: <name or id>, username, password | passwordFile}), registryInsecure, pageSize.
+ * Secrets through ${VAR} or a `<field>File`: token | username + password, registryUsername +
+ * registryPassword, and each registryTokens item's password (or its own absolute passwordFile).
  */
-const KNOWN_FIELDS = new Set([
-  "id",
-  "provider",
-  "endpoint",
-  "insecure",
-  "token",
-  "username",
-  "password",
-  "contractNumber",
-  "registryId",
-  "registryUsername",
-  "registryPassword",
-  "registryTokens",
-  "registryInsecure",
-  "pageSize",
-]);
+export const ionosEntrySchema = registryEntry({
+  endpoint: entryText(),
+  insecure: insecureField(),
+  token: entryText(),
+  username: entryText(),
+  password: entryText(),
+  contractNumber: z.unknown().transform(String).optional(),
+  registryId: entryText(),
+  registryUsername: entryText(),
+  registryPassword: entryText(),
+  registryTokens: z.preprocess((v) => v ?? [], z.array(registryToken, { error: "must be a list of {registry, username, password}" })).transform((items) => Object.fromEntries(items)).optional(),
+  registryInsecure: z.unknown().transform((v) => v === true || v === "true").optional(),
+  pageSize: entryWholeNumber(1, 1000),
+}).transform((e, ctx) => {
+  if ((e.registryUsername === undefined) !== (e.registryPassword === undefined)) {
+    ctx.addIssue({ code: "custom", message: "registryUsername and registryPassword go together" });
+    return z.NEVER;
+  }
+  return {
+    id: e.id,
+    endpoint: e.endpoint,
+    insecure: e.insecure ?? false,
+    token: e.token,
+    username: e.username,
+    password: e.password,
+    contractNumber: e.contractNumber,
+    registryId: e.registryId,
+    registryCredentials: e.registryUsername !== undefined && e.registryPassword !== undefined ? { username: e.registryUsername, password: e.registryPassword } : undefined,
+    registryTokens: e.registryTokens ?? {},
+    registryInsecure: e.registryInsecure ?? false,
+    pageSize: e.pageSize,
+  };
+});
 
 export function ionosOptionsFromConfig(cfg: RegistryConfig, warn: (msg: string, ctx?: object) => void): IonosProviderOptions {
-  onlyFields(cfg, KNOWN_FIELDS);
-  const registryUsername = optionalString(cfg, "registryUsername");
-  const registryPassword = optionalString(cfg, "registryPassword");
-  if ((registryUsername === undefined) !== (registryPassword === undefined)) throw new ConfigError(`${entryName(cfg)}: registryUsername and registryPassword go together`);
-  const registryTokens: Record<string, RegistryCredentials> = {};
-  const tokens = cfg.registryTokens ?? [];
-  if (!Array.isArray(tokens)) throw new ConfigError(`${fieldName(cfg, "registryTokens")}: must be a list of {registry, username, password}`);
-  tokens.forEach((t: unknown, i) => {
-    const where = `${fieldName(cfg, "registryTokens")}[${i}]`;
-    const entry = (t ?? {}) as Record<string, unknown>;
-    // The config loader resolves `<field>File` at the top level only, so entries read their own.
-    let password = entry.password;
-    if (typeof entry.passwordFile === "string") {
-      if (!path.isAbsolute(entry.passwordFile)) throw new ConfigError(`${where}.passwordFile: must be an absolute path`);
-      try {
-        password = readFileSync(entry.passwordFile, "utf8").trim();
-      } catch (err) {
-        throw new ConfigError(`${where}.passwordFile: cannot read ${entry.passwordFile}: ${(err as Error).message}`);
-      }
-    }
-    if (typeof entry.registry !== "string" || typeof entry.username !== "string" || typeof password !== "string") {
-      throw new ConfigError(`${where}: needs registry, username and password (or passwordFile)`);
-    }
-    registryTokens[entry.registry] = { username: entry.username, password };
-  });
-  return {
-    id: cfg.id,
-    endpoint: optionalString(cfg, "endpoint"),
-    insecure: insecureSetting(cfg),
-    token: optionalString(cfg, "token"),
-    username: optionalString(cfg, "username"),
-    password: optionalString(cfg, "password"),
-    contractNumber: cfg.contractNumber === undefined ? undefined : String(cfg.contractNumber),
-    registryId: optionalString(cfg, "registryId"),
-    registryCredentials: registryUsername !== undefined && registryPassword !== undefined ? { username: registryUsername, password: registryPassword } : undefined,
-    registryTokens,
-    registryInsecure: cfg.registryInsecure === true || cfg.registryInsecure === "true",
-    pageSize: optionalInteger(cfg, "pageSize", 1, 1000),
-    logger: { warn },
-  };
+  return { ...parseEntry(ionosEntrySchema, cfg), logger: { warn } };
 }

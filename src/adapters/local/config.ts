@@ -1,7 +1,8 @@
-// The `provider: local` registry entry of the config file, checked and turned into LocalProviderOptions.
+// The `provider: local` registry entry of the config file: its schema, and the LocalProviderOptions it gives.
 import type { ProviderContext } from "../../core/catalog.js";
 import type { RegistryConfig } from "../../core/config.js";
-import { onlyFields, optionalByteSize, optionalDuration, optionalInteger, requiredString } from "../../core/registry-config.js";
+import { entryDuration, entrySize, entryWholeNumber, requiredText } from "../../core/config-schema.js";
+import { parseEntry, registryEntry } from "../../core/registry-config.js";
 import type { LockService } from "../../core/locks.js";
 
 export interface LocalProviderOptions {
@@ -26,18 +27,22 @@ export interface LocalProviderOptions {
   locks?: LockService;
 }
 
-const LOCAL_FIELDS = new Set(["id", "provider", "path", "cacheBytes", "gcGracePeriod", "maxMetadataBytes", "maxIndexDepth"]);
+/** `path` is filled in (dataDir/registry) and made absolute by the config loader. */
+export const localEntrySchema = registryEntry({
+  path: requiredText(),
+  cacheBytes: entrySize(),
+  gcGracePeriod: entryDuration(),
+  maxMetadataBytes: entrySize(),
+  maxIndexDepth: entryWholeNumber(1, 64),
+}).transform((e) => ({
+  id: e.id,
+  root: e.path,
+  cacheBytes: e.cacheBytes,
+  gcGracePeriodMs: e.gcGracePeriod,
+  maxMetadataBytes: e.maxMetadataBytes,
+  maxIndexDepth: e.maxIndexDepth,
+}));
 
 export function localOptionsFromConfig(cfg: RegistryConfig, ctx: ProviderContext): LocalProviderOptions {
-  onlyFields(cfg, LOCAL_FIELDS);
-  return {
-    id: cfg.id,
-    root: requiredString(cfg, "path"),
-    cacheBytes: optionalByteSize(cfg, "cacheBytes"),
-    gcGracePeriodMs: optionalDuration(cfg, "gcGracePeriod"),
-    maxMetadataBytes: optionalByteSize(cfg, "maxMetadataBytes"),
-    maxIndexDepth: optionalInteger(cfg, "maxIndexDepth", 1, 64),
-    onWarning: ctx.warn,
-    locks: ctx.locks,
-  };
+  return { ...parseEntry(localEntrySchema, cfg), onWarning: ctx.warn, locks: ctx.locks };
 }

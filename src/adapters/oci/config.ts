@@ -1,7 +1,8 @@
-// The `provider: oci` registry entry of the config file, checked and turned into OciProviderOptions.
+// The `provider: oci` registry entry of the config file: its schema, and the OciProviderOptions it gives.
 import type { ProviderContext } from "../../core/catalog.js";
 import type { RegistryConfig } from "../../core/config.js";
-import { BREAKER_FIELDS, breakerSettings, onlyFields, optionalBoolean, optionalDuration, optionalInteger, optionalPositiveNumber, optionalString, optionalStrings, requiredString } from "../../core/registry-config.js";
+import { entryDuration, entryPositiveNumber, entryText, entryTexts, entryWholeNumber, requiredText } from "../../core/config-schema.js";
+import { BREAKER_SHAPE, breakerTuning, insecureField, parseEntry, registryEntry } from "../../core/registry-config.js";
 import type { DistributionClientOptions } from "../../core/distribution/index.js";
 
 export interface OciProviderOptions extends Omit<DistributionClientOptions, "registryId" | "provider"> {
@@ -18,35 +19,32 @@ export interface OciProviderOptions extends Omit<DistributionClientOptions, "reg
   listingCacheTtlMs?: number;
 }
 
-const OCI_FIELDS = new Set([
-  "id",
-  "provider",
-  "endpoint",
-  "username",
-  "password",
-  "insecure",
-  "repositories",
-  "allowedRealmHosts",
-  "maxConcurrency",
-  "catalogPageSize",
-  "listingCacheTtl",
-  ...BREAKER_FIELDS,
-]);
+/** The endpoint is checked by the provider (with the credentials, as DistributionClient's options). */
+export const ociEntrySchema = registryEntry({
+  endpoint: requiredText(),
+  username: entryText({ keepEmpty: true }),
+  password: entryText({ keepEmpty: true }),
+  insecure: insecureField(),
+  repositories: entryTexts(),
+  allowedRealmHosts: entryTexts(),
+  maxConcurrency: entryWholeNumber(1, 256),
+  catalogPageSize: entryPositiveNumber(),
+  listingCacheTtl: entryDuration(),
+  ...BREAKER_SHAPE,
+}).transform((e) => ({
+  id: e.id,
+  endpoint: e.endpoint,
+  username: e.username,
+  password: e.password,
+  insecure: e.insecure,
+  repositories: e.repositories,
+  allowedRealmHosts: e.allowedRealmHosts,
+  maxConcurrency: e.maxConcurrency,
+  catalogPageSize: e.catalogPageSize,
+  listingCacheTtlMs: e.listingCacheTtl,
+  ...breakerTuning(e),
+}));
 
 export function ociOptionsFromConfig(cfg: RegistryConfig, ctx: ProviderContext): OciProviderOptions {
-  onlyFields(cfg, OCI_FIELDS);
-  return {
-    id: cfg.id,
-    endpoint: requiredString(cfg, "endpoint"),
-    username: optionalString(cfg, "username", { keepEmpty: true }),
-    password: optionalString(cfg, "password", { keepEmpty: true }),
-    insecure: optionalBoolean(cfg, "insecure"),
-    repositories: optionalStrings(cfg, "repositories"),
-    allowedRealmHosts: optionalStrings(cfg, "allowedRealmHosts"),
-    maxConcurrency: optionalInteger(cfg, "maxConcurrency", 1, 256),
-    catalogPageSize: optionalPositiveNumber(cfg, "catalogPageSize"),
-    listingCacheTtlMs: optionalDuration(cfg, "listingCacheTtl"),
-    ...breakerSettings(cfg),
-    logger: { warn: (msg, c) => ctx.warn(msg, c) },
-  };
+  return { ...parseEntry(ociEntrySchema, cfg), logger: { warn: (msg, c) => ctx.warn(msg, c) } };
 }

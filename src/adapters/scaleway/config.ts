@@ -1,7 +1,9 @@
-// ScalewayProviderOptions, and the `provider: scaleway` registry entry of the config file checked and
-// turned into them. The secretKey arrives already resolved from ${ENV} or secretKeyFile.
-import { ConfigError, type RegistryConfig } from "../../core/config.js";
-import { BREAKER_FIELDS, breakerSettings, endpointSetting, fieldName, insecureSetting, onlyFields, optionalDuration, optionalInteger, requiredString } from "../../core/registry-config.js";
+// ScalewayProviderOptions, and the `provider: scaleway` registry entry of the config file: its schema,
+// giving them. The secretKey arrives already resolved from ${ENV} or secretKeyFile.
+import { z } from "zod";
+import type { RegistryConfig } from "../../core/config.js";
+import { entryDuration, entryText, entryWholeNumber, requiredText } from "../../core/config-schema.js";
+import { BREAKER_SHAPE, breakerTuning, checkedEndpointIn, insecureField, parseEntry, registryEntry } from "../../core/registry-config.js";
 import type { ScalewayClientOptions } from "./client.js";
 
 /** The client's options (pollIntervalMs and deleteTimeoutMs among them) and the provider's own. */
@@ -15,44 +17,46 @@ export interface ScalewayProviderOptions extends Omit<ScalewayClientOptions, "re
 export const SCALEWAY_REGIONS = ["fr-par", "nl-ams", "pl-waw"] as const;
 export const DEFAULT_API_URL = "https://api.scaleway.com";
 
-const KNOWN_FIELDS = new Set([
-  "id",
-  "provider",
-  "region",
-  "projectId",
-  "secretKey",
-  "apiUrl",
-  "insecure",
-  "listingCacheTtl",
-  "pollInterval",
-  "deleteTimeout",
-  "maxAttempts",
-  "maxConcurrency",
-  "requestTimeout",
-  "maxRetryAfter",
-  ...BREAKER_FIELDS,
-]);
+export const scalewayEntrySchema = registryEntry({
+  region: requiredText(),
+  projectId: requiredText(),
+  secretKey: requiredText("use ${ENV_VAR} or secretKeyFile"),
+  apiUrl: entryText(),
+  insecure: insecureField(),
+  listingCacheTtl: entryDuration(),
+  pollInterval: entryDuration(),
+  deleteTimeout: entryDuration(),
+  maxAttempts: entryWholeNumber(1, 10),
+  maxConcurrency: entryWholeNumber(1, 64),
+  requestTimeout: entryDuration(),
+  maxRetryAfter: entryDuration(),
+  ...BREAKER_SHAPE,
+}).transform((e, ctx) => {
+  if (!(SCALEWAY_REGIONS as readonly string[]).includes(e.region)) {
+    ctx.addIssue({ code: "custom", message: `unknown region ${JSON.stringify(e.region)} (known: ${SCALEWAY_REGIONS.join(", ")})`, path: ["region"] });
+    return z.NEVER;
+  }
+  const insecure = e.insecure ?? false;
+  const apiUrl = checkedEndpointIn(ctx, "apiUrl", e.apiUrl ?? DEFAULT_API_URL, insecure);
+  if (apiUrl === undefined) return z.NEVER;
+  return {
+    id: e.id,
+    region: e.region,
+    projectId: e.projectId,
+    secretKey: e.secretKey,
+    apiUrl: new URL(apiUrl.origin),
+    insecure,
+    listingCacheTtlMs: e.listingCacheTtl,
+    pollIntervalMs: e.pollInterval,
+    deleteTimeoutMs: e.deleteTimeout,
+    maxAttempts: e.maxAttempts,
+    maxConcurrency: e.maxConcurrency,
+    requestTimeoutMs: e.requestTimeout,
+    maxRetryAfterMs: e.maxRetryAfter,
+    ...breakerTuning(e),
+  };
+});
 
 export function scalewayOptionsFromConfig(cfg: RegistryConfig): ScalewayProviderOptions {
-  onlyFields(cfg, KNOWN_FIELDS);
-  const region = requiredString(cfg, "region");
-  if (!(SCALEWAY_REGIONS as readonly string[]).includes(region)) {
-    throw new ConfigError(`${fieldName(cfg, "region")}: unknown region ${JSON.stringify(region)} (known: ${SCALEWAY_REGIONS.join(", ")})`);
-  }
-  return {
-    id: cfg.id,
-    region,
-    projectId: requiredString(cfg, "projectId"),
-    secretKey: requiredString(cfg, "secretKey", "use ${ENV_VAR} or secretKeyFile"),
-    apiUrl: new URL(endpointSetting(cfg, "apiUrl", DEFAULT_API_URL).origin),
-    insecure: insecureSetting(cfg),
-    listingCacheTtlMs: optionalDuration(cfg, "listingCacheTtl"),
-    pollIntervalMs: optionalDuration(cfg, "pollInterval"),
-    deleteTimeoutMs: optionalDuration(cfg, "deleteTimeout"),
-    maxAttempts: optionalInteger(cfg, "maxAttempts", 1, 10),
-    maxConcurrency: optionalInteger(cfg, "maxConcurrency", 1, 64),
-    requestTimeoutMs: optionalDuration(cfg, "requestTimeout"),
-    maxRetryAfterMs: optionalDuration(cfg, "maxRetryAfter"),
-    ...breakerSettings(cfg),
-  };
+  return parseEntry(scalewayEntrySchema, cfg);
 }

@@ -1,7 +1,9 @@
-// The `provider: yandex` entry of the config file, checked and turned into YandexProviderOptions; the
-// options themselves and the default API and operation endpoints.
+// The `provider: yandex` entry of the config file: its schema, giving YandexProviderOptions; the options
+// themselves and the default API and operation endpoints.
+import { z } from "zod";
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
-import { entryName, fieldName, insecureSetting, onlyFields, optionalString, requiredString } from "../../core/registry-config.js";
+import { entryText, requiredText } from "../../core/config-schema.js";
+import { fieldName, insecureField, parseEntry, registryEntry } from "../../core/registry-config.js";
 import type { YandexClientOptions } from "./client.js";
 import { parseAuthorizedKey, type IamCredentials } from "./iam.js";
 
@@ -28,43 +30,64 @@ export interface YandexProviderOptions extends Omit<YandexClientOptions, "regist
   operationTimeoutMs?: number;
 }
 
+const CREDENTIAL_FIELDS = ["serviceAccountKey", "oauthToken", "iamToken"] as const;
+
 /**
- * Config fields (secrets through ${VAR} or a `<field>File`): folderId, registryId, one of
- * serviceAccountKey (the key file's JSON; usually serviceAccountKeyFile), oauthToken or iamToken;
- * endpoint, operationEndpoint, iamEndpoint, insecure, hostname.
+ * Secrets through ${VAR} or a `<field>File`: exactly one of serviceAccountKey (the key file's JSON;
+ * usually serviceAccountKeyFile), oauthToken or iamToken. The endpoints are checked by the provider.
  */
-const KNOWN_FIELDS = new Set([
-  "id",
-  "provider",
-  "folderId",
-  "registryId",
-  "serviceAccountKey",
-  "oauthToken",
-  "iamToken",
-  "endpoint",
-  "operationEndpoint",
-  "iamEndpoint",
-  "insecure",
-  "hostname",
-]);
+export const yandexEntrySchema = registryEntry({
+  folderId: requiredText(),
+  registryId: entryText(),
+  serviceAccountKey: z.unknown().optional(),
+  oauthToken: z.unknown().optional(),
+  iamToken: z.unknown().optional(),
+  endpoint: entryText(),
+  operationEndpoint: entryText(),
+  iamEndpoint: entryText(),
+  insecure: insecureField(),
+  hostname: entryText(),
+}).transform((e, ctx) => {
+  const given = CREDENTIAL_FIELDS.filter((k) => e[k] !== undefined && e[k] !== "");
+  if (given.length !== 1) {
+    ctx.addIssue({ code: "custom", message: "yandex needs exactly one of serviceAccountKey (or serviceAccountKeyFile), oauthToken or iamToken" });
+    return z.NEVER;
+  }
+  const credentials = credentialsOf(e, given[0], ctx);
+  if (credentials === undefined) return z.NEVER;
+  return {
+    id: e.id,
+    folderId: e.folderId,
+    registryId: e.registryId,
+    credentials,
+    endpoint: e.endpoint,
+    operationEndpoint: e.operationEndpoint,
+    iamEndpoint: e.iamEndpoint,
+    insecure: e.insecure ?? false,
+    hostname: e.hostname,
+  };
+});
+
+/** The one credential field given, read; a problem becomes that field's issue. */
+function credentialsOf(e: { id: string } & Partial<Record<(typeof CREDENTIAL_FIELDS)[number], unknown>>, field: (typeof CREDENTIAL_FIELDS)[number], ctx: z.RefinementCtx): IamCredentials | undefined {
+  if (field === "serviceAccountKey") {
+    const where = fieldName(e, field);
+    try {
+      return { kind: "key", key: parseAuthorizedKey(e.serviceAccountKey, where) };
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      ctx.addIssue({ code: "custom", message: err.message.slice(`${where}: `.length), path: [field] });
+      return undefined;
+    }
+  }
+  const token = requiredText().safeParse(e[field]);
+  if (!token.success) {
+    ctx.addIssue({ code: "custom", message: token.error.issues[0].message, path: [field] });
+    return undefined;
+  }
+  return field === "oauthToken" ? { kind: "oauth", oauthToken: token.data } : { kind: "static", iamToken: token.data };
+}
 
 export function yandexOptionsFromConfig(cfg: RegistryConfig): YandexProviderOptions {
-  onlyFields(cfg, KNOWN_FIELDS);
-  const given = ["serviceAccountKey", "oauthToken", "iamToken"].filter((k) => cfg[k] !== undefined && cfg[k] !== "");
-  if (given.length !== 1) throw new ConfigError(`${entryName(cfg)}: yandex needs exactly one of serviceAccountKey (or serviceAccountKeyFile), oauthToken or iamToken`);
-  let credentials: IamCredentials;
-  if (given[0] === "serviceAccountKey") credentials = { kind: "key", key: parseAuthorizedKey(cfg.serviceAccountKey, fieldName(cfg, "serviceAccountKey")) };
-  else if (given[0] === "oauthToken") credentials = { kind: "oauth", oauthToken: requiredString(cfg, "oauthToken") };
-  else credentials = { kind: "static", iamToken: requiredString(cfg, "iamToken") };
-  return {
-    id: cfg.id,
-    folderId: requiredString(cfg, "folderId"),
-    registryId: optionalString(cfg, "registryId"),
-    credentials,
-    endpoint: optionalString(cfg, "endpoint"),
-    operationEndpoint: optionalString(cfg, "operationEndpoint"),
-    iamEndpoint: optionalString(cfg, "iamEndpoint"),
-    insecure: insecureSetting(cfg),
-    hostname: optionalString(cfg, "hostname"),
-  };
+  return parseEntry(yandexEntrySchema, cfg);
 }

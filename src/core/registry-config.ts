@@ -32,6 +32,15 @@ export const BREAKER_SHAPE = {
   breakerCooldown: entryDuration({ positive: true }),
 };
 
+/** The fields of a client on core/http's RestClient: attempts, concurrency, timeouts, and its breaker. */
+export const REST_CLIENT_SHAPE = {
+  maxAttempts: entryWholeNumber(1, 10),
+  maxConcurrency: entryWholeNumber(1, 64),
+  requestTimeout: entryDuration(),
+  maxRetryAfter: entryDuration(),
+  ...BREAKER_SHAPE,
+};
+
 export function breakerTuning(entry: { breakerThreshold?: number; breakerCooldown?: number }): BreakerTuning {
   return { breakerThreshold: entry.breakerThreshold, breakerCooldownMs: entry.breakerCooldown };
 }

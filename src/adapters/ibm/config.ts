@@ -2,8 +2,8 @@
 // Secrets (apiKey) arrive already resolved from ${ENV} or apiKeyFile and are never echoed in errors.
 import { z } from "zod";
 import type { RegistryConfig } from "../../core/config.js";
-import { entryDuration, entryFlag, entryText, entryWholeNumber, requiredText } from "../../core/config-schema.js";
-import { BREAKER_SHAPE, breakerTuning, checkedEndpointIn, insecureField, parseEntry, registryEntry } from "../../core/registry-config.js";
+import { entryDuration, entryFlag, entryText, requiredText } from "../../core/config-schema.js";
+import { REST_CLIENT_SHAPE, breakerTuning, checkedEndpointIn, insecureField, parseEntry, registryEntry } from "../../core/registry-config.js";
 import type { IbmClientOptions } from "./client.js";
 
 export interface IbmProviderOptions extends Omit<IbmClientOptions, "registryId"> {
@@ -48,11 +48,7 @@ export const ibmEntrySchema = registryEntry({
   resourceGroup: entryText(),
   listingCacheTtl: entryDuration(),
   listManifests: entryFlag(),
-  maxAttempts: entryWholeNumber(1, 10),
-  maxConcurrency: entryWholeNumber(1, 64),
-  requestTimeout: entryDuration(),
-  maxRetryAfter: entryDuration(),
-  ...BREAKER_SHAPE,
+  ...REST_CLIENT_SHAPE,
 }).transform((e, ctx) => {
   const insecure = e.insecure ?? false;
   let baseUrl: URL | undefined;

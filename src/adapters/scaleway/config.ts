@@ -2,8 +2,8 @@
 // giving them. The secretKey arrives already resolved from ${ENV} or secretKeyFile.
 import { z } from "zod";
 import type { RegistryConfig } from "../../core/config.js";
-import { entryDuration, entryText, entryWholeNumber, requiredText } from "../../core/config-schema.js";
-import { BREAKER_SHAPE, breakerTuning, checkedEndpointIn, insecureField, parseEntry, registryEntry } from "../../core/registry-config.js";
+import { entryDuration, entryText, requiredText } from "../../core/config-schema.js";
+import { REST_CLIENT_SHAPE, breakerTuning, checkedEndpointIn, insecureField, parseEntry, registryEntry } from "../../core/registry-config.js";
 import type { ScalewayClientOptions } from "./client.js";
 
 /** The client's options (pollIntervalMs and deleteTimeoutMs among them) and the provider's own. */
@@ -26,11 +26,7 @@ export const scalewayEntrySchema = registryEntry({
   listingCacheTtl: entryDuration(),
   pollInterval: entryDuration(),
   deleteTimeout: entryDuration(),
-  maxAttempts: entryWholeNumber(1, 10),
-  maxConcurrency: entryWholeNumber(1, 64),
-  requestTimeout: entryDuration(),
-  maxRetryAfter: entryDuration(),
-  ...BREAKER_SHAPE,
+  ...REST_CLIENT_SHAPE,
 }).transform((e, ctx) => {
   if (!(SCALEWAY_REGIONS as readonly string[]).includes(e.region)) {
     ctx.addIssue({ code: "custom", message: `unknown region ${JSON.stringify(e.region)} (known: ${SCALEWAY_REGIONS.join(", ")})`, path: ["region"] });

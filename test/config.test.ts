@@ -22,10 +22,10 @@ function configFile(yaml: string): string {
 
 describe("server.heapHeadroom", () => {
   it("defaults to 48 MiB, and the file and then the environment override it; 0 turns it off", () => {
-    expect(loadConfig({ flags: {}, env: {} }).heapHeadroomBytes).toBe(48 * 1024 * 1024);
+    expect(loadConfig({ flags: {}, env: {} }).server.heapHeadroom).toBe(48 * 1024 * 1024);
     const file = configFile("server: {heapHeadroom: 0}\n");
-    expect(loadConfig({ flags: { config: file }, env: {} }).heapHeadroomBytes).toBe(0);
-    expect(loadConfig({ flags: { config: file }, env: { REGPLANE_HEAP_HEADROOM: "96MiB" } }).heapHeadroomBytes).toBe(96 * 1024 * 1024);
+    expect(loadConfig({ flags: { config: file }, env: {} }).server.heapHeadroom).toBe(0);
+    expect(loadConfig({ flags: { config: file }, env: { REGPLANE_HEAP_HEADROOM: "96MiB" } }).server.heapHeadroom).toBe(96 * 1024 * 1024);
   });
 
   it("refuses what is not a size, naming the field", () => {

@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { ISSUED_TOKENS_KEPT } from "../src/adapters/ibm/client.js";
 import { IbmProvider } from "../src/adapters/ibm/index.js";
 import { ScalewayProvider } from "../src/adapters/scaleway/index.js";
 import { IbmFake } from "./fakes/ibm.js";
@@ -76,6 +77,24 @@ describe("IBM caches", () => {
     const { manifests } = provider.cacheSizes();
     expect(manifests).toBeGreaterThan(0);
     expect(manifests).toBeLessThanOrEqual(NAMES);
+  });
+
+  it("keeps only the latest IAM tokens to scrub, however many it was issued, and still scrubs the newest", async () => {
+    const { fake, provider } = await ibm();
+    fake.addNamespace("one-ns");
+    const rounds = 3 * ISSUED_TOKENS_KEPT;
+    // Each round the fake forgets every token it issued: the next call is refused, and a new token is fetched.
+    for (let i = 0; i < rounds; i++) {
+      fake.expireTokens();
+      await provider.listNamespaces({ limit: 10, signal: signal() });
+    }
+    expect(provider.stats().tokenRequests).toBeGreaterThanOrEqual(rounds);
+    expect(provider.cacheSizes().issuedTokens).toBe(ISSUED_TOKENS_KEPT);
+    const newest = fake.lastIssuedToken();
+    expect(newest).toBeDefined();
+    fake.failNext(500, `upstream echoed Bearer ${newest!}`);
+    const err = await provider.listNamespaces({ limit: 10, signal: signal() }).catch((e: Error) => e);
+    expect(String((err as Error).message)).not.toContain(newest!);
   });
 });
 

@@ -264,7 +264,7 @@ describe("--no-yandex-compat", () => {
 
 describe("the yandexCompat setting", () => {
   const load = (flags: { yandexCompat?: boolean; config?: string }, env: Record<string, string> = {}) =>
-    loadConfig({ flags, env }).yandexCompat;
+    loadConfig({ flags, env }).server.yandexCompat;
 
   it("is on by default; the flag, REGPLANE_YANDEX_COMPAT and server.yandexCompat turn it off, in that precedence", () => {
     const file = path.join(tempDir(), "regplane.yaml");

@@ -67,7 +67,7 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
 
 const { values } = parseArgs({ options: { config: { type: "string" }, "data-dir": { type: "string" } } });
 const config = loadConfig({ flags: { config: values.config, dataDir: values["data-dir"], grpcPort: "0", httpPort: "0", logLevel: "warn" }, env: {} });
-const logger = pino({ level: config.logLevel, base: { service: "regplane" } });
+const logger = pino({ level: config.server.logLevel, base: { service: "regplane" } });
 
 const ociProviders = new Map<string, OciProvider>();
 const builtInOci: ProviderFactory | undefined = Object.hasOwn(providerFactories, "oci") ? providerFactories.oci : undefined;

@@ -49,12 +49,12 @@ export async function healthcheck(argv: string[], env: NodeJS.ProcessEnv): Promi
   const fromPidOne = pidOneCommandLine();
   const flags = serverFlags(argv.length > 0 ? argv : fromPidOne.argv, argv.length > 0 ? process.cwd() : fromPidOne.cwd);
   const config = loadConfig({ flags, env });
-  const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host === "::" ? "::1" : config.host;
+  const host = config.server.host === "0.0.0.0" ? "127.0.0.1" : config.server.host === "::" ? "::1" : config.server.host;
   const key = env.REGPLANE_HEALTH_API_KEY;
   const status = await new Promise<number | undefined>((resolve) => {
     const get = config.tls ? https.get : http.get;
     const req = get(
-      { host, port: config.httpPort, path: "/healthz", rejectUnauthorized: false, headers: key ? { authorization: `Bearer ${key}` } : {}, timeout: 2500 },
+      { host, port: config.server.httpPort, path: "/healthz", rejectUnauthorized: false, headers: key ? { authorization: `Bearer ${key}` } : {}, timeout: 2500 },
       (res) => {
         res.resume();
         resolve(res.statusCode);
@@ -65,6 +65,6 @@ export async function healthcheck(argv: string[], env: NodeJS.ProcessEnv): Promi
   });
   if (status === 200) return 0;
   if (status === 401 && config.auth.protectHealth && !key) return 0;
-  process.stderr.write(`regplane healthcheck: ${status === undefined ? "no answer" : `HTTP ${status}`} from ${host}:${config.httpPort}/healthz\n`);
+  process.stderr.write(`regplane healthcheck: ${status === undefined ? "no answer" : `HTTP ${status}`} from ${host}:${config.server.httpPort}/healthz\n`);
   return 1;
 }

@@ -121,8 +121,8 @@ async function main(): Promise<number> {
       continue;
     }
   }
-  if (config.heapHeadroomBytes > 0) governHeapGrowth(config.heapHeadroomBytes);
-  log = createProcessLog(config.logLevel);
+  if (config.server.heapHeadroom > 0) governHeapGrowth(config.server.heapHeadroom);
+  log = createProcessLog(config.server.logLevel);
   const { logger } = log;
   routeGrpcLogs(logger);
   for (const warning of configWarnings(config)) logger.warn(warning);
@@ -142,7 +142,7 @@ async function main(): Promise<number> {
   setTimeout(() => {
     log.close(0);
     process.exit(1);
-  }, config.shutdownGraceMs + 2000).unref();
+  }, config.server.shutdownGrace + 2000).unref();
   await app.stop();
   log.close(1000);
   return 0;

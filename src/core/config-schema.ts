@@ -1,7 +1,7 @@
-// The shape of the config file, checked before any value is read: every section refuses keys it does not
-// know (naming the key path, with the closest known key), and every number and duration is range-checked.
-// A `registries:` entry is checked by its provider's schema (adapters/<provider>/config.ts), built from the
-// entry field builders at the end of this file.
+// The config file's schema, read to values: every section refuses keys it does not know (naming the key
+// path, with the closest known key), every number and duration is range-checked, and every default is
+// written here once. A `registries:` entry is checked by its provider's schema (adapters/<provider>/config.ts),
+// built from the entry field builders at the end of this file.
 import { z } from "zod";
 
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
@@ -22,129 +22,203 @@ function bytesOf(value: unknown): number | undefined {
   return m ? Number(m[1]) * UNIT_BYTES[(m[2] ?? "B") as keyof typeof UNIT_BYTES] : undefined;
 }
 
-/** A value `check` accepts; `check` returns the problem, or undefined. Absent (missing or null) means the default. */
-function field(check: (value: unknown) => string | undefined) {
-  return z
-    .unknown()
-    .superRefine((value, ctx) => {
-      const problem = check(value);
-      if (problem !== undefined) ctx.addIssue({ code: "custom", message: `${problem} (got ${JSON.stringify(value)})` });
-    })
-    .nullish();
+/** A problem `read` found; `hint` goes between the field and the colon (`cacheBytes (bytes, …): …`). */
+export class EntryProblem {
+  constructor(
+    readonly message: string,
+    readonly hint?: string,
+  ) {}
+}
+
+/**
+ * A setting of the file: `read` gives its value or the problem, and an absent one (missing, or null as an
+ * empty YAML value gives) reads as `fallback`, the default, written here once in the file's own notation.
+ */
+function setting<T>(read: (value: unknown) => T | EntryProblem): z.ZodType<T | undefined>;
+function setting<T>(read: (value: unknown) => T | EntryProblem, fallback: unknown): z.ZodType<T>;
+function setting<T>(read: (value: unknown) => T | EntryProblem, fallback?: unknown): z.ZodType<T | undefined> {
+  const value = z.unknown().transform((raw, ctx) => {
+    const given = raw ?? fallback;
+    if (given === undefined || given === null) return undefined;
+    const out = read(given);
+    if (!(out instanceof EntryProblem)) return out;
+    ctx.addIssue({ code: "custom", message: `${out.message} (got ${JSON.stringify(given)})` });
+    return z.NEVER;
+  });
+  // A missing key never reaches a transform in zod 4: without a default it stays absent, with one it is prefaulted.
+  return fallback === undefined ? value.optional() : value.prefault(fallback);
 }
 
 const show = (ms: number) => (ms % 86_400_000 === 0 ? `${ms / 86_400_000}d` : ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
 
-export function duration(min: number, max: number) {
-  return field((v) => {
+/** Milliseconds, from min to max. */
+function duration(min: number, max: number) {
+  return (v: unknown) => {
     const ms = durationMs(v);
-    if (ms === undefined) return "expected a duration like 500ms, 30s, 5m, 24h or 7d";
-    return ms < min || ms > max ? `expected a duration from ${show(min)} to ${show(max)}` : undefined;
-  });
+    if (ms === undefined) return new EntryProblem("expected a duration like 500ms, 30s, 5m, 24h or 7d");
+    return ms < min || ms > max ? new EntryProblem(`expected a duration from ${show(min)} to ${show(max)}`) : ms;
+  };
 }
+
+const numeric = (v: unknown) => (typeof v === "string" && v.trim() !== "" ? Number(v) : v);
 
 /** A whole number; a numeric string (as ${ENV} gives) counts. */
-export function wholeNumber(min: number, max: number) {
-  return field((v) => {
-    const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
-    return typeof n === "number" && Number.isInteger(n) && n >= min && n <= max ? undefined : `expected a whole number ${min}-${max}`;
-  });
+function wholeNumber(min: number, max: number) {
+  return (v: unknown) => {
+    const n = numeric(v);
+    return typeof n === "number" && Number.isInteger(n) && n >= min && n <= max ? n : new EntryProblem(`expected a whole number ${min}-${max}`);
+  };
 }
 
-export function number(min: number, max: number) {
-  return field((v) => {
-    const n = typeof v === "string" && v.trim() !== "" ? Number(v) : v;
-    return typeof n === "number" && Number.isFinite(n) && n >= min && n <= max ? undefined : `expected a number from ${min} to ${max}`;
-  });
+function number(min: number, max: number) {
+  return (v: unknown) => {
+    const n = numeric(v);
+    return typeof n === "number" && Number.isFinite(n) && n >= min && n <= max ? n : new EntryProblem(`expected a number from ${min} to ${max}`);
+  };
 }
 
 /** Bytes, or with a unit (512KiB, 256MiB, 1GiB). */
-export function size(min: number, max: number) {
-  return field((v) => {
+function size(min: number, max: number) {
+  return (v: unknown) => {
     const n = bytesOf(v);
-    if (n === undefined) return "expected a size in bytes, or like 512KiB / 256MiB / 1GiB";
-    return n < min || n > max ? `expected a size from ${min} to ${max} bytes` : undefined;
-  });
+    if (n === undefined) return new EntryProblem("expected a size in bytes, or like 512KiB / 256MiB / 1GiB");
+    return n < min || n > max ? new EntryProblem(`expected a size from ${min} to ${max} bytes`) : n;
+  };
 }
 
-const BOOLEAN_WORDS = new Set(["true", "false", "1", "0", "yes", "no", "on", "off"]);
-const boolean = field((v) =>
-  typeof v === "boolean" || (typeof v === "string" && BOOLEAN_WORDS.has(v.trim().toLowerCase())) ? undefined : "expected true or false",
-);
-const text = field((v) => (typeof v === "string" ? undefined : "expected a string"));
-const texts = field((v) => (Array.isArray(v) && v.every((x) => typeof x === "string") ? undefined : "expected a list of strings"));
-const port = wholeNumber(0, 65535);
-export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
-const logLevel = field((v) => (typeof v === "string" && LOG_LEVELS.includes(v) ? undefined : `expected one of ${LOG_LEVELS.join(", ")}`));
-const role = field((v) => (v === "viewer" || v === "editor" ? undefined : "expected viewer or editor"));
+const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = { true: true, false: false, 1: true, 0: false, yes: true, no: false, on: true, off: false };
+/** true/false, or a word for one (yes, on, 1, …) as the environment gives. */
+export function booleanWord(v: unknown): boolean | undefined {
+  if (typeof v === "boolean") return v;
+  const word = typeof v === "string" ? v.trim().toLowerCase() : "";
+  return Object.hasOwn(BOOLEAN_WORDS, word) ? BOOLEAN_WORDS[word] : undefined;
+}
+const boolean = (v: unknown) => booleanWord(v) ?? new EntryProblem("expected true or false");
+const text = (v: unknown) => (typeof v === "string" ? v : new EntryProblem("expected a string"));
+const texts = (v: unknown) => (Array.isArray(v) && v.every((x) => typeof x === "string") ? (v as string[]) : new EntryProblem("expected a list of strings"));
+const oneOf =
+  <T extends string>(values: readonly T[], expected = `expected one of ${values.join(", ")}`) =>
+  (v: unknown) =>
+    values.includes(v as T) ? (v as T) : new EntryProblem(expected);
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+const ROLES = ["viewer", "editor"] as const;
+const role = setting(oneOf(ROLES, "expected viewer or editor"), "viewer");
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
-/**
- * The `limits:` section, one line a key: add a key here with its range, and read it in config.ts.
- * Exported so other sections' checks can reuse the same readers.
- */
-export const LIMIT_KEYS = {
-  maxMessageBytes: size(1, 1024 ** 3),
-  maxConcurrentStreams: wholeNumber(1, 100_000),
-  ratePerSecond: number(0, 1_000_000),
-  burst: wholeNumber(1, 10_000_000),
-  defaultDeadline: duration(1, DAY),
-  maxDeadline: duration(1, DAY),
-  maxJsonDepth: wholeNumber(1, 10_000),
-  authFailuresPerSecond: number(0, 1_000_000),
-  authFailureBurst: wholeNumber(1, 10_000_000),
-  maxPendingKeyVerifications: wholeNumber(1, 64),
+/** A section: a mapping that refuses keys it does not know; absent, its settings take their defaults. */
+const section = <T extends z.ZodRawShape>(shape: T) => z.preprocess((v) => v ?? {}, z.strictObject(shape));
+const list = <T extends z.ZodType>(item: T, fallback: unknown[] = []) => z.preprocess((v) => v ?? fallback, z.array(item));
+
+/** `limits:`, durations read to milliseconds and sizes to bytes; DEFAULT_LIMITS is it read from nothing. */
+const limitsSchema = section({
+  /** Largest request message either port accepts. */
+  maxMessageBytes: setting(size(1, 1024 ** 3), "4MiB"),
+  /** HTTP/2 streams one connection may have open at once, on both ports. */
+  maxConcurrentStreams: setting(wholeNumber(1, 100_000), 100),
+  /** Calls per second per principal (token bucket); 0 turns the limit off. */
+  ratePerSecond: setting(number(0, 1_000_000), 0),
+  /** The bucket's size; by default twice the rate (at least 1). */
+  burst: setting(wholeNumber(1, 10_000_000)),
+  /** Deadline applied to a call whose client sent none. */
+  defaultDeadline: setting(duration(1, DAY), "60s"),
+  /** Longest deadline a call runs under, whatever the client asked for. */
+  maxDeadline: setting(duration(1, DAY), "5m"),
+  /** Deepest nesting a Connect JSON request may have, checked before it is parsed. */
+  maxJsonDepth: setting(wholeNumber(1, 10_000), 64),
+  /** Failed or missing credentials per client address per second (token bucket); 0 turns the limit off. */
+  authFailuresPerSecond: setting(number(0, 1_000_000), 10),
+  authFailureBurst: setting(wholeNumber(1, 10_000_000), 100),
+  /** scrypt key verifications running at once; more are refused with RESOURCE_EXHAUSTED. */
+  maxPendingKeyVerifications: setting(wholeNumber(1, 64), 2),
   // Node's timers hold at most 2^31-1 ms (about 24 days).
-  firstBytesTimeout: duration(1, 24 * DAY),
-  headersTimeout: duration(1, 24 * DAY),
-  idleTimeout: duration(1, 24 * DAY),
-  maxConnections: wholeNumber(1, 10_000_000),
-  maxConnectionsPerAddress: wholeNumber(1, 10_000_000),
-  keepaliveTime: duration(1, 24 * DAY),
-  keepaliveTimeout: duration(1, 24 * DAY),
-};
-
-const section = <T extends z.ZodRawShape>(shape: T) => z.strictObject(shape).nullish();
-const list = <T extends z.ZodType>(item: T) => z.array(item).nullish();
-
-export const configFileSchema = z.strictObject({
-  dataDir: text,
-  server: section({
-    host: text,
-    grpcPort: port,
-    httpPort: port,
-    corsOrigins: texts,
-    logLevel,
-    shutdownGrace: duration(0, HOUR),
-    registryTimeout: duration(1, HOUR),
-    yandexCompat: boolean,
-    heapHeadroom: size(0, 64 * 1024 ** 3),
-  }),
-  // Each provider's reader refuses the fields it does not know, naming registries[<id>].<field>.
-  registries: list(z.looseObject({ id: text, provider: text })),
-  folders: list(z.strictObject({ id: text, registries: texts })),
-  pageTokens: section({ ttl: duration(1000, 365 * DAY), keys: texts }),
-  operations: section({
-    retention: duration(0, 10 * 365 * DAY),
-    concurrency: wholeNumber(1, 1024),
-    lease: duration(1000, DAY),
-  }),
-  auth: section({
-    keys: list(z.strictObject({ name: text, hash: text, folders: texts, role })),
-    clientCerts: list(z.strictObject({ subject: text, folders: texts, role })),
-    protectReflection: boolean,
-    protectHealth: boolean,
-  }),
-  tls: section({ cert: text, key: text, clientCa: text }),
-  limits: section(LIMIT_KEYS),
-  state: section({
-    driver: field((v) => (v === "sqlite" || v === "postgres" ? undefined : "expected sqlite or postgres")),
-    url: text,
-    maxConnections: wholeNumber(2, 1000),
-  }),
+  /** A connection that has not shown its protocol (HTTP/2 preface or an HTTP/1.1 request line) by then is closed. */
+  firstBytesTimeout: setting(duration(1, 24 * DAY), "10s"),
+  /** An HTTP/1.1 request whose headers are incomplete, or an HTTP/2 connection without a first stream, by then is closed. */
+  headersTimeout: setting(duration(1, 24 * DAY), "10s"),
+  /** A connection with no traffic for this long is closed, on both ports. */
+  idleTimeout: setting(duration(1, 24 * DAY), "5m"),
+  /** Open connections per port; beyond it, new ones are closed at once. */
+  maxConnections: setting(wholeNumber(1, 10_000_000), 10_000),
+  maxConnectionsPerAddress: setting(wholeNumber(1, 10_000_000), 1000),
+  /** HTTP/2 keepalive: an idle connection is pinged this often and closed when no answer comes within keepaliveTimeout. */
+  keepaliveTime: setting(duration(1, 24 * DAY), "2h"),
+  keepaliveTimeout: setting(duration(1, 24 * DAY), "20s"),
+}).transform((limits, ctx) => {
+  if (limits.maxDeadline < limits.defaultDeadline) ctx.addIssue({ code: "custom", path: ["defaultDeadline"], message: "must be at most maxDeadline" });
+  return { ...limits, burst: limits.burst ?? Math.max(1, Math.ceil(limits.ratePerSecond * 2)) };
 });
+
+/** `operations:`; core/operations.ts takes its defaults from here. */
+const operationsSchema = section({
+  /** How long a finished operation stays readable. */
+  retention: setting(duration(0, 10 * 365 * DAY), "7d"),
+  /** Operations one replica runs at once. */
+  concurrency: setting(wholeNumber(1, 1024), 8),
+  /** How long a worker's claim on an operation lasts unless renewed; after a crash, its operations wait this long to run again. */
+  // Renewed every third of it, so a shorter lease than 1s would be lost to an ordinary pause of the process.
+  lease: setting(duration(1000, DAY), "30s"),
+});
+
+const POSTGRES_URL = /^postgres(ql)?:\/\//;
+
+/** `state:`: the SQLite file in dataDir, or a PostgreSQL shared by replicas. */
+const stateSchema = section({
+  driver: setting(oneOf(["sqlite", "postgres"] as const, "expected sqlite or postgres"), "sqlite"),
+  url: setting(text),
+  maxConnections: setting(wholeNumber(2, 1000)),
+}).transform((state, ctx) => {
+  if (state.driver === "sqlite") return { driver: "sqlite" as const };
+  if (state.url === undefined || !POSTGRES_URL.test(state.url)) {
+    ctx.addIssue({ code: "custom", path: ["url"], message: "a postgres:// URL is required with driver postgres (or set REGPLANE_DATABASE_URL)" });
+    return z.NEVER;
+  }
+  return { driver: "postgres" as const, url: state.url, ...(state.maxConnections !== undefined ? { maxConnections: state.maxConnections } : {}) };
+});
+
+const grantShape = { folders: setting(texts), role };
+
+/** The whole file, read to values: every default of the file is in this schema and nowhere else. */
+export const configFileSchema = z.strictObject({
+  dataDir: setting(text, "./data"),
+  server: section({
+    host: setting(text, "127.0.0.1"),
+    grpcPort: setting(wholeNumber(0, 65535), 50051),
+    httpPort: setting(wholeNumber(0, 65535), 8080),
+    corsOrigins: setting(texts, []),
+    logLevel: setting(oneOf(LOG_LEVELS), "info"),
+    shutdownGrace: setting(duration(0, HOUR), "10s"),
+    /** Share of a List call's deadline one registry may use before it is reported unreachable. */
+    registryTimeout: setting(duration(1, HOUR), "10s"),
+    /** Also serve ImageService and OperationService under the Yandex Cloud names on the gRPC port. */
+    yandexCompat: setting(boolean, true),
+    /** Garbage V8 may accumulate past the live heap before a full collection (see server/heap.ts); 0 leaves V8's own growth. */
+    heapHeadroom: setting(size(0, 64 * 1024 ** 3), "48MiB"),
+  }),
+  // Each provider's schema refuses the fields it does not know, naming registries[<id>].<field>.
+  registries: list(z.looseObject({ id: setting(text), provider: setting(text) }), [{ id: "local", provider: "local" }]),
+  /** Absent: one folder `default` holding every registry. */
+  folders: z.array(z.strictObject({ id: setting(text), registries: setting(texts) })).nullish(),
+  pageTokens: section({ ttl: setting(duration(1000, 365 * DAY), "24h"), keys: setting(texts, []) }),
+  operations: operationsSchema,
+  auth: section({
+    keys: list(z.strictObject({ name: setting(text), hash: setting(text), ...grantShape })),
+    clientCerts: list(z.strictObject({ subject: setting(text), ...grantShape })),
+    /** Require credentials for gRPC server reflection too. */
+    protectReflection: setting(boolean, false),
+    /** Require credentials for grpc.health.v1, /healthz and /metrics too. */
+    protectHealth: setting(boolean, false),
+  }),
+  tls: section({ cert: setting(text), key: setting(text), clientCa: setting(text) }),
+  limits: limitsSchema,
+  state: stateSchema,
+});
+
+export type ConfigFile = z.output<typeof configFileSchema>;
+
+/** Every setting with nothing configured: what the engine, the page tokens and the servers fall back to. */
+export const CONFIG_DEFAULTS: ConfigFile = configFileSchema.parse({});
 
 /** Edit distance counting a swap of neighbours as one edit (kyes → keys), case-insensitive, for "did you mean". */
 function distance(a: string, b: string): number {
@@ -194,10 +268,18 @@ export function keysAt(root: z.ZodType, path: readonly PropertyKey[]): string[] 
   return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
 }
 
-/** One line per problem: `server.shutdownGrce: unknown key (did you mean shutdownGrace?)`. */
-export function configProblems(raw: unknown): string[] {
+/**
+ * The file read to values, or one line per problem (`server.shutdownGrce: unknown key (did you mean
+ * shutdownGrace?)`); `sources` names where a setting that did not come from the file came from.
+ */
+export function readConfigFile(raw: unknown, sources: ReadonlyMap<string, string> = new Map()): { file: ConfigFile; problems: [] } | { file?: undefined; problems: string[] } {
   const result = configFileSchema.safeParse(raw);
-  if (result.success) return [];
+  if (result.success) return { file: result.data, problems: [] };
+  const where = (path: readonly PropertyKey[]) => {
+    const text = pathText(path);
+    const source = sources.get(text);
+    return source === undefined ? text : `${source} (${text})`;
+  };
   const lines: string[] = [];
   for (const issue of result.error.issues) {
     if (issue.code === "unrecognized_keys") {
@@ -207,25 +289,22 @@ export function configProblems(raw: unknown): string[] {
         lines.push(`${pathText([...issue.path, key])}: unknown key${near ? ` (did you mean ${near}?)` : ""}`);
       }
     } else if (issue.code === "invalid_type") {
-      lines.push(`${pathText(issue.path) || "config"}: expected ${issue.expected === "object" ? "a mapping" : issue.expected === "array" ? "a list" : issue.expected}`);
+      lines.push(`${where(issue.path) || "config"}: expected ${issue.expected === "object" ? "a mapping" : issue.expected === "array" ? "a list" : issue.expected}`);
     } else {
-      lines.push(`${pathText(issue.path)}: ${issue.message}`);
+      lines.push(`${where(issue.path)}: ${issue.message}`);
     }
   }
-  return lines;
+  return { problems: lines };
+}
+
+/** One line per problem of a config document (none when it reads). */
+export function configProblems(raw: unknown): string[] {
+  return readConfigFile(raw).problems;
 }
 
 // The fields of a `registries:` entry (the schemas in adapters/<provider>/config.ts are built from these).
 // Each names its problem as entries always have ("must be …"); registry-config.ts adds registries[<id>].<field>.
 // A field left out is absent, or its default where the schema gives one with .default().
-
-/** A problem `read` found; `hint` goes between the field and the colon (`cacheBytes (bytes, …): …`). */
-export class EntryProblem {
-  constructor(
-    readonly message: string,
-    readonly hint?: string,
-  ) {}
-}
 
 function entryField<T>(read: (value: unknown) => T | EntryProblem) {
   return z.unknown().transform((value, ctx) => {

@@ -8,6 +8,9 @@ import type { Capability, OrderTerm, RegistryRecord } from "./types.js";
  * The one repository a query is narrowed to: undefined for every repository; null when the repository
  * and name filters contradict each other or name no repository `isRepository` accepts.
  */
+/** How long a repository's listing is reused while the registry says it is unchanged, unless the entry sets listingCacheTtl. */
+export const DEFAULT_LISTING_CACHE_TTL_MS = 30_000;
+
 export function narrowedRepository(query: Pick<ListImagesQuery, "repository" | "nameEquals">, isRepository: (name: string) => boolean): string | undefined | null {
   const names = [query.repository, query.nameEquals].filter((n): n is string => n !== undefined);
   if (names.length === 0) return undefined;

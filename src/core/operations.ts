@@ -15,6 +15,7 @@ import type {
   Store,
   StoreEvent,
 } from "./store.js";
+import { CONFIG_DEFAULTS } from "./config-schema.js";
 import { Code, RegplaneError } from "./errors.js";
 import { newOperationId } from "./ids.js";
 import { outcomeAfterCancel, type OutcomeCheck } from "./cancel-recheck.js";
@@ -127,9 +128,9 @@ export class OperationEngine {
     this.options = options;
     this.store = options.store;
     this.workerId = options.workerId ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
-    this.concurrency = Math.max(1, options.concurrency ?? 8);
-    this.leaseMs = options.leaseMs ?? 30_000;
-    this.retentionMs = options.retentionMs ?? 7 * 24 * HOUR_MS;
+    this.concurrency = Math.max(1, options.concurrency ?? CONFIG_DEFAULTS.operations.concurrency);
+    this.leaseMs = options.leaseMs ?? CONFIG_DEFAULTS.operations.lease;
+    this.retentionMs = options.retentionMs ?? CONFIG_DEFAULTS.operations.retention;
     this.pollMs = options.pollMs ?? 1000;
     this.waitRecheckMs = Math.max(MIN_WAIT_RECHECK_MS, options.waitRecheckMs ?? 1000);
     this.maxAttempts = options.maxAttempts ?? 10;

@@ -19,9 +19,9 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { Code, invalidField, isRegplaneError, RegplaneError } from "./errors.js";
 import type { Store } from "./store.js";
+import { CONFIG_DEFAULTS } from "./config-schema.js";
 
 export const MAX_PAGE_TOKEN_LENGTH = 100;
-export const DEFAULT_PAGE_TOKEN_TTL_MS = 24 * 60 * 60 * 1000;
 /** The store setting holding the key generated on first start. */
 export const PAGE_TOKEN_KEY_SETTING = "page_token.key";
 
@@ -107,7 +107,7 @@ export class PageTokenCodec {
       this.keysById.set(key.id, sameId);
     }
     this.store = options.store;
-    this.ttlMs = options.ttlMs ?? DEFAULT_PAGE_TOKEN_TTL_MS;
+    this.ttlMs = options.ttlMs ?? CONFIG_DEFAULTS.pageTokens.ttl;
     this.field = options.field ?? "page_token";
     if (!(this.ttlMs > 0)) throw new Error("page token lifetime must be positive");
   }

@@ -18,6 +18,12 @@ export function fieldName(cfg: Pick<RegistryConfig, "id">, key: string): string 
 /** The provider schemas by `provider:` value; the composition (adapters/index.ts) hands them in. */
 export type RegistrySchemas = Readonly<Record<string, z.ZodType>>;
 
+/** Keys whose value may be undefined become optional, as option objects written by hand leave them out. */
+type OptionalWhereUndefined<T> = { [K in keyof T as undefined extends T[K] ? never : K]: T[K] } & { [K in keyof T as undefined extends T[K] ? K : never]?: T[K] };
+
+/** What a provider's entry schema reads an entry to: its options' type, inferred from the schema and written nowhere else. */
+export type EntryOptions<S extends z.ZodType> = OptionalWhereUndefined<z.output<S>>;
+
 /** A provider's entry: `id`, `provider` and the provider's own fields; any other key is refused. */
 export function registryEntry<T extends z.ZodRawShape>(shape: T) {
   return z.strictObject({ id: z.string(), provider: z.string(), ...shape });

@@ -4,7 +4,8 @@ import type { Logger } from "pino";
 import { providerFactories } from "../adapters/index.js";
 export { registrySchemas } from "../adapters/index.js";
 import { Catalog, type ProviderFactory } from "../core/catalog.js";
-import { isLoopback, type Config } from "../core/config.js";
+import { isLoopback } from "../core/access-config.js";
+import type { Config } from "../core/config.js";
 import { OperationEngine } from "../core/operations.js";
 import { loadOrCreateTokenKeys, PageTokenCodec } from "../core/pagetoken.js";
 import { Code, RegplaneError } from "../core/errors.js";
@@ -51,9 +52,9 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
   const metrics = new Metrics();
   const engine = new OperationEngine({
     store,
-    concurrency: config.operationConcurrency,
-    retentionMs: config.operationRetentionMs,
-    leaseMs: config.operationLeaseMs,
+    concurrency: config.operations.concurrency,
+    retentionMs: config.operations.retention,
+    leaseMs: config.operations.lease,
     encodeError: toStatusRecord,
     cancelledStatus: () => toStatusRecord(new RegplaneError(Code.CANCELLED, "the operation was cancelled")),
     logger: logger.child({ component: "operations" }),
@@ -64,7 +65,7 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
     },
   });
   metrics.operationCounts = () => store.countOperations();
-  const tokens = new PageTokenCodec({ keys: await loadOrCreateTokenKeys(store, config.pageTokenKeys), store, ttlMs: config.pageTokenTtlMs });
+  const tokens = new PageTokenCodec({ keys: await loadOrCreateTokenKeys(store, config.pageTokens.keys), store, ttlMs: config.pageTokens.ttl });
   const deps = { catalog, store, engine, tokens, config };
   const bindings = [imageService(deps), operationService(deps), registryService(deps), namespaceService(deps)];
   const { authenticate, open } = new Authenticator(config.auth, config.limits, (result) => metrics.keyVerifications.inc({ result }));
@@ -84,10 +85,10 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
     setGrpcHealth(ready);
   });
 
-  const mirrors = config.yandexCompat ? yandexMirrors(bindings) : [];
+  const mirrors = config.server.yandexCompat ? yandexMirrors(bindings) : [];
   const grpcServer = await startGrpcServer({
-    host: config.host,
-    port: config.grpcPort,
+    host: config.server.host,
+    port: config.server.grpcPort,
     bindings,
     pipeline,
     mirrors,
@@ -97,8 +98,8 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
     guardHealth,
   });
   const httpServer = await startHttpServer({
-    host: config.host,
-    port: config.httpPort,
+    host: config.server.host,
+    port: config.server.httpPort,
     bindings,
     pipeline,
     ...transport,
@@ -107,7 +108,7 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
     guardHealth,
     ready: () => readiness.ready,
     metrics,
-    corsOrigins: config.corsOrigins,
+    corsOrigins: config.server.corsOrigins,
     fallback: consoleRoutes(),
   });
   const healthNames = ["", ...bindings.map((b) => b.service.typeName), ...mirrors.map((m) => m.service.typeName)];
@@ -116,15 +117,15 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
   };
   readiness.start();
   engine.start();
-  if (open && isLoopback(config.host)) {
+  if (open && isLoopback(config.server.host)) {
     logger.warn("no credentials are configured (auth.keys, auth.clientCerts): every caller is an editor of every folder; serving on a loopback address only");
   } else if (open) {
-    logger.warn({ host: config.host }, "no credentials are configured and --insecure-no-auth is set: anyone who reaches these ports is an editor of every folder");
+    logger.warn({ host: config.server.host }, "no credentials are configured and --insecure-no-auth is set: anyone who reaches these ports is an editor of every folder");
   }
   logger.info(
     {
-      grpc: `${config.host}:${grpcServer.port}`,
-      http: `${config.host}:${httpServer.port}`,
+      grpc: `${config.server.host}:${grpcServer.port}`,
+      http: `${config.server.host}:${httpServer.port}`,
       dataDir: config.dataDir,
       registries: config.registries.map((r) => `${r.id} (${r.provider})`),
       yandexCompat: mirrors.map((m) => m.service.typeName),
@@ -138,10 +139,10 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
     grpcPort: grpcServer.port,
     httpPort: httpServer.port,
     async stop() {
-      logger.info({ graceMs: config.shutdownGraceMs }, "shutting down: no new calls; waiting for in-flight calls and operations");
+      logger.info({ graceMs: config.server.shutdownGrace }, "shutting down: no new calls; waiting for in-flight calls and operations");
       readiness.stop();
       // Calls and operations drain side by side, so the whole stop takes at most shutdownGrace.
-      await Promise.all([grpcServer.shutdown(config.shutdownGraceMs), httpServer.shutdown(config.shutdownGraceMs), engine.stop(config.shutdownGraceMs)]);
+      await Promise.all([grpcServer.shutdown(config.server.shutdownGrace), httpServer.shutdown(config.server.shutdownGrace), engine.stop(config.server.shutdownGrace)]);
       await catalog.close();
       await store.close();
       logger.info("stopped");

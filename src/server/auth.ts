@@ -3,7 +3,8 @@
 import { timingSafeEqual, X509Certificate } from "node:crypto";
 import type { PeerCertificate } from "node:tls";
 import { LRUCache } from "lru-cache";
-import { DEFAULT_LIMITS, parseKeyHash, type AuthConfig, type Grant, type KeyHash, type LimitsConfig, type Role } from "../core/config.js";
+import { parseKeyHash, type AuthConfig, type Grant, type KeyHash, type Role } from "../core/access-config.js";
+import { DEFAULT_LIMITS, type LimitsConfig } from "../core/config.js";
 import { Code, RegplaneError } from "../core/errors.js";
 import { sha256 } from "../core/api-keys.js";
 import { scryptOffPool } from "../core/key-hashing.js";

@@ -7,7 +7,7 @@ import type { LimitsConfig } from "../core/config.js";
 
 export type ConnectionLimits = Pick<
   LimitsConfig,
-  "firstBytesTimeoutMs" | "headersTimeoutMs" | "idleTimeoutMs" | "maxConnections" | "maxConnectionsPerAddress" | "keepaliveTimeMs" | "keepaliveTimeoutMs"
+  "firstBytesTimeout" | "headersTimeout" | "idleTimeout" | "maxConnections" | "maxConnectionsPerAddress" | "keepaliveTime" | "keepaliveTimeout"
 >;
 
 /**
@@ -37,7 +37,7 @@ export function capConnections(server: net.Server, limits: ConnectionLimits, eve
 export function requireFirstBytes(socket: net.Socket, limits: ConnectionLimits, shown: () => boolean = () => socket.bytesRead > 0): () => void {
   const timer = setTimeout(() => {
     if (!shown()) socket.destroy();
-  }, limits.firstBytesTimeoutMs);
+  }, limits.firstBytesTimeout);
   timer.unref();
   const cancel = () => clearTimeout(timer);
   socket.once("close", cancel);
@@ -49,18 +49,18 @@ export function requireFirstBytes(socket: net.Socket, limits: ConnectionLimits, 
  * traffic, and is pinged after keepaliveTime idle: no answer within keepaliveTimeout closes it.
  */
 export function watchSession(session: http2.ServerHttp2Session, limits: ConnectionLimits): void {
-  session.setTimeout(limits.headersTimeoutMs, () => session.destroy());
-  session.once("stream", () => session.setTimeout(limits.idleTimeoutMs, () => session.close()));
+  session.setTimeout(limits.headersTimeout, () => session.destroy());
+  session.once("stream", () => session.setTimeout(limits.idleTimeout, () => session.close()));
   const keepalive = setInterval(() => {
     if (session.closed || session.destroyed) return;
-    const unanswered = setTimeout(() => session.destroy(), limits.keepaliveTimeoutMs);
+    const unanswered = setTimeout(() => session.destroy(), limits.keepaliveTimeout);
     unanswered.unref();
     const sent = session.ping((err) => {
       clearTimeout(unanswered);
       if (err && !session.destroyed) session.destroy();
     });
     if (!sent) clearTimeout(unanswered);
-  }, limits.keepaliveTimeMs);
+  }, limits.keepaliveTime);
   keepalive.unref();
   session.once("close", () => clearInterval(keepalive));
 }

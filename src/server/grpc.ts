@@ -7,7 +7,8 @@ import * as grpc from "@grpc/grpc-js";
 import { fromBinary, toBinary, type DescMessage, type DescService, type MessageShape } from "@bufbuild/protobuf";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
-import { DEFAULT_LIMITS, StartupError, type TlsConfig } from "../core/config.js";
+import type { TlsConfig } from "../core/access-config.js";
+import { DEFAULT_LIMITS, StartupError } from "../core/config.js";
 import { capConnections, requireFirstBytes, type ConnectionLimits } from "./connections.js";
 import { Code, RegplaneError } from "../core/errors.js";
 import { subjectOf } from "./auth.js";
@@ -242,12 +243,12 @@ function bindFailure(err: Error, o: GrpcServerOptions): Error {
 export async function startGrpcServer(o: GrpcServerOptions): Promise<StartedGrpcServer> {
   const limits = o.connectionLimits ?? DEFAULT_LIMITS;
   const server = new grpc.Server({
-    "grpc.max_receive_message_length": o.maxMessageBytes ?? 4 * 1024 * 1024,
+    "grpc.max_receive_message_length": o.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes,
     "grpc.max_send_message_length": Math.max(o.maxMessageBytes ?? 0, 16 * 1024 * 1024),
-    "grpc.max_concurrent_streams": o.maxConcurrentStreams ?? 100,
-    "grpc.keepalive_time_ms": limits.keepaliveTimeMs,
-    "grpc.keepalive_timeout_ms": limits.keepaliveTimeoutMs,
-    "grpc.max_connection_idle_ms": limits.idleTimeoutMs,
+    "grpc.max_concurrent_streams": o.maxConcurrentStreams ?? DEFAULT_LIMITS.maxConcurrentStreams,
+    "grpc.keepalive_time_ms": limits.keepaliveTime,
+    "grpc.keepalive_timeout_ms": limits.keepaliveTimeout,
+    "grpc.max_connection_idle_ms": limits.idleTimeout,
   });
   reclassifyGrpcJsClientFaults();
   const mirrors = o.mirrors ?? [];

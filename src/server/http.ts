@@ -17,7 +17,8 @@ import {
   type HandlerContext,
 } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalResponseToNodeResponse } from "@connectrpc/connect-node";
-import { DEFAULT_LIMITS, type TlsConfig } from "../core/config.js";
+import type { TlsConfig } from "../core/access-config.js";
+import { DEFAULT_LIMITS } from "../core/config.js";
 import { capConnections, requireFirstBytes, watchSession, type ConnectionLimits } from "./connections.js";
 import { Code as RegplaneCode, RegplaneError } from "../core/errors.js";
 import { subjectOf } from "./auth.js";
@@ -143,8 +144,8 @@ type NodeHandler = (req: http.IncomingMessage | http2.Http2ServerRequest, res: h
 
 /** connect-node's adapter, plus the rewrite of undecodable requests to INVALID_ARGUMENT. */
 function rpcHandler(o: HttpServerOptions): NodeHandler {
-  const maxMessageBytes = o.maxMessageBytes ?? 4 * 1024 * 1024;
-  const maxJsonDepth = o.maxJsonDepth ?? 64;
+  const maxMessageBytes = o.maxMessageBytes ?? DEFAULT_LIMITS.maxMessageBytes;
+  const maxJsonDepth = o.maxJsonDepth ?? DEFAULT_LIMITS.maxJsonDepth;
   const methods = new Map<string, { binding: ServiceBinding; method: string }>();
   for (const binding of o.bindings) for (const m of binding.service.methods) methods.set(`/${binding.service.typeName}/${m.name}`, { binding, method: m.localName });
   const router = createConnectRouter({ readMaxBytes: maxMessageBytes, acceptCompression: [compressionGzip, compressionBrotli],
@@ -277,18 +278,18 @@ export async function startHttpServer(o: HttpServerOptions): Promise<StartedHttp
     rpc(req, res);
   };
 
-  const settings = { maxConcurrentStreams: o.maxConcurrentStreams ?? 100 };
+  const settings = { maxConcurrentStreams: o.maxConcurrentStreams ?? DEFAULT_LIMITS.maxConcurrentStreams };
   const limits = o.connectionLimits ?? DEFAULT_LIMITS;
   if (o.tls) return startTlsServer(o, handler, settings, limits, () => (shuttingDown = true));
   const h1 = http.createServer(
     {
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: Math.max(300_000, limits.headersTimeoutMs),
-      connectionsCheckingInterval: Math.min(30_000, Math.max(1, Math.floor(limits.headersTimeoutMs / 2))),
+      headersTimeout: limits.headersTimeout,
+      requestTimeout: Math.max(300_000, limits.headersTimeout),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(1, Math.floor(limits.headersTimeout / 2))),
     },
     handler,
   );
-  h1.setTimeout(limits.idleTimeoutMs);
+  h1.setTimeout(limits.idleTimeout);
   // h1 never listens (the front hands it connections), and Node starts its header-timeout checks on
   // 'listening': without this, a request that never finishes its headers would hold its socket forever.
   h1.emit("listening");
@@ -362,7 +363,7 @@ async function startTlsServer(o: HttpServerOptions, handler: NodeHandler, settin
       key: t.key,
       allowHTTP1: true,
       settings,
-      handshakeTimeout: limits.firstBytesTimeoutMs,
+      handshakeTimeout: limits.firstBytesTimeout,
       // Asks for a client certificate without requiring one, so API-key callers connect too; the
       // subject counts only when the certificate verifies against the client CA (socket.authorized).
       ...(t.clientCa ? { ca: t.clientCa, requestCert: true, rejectUnauthorized: false } : {}),

@@ -74,9 +74,9 @@ export class TokenBuckets {
 }
 
 /** The deadline a call runs under: the client's, capped at the maximum, or the default when it sent none. */
-export function effectiveDeadline(clientDeadline: number | undefined, now: number, limits: Pick<LimitsConfig, "defaultDeadlineMs" | "maxDeadlineMs">): number {
-  const ceiling = now + limits.maxDeadlineMs;
-  if (clientDeadline === undefined) return Math.min(now + limits.defaultDeadlineMs, ceiling);
+export function effectiveDeadline(clientDeadline: number | undefined, now: number, limits: Pick<LimitsConfig, "defaultDeadline" | "maxDeadline">): number {
+  const ceiling = now + limits.maxDeadline;
+  if (clientDeadline === undefined) return Math.min(now + limits.defaultDeadline, ceiling);
   return Math.min(clientDeadline, ceiling);
 }
 

@@ -50,7 +50,7 @@ export interface AccessControl {
   authenticate: Authenticate;
   catalog: Catalog;
   limiter: RateLimiter;
-  limits: Pick<LimitsConfig, "defaultDeadlineMs" | "maxDeadlineMs">;
+  limits: Pick<LimitsConfig, "defaultDeadline" | "maxDeadline">;
   /** Receives one line per mutating call. */
   audit: Logger;
 }

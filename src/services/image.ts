@@ -113,7 +113,7 @@ export function imageService(deps: ServiceDeps) {
         state,
         signal: ctx.signal,
         deadlineMs: ctx.deadline,
-        perRegistryTimeoutMs: config.registryTimeoutMs,
+        perRegistryTimeoutMs: config.server.registryTimeout,
       });
       await record(page.images);
       return create(ListImagesResponseSchema, {

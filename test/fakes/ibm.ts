@@ -92,6 +92,8 @@ export class IbmFake {
   private readonly tokenTtlSec: number;
   private readonly now: () => number;
   private rateLimited = 0;
+  private failure?: { status: number; message: string };
+  private lastToken?: string;
   private retryAfterSec = 1;
   private latencyMs = 0;
   private server!: Server;
@@ -132,6 +134,16 @@ export class IbmFake {
   rateLimit(count: number, retryAfterSec = 1): void {
     this.rateLimited = count;
     this.retryAfterSec = retryAfterSec;
+  }
+
+  /** The next API call (IAM excluded) answers `status` with `message` in IBM's error body, as an upstream that echoes what it was sent. */
+  failNext(status: number, message: string): void {
+    this.failure = { status, message };
+  }
+
+  /** The token IAM issued most recently. */
+  lastIssuedToken(): string | undefined {
+    return this.lastToken;
   }
 
   setLatency(ms: number): void {
@@ -247,6 +259,14 @@ export class IbmFake {
       if (collection === "messages" && method === "GET" && param === undefined) return send(204);
 
       this.authenticate(req);
+      if (this.failure !== undefined) {
+        const { status, message } = this.failure;
+        this.failure = undefined;
+        record.status = status;
+        const bytes = Buffer.from(JSON.stringify({ code: "CRG0500E", message, "request-id": randomUUID() }));
+        res.writeHead(status, { "content-type": "application/json", "content-length": bytes.length }).end(bytes);
+        return;
+      }
       if (this.rateLimited > 0) {
         this.rateLimited--;
         record.status = 429;
@@ -311,6 +331,7 @@ export class IbmFake {
       jti: randomUUID(),
     })}.${randomBytes(16).toString("base64url")}`;
     this.tokens.set(token, { account: this.account, expiresAt: exp * 1000 });
+    this.lastToken = token;
     return { access_token: token, refresh_token: "not_supported", token_type: "Bearer", expires_in: this.tokenTtlSec, expiration: exp, scope: "ibm openid" };
   }
 

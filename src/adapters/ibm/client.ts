@@ -2,9 +2,10 @@
 // refreshed before it expires) as the Bearer token, `Account` on every call, and IBM's
 // `{code, message, request-id}` error bodies mapped to gRPC codes. Retries, the concurrency limit and
 // the circuit breaker are core/http/'s.
+import { LRUCache } from "lru-cache";
 import { Code, RegplaneError, providerError } from "../../core/errors.js";
 import { breakerOptionsOf, raceSignal, type BreakerTuning } from "../../core/resilience.js";
-import { RestClient, bearerAuth, type HttpReply, type HttpTuning, type TokenSource } from "../../core/http/index.js";
+import { DEFAULT_MAX_CONCURRENCY, RestClient, RetryPolicy, bearerAuth, type HttpReply, type HttpTuning, type TokenSource } from "../../core/http/index.js";
 
 export interface IbmClientOptions extends HttpTuning, BreakerTuning {
   registryId: string;
@@ -44,7 +45,7 @@ export class IbmClient extends RestClient {
       ...options,
       provider: PROVIDER,
       auth: bearerAuth(iam),
-      maxConcurrency: options.maxConcurrency ?? 8,
+      maxConcurrency: options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
       breaker: breakerOptionsOf(options),
       // The image and namespace listings are not paged.
       maxBytes: 64 * 1024 * 1024,
@@ -55,6 +56,11 @@ export class IbmClient extends RestClient {
 
   stats(): IbmStats {
     return { requests: this.requests, tokenRequests: this.iam.requests };
+  }
+
+  /** IAM tokens kept to be scrubbed from messages (for tests of their bound). */
+  get issuedTokens(): number {
+    return this.iam.issuedTokens;
   }
 
   override async close(): Promise<void> {
@@ -82,6 +88,8 @@ export class IbmClient extends RestClient {
   }
 }
 
+export const ISSUED_TOKENS_KEPT = 16;
+
 /** IAM tokens for the API key, fetched one at a time at <iamUrl>/identity/token. */
 class IamTokens extends RestClient implements TokenSource {
   private readonly apiKey: string;
@@ -89,13 +97,17 @@ class IamTokens extends RestClient implements TokenSource {
   private readonly fetchTimeoutMs: number;
   private cached?: CachedToken;
   private flight?: Promise<CachedToken>;
-  /** Tokens handed out so far, kept only to scrub them from provider messages. */
-  private readonly issued = new Set<string>();
+  /**
+   * The latest tokens handed out, kept only to scrub them from provider messages: one is fetched per 80 %
+   * of a lifetime, so these cover the hours a message could still carry one, and the set stays bounded.
+   */
+  private readonly issued = new LRUCache<string, true>({ max: ISSUED_TOKENS_KEPT });
 
   constructor(options: IbmClientOptions) {
     super({ ...options, provider: PROVIDER, baseUrl: options.iamUrl, maxConcurrency: undefined, maxBytes: 1024 * 1024 });
     this.apiKey = options.apiKey;
-    this.fetchTimeoutMs = (options.requestTimeoutMs ?? 30_000) * Math.max(1, options.maxAttempts ?? 4);
+    const policy = new RetryPolicy(options);
+    this.fetchTimeoutMs = policy.requestTimeoutMs * policy.maxAttempts;
   }
 
   /** The cached token, or a new one once 80 % of its lifetime has passed. */
@@ -128,7 +140,11 @@ class IamTokens extends RestClient implements TokenSource {
   }
 
   override secrets(): string[] {
-    return [this.apiKey, ...this.issued];
+    return [this.apiKey, ...this.issued.keys()];
+  }
+
+  get issuedTokens(): number {
+    return this.issued.size;
   }
 
   /** IAM refusing the API key is our configuration's problem, not the caller's: FAILED_PRECONDITION. */
@@ -167,7 +183,7 @@ class IamTokens extends RestClient implements TokenSource {
       typeof doc.expiration === "number" && doc.expiration * 1000 > now
         ? doc.expiration * 1000
         : now + (typeof doc.expires_in === "number" && doc.expires_in > 0 ? doc.expires_in : 3600) * 1000;
-    this.issued.add(doc.access_token);
+    this.issued.set(doc.access_token, true);
     return { value: doc.access_token, expiresAt, refreshAt: now + 0.8 * (expiresAt - now) };
   }
 }

@@ -3,19 +3,11 @@
 import { z } from "zod";
 import type { RegistryConfig } from "../../core/config.js";
 import { entryDuration, entryFlag, entryText, requiredText } from "../../core/config-schema.js";
-import { REST_CLIENT_SHAPE, breakerTuning, checkedEndpointIn, insecureField, parseEntry, registryEntry } from "../../core/registry-config.js";
+import { REST_CLIENT_SHAPE, breakerTuning, checkedEndpointIn, insecureField, parseEntry, registryEntry, type EntryOptions } from "../../core/registry-config.js";
 import type { IbmClientOptions } from "./client.js";
 
-export interface IbmProviderOptions extends Omit<IbmClientOptions, "registryId"> {
-  id: string;
-  /** The region key from the config (shown as the registry's location); undefined with registryUrl. */
-  region?: string;
-  /** Resource group id sent as X-Auth-Resource-Group when creating namespaces. */
-  resourceGroup?: string;
-  /** How long a listing serves a walk's later pages. Default 30 s; 0 fetches one per page. */
-  listingCacheTtlMs?: number;
-  /** Fetch each listed image's manifest for config and layers. Default true. */
-  listManifests?: boolean;
+/** The entry's options, and those only code sets. */
+export interface IbmProviderOptions extends EntryOptions<typeof ibmEntrySchema>, Omit<IbmClientOptions, "registryId" | keyof EntryOptions<typeof ibmEntrySchema>> {
   warn?: (msg: string, ctx?: object) => void;
 }
 
@@ -68,14 +60,18 @@ export const ibmEntrySchema = registryEntry({
   if (baseUrl === undefined || iamUrl === undefined) return z.NEVER;
   return {
     id: e.id,
+    /** The region key from the config (shown as the registry's location); undefined with registryUrl. */
     region: e.region,
     baseUrl: new URL(baseUrl.origin),
     iamUrl: new URL(iamUrl.origin),
-    insecure,
+    insecure: e.insecure,
     account: e.account,
     apiKey: e.apiKey,
+    /** Resource group id sent as X-Auth-Resource-Group when creating namespaces. */
     resourceGroup: e.resourceGroup,
+    /** How long a listing serves a walk's later pages. Default 30 s; 0 fetches one per page. */
     listingCacheTtlMs: e.listingCacheTtl,
+    /** Fetch each listed image's manifest for config and layers. Default true. */
     listManifests: e.listManifests,
     maxAttempts: e.maxAttempts,
     maxConcurrency: e.maxConcurrency,

@@ -15,7 +15,7 @@ import { Code, RegplaneError, invalidField } from "../../core/errors.js";
 import { compareImages, compareStrings, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
 import type { ImagePage, ListImagesQuery } from "../../core/provider.js";
 import type { ImageRecord, OrderTerm } from "../../core/types.js";
-import { narrowedRepository, pageLimit, sliceAfter } from "../../core/listing.js";
+import { DEFAULT_LISTING_CACHE_TTL_MS, narrowedRepository, pageLimit, sliceAfter } from "../../core/listing.js";
 import { raceSignal } from "../../core/resilience.js";
 import { header } from "../../core/http/index.js";
 import { SharedReads } from "../../core/shared-reads.js";
@@ -59,7 +59,7 @@ export class IbmImages {
     private readonly id: string,
     options: Pick<IbmProviderOptions, "listingCacheTtlMs" | "listManifests" | "warn">,
   ) {
-    this.listings = new SharedReads(LISTING_CACHE_ENTRIES, options.listingCacheTtlMs ?? 30_000);
+    this.listings = new SharedReads(LISTING_CACHE_ENTRIES, options.listingCacheTtlMs ?? DEFAULT_LISTING_CACHE_TTL_MS);
     this.listManifests = options.listManifests ?? true;
     this.warn = options.warn ?? (() => {});
   }

@@ -48,9 +48,9 @@ export class IbmProvider extends PartsProvider {
     return this.client.stats();
   }
 
-  /** How many listings and manifests the images part keeps now. */
-  cacheSizes(): { listings: number; manifests: number } {
-    return this.images.cacheSizes();
+  /** How many listings and manifests the images part keeps now, and the IAM tokens kept to be scrubbed. */
+  cacheSizes(): { listings: number; manifests: number; issuedTokens: number } {
+    return { ...this.images.cacheSizes(), issuedTokens: this.client.issuedTokens };
   }
 
   async close(): Promise<void> {

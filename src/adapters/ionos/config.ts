@@ -1,12 +1,12 @@
-// The `provider: ionos` entry of the config file: its schema, giving IonosProviderOptions; the options
-// themselves and the API's default endpoint.
+// The `provider: ionos` entry of the config file: its schema, the IonosProviderOptions inferred from it,
+// and the API's default endpoint.
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import { z } from "zod";
 import type { RegistryConfig } from "../../core/config.js";
 import { entryText, entryWholeNumber } from "../../core/config-schema.js";
 import type { DistributionClientOptions, ManifestDeleter } from "../../core/distribution/index.js";
-import { insecureField, parseEntry, registryEntry } from "../../core/registry-config.js";
+import { insecureField, parseEntry, registryEntry, type EntryOptions } from "../../core/registry-config.js";
 import type { IonosClientOptions } from "./client.js";
 
 export const DEFAULT_IONOS_ENDPOINT = "https://api.ionos.com/containerregistries";
@@ -16,21 +16,10 @@ export interface RegistryCredentials {
   password: string;
 }
 
-export interface IonosProviderOptions extends Omit<IonosClientOptions, "registryId" | "endpoint" | "pageSize"> {
-  id: string;
+/** The entry's options, and those only code sets. */
+export interface IonosProviderOptions extends EntryOptions<typeof ionosEntrySchema>, Omit<IonosClientOptions, "registryId" | "endpoint" | "pageSize" | keyof EntryOptions<typeof ionosEntrySchema>> {
   /** Makes the client of a registry's OCI API that deletes go to; core's DistributionClient unless a test hands in its own. */
   distributionClient?: (options: DistributionClientOptions) => ManifestDeleter;
-  endpoint?: string;
-  /** One IONOS registry (UUID); undefined covers every registry of the contract. */
-  registryId?: string;
-  /** Registry-token credentials for OCI deletes: the pinned registry's, or the default for the contract. */
-  registryCredentials?: RegistryCredentials;
-  /** Registry-token credentials by registry name or id, for an entry covering the whole contract. */
-  registryTokens?: Record<string, RegistryCredentials>;
-  /** Plain http to registry hostnames (test registries only). */
-  registryInsecure?: boolean;
-  /** `limit` of repository and artifact requests (1..1000). Default 100. */
-  pageSize?: number;
   /** How long a create waits for the new registry to leave its busy state. Default 10 min. */
   createTimeoutMs?: number;
   logger?: { warn(msg: string, ctx?: object): void };
@@ -88,15 +77,20 @@ export const ionosEntrySchema = registryEntry({
   return {
     id: e.id,
     endpoint: e.endpoint,
-    insecure: e.insecure ?? false,
+    insecure: e.insecure,
     token: e.token,
     username: e.username,
     password: e.password,
     contractNumber: e.contractNumber,
+    /** One IONOS registry (UUID); undefined covers every registry of the contract. */
     registryId: e.registryId,
+    /** Registry-token credentials for OCI deletes: the pinned registry's, or the default for the contract. */
     registryCredentials: e.registryUsername !== undefined && e.registryPassword !== undefined ? { username: e.registryUsername, password: e.registryPassword } : undefined,
-    registryTokens: e.registryTokens ?? {},
-    registryInsecure: e.registryInsecure ?? false,
+    /** Registry-token credentials by registry name or id, for an entry covering the whole contract. */
+    registryTokens: e.registryTokens,
+    /** Plain http to registry hostnames (test registries only). */
+    registryInsecure: e.registryInsecure,
+    /** `limit` of repository and artifact requests (1..1000). Default 100. */
     pageSize: e.pageSize,
   };
 });

@@ -1,26 +1,16 @@
-// The `provider: local` registry entry of the config file: its schema, and the LocalProviderOptions it gives.
+// The `provider: local` registry entry of the config file: its schema, and the LocalProviderOptions inferred from it.
 import type { ProviderContext } from "../../core/catalog.js";
 import type { RegistryConfig } from "../../core/config.js";
 import { entryDuration, entrySize, entryWholeNumber, requiredText } from "../../core/config-schema.js";
-import { parseEntry, registryEntry } from "../../core/registry-config.js";
+import { parseEntry, registryEntry, type EntryOptions } from "../../core/registry-config.js";
 import type { LockService } from "../../core/locks.js";
 
-export interface LocalProviderOptions {
-  id: string;
-  /** The data directory holding the layouts. Created on the first namespace creation if absent. */
-  root: string;
+/** The entry's options, and those only code sets. */
+export interface LocalProviderOptions extends EntryOptions<typeof localEntrySchema> {
   /** Told about layouts and blobs that are skipped or listed incompletely because they are unreadable. */
   onWarning?: (msg: string, ctx: object) => void;
-  /** Memory bound for all caches together, in bytes (default 256 MiB). */
-  cacheBytes?: number;
   /** How long a Get may reuse a layout it confirmed against the disk, in ms (default 250; 0 = always check). */
   freshnessMs?: number;
-  /** Unreferenced blobs changed more recently than this are not collected, in ms (default 2h). */
-  gcGracePeriodMs?: number;
-  /** Largest index.json or manifest read, in bytes (default 4 MiB). */
-  maxMetadataBytes?: number;
-  /** Nested indexes followed when summing an index's size (default 8). */
-  maxIndexDepth?: number;
   /** Disk calls of this registry on libuv's thread pool at a time (default 2). */
   poolLimit?: number;
   /** Serializes changes to one layout; across processes when replicas share the data dir (default: this process only). */
@@ -36,10 +26,15 @@ export const localEntrySchema = registryEntry({
   maxIndexDepth: entryWholeNumber(1, 64),
 }).transform((e) => ({
   id: e.id,
+  /** The data directory holding the layouts. Created on the first namespace creation if absent. */
   root: e.path,
+  /** Memory bound for all caches together, in bytes (default 256 MiB). */
   cacheBytes: e.cacheBytes,
+  /** Unreferenced blobs changed more recently than this are not collected, in ms (default 2h). */
   gcGracePeriodMs: e.gcGracePeriod,
+  /** Largest index.json or manifest read, in bytes (default 4 MiB). */
   maxMetadataBytes: e.maxMetadataBytes,
+  /** Nested indexes followed when summing an index's size (default 8). */
   maxIndexDepth: e.maxIndexDepth,
 }));
 

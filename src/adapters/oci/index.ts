@@ -2,7 +2,7 @@
 // entry; the registry's HTTP API is core's DistributionClient.
 import type { ProviderContext } from "../../core/catalog.js";
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
-import { configuredRegistry } from "../../core/listing.js";
+import { DEFAULT_LISTING_CACHE_TTL_MS, configuredRegistry } from "../../core/listing.js";
 import { isRepositoryName } from "../../core/manifest.js";
 import { PartsProvider } from "../../core/provider.js";
 import { fieldName } from "../../core/registry-config.js";
@@ -48,7 +48,7 @@ export class OciProvider extends PartsProvider {
       }
       configuredRepositories = [...options.repositories];
     }
-    this.listingCacheTtlMs = options.listingCacheTtlMs ?? 30_000;
+    this.listingCacheTtlMs = options.listingCacheTtlMs ?? DEFAULT_LISTING_CACHE_TTL_MS;
     this.client = new DistributionClient({ ...options, registryId: options.id, provider: "oci" });
     const catalog = new OciCatalog(this.id, this.client, configuredRepositories, pageSize, options.logger);
     this.images = new OciImages(this.id, this.client, catalog, this.listingCacheTtlMs);

@@ -5,7 +5,7 @@
 // DELETE waited on until Scaleway no longer reports the resource.
 import { Code, RegplaneError, providerError } from "../../core/errors.js";
 import { breakerOptionsOf, sleep, type BreakerTuning } from "../../core/resilience.js";
-import { RestClient, type HttpReply, type HttpTuning } from "../../core/http/index.js";
+import { DEFAULT_MAX_CONCURRENCY, RestClient, type HttpReply, type HttpTuning } from "../../core/http/index.js";
 
 export interface ScalewayClientOptions extends HttpTuning, BreakerTuning {
   registryId: string;
@@ -72,7 +72,7 @@ export class ScalewayClient extends RestClient {
       ...options,
       provider: PROVIDER,
       baseUrl: new URL(`/registry/v1/regions/${encodeURIComponent(options.region)}/`, options.apiUrl),
-      maxConcurrency: options.maxConcurrency ?? 8,
+      maxConcurrency: options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
       breaker: breakerOptionsOf(options),
     });
     this.secretKey = options.secretKey;

@@ -3,16 +3,12 @@
 import { z } from "zod";
 import type { RegistryConfig } from "../../core/config.js";
 import { entryDuration, entryText, requiredText } from "../../core/config-schema.js";
-import { REST_CLIENT_SHAPE, breakerTuning, checkedEndpointIn, insecureField, parseEntry, registryEntry } from "../../core/registry-config.js";
+import { REST_CLIENT_SHAPE, breakerTuning, checkedEndpointIn, insecureField, parseEntry, registryEntry, type EntryOptions } from "../../core/registry-config.js";
 import type { ScalewayClientOptions } from "./client.js";
 
 /** The client's options (pollIntervalMs and deleteTimeoutMs among them) and the provider's own. */
-export interface ScalewayProviderOptions extends Omit<ScalewayClientOptions, "registryId"> {
-  id: string;
-  projectId: string;
-  /** How long a repository snapshot (and the tags read under it) serves a walk's later pages. Default 30 s. */
-  listingCacheTtlMs?: number;
-}
+/** The entry's options, and the client's that only code sets. */
+export interface ScalewayProviderOptions extends EntryOptions<typeof scalewayEntrySchema>, Omit<ScalewayClientOptions, "registryId" | keyof EntryOptions<typeof scalewayEntrySchema>> {}
 
 export const SCALEWAY_REGIONS = ["fr-par", "nl-ams", "pl-waw"] as const;
 export const DEFAULT_API_URL = "https://api.scaleway.com";
@@ -41,7 +37,8 @@ export const scalewayEntrySchema = registryEntry({
     projectId: e.projectId,
     secretKey: e.secretKey,
     apiUrl: new URL(apiUrl.origin),
-    insecure,
+    insecure: e.insecure,
+    /** How long a repository snapshot (and the tags read under it) serves a walk's later pages. Default 30 s. */
     listingCacheTtlMs: e.listingCacheTtl,
     pollIntervalMs: e.pollInterval,
     deleteTimeoutMs: e.deleteTimeout,

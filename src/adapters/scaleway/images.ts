@@ -17,7 +17,7 @@
 // repository a page touches. Native order and `name asc` stop at the page's last repository; any
 // other order reads the tags of every repository once per snapshot.
 import { LRUCache } from "lru-cache";
-import { narrowedRepository, pageLimit, parseTime, sortAndSlice } from "../../core/listing.js";
+import { DEFAULT_LISTING_CACHE_TTL_MS, narrowedRepository, pageLimit, parseTime, sortAndSlice } from "../../core/listing.js";
 import { Code, RegplaneError, invalidField } from "../../core/errors.js";
 import { compareImages, compareStrings, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
 import type { ImageKey, ImagePage, ListImagesQuery } from "../../core/provider.js";
@@ -87,7 +87,7 @@ export class ScalewayImages {
     options: Pick<ScalewayProviderOptions, "projectId" | "listingCacheTtlMs">,
   ) {
     this.projectId = options.projectId;
-    this.listingCacheTtlMs = options.listingCacheTtlMs ?? 30_000;
+    this.listingCacheTtlMs = options.listingCacheTtlMs ?? DEFAULT_LISTING_CACHE_TTL_MS;
     this.snapshots = new SharedReads(MAX_SNAPSHOT_CACHE, this.listingCacheTtlMs);
   }
 

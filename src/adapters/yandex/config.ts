@@ -1,29 +1,17 @@
-// The `provider: yandex` entry of the config file: its schema, giving YandexProviderOptions; the options
-// themselves and the default API and operation endpoints.
+// The `provider: yandex` entry of the config file: its schema, the YandexProviderOptions inferred from it,
+// and the default API and operation endpoints.
 import { z } from "zod";
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
 import { entryText, requiredText } from "../../core/config-schema.js";
-import { fieldName, insecureField, parseEntry, registryEntry } from "../../core/registry-config.js";
+import { fieldName, insecureField, parseEntry, registryEntry, type EntryOptions } from "../../core/registry-config.js";
 import type { YandexClientOptions } from "./client.js";
 import { parseAuthorizedKey, type IamCredentials } from "./iam.js";
 
 export const DEFAULT_YANDEX_ENDPOINT = "https://container-registry.api.cloud.yandex.net";
 export const DEFAULT_OPERATION_ENDPOINT = "https://operation.api.cloud.yandex.net";
 
-export interface YandexProviderOptions extends Omit<YandexClientOptions, "registryId" | "auth"> {
-  id: string;
-  folderId: string;
-  /** One registry (crp…); undefined covers every registry of the folder. */
-  registryId?: string;
-  credentials: IamCredentials;
-  /** Container Registry API base; paths go under /container-registry/v1. */
-  endpoint?: string;
-  /** Operation API base; operations are read at /operations/{id}. */
-  operationEndpoint?: string;
-  /** Where IAM tokens are exchanged (also the JWT's `aud`). */
-  iamEndpoint?: string;
-  /** Host images are pulled from. Default cr.yandex. */
-  hostname?: string;
+/** The entry's options, and those only code sets. */
+export interface YandexProviderOptions extends EntryOptions<typeof yandexEntrySchema>, Omit<YandexClientOptions, "registryId" | "auth" | keyof EntryOptions<typeof yandexEntrySchema>> {
   /** First wait between operation polls; doubles up to 5 s. Default 250 ms. */
   operationPollMs?: number;
   /** How long an operation is polled before giving up. Default 10 min. */
@@ -58,12 +46,17 @@ export const yandexEntrySchema = registryEntry({
   return {
     id: e.id,
     folderId: e.folderId,
+    /** One registry (crp…); undefined covers every registry of the folder. */
     registryId: e.registryId,
     credentials,
+    /** Container Registry API base; paths go under /container-registry/v1. */
     endpoint: e.endpoint,
+    /** Operation API base; operations are read at /operations/{id}. */
     operationEndpoint: e.operationEndpoint,
+    /** Where IAM tokens are exchanged (also the JWT's `aud`). */
     iamEndpoint: e.iamEndpoint,
-    insecure: e.insecure ?? false,
+    insecure: e.insecure,
+    /** Host images are pulled from. Default cr.yandex. */
     hostname: e.hostname,
   };
 });

@@ -3,7 +3,7 @@
 // deletes, identical reads shared in flight and manifests and configs kept in a weighted cache.
 import { Code, RegplaneError, invalidField, providerError } from "../errors.js";
 import { BearerChallengeAuth } from "../http/bearer-challenge.js";
-import { ERROR_BODY_MAX_BYTES, HttpClient, header, parseNextLink, retryAfterOf, type HttpReply, type HttpRequest } from "../http/index.js";
+import { DEFAULT_MAX_CONCURRENCY, ERROR_BODY_MAX_BYTES, HttpClient, header, parseNextLink, retryAfterOf, type HttpReply, type HttpRequest } from "../http/index.js";
 import { joinOrStart } from "../http/single-flight.js";
 import { WeightedLru } from "../lru.js";
 import { MANIFEST_ACCEPT, digestOf, isDigest, parseConfigCreated } from "../manifest.js";
@@ -42,7 +42,7 @@ export class DistributionClient extends HttpClient implements ManifestDeleter {
       provider: options.provider ?? "oci",
       baseUrl: endpoint,
       auth: challenges,
-      maxConcurrency: options.maxConcurrency ?? 8,
+      maxConcurrency: options.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
       breaker: breakerOptionsOf(options),
       reportUntrustedCertificates: true,
     });

@@ -52,6 +52,9 @@ export interface HttpLogger {
   debug?(msg: string, ctx?: object): void;
 }
 
+/** Requests one registry or provider API client sends at once unless its entry sets maxConcurrency. */
+export const DEFAULT_MAX_CONCURRENCY = 8;
+
 export interface HttpClientOptions extends HttpTuning {
   registryId: string;
   provider: string;

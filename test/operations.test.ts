@@ -3,12 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Code, RegplaneError } from "../src/core/errors.js";
-import {
-  OperationEngine,
-  type NewOperation,
-  type OperationEngineOptions,
-  type OperationHandler,
-} from "../src/core/operations.js";
+import type { NewOperation, OperationEngineOptions, OperationHandler } from "../src/core/operation-types.js";
+import { OperationEngine } from "../src/core/operations.js";
 import { openSqliteStore } from "../src/store/sqlite.js";
 import type { OperationRecord, StatusRecord, Store } from "../src/core/store.js";
 import { advanceUntil, advanceUntilTrue, later, useTestClock } from "./support/clock.js";

@@ -3,16 +3,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { Code, RegplaneError } from "../src/core/errors.js";
 import { compareImages } from "../src/core/order.js";
 import { PageTokenCodec, pageTokenKeyFromSecret } from "../src/core/pagetoken.js";
-import {
-  decodeCursor,
-  decodeWalkPosition,
-  encodeCursor,
-  encodeWalkPosition,
-  listImagesAcross,
-  type ListImagesAcrossParams,
-  type StreamPosition,
-  type WalkPosition,
-} from "../src/core/paging.js";
+import { listImagesAcross, type ListImagesAcrossParams } from "../src/core/paging.js";
+import { decodeCursor, decodeWalkPosition, encodeCursor, encodeWalkPosition, type StreamPosition, type WalkPosition } from "../src/core/positions.js";
 import type { ImageRecord, OrderTerm } from "../src/core/types.js";
 import { Gate, settle, settledNow } from "./support/gate.js";
 import { ConcurrencyProbe, MemoryProvider, testImage } from "./support/memory-provider.js";

@@ -1,5 +1,5 @@
 // OCI / Docker manifest media types, digests and the parts of a manifest an ImageRecord is built from:
-// shared by adapters that read manifests (the OCI Distribution API, IBM's manifest endpoint).
+// shared by adapters that read manifests (the OCI Distribution API, IBM's manifest endpoint, local layouts).
 import { createHash } from "node:crypto";
 import type { BlobRecord } from "./types.js";
 
@@ -23,7 +23,8 @@ export const MANIFEST_ACCEPT = [
   MediaType.dockerManifestList,
 ].join(", ");
 
-const INDEX_TYPES = new Set<string>([MediaType.ociIndex, MediaType.dockerManifestList]);
+const INDEX_TYPES = new Set<string | undefined>([MediaType.ociIndex, MediaType.dockerManifestList]);
+const IMAGE_MANIFEST_TYPES = new Set<string | undefined>([MediaType.ociManifest, MediaType.dockerManifest]);
 const IMAGE_CONFIG_TYPES = new Set<string>([MediaType.ociConfig, MediaType.dockerConfig]);
 
 const DIGEST = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
@@ -49,8 +50,13 @@ export function digestOf(bytes: Uint8Array, like = "sha256:"): string {
   return `${algorithm}:${createHash(algorithm).update(bytes).digest("hex")}`;
 }
 
-export function isIndexMediaType(mediaType: string): boolean {
+export function isIndexMediaType(mediaType: string | undefined): boolean {
   return INDEX_TYPES.has(mediaType);
+}
+
+/** A single-image manifest (OCI or Docker schema 2). */
+export function isImageManifestMediaType(mediaType: string | undefined): boolean {
+  return IMAGE_MANIFEST_TYPES.has(mediaType);
 }
 
 export function isImageConfigMediaType(mediaType: string): boolean {

@@ -15,37 +15,18 @@
 //   provider's `after` cannot express.) A registry unreachable for a page keeps its key; when it comes
 //   back, its images that sort before images already returned come late, never lost nor repeated.
 //
-// Position bytes (no JSON): format byte (1 native, 2 ordered), 4-byte fingerprint of the registry ids
-// in scope, varint count of leading registries that are done, varint count of explicit entries, the
-// entries, and nothing for the trailing registries still at their start. Entry: 0 start, 1 done,
-// 2 native cursor (string), 3 key (flags, repository, digest, [|created_at| as varint, sign in flags]).
-// Strings are varint length + UTF-8.
-// Longer than most files: the walk, its position codec and the merge share one position format here.
+// The position's bytes are written by positions.ts.
 
 import { createHash } from "node:crypto";
 import { Code, invalidField, isRegplaneError, nothingListed, RegplaneError } from "./errors.js";
 import { compareImages, imageKeyOf } from "./order.js";
-import { onAbort } from "./resilience.js";
+import { onAbort, Semaphore } from "./resilience.js";
+import { decodeWalkPosition, encodeWalkPosition, invalidPosition, type StreamPosition } from "./positions.js";
 import type { ImageKey, ImagePage, ListImagesQuery, Provider } from "./provider.js";
 import type { ImageRecord, OrderTerm } from "./types.js";
 
 export const DEFAULT_REGISTRY_TIMEOUT_MS = 10_000;
 export const DEFAULT_MAX_PARALLEL = 16;
-
-/** Where one registry's stream stands. */
-export type StreamPosition =
-  | { kind: "start" }
-  | { kind: "done" }
-  | { kind: "cursor"; cursor: string }
-  | { kind: "after"; key: ImageKey };
-
-export interface WalkPosition {
-  ordered: boolean;
-  /** Fingerprint of the registry ids in scope, so a token outliving a change of the scope is refused. */
-  scope: number;
-  /** One per registry in scope, in scope order. */
-  streams: StreamPosition[];
-}
 
 export interface RepositoryRef {
   registryId: string;
@@ -171,8 +152,7 @@ class Walk {
   /** Set when the page is complete: lookahead calls still queued are not started. */
   private closed = false;
   private readonly controllers = new Set<AbortController>();
-  private readonly waiting: Array<() => void> = [];
-  private active = 0;
+  private readonly permits: Semaphore;
   private readonly timeoutMs: number;
   private readonly maxParallel: number;
 
@@ -182,6 +162,7 @@ class Walk {
   ) {
     this.timeoutMs = params.perRegistryTimeoutMs ?? DEFAULT_REGISTRY_TIMEOUT_MS;
     this.maxParallel = Math.max(1, params.maxParallel ?? DEFAULT_MAX_PARALLEL);
+    this.permits = new Semaphore(this.maxParallel);
   }
 
   /** Scope order, native cursors; prefetches later registries while the current one may not fill the page. */
@@ -321,7 +302,12 @@ class Walk {
 
   /** One provider call: bounded by the concurrency limit, the per-registry timeout and the deadline. */
   private async call(index: number, query: Pick<ListImagesQuery, "after" | "nativeCursor" | "limit">): Promise<Outcome> {
-    await this.acquire();
+    let release: () => void;
+    try {
+      release = await this.permits.acquire(this.params.signal);
+    } catch (error) {
+      return { kind: "failed", error };
+    }
     try {
       if (this.closed) return { kind: "failed", error: new RegplaneError(Code.CANCELLED, "page complete") };
       const timeout = this.timeLeft();
@@ -365,7 +351,7 @@ class Walk {
         this.controllers.delete(controller);
       }
     } finally {
-      this.release();
+      release();
     }
   }
 
@@ -411,212 +397,10 @@ class Walk {
     return [...this.failed].sort((a, b) => a - b).map((i) => this.registries[i].id);
   }
 
-  private async acquire(): Promise<void> {
-    if (this.active < this.maxParallel) {
-      this.active++;
-      return;
-    }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-
-  private release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.active--;
-  }
 }
 
 function scopeFingerprint(registries: readonly Provider[]): number {
   const hash = createHash("sha256");
   for (const r of registries) hash.update(r.id).update("\0");
   return hash.digest().readUInt32BE(0);
-}
-
-function invalidPosition(): RegplaneError {
-  return invalidField("page_token", "invalid page token", "page_token.invalid");
-}
-
-const FORMAT_NATIVE = 1;
-const FORMAT_ORDERED = 2;
-const ENTRY_START = 0;
-const ENTRY_DONE = 1;
-const ENTRY_CURSOR = 2;
-const ENTRY_KEY = 3;
-/** Flags of a key entry: whether created_at follows, and its sign (the magnitude is a varint). */
-const KEY_CREATED = 1;
-const KEY_CREATED_NEGATIVE = 2;
-
-export function encodeWalkPosition(position: WalkPosition): Uint8Array {
-  const w = new ByteWriter();
-  w.byte(position.ordered ? FORMAT_ORDERED : FORMAT_NATIVE);
-  w.uint32(position.scope);
-  const { streams } = position;
-  let leadingDone = 0;
-  while (leadingDone < streams.length && streams[leadingDone].kind === "done") leadingDone++;
-  let end = streams.length;
-  while (end > leadingDone && streams[end - 1].kind === "start") end--;
-  w.varint(leadingDone);
-  w.varint(end - leadingDone);
-  for (const s of streams.slice(leadingDone, end)) {
-    switch (s.kind) {
-      case "start":
-        w.byte(ENTRY_START);
-        break;
-      case "done":
-        w.byte(ENTRY_DONE);
-        break;
-      case "cursor":
-        w.byte(ENTRY_CURSOR);
-        w.string(s.cursor);
-        break;
-      case "after":
-        w.byte(ENTRY_KEY);
-        w.byte(s.key.createdAt === undefined ? 0 : s.key.createdAt < 0 ? KEY_CREATED_NEGATIVE : KEY_CREATED);
-        w.string(s.key.repository);
-        w.string(s.key.digest);
-        if (s.key.createdAt !== undefined) w.varint(milliseconds(Math.abs(s.key.createdAt)));
-        break;
-    }
-  }
-  return w.bytes();
-}
-
-/** INVALID_ARGUMENT on page_token unless `bytes` is a position over exactly `registryCount` registries. */
-export function decodeWalkPosition(bytes: Uint8Array, registryCount: number): WalkPosition {
-  try {
-    const r = new ByteReader(bytes);
-    const format = r.byte();
-    if (format !== FORMAT_NATIVE && format !== FORMAT_ORDERED) throw invalidPosition();
-    const ordered = format === FORMAT_ORDERED;
-    const scope = r.uint32();
-    const leadingDone = r.varint();
-    const explicit = r.varint();
-    if (leadingDone + explicit > registryCount) throw invalidPosition();
-    const streams: StreamPosition[] = [];
-    for (let i = 0; i < leadingDone; i++) streams.push({ kind: "done" });
-    for (let i = 0; i < explicit; i++) {
-      const entry = r.byte();
-      if (entry === ENTRY_START) streams.push({ kind: "start" });
-      else if (entry === ENTRY_DONE) streams.push({ kind: "done" });
-      else if (entry === ENTRY_CURSOR && !ordered) streams.push({ kind: "cursor", cursor: r.string() });
-      else if (entry === ENTRY_KEY && ordered) {
-        const flags = r.byte();
-        if (flags > KEY_CREATED_NEGATIVE) throw invalidPosition();
-        const key: ImageKey = { repository: r.string(), digest: r.string() };
-        if (flags === KEY_CREATED) key.createdAt = r.varint();
-        else if (flags === KEY_CREATED_NEGATIVE) key.createdAt = -r.varint();
-        streams.push({ kind: "after", key });
-      } else throw invalidPosition();
-    }
-    while (streams.length < registryCount) streams.push({ kind: "start" });
-    r.end();
-    return { ordered, scope, streams };
-  } catch (err) {
-    throw isRegplaneError(err) ? err : invalidPosition();
-  }
-}
-
-/**
- * A keyset cursor over a tuple of strings (e.g. [namespace name] or [created-at ms, operation id]),
- * for the List RPCs that page one sorted source.
- */
-export function encodeCursor(key: readonly string[]): Uint8Array {
-  const w = new ByteWriter();
-  w.varint(key.length);
-  for (const part of key) w.string(part);
-  return w.bytes();
-}
-
-/** INVALID_ARGUMENT on page_token unless `state` is a cursor of `arity` parts. */
-export function decodeCursor(state: Uint8Array, arity: number): string[] {
-  try {
-    const r = new ByteReader(state);
-    const count = r.varint();
-    if (count !== arity) throw invalidPosition();
-    const key: string[] = [];
-    for (let i = 0; i < count; i++) key.push(r.string());
-    r.end();
-    return key;
-  } catch (err) {
-    throw isRegplaneError(err) ? err : invalidPosition();
-  }
-}
-
-function milliseconds(n: number): number {
-  if (!Number.isSafeInteger(n)) throw new RangeError("created_at is not an integer number of milliseconds");
-  return n;
-}
-
-class ByteWriter {
-  private readonly out: number[] = [];
-
-  byte(b: number): void {
-    this.out.push(b & 0xff);
-  }
-
-  uint32(n: number): void {
-    this.out.push((n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
-  }
-
-  /** Unsigned LEB128 over safe integers (arithmetic, not 32-bit shifts). */
-  varint(n: number): void {
-    let v = n;
-    while (v >= 0x80) {
-      this.out.push((v % 0x80) | 0x80);
-      v = Math.floor(v / 0x80);
-    }
-    this.out.push(v);
-  }
-
-  string(s: string): void {
-    const utf8 = Buffer.from(s, "utf8");
-    this.varint(utf8.length);
-    for (const b of utf8) this.out.push(b);
-  }
-
-  bytes(): Uint8Array {
-    return Uint8Array.from(this.out);
-  }
-}
-
-class ByteReader {
-  private offset = 0;
-
-  constructor(private readonly data: Uint8Array) {}
-
-  byte(): number {
-    if (this.offset >= this.data.length) throw invalidPosition();
-    return this.data[this.offset++];
-  }
-
-  uint32(): number {
-    return ((this.byte() << 24) >>> 0) + (this.byte() << 16) + (this.byte() << 8) + this.byte();
-  }
-
-  varint(): number {
-    let value = 0;
-    let scale = 1;
-    for (let i = 0; i < 8; i++) {
-      const b = this.byte();
-      value += (b & 0x7f) * scale;
-      if (b < 0x80) {
-        if (!Number.isSafeInteger(value)) break;
-        return value;
-      }
-      scale *= 0x80;
-    }
-    throw invalidPosition();
-  }
-
-  string(): string {
-    const length = this.varint();
-    if (length > this.data.length - this.offset) throw invalidPosition();
-    const bytes = this.data.subarray(this.offset, this.offset + length);
-    this.offset += length;
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  }
-
-  end(): void {
-    if (this.offset !== this.data.length) throw invalidPosition();
-  }
 }

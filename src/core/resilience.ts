@@ -12,8 +12,9 @@ export class Semaphore {
     this.available = limit;
   }
 
-  async acquire(signal: AbortSignal): Promise<() => void> {
-    signal.throwIfAborted();
+  /** Resolves to the release; without a signal the waiter stays queued until a permit frees. */
+  async acquire(signal?: AbortSignal): Promise<() => void> {
+    signal?.throwIfAborted();
     if (this.available > 0) {
       this.available--;
       return this.releaser();
@@ -25,7 +26,7 @@ export class Semaphore {
           resolve();
         },
       };
-      const stopListening = onAbort(signal, () => {
+      const stopListening = signal === undefined ? () => {} : onAbort(signal, () => {
         const i = this.waiters.indexOf(waiter);
         if (i >= 0) this.waiters.splice(i, 1);
         reject(signal.reason);
@@ -33,6 +34,16 @@ export class Semaphore {
       this.waiters.push(waiter);
     });
     return this.releaser();
+  }
+
+  /** Runs `task` holding one permit. */
+  async run<T>(task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const release = await this.acquire(signal);
+    try {
+      return await task();
+    } finally {
+      release();
+    }
   }
 
   /** Permits in use (for tests and metrics). */

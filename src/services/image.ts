@@ -8,7 +8,7 @@ import type { ImageRef } from "../core/store.js";
 import type { RegistryView } from "../core/catalog.js";
 import { listImagesAcross } from "../core/paging.js";
 import { requireCapability, type Provider } from "../core/provider.js";
-import type { OperationContext } from "../core/operations.js";
+import type { OperationContext } from "../core/operation-types.js";
 import { DeleteImageMetadataSchema, ImageService, ListImagesResponseSchema } from "../gen/regplane/v1/image_service_pb.js";
 import { pageTokenBinding } from "../core/pagetoken.js";
 import { bind, type CallContext } from "./binding.js";

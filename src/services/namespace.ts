@@ -2,7 +2,7 @@
 import { create } from "@bufbuild/protobuf";
 import { anyPack, EmptySchema } from "@bufbuild/protobuf/wkt";
 import { invalidField, nothingListed, notFound, RegplaneError, Code } from "../core/errors.js";
-import { decodeCursor, encodeCursor } from "../core/paging.js";
+import { decodeCursor, encodeCursor } from "../core/positions.js";
 import type { RegistryView } from "../core/catalog.js";
 import { requireCapability, type Provider } from "../core/provider.js";
 import type { Capability, NamespaceRecord } from "../core/types.js";

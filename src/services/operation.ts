@@ -1,7 +1,7 @@
 // OperationService: Get and Cancel (mirrored), List and Wait (ours).
 import { create } from "@bufbuild/protobuf";
 import { invalidField, notFound } from "../core/errors.js";
-import { decodeCursor, encodeCursor } from "../core/paging.js";
+import { decodeCursor, encodeCursor } from "../core/positions.js";
 import { ListOperationsResponseSchema, OperationService } from "../gen/regplane/v1/operation_service_pb.js";
 import { pageTokenBinding } from "../core/pagetoken.js";
 import { bind, type CallContext } from "./binding.js";

@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { create } from "@bufbuild/protobuf";
 import { anyPack, EmptySchema } from "@bufbuild/protobuf/wkt";
 import { Code, invalidField, notFound, RegplaneError, unsupported } from "../core/errors.js";
-import { decodeCursor, encodeCursor } from "../core/paging.js";
+import { decodeCursor, encodeCursor } from "../core/positions.js";
 import type { RegistryView } from "../core/catalog.js";
 import { requireCapability, type Provider } from "../core/provider.js";
 import type { Capability, RegistryPatch, RegistryRecord, RegistrySpec } from "../core/types.js";

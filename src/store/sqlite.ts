@@ -1,13 +1,14 @@
 // The embedded state store: one SQLite file in the data directory, opened with better-sqlite3.
 // better-sqlite3 is synchronous, so each method runs to completion before the next starts in this
 // process; writes that read first use BEGIN IMMEDIATE so other processes on the same file serialize too.
-// Longer than most files: the whole Store interface over one connection; its statements mirror postgres.ts.
+// Its statements mirror postgres.ts; the schema is in sqlite-migrations.ts.
 
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { StartupError } from "../core/config.js";
 import { Code, RegplaneError } from "../core/errors.js";
+import { SQLITE_MIGRATIONS } from "./sqlite-migrations.js";
 import { decodeStatus, encodeStatus } from "./status-codec.js";
 import type {
   AnyBytes,
@@ -19,69 +20,6 @@ import type {
   StatusRecord,
   Store,
 } from "../core/store.js";
-
-/** Each entry moves the schema from version i to i + 1; never edit one that has shipped. */
-const MIGRATIONS: readonly string[] = [
-  `
-  CREATE TABLE image_ids (
-    id          TEXT PRIMARY KEY,
-    registry_id TEXT NOT NULL,
-    repository  TEXT NOT NULL,
-    digest      TEXT NOT NULL
-  ) WITHOUT ROWID;
-
-  CREATE TABLE page_states (
-    handle     TEXT PRIMARY KEY,
-    state      BLOB NOT NULL,
-    expires_at INTEGER NOT NULL
-  );
-  CREATE INDEX page_states_expires_at ON page_states (expires_at);
-
-  CREATE TABLE settings (
-    name  TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-  ) WITHOUT ROWID;
-
-  CREATE TABLE operations (
-    id                TEXT PRIMARY KEY,
-    kind              TEXT NOT NULL,
-    resource_id       TEXT NOT NULL,
-    registry_id       TEXT NOT NULL,
-    description       TEXT NOT NULL,
-    created_at        INTEGER NOT NULL,
-    created_by        TEXT NOT NULL,
-    modified_at       INTEGER NOT NULL,
-    state             TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done')),
-    metadata_type_url TEXT NOT NULL,
-    metadata_value    BLOB NOT NULL,
-    params            TEXT NOT NULL,
-    error             TEXT,
-    response_type_url TEXT,
-    response_value    BLOB,
-    lease_owner       TEXT,
-    lease_expires_at  INTEGER,
-    attempts          INTEGER NOT NULL DEFAULT 0,
-    cancel_requested  INTEGER NOT NULL DEFAULT 0,
-    dedupe_key        TEXT
-  );
-  -- Claim order (oldest first within a state) and per-state counts.
-  CREATE INDEX operations_claim ON operations (state, created_at, id);
-  CREATE INDEX operations_created ON operations (created_at, id);
-  CREATE INDEX operations_resource ON operations (resource_id, created_at, id);
-  CREATE INDEX operations_purge ON operations (modified_at) WHERE state = 'done';
-  -- The dedupe table: a key belongs to at most one unfinished operation, and finishing frees it.
-  CREATE UNIQUE INDEX operations_dedupe ON operations (dedupe_key)
-    WHERE dedupe_key IS NOT NULL AND state <> 'done';
-
-  CREATE TABLE idempotency_keys (
-    caller       TEXT NOT NULL,
-    key          TEXT NOT NULL,
-    operation_id TEXT NOT NULL REFERENCES operations (id) ON DELETE CASCADE,
-    PRIMARY KEY (caller, key)
-  ) WITHOUT ROWID;
-  CREATE INDEX idempotency_keys_operation ON idempotency_keys (operation_id);
-  `,
-];
 
 /** How long a connection waits for another process's write lock before failing. */
 const BUSY_TIMEOUT_MS = 10_000;
@@ -265,14 +203,14 @@ export class SqliteStore implements Store {
     const run = this.db.transaction(() => {
       // Read inside the write transaction, so two processes opening a new file migrate once.
       const version = this.db.pragma("user_version", { simple: true }) as number;
-      if (version > MIGRATIONS.length) {
+      if (version > SQLITE_MIGRATIONS.length) {
         throw new RegplaneError(
           Code.FAILED_PRECONDITION,
-          `state store schema version ${version} is newer than this regplane understands (${MIGRATIONS.length})`,
+          `state store schema version ${version} is newer than this regplane understands (${SQLITE_MIGRATIONS.length})`,
         );
       }
-      for (let v = version; v < MIGRATIONS.length; v++) {
-        this.db.exec(MIGRATIONS[v]);
+      for (let v = version; v < SQLITE_MIGRATIONS.length; v++) {
+        this.db.exec(SQLITE_MIGRATIONS[v]);
         this.db.pragma(`user_version = ${v + 1}`);
       }
     });

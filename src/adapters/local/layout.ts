@@ -1,21 +1,15 @@
 // Reading OCI image layouts: index.json into image records, manifests and configs by digest.
 // Blobs are content-addressed, so what is parsed from one is cached by digest for every layout.
-// Longer than most files: parsing, caching and size summing share the record shapes defined here.
+// How one manifest is read is manifest.ts.
 import { createHash } from "node:crypto";
 import * as path from "node:path";
 
 import { Code, RegplaneError } from "../../core/errors.js";
-import type { BlobRecord, ImageRecord } from "../../core/types.js";
+import type { ImageRecord } from "../../core/types.js";
 import { WeightedLru } from "../../core/lru.js";
+import { CorruptBlobError, internMediaType, isObject, NO_BLOBS, parseManifest, type ParsedManifest } from "./manifest.js";
 import { INDEX_FILE, isMissing, isSettled, isValidDigest, nowNs, REF_NAME_ANNOTATION } from "./paths.js";
 import { type SafeFs, UnsafeFileError } from "./safe-fs.js";
-
-export const MEDIA_TYPE = {
-  ociManifest: "application/vnd.oci.image.manifest.v1+json",
-  ociIndex: "application/vnd.oci.image.index.v1+json",
-  dockerManifest: "application/vnd.docker.distribution.manifest.v2+json",
-  dockerManifestList: "application/vnd.docker.distribution.manifest.list.v2+json",
-} as const;
 
 /** Registries refuse manifests above 4 MiB; the default bound for index.json and manifests alike. */
 export const DEFAULT_MAX_METADATA_BYTES = 4 * 1024 * 1024;
@@ -24,18 +18,6 @@ const MAX_CONFIG_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_MAX_INDEX_DEPTH = 8;
 /** Parallel file reads while parsing one layout; enough to keep the thread pool busy. */
 const READ_CONCURRENCY = 32;
-
-export type ParsedManifest =
-  | { kind: "image"; mediaType?: string; config?: BlobRecord; layers: BlobRecord[]; otherBlobs: string[] }
-  | { kind: "index"; mediaType?: string; manifests: BlobRecord[] }
-  | { kind: "other"; mediaType?: string };
-
-/** A blob that exists but cannot be what it claims: wrong digest, not JSON, too large. */
-export class CorruptBlobError extends Error {
-  constructor(readonly digest: string, reason: string) {
-    super(`blob ${digest}: ${reason}`);
-  }
-}
 
 export interface IndexEntry {
   digest: string;
@@ -61,14 +43,6 @@ export interface LayoutSnapshot {
   images: ImageRecord[];
   /** The images sorted by an order key; computed once per index.json version and order. */
   sorted: Map<string, ImageRecord[]>;
-}
-
-export function isIndexMediaType(mediaType: string | undefined): boolean {
-  return mediaType === MEDIA_TYPE.ociIndex || mediaType === MEDIA_TYPE.dockerManifestList;
-}
-
-export function isImageManifestMediaType(mediaType: string | undefined): boolean {
-  return mediaType === MEDIA_TYPE.ociManifest || mediaType === MEDIA_TYPE.dockerManifest;
 }
 
 /** The identity of one index.json file version: a rename gives a new inode, an in-place write new times. */
@@ -268,7 +242,6 @@ export function upperBoundByDigest(images: readonly ImageRecord[], digest: strin
 
 /** Shared by every record without tags, layers or child manifests; records leave the adapter as copies. */
 const NO_STRINGS: string[] = Object.freeze([]) as unknown as string[];
-const NO_BLOBS: BlobRecord[] = Object.freeze([]) as unknown as BlobRecord[];
 
 /**
  * Every cached record is built by this one literal, so they all share one hidden class: records made
@@ -300,17 +273,6 @@ function isComplete(image: ImageRecord): boolean {
 
 function sameStrings(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
-}
-
-/** Media types repeat across every descriptor; one string each instead of one per descriptor. */
-const mediaTypes = new Map<string, string>();
-const MAX_INTERNED_MEDIA_TYPES = 1024;
-
-export function internMediaType(mediaType: string): string {
-  const known = mediaTypes.get(mediaType);
-  if (known !== undefined) return known;
-  if (mediaTypes.size < MAX_INTERNED_MEDIA_TYPES) mediaTypes.set(mediaType, mediaType);
-  return mediaType;
 }
 
 /** What summing an index's children needs; `memo` holds each digest's totals once per snapshot build. */
@@ -394,49 +356,6 @@ async function childTotals(digest: string, ctx: TotalsContext, path: string[]): 
   return undefined;
 }
 
-export function parseManifest(digest: string, bytes: Buffer): ParsedManifest {
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString("utf8"));
-  } catch {
-    throw new CorruptBlobError(digest, "not JSON");
-  }
-  if (!isObject(json)) throw new CorruptBlobError(digest, "not a JSON object");
-  const mediaType = typeof json.mediaType === "string" ? internMediaType(json.mediaType) : undefined;
-  const looksLikeIndex = Array.isArray(json.manifests);
-  const looksLikeImage = isObject(json.config) || Array.isArray(json.layers) || Array.isArray(json.fsLayers);
-  if (isIndexMediaType(mediaType) || (!isImageManifestMediaType(mediaType) && looksLikeIndex && !looksLikeImage)) {
-    return { kind: "index", mediaType, manifests: descriptors(json.manifests) };
-  }
-  if (isImageManifestMediaType(mediaType) || looksLikeImage) {
-    const [config] = descriptors([json.config]);
-    // Docker schema 1 (fsLayers) and the short-lived OCI artifact manifest (blobs) reference blobs too.
-    const otherBlobs = [
-      ...descriptors(json.blobs).map((d) => d.digest),
-      ...(Array.isArray(json.fsLayers) ? json.fsLayers : [])
-        .map((l: unknown) => (isObject(l) ? l.blobSum : undefined))
-        .filter(isValidDigest),
-    ];
-    return { kind: "image", mediaType, config, layers: descriptors(json.layers), otherBlobs };
-  }
-  return { kind: "other", mediaType };
-}
-
-/** Descriptors with a valid digest; a size that is not a non-negative integer counts as 0. */
-function descriptors(list: unknown): BlobRecord[] {
-  if (!Array.isArray(list)) return [];
-  const out: BlobRecord[] = [];
-  for (const d of list) {
-    if (!isObject(d) || !isValidDigest(d.digest)) continue;
-    const size = typeof d.size === "number" && Number.isSafeInteger(d.size) && d.size >= 0 ? d.size : 0;
-    const blob: BlobRecord = { digest: d.digest, size, mediaType: internMediaType(typeof d.mediaType === "string" ? d.mediaType : "") };
-    if (Array.isArray(d.urls) && d.urls.every((u) => typeof u === "string")) blob.urls = Object.freeze(d.urls.slice()) as string[];
-    out.push(Object.freeze(blob));
-  }
-  // An array grown by push keeps spare capacity (17 slots for one layer); a copy holds just its items.
-  return out.length === 0 ? NO_BLOBS : (Object.freeze(out.slice()) as BlobRecord[]);
-}
-
 /**
  * The blob's bytes after checking them against their digest; undefined when the blob is absent.
  * A link, a non-regular file or a file over the bound is a CorruptBlobError: never read, never followed.
@@ -503,10 +422,6 @@ export async function forEachLimited<T>(items: T[], limit: number, fn: (item: T,
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-export function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
 export function errorMessage(err: unknown): string {

@@ -5,17 +5,8 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 
 import { Code, RegplaneError } from "../../core/errors.js";
-import {
-  BlobReader,
-  CorruptBlobError,
-  errorMessage,
-  indexVersion,
-  type IndexSource,
-  parseIndexJson,
-  parseManifest,
-  readIndexFile,
-  type ParsedManifest,
-} from "./layout.js";
+import { BlobReader, errorMessage, indexVersion, type IndexSource, parseIndexJson, readIndexFile } from "./layout.js";
+import { CorruptBlobError, parseManifest, type ParsedManifest } from "./manifest.js";
 import { BLOBS_DIR, INDEX_FILE, isMissing, isValidAlgorithm, isValidDigest, isValidEncoded } from "./paths.js";
 import { CHANGED_WHILE_READ, type SafeFs, UnsafeFileError } from "./safe-fs.js";
 

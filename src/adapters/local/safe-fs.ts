@@ -5,6 +5,7 @@ import { constants, type BigIntStats, type Dirent, type Stats } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 
+import { Semaphore } from "../../core/resilience.js";
 import { BLOBS_DIR, isMissing } from "./paths.js";
 
 const OPEN_READ = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
@@ -23,36 +24,16 @@ export class UnsafeFileError extends Error {
   }
 }
 
-/** Counting semaphore; a release hands the slot straight to the next waiter. */
-export class PoolLimiter {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(readonly limit: number) {}
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active < this.limit) this.active++;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
-    try {
-      return await task();
-    } finally {
-      const next = this.waiting.shift();
-      if (next !== undefined) next();
-      else this.active--;
-    }
-  }
-}
-
 export interface RegularFile {
   bytes: Buffer;
   stat: BigIntStats;
 }
 
 export class SafeFs {
-  private readonly pool: PoolLimiter;
+  private readonly pool: Semaphore;
 
   constructor(poolLimit = DEFAULT_POOL_LIMIT) {
-    this.pool = new PoolLimiter(poolLimit);
+    this.pool = new Semaphore(poolLimit);
   }
 
   /** Every pool call of the adapter goes through here. */

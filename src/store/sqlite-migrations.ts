@@ -1,0 +1,64 @@
+// The SQLite schema, one entry per version. Each entry moves the schema from version i to i + 1;
+// never edit one that has shipped. It mirrors postgres-migrations.ts table for table.
+
+export const SQLITE_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE image_ids (
+    id          TEXT PRIMARY KEY,
+    registry_id TEXT NOT NULL,
+    repository  TEXT NOT NULL,
+    digest      TEXT NOT NULL
+  ) WITHOUT ROWID;
+
+  CREATE TABLE page_states (
+    handle     TEXT PRIMARY KEY,
+    state      BLOB NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX page_states_expires_at ON page_states (expires_at);
+
+  CREATE TABLE settings (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) WITHOUT ROWID;
+
+  CREATE TABLE operations (
+    id                TEXT PRIMARY KEY,
+    kind              TEXT NOT NULL,
+    resource_id       TEXT NOT NULL,
+    registry_id       TEXT NOT NULL,
+    description       TEXT NOT NULL,
+    created_at        INTEGER NOT NULL,
+    created_by        TEXT NOT NULL,
+    modified_at       INTEGER NOT NULL,
+    state             TEXT NOT NULL CHECK (state IN ('pending', 'running', 'done')),
+    metadata_type_url TEXT NOT NULL,
+    metadata_value    BLOB NOT NULL,
+    params            TEXT NOT NULL,
+    error             TEXT,
+    response_type_url TEXT,
+    response_value    BLOB,
+    lease_owner       TEXT,
+    lease_expires_at  INTEGER,
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    cancel_requested  INTEGER NOT NULL DEFAULT 0,
+    dedupe_key        TEXT
+  );
+  -- Claim order (oldest first within a state) and per-state counts.
+  CREATE INDEX operations_claim ON operations (state, created_at, id);
+  CREATE INDEX operations_created ON operations (created_at, id);
+  CREATE INDEX operations_resource ON operations (resource_id, created_at, id);
+  CREATE INDEX operations_purge ON operations (modified_at) WHERE state = 'done';
+  -- The dedupe table: a key belongs to at most one unfinished operation, and finishing frees it.
+  CREATE UNIQUE INDEX operations_dedupe ON operations (dedupe_key)
+    WHERE dedupe_key IS NOT NULL AND state <> 'done';
+
+  CREATE TABLE idempotency_keys (
+    caller       TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    operation_id TEXT NOT NULL REFERENCES operations (id) ON DELETE CASCADE,
+    PRIMARY KEY (caller, key)
+  ) WITHOUT ROWID;
+  CREATE INDEX idempotency_keys_operation ON idempotency_keys (operation_id);
+  `,
+];

@@ -7,8 +7,8 @@ import { subscribe } from "node:diagnostics_channel";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import type { ProviderFactory } from "../../src/core/catalog.js";
-import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../src/core/provider.js";
-import type { Capability, ImageRecord, NamespaceRecord, RegistryRecord } from "../../src/core/types.js";
+import type { ImagePage, ListImagesQuery, ListNamespacesQuery, ListRepositoriesQuery, Provider } from "../../src/core/provider.js";
+import type { Capability, ImageRecord, NamespaceRecord, RegistryRecord, RepositoryRecord } from "../../src/core/types.js";
 
 /** A module of dist/, typed as its source in src/. */
 const compiled = <M>(module: string): Promise<M> => import(new URL(`../../dist/${module}`, import.meta.url).href) as Promise<M>;
@@ -51,6 +51,12 @@ class DelayedProvider implements Provider {
   }
   getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
     return this.inner.getNamespace(name, signal);
+  }
+  listRepositories(query: ListRepositoriesQuery): Promise<{ repositories: RepositoryRecord[]; done: boolean }> {
+    return this.inner.listRepositories(query);
+  }
+  getRepository(name: string, signal: AbortSignal): Promise<RepositoryRecord | undefined> {
+    return this.inner.getRepository(name, signal);
   }
   async close(): Promise<void> {
     await this.inner.close?.();

@@ -1,5 +1,5 @@
 import { unsupported } from "./errors.js";
-import type { Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryPatch, RegistryRecord, RegistrySpec } from "./types.js";
+import type { Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryPatch, RegistryRecord, RegistrySpec, RepositoryRecord } from "./types.js";
 
 /**
  * Where a listing resumes: the sort key of the last image returned. Every stream is ordered by
@@ -44,6 +44,16 @@ export interface ListNamespacesQuery {
   signal: AbortSignal;
 }
 
+/** Repositories in code-unit order of name; the same keyset shape as namespaces. */
+export interface ListRepositoriesQuery {
+  /** Only the repository with exactly this name. */
+  nameEquals?: string;
+  /** Return only repositories whose name sorts strictly after this one. */
+  after?: string;
+  limit: number;
+  signal: AbortSignal;
+}
+
 /** How an adapter produces a requested order; documented per provider. */
 export type OrderSupport = "native" | "adapter-sorted";
 
@@ -67,6 +77,13 @@ export interface Provider {
   updateNamespace?(name: string, patch: { description?: string; visibility?: NamespaceRecord["visibility"] }, signal: AbortSignal): Promise<NamespaceRecord>;
   /** Deletes the namespace and every image in it; already gone is success. */
   deleteNamespace?(name: string, signal: AbortSignal): Promise<void>;
+  listRepositories(query: ListRepositoriesQuery): Promise<{ repositories: RepositoryRecord[]; done: boolean }>;
+  /** undefined when the registry has no repository of this name. */
+  getRepository(name: string, signal: AbortSignal): Promise<RepositoryRecord | undefined>;
+  /** An empty repository, where the provider has repositories without images; already there is ALREADY_EXISTS. */
+  createRepository?(name: string, signal: AbortSignal): Promise<RepositoryRecord>;
+  /** Deletes the repository and every image in it; already gone is success. */
+  deleteRepository?(name: string, signal: AbortSignal): Promise<void>;
   // Provider accounts (an IONOS contract, a Yandex folder) hold registries of their own, named by the
   // provider's ids; these methods reach them. Records carry the provider's registry id as `id`.
   listRegistries?(signal: AbortSignal): Promise<RegistryRecord[]>;
@@ -88,6 +105,8 @@ const CAPABILITY_METHODS = {
   create_registries: "createRegistry",
   update_registries: "updateRegistry",
   delete_registries: "deleteRegistry",
+  create_repositories: "createRepository",
+  delete_repositories: "deleteRepository",
 } as const satisfies Partial<Record<Capability, keyof Provider>>;
 
 /** `provider` if it declares `capability`; FAILED_PRECONDITION CAPABILITY_UNSUPPORTED naming it otherwise. */
@@ -112,10 +131,13 @@ export function capabilityMismatches(provider: Provider): string[] {
 export type ImageCalls = Pick<Provider, "listImages" | "getImage" | "deleteImage">;
 /** The namespace calls, owned by its namespaces part; the changes where the provider can make them. */
 export type NamespaceCalls = Pick<Provider, "listNamespaces" | "getNamespace" | "createNamespace" | "updateNamespace" | "deleteNamespace">;
+/** The repository calls, owned by its repositories part; the changes where the provider can make them. */
+export type RepositoryCalls = Pick<Provider, "listRepositories" | "getRepository" | "createRepository" | "deleteRepository">;
 /** The calls on registries a provider account holds, owned by its registries part. */
 export type RegistryCalls = Pick<Provider, "listRegistries" | "getRegistry" | "createRegistry" | "updateRegistry" | "deleteRegistry">;
 
 const OPTIONAL_NAMESPACE_CALLS = ["createNamespace", "updateNamespace", "deleteNamespace"] as const;
+const OPTIONAL_REPOSITORY_CALLS = ["createRepository", "deleteRepository"] as const;
 const REGISTRY_CALLS = ["listRegistries", "getRegistry", "createRegistry", "updateRegistry", "deleteRegistry"] as const;
 
 /**
@@ -130,10 +152,13 @@ export abstract class PartsProvider implements Provider {
   abstract describe(): RegistryRecord;
   protected abstract readonly images: ImageCalls;
   protected abstract readonly namespaces: NamespaceCalls;
+  protected abstract readonly repositories: RepositoryCalls;
   // `declare`: no field is emitted, so only forwardCalls makes these exist.
   declare createNamespace?: Provider["createNamespace"];
   declare updateNamespace?: Provider["updateNamespace"];
   declare deleteNamespace?: Provider["deleteNamespace"];
+  declare createRepository?: Provider["createRepository"];
+  declare deleteRepository?: Provider["deleteRepository"];
   declare listRegistries?: Provider["listRegistries"];
   declare getRegistry?: Provider["getRegistry"];
   declare createRegistry?: Provider["createRegistry"];
@@ -148,6 +173,7 @@ export abstract class PartsProvider implements Provider {
       if (typeof fn === "function") self[name] = fn.bind(part);
     };
     for (const name of OPTIONAL_NAMESPACE_CALLS) bindFrom(this.namespaces, name);
+    for (const name of OPTIONAL_REPOSITORY_CALLS) bindFrom(this.repositories, name);
     for (const name of REGISTRY_CALLS) bindFrom(registries, name);
   }
 
@@ -169,5 +195,13 @@ export abstract class PartsProvider implements Provider {
 
   getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
     return this.namespaces.getNamespace(name, signal);
+  }
+
+  listRepositories(query: ListRepositoriesQuery): Promise<{ repositories: RepositoryRecord[]; done: boolean }> {
+    return this.repositories.listRepositories(query);
+  }
+
+  getRepository(name: string, signal: AbortSignal): Promise<RepositoryRecord | undefined> {
+    return this.repositories.getRepository(name, signal);
   }
 }

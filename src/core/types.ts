@@ -28,6 +28,12 @@ export interface ImageRecord {
 
 export type Visibility = "inherit" | "public" | "private" | "unspecified";
 
+/** A repository of one registry: a path that holds images (its name has no registry id). */
+export interface RepositoryRecord {
+  registryId: string;
+  name: string;
+}
+
 export interface NamespaceRecord {
   registryId: string;
   name: string;
@@ -89,7 +95,9 @@ export type Capability =
   | "delete_namespaces"
   | "create_registries"
   | "update_registries"
-  | "delete_registries";
+  | "delete_registries"
+  | "create_repositories"
+  | "delete_repositories";
 
 /** Sort fields of ImageService.List's order_by; name and digest always end the key so the order is total. */
 export type ImageOrderField = "name" | "digest" | "created_at";

@@ -3,8 +3,8 @@
 
 import { Code, notFound, providerError, RegplaneError } from "../../src/core/errors.js";
 import { compareImages } from "../../src/core/order.js";
-import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../src/core/provider.js";
-import type { Capability, ImageRecord, NamespaceRecord, RegistryRecord } from "../../src/core/types.js";
+import type { ImagePage, ListImagesQuery, ListNamespacesQuery, ListRepositoriesQuery, Provider } from "../../src/core/provider.js";
+import type { Capability, ImageRecord, NamespaceRecord, RegistryRecord, RepositoryRecord } from "../../src/core/types.js";
 import type { Gate } from "./gate.js";
 
 /** Calls in flight across every provider sharing it, to check that registries are asked in parallel. */
@@ -194,6 +194,22 @@ export class MemoryProvider implements Provider {
       imageCount: images.length,
       sizeBytes: images.reduce((sum, i) => sum + i.compressedSize, 0),
     };
+  }
+
+  /** Repositories are the paths its images are in, like a registry where a push makes the repository. */
+  async listRepositories(query: ListRepositoriesQuery): Promise<{ repositories: RepositoryRecord[]; done: boolean }> {
+    query.signal.throwIfAborted();
+    let names = [...new Set([...this.images.values()].map((i) => i.repository))].sort();
+    if (query.nameEquals !== undefined) names = names.filter((n) => n === query.nameEquals);
+    const after = query.after;
+    if (after !== undefined) names = names.filter((n) => n > after);
+    const page = names.slice(0, query.limit);
+    return { repositories: page.map((name) => ({ registryId: this.id, name })), done: names.length <= query.limit };
+  }
+
+  async getRepository(name: string, signal: AbortSignal): Promise<RepositoryRecord | undefined> {
+    signal.throwIfAborted();
+    return [...this.images.values()].some((i) => i.repository === name) ? { registryId: this.id, name } : undefined;
   }
 
   async deleteNamespace(name: string): Promise<void> {

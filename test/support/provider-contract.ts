@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Code, RegplaneError } from "../../src/core/errors.js";
 import { compareImages } from "../../src/core/order.js";
-import type { ImageKey, ListImagesQuery, Provider } from "../../src/core/provider.js";
+import type { ImageKey, ListImagesQuery, ListRepositoriesQuery, Provider } from "../../src/core/provider.js";
 import type { ImageRecord, OrderTerm } from "../../src/core/types.js";
 
 /** What every harness seeds: repository → how many distinct images it holds. */
@@ -12,6 +12,7 @@ export const SEED: ReadonlyArray<{ repository: string; images: number }> = [
   { repository: "team/app", images: 2 },
   { repository: "tools/base", images: 1 },
   { repository: "team/doomed", images: 1 },
+  { repository: "team/retired", images: 2 },
 ];
 
 export interface SeededImage {
@@ -27,6 +28,13 @@ export interface ContractBackend {
   namespaces: string[];
   /** A name this provider accepts for a new namespace. */
   newNamespace: string;
+  /** A name this provider accepts for a new, empty repository (providers with create_repositories). */
+  newRepository?: string;
+  /**
+   * The registry keeps a repository's path listed after its last image is deleted (the Distribution API
+   * has no repository delete): deleteRepository then empties it rather than removing it.
+   */
+  keepsEmptyRepositories?: boolean;
   /** Requests the backend has received so far; undefined where there is no backend to ask (local). */
   requests?: () => number;
   /** The same provider kind pointed at a backend that cannot be reached, and the code it must answer (network providers). */
@@ -85,6 +93,25 @@ async function walk(p: Provider, query: Omit<ListImagesQuery, "limit" | "signal"
 }
 
 const keyOf = (i: SeededImage) => `${i.repository}@${i.digest}`;
+
+/** Every repository name at page size `limit`, each page resumed strictly after the last name. */
+async function walkRepositories(p: Provider, query: Omit<ListRepositoriesQuery, "limit" | "signal" | "after">, limit: number): Promise<string[]> {
+  const names: string[] = [];
+  let after: string | undefined;
+  for (let pages = 1; pages <= 1000; pages++) {
+    const page = await p.listRepositories({ ...query, after, limit, signal: signal() });
+    expect(page.repositories.length).toBeLessThanOrEqual(limit);
+    for (const r of page.repositories) expect(r.registryId).toBe(p.id);
+    names.push(...page.repositories.map((r) => r.name));
+    if (page.done) return names;
+    expect(page.repositories.length, "a page that is not the last is not empty").toBeGreaterThan(0);
+    after = names.at(-1);
+  }
+  throw new Error("the repository listing did not end within 1000 pages");
+}
+
+/** Code-unit order, as every listing of names sorts. */
+const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** `overNetwork`: the provider reaches its registry over HTTP (every adapter but the embedded one). */
 export function describeProviderContract(name: string, options: { overNetwork: boolean }, start: () => Promise<ContractBackend>): void {
@@ -152,6 +179,47 @@ export function describeProviderContract(name: string, options: { overNetwork: b
       expect(await b.provider.getImage("team/absent", first.digest, signal())).toBeUndefined();
     });
 
+    it("lists its repositories in name order at every page size, narrows to one and gets it", async () => {
+      const want = [...new Set(b.seeded.map((i) => i.repository))].sort(byCodeUnits);
+      for (const limit of [1, 2, 1000]) expect(await walkRepositories(b.provider, {}, limit), `page size ${limit}`).toEqual(want);
+      expect(await walkRepositories(b.provider, { nameEquals: "tools/base" }, 10)).toEqual(["tools/base"]);
+      expect(await walkRepositories(b.provider, { nameEquals: "team/absent" }, 10)).toEqual([]);
+      expect(await b.provider.getRepository("tools/base", signal())).toEqual({ registryId: b.provider.id, name: "tools/base" });
+      expect(await b.provider.getRepository("team/absent", signal())).toBeUndefined();
+      const caps = b.provider.capabilities;
+      expect(typeof b.provider.createRepository === "function").toBe(caps.has("create_repositories"));
+      expect(typeof b.provider.deleteRepository === "function").toBe(caps.has("delete_repositories"));
+    });
+
+    it("creates and deletes repositories exactly as its capabilities say", async () => {
+      const caps = b.provider.capabilities;
+      if (caps.has("delete_repositories")) {
+        const retired = b.seeded.filter((i) => i.repository === "team/retired");
+        expect(retired).toHaveLength(2);
+        await b.provider.deleteRepository!("team/retired", signal());
+        for (const i of retired) expect(await b.provider.getImage(i.repository, i.digest, signal())).toBeUndefined();
+        expect((await walk(b.provider, { repository: "team/retired" }, 10)).images).toEqual([]);
+        await b.provider.deleteRepository!("team/retired", signal());
+        b.seeded = b.seeded.filter((i) => i.repository !== "team/retired");
+        if (!b.keepsEmptyRepositories) {
+          expect(await b.provider.getRepository("team/retired", signal())).toBeUndefined();
+          expect(await walkRepositories(b.provider, {}, 1000)).not.toContain("team/retired");
+        }
+      }
+      if (caps.has("create_repositories")) {
+        const name = b.newRepository!;
+        expect(await b.provider.createRepository!(name, signal())).toEqual({ registryId: b.provider.id, name });
+        expect(await b.provider.getRepository(name, signal())).toEqual({ registryId: b.provider.id, name });
+        expect(await walkRepositories(b.provider, {}, 1000)).toContain(name);
+        expect((await walk(b.provider, { repository: name }, 10)).images).toEqual([]);
+        expect((await rejection(b.provider.createRepository!(name, signal()))).code).toBe(Code.ALREADY_EXISTS);
+        if (caps.has("delete_repositories")) {
+          await b.provider.deleteRepository!(name, signal());
+          if (!b.keepsEmptyRepositories) expect(await b.provider.getRepository(name, signal())).toBeUndefined();
+        }
+      }
+    });
+
     it("deletes an image, and deleting it again succeeds", async () => {
       const doomed = b.seeded.find((i) => i.repository === "team/doomed")!;
       await b.provider.deleteImage(doomed.repository, doomed.digest, signal());
@@ -198,6 +266,8 @@ export function describeProviderContract(name: string, options: { overNetwork: b
         b.provider.listImages({ order: [{ field: "name", desc: false }], limit: 10, signal: aborted }),
         b.provider.getImage(first.repository, first.digest, aborted),
         b.provider.listNamespaces({ limit: 10, signal: aborted }),
+        b.provider.listRepositories({ limit: 10, signal: aborted }),
+        b.provider.getRepository(first.repository, aborted),
       ]) {
         await expect(call).rejects.toBeDefined();
       }

@@ -81,6 +81,46 @@ export async function removeStaleTemps(disk: SafeFs, dir: string, name: string):
   }
 }
 
+/** Hidden names under the root that deletes rename folders to before removing their files. */
+const TRASH_PREFIX = ".regplane-trash-";
+
+/**
+ * Renames `dir` to a hidden trash name under `root`, so the folder and every image in it disappear from
+ * listings at once (or, when the rename fails, stay as they were). Returns the trash path, or undefined
+ * when `dir` is already gone.
+ */
+export async function moveToTrash(disk: SafeFs, root: string, dir: string): Promise<string | undefined> {
+  const trash = path.join(root, `${TRASH_PREFIX}${randomBytes(8).toString("hex")}`);
+  try {
+    await disk.run(() => fs.rename(dir, trash));
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
+  }
+  return trash;
+}
+
+/** fs.rm never follows links inside; a failure is logged and retried by the next delete (emptyTrash). */
+export async function removeTrash(disk: SafeFs, trash: string, warn: (msg: string, ctx: object) => void): Promise<void> {
+  try {
+    await disk.run(() => fs.rm(trash, { recursive: true, force: true }));
+  } catch (err) {
+    warn("local registry: deleted folder's files not removed yet", { dir: trash, errno: (err as NodeJS.ErrnoException).code });
+  }
+}
+
+/** Removes the trash a crash or a failed removal left under `root`. */
+export async function emptyTrash(disk: SafeFs, root: string, warn: (msg: string, ctx: object) => void): Promise<void> {
+  let names: string[];
+  try {
+    names = await disk.readdir(root);
+  } catch (err) {
+    if (isMissing(err)) return;
+    throw err;
+  }
+  for (const n of names) if (n.startsWith(TRASH_PREFIX)) await removeTrash(disk, path.join(root, n), warn);
+}
+
 /** Reads of index.json tried while another tool is writing it in place (skopeo truncates, then writes). */
 const INDEX_READ_ATTEMPTS = 5;
 /** Rewrites of index.json tried while another tool keeps replacing it. */

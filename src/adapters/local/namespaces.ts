@@ -13,14 +13,13 @@ import type { NamespaceRecord, Visibility } from "../../core/types.js";
 import { diskFailure } from "./disk-errors.js";
 import { errorMessage, forEachLimited } from "./layout.js";
 import { isObject } from "./manifest.js";
-import { removeStaleTemps, writeFileAtomic } from "./mutate.js";
+import { emptyTrash, moveToTrash, removeStaleTemps, removeTrash, writeFileAtomic } from "./mutate.js";
 import { BLOBS_DIR, isMissing, isOciPathComponent, isSettled, isValidNamespaceName, NAMESPACE_META_FILE, nowNs, type RepositoryTree } from "./paths.js";
 import { type SafeFs, UnsafeFileError } from "./safe-fs.js";
 import { LAYOUT_CONCURRENCY, type LayoutSnapshots } from "./snapshots.js";
 
 const MAX_NAMESPACE_META_BYTES = 64 * 1024;
 
-const TRASH_PREFIX = ".regplane-trash-";
 const NEW_NAMESPACE_PREFIX = ".regplane-new-";
 
 interface NamespaceMeta {
@@ -146,45 +145,21 @@ export class LocalNamespaces {
   async deleteNamespace(name: string): Promise<void> {
     if (!isValidNamespaceName(name)) throw invalidField("name", "not a namespace of the local registry");
     const dir = path.join(this.root, name);
+    const warn = (msg: string, ctx: object) => this.warn(msg, { registryId: this.id, ...ctx });
     this.layouts.forgetConfirmed();
     await this.mutex.run(`namespace:${dir}`, async () => {
-      await this.emptyTrash();
+      await emptyTrash(this.disk, this.root, warn);
       if (!(await this.disk.isRealDirectory(dir))) return;
-      const trash = path.join(this.root, `${TRASH_PREFIX}${randomBytes(8).toString("hex")}`);
+      let trash: string | undefined;
       try {
-        await this.disk.run(() => fs.rename(dir, trash));
+        trash = await moveToTrash(this.disk, this.root, dir);
       } catch (err) {
-        if (isMissing(err)) return;
         throw diskFailure(err, this.id, `delete namespace ${name}`, this.warn);
       } finally {
         this.tree.invalidate(this.root);
       }
-      await this.removeTrash(trash);
+      if (trash !== undefined) await removeTrash(this.disk, trash, warn);
     });
-  }
-
-  private async emptyTrash(): Promise<void> {
-    let names: string[];
-    try {
-      names = await this.disk.readdir(this.root);
-    } catch (err) {
-      if (isMissing(err)) return;
-      throw err;
-    }
-    for (const n of names) if (n.startsWith(TRASH_PREFIX)) await this.removeTrash(path.join(this.root, n));
-  }
-
-  /** fs.rm never follows links inside; a failure is logged and retried by the next namespace delete. */
-  private async removeTrash(trash: string): Promise<void> {
-    try {
-      await this.disk.run(() => fs.rm(trash, { recursive: true, force: true }));
-    } catch (err) {
-      this.warn("local registry: deleted namespace's files not removed yet", {
-        registryId: this.id,
-        dir: trash,
-        errno: (err as NodeJS.ErrnoException).code,
-      });
-    }
   }
 
   private async exists(file: string): Promise<boolean> {

@@ -8,13 +8,14 @@ import type { RegistryConfig } from "../../core/config.js";
 import { Code, RegplaneError } from "../../core/errors.js";
 import { configuredRegistry } from "../../core/listing.js";
 import { ProcessLocks } from "../../core/locks.js";
-import type { ImagePage, ListImagesQuery, ListNamespacesQuery, Provider } from "../../core/provider.js";
-import type { Capability, ImageRecord, NamespaceRecord, RegistryRecord, Visibility } from "../../core/types.js";
+import type { ImagePage, ListImagesQuery, ListNamespacesQuery, ListRepositoriesQuery, Provider } from "../../core/provider.js";
+import type { Capability, ImageRecord, NamespaceRecord, RegistryRecord, RepositoryRecord, Visibility } from "../../core/types.js";
 import { localOptionsFromConfig, type LocalProviderOptions } from "./config.js";
 import { LocalImages } from "./images.js";
 import { BlobReader, DEFAULT_MAX_INDEX_DEPTH, DEFAULT_MAX_METADATA_BYTES, errorMessage } from "./layout.js";
 import { LocalNamespaces } from "./namespaces.js";
 import { RepositoryTree } from "./paths.js";
+import { LocalRepositories } from "./repositories.js";
 import { DEFAULT_POOL_LIMIT, SafeFs } from "./safe-fs.js";
 import { LayoutSnapshots } from "./snapshots.js";
 
@@ -30,6 +31,8 @@ const CAPABILITIES: readonly Capability[] = [
   "create_namespaces",
   "update_namespaces",
   "delete_namespaces",
+  "create_repositories",
+  "delete_repositories",
 ];
 
 const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
@@ -50,6 +53,7 @@ export class LocalProvider implements Provider {
   private readonly layouts: LayoutSnapshots;
   private readonly images: LocalImages;
   private readonly namespaces: LocalNamespaces;
+  private readonly repositories: LocalRepositories;
 
   constructor(options: LocalProviderOptions) {
     this.id = options.id;
@@ -75,6 +79,7 @@ export class LocalProvider implements Provider {
       maxMetadataBytes,
     });
     this.namespaces = new LocalNamespaces(this.id, this.root, disk, this.tree, this.layouts, mutex, warn, Math.floor(budget * 0.02));
+    this.repositories = new LocalRepositories(this.id, this.root, disk, this.tree, this.layouts, mutex, warn);
   }
 
   describe(): RegistryRecord {
@@ -116,6 +121,22 @@ export class LocalProvider implements Provider {
 
   deleteNamespace(name: string, signal: AbortSignal): Promise<void> {
     return abortable(signal, () => this.namespaces.deleteNamespace(name));
+  }
+
+  listRepositories(query: ListRepositoriesQuery): Promise<{ repositories: RepositoryRecord[]; done: boolean }> {
+    return abortable(query.signal, () => this.repositories.listRepositories(query));
+  }
+
+  getRepository(name: string, signal: AbortSignal): Promise<RepositoryRecord | undefined> {
+    return abortable(signal, () => this.repositories.getRepository(name));
+  }
+
+  createRepository(name: string, signal: AbortSignal): Promise<RepositoryRecord> {
+    return abortable(signal, () => this.repositories.createRepository(name));
+  }
+
+  deleteRepository(name: string, signal: AbortSignal): Promise<void> {
+    return abortable(signal, () => this.repositories.deleteRepository(name));
   }
 
   async close(): Promise<void> {

@@ -12,10 +12,11 @@ import { DistributionClient, connectionProblem, type DistributionStats } from ".
 import { ociOptionsFromConfig, type OciProviderOptions } from "./config.js";
 import { OciImages } from "./images.js";
 import { OciNamespaces } from "./namespaces.js";
+import { OciRepositories } from "./repositories.js";
 
 export type { OciProviderOptions } from "./config.js";
 
-const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces"];
+const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "delete_repositories"];
 
 export function ociProviderFromConfig(cfg: RegistryConfig, ctx: ProviderContext): OciProvider {
   return new OciProvider(ociOptionsFromConfig(cfg, ctx));
@@ -29,6 +30,7 @@ export class OciProvider extends PartsProvider {
   private readonly listingCacheTtlMs: number;
   protected readonly images: OciImages;
   protected readonly namespaces: OciNamespaces;
+  protected readonly repositories: OciRepositories;
 
   constructor(options: OciProviderOptions) {
     super();
@@ -53,6 +55,7 @@ export class OciProvider extends PartsProvider {
     const catalog = new OciCatalog(this.id, this.client, configuredRepositories, pageSize, options.logger);
     this.images = new OciImages(this.id, this.client, catalog, this.listingCacheTtlMs);
     this.namespaces = new OciNamespaces(this.id, catalog);
+    this.repositories = new OciRepositories(this.id, this.client, catalog, this.images);
     this.forwardCalls();
   }
 

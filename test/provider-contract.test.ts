@@ -35,6 +35,7 @@ describeProviderContract("local (layouts on disk)", { overNetwork: false }, asyn
     retained: { entries: (p) => sum((p as LocalProvider).cacheSizes()), cap: 10_000 },
     namespaces: ["team", "tools"],
     newNamespace: "contract-ns",
+    newRepository: "team/fresh",
     close: () => fs.rm(root, { recursive: true, force: true }),
   };
 });
@@ -62,16 +63,31 @@ async function seededRegistry(options: { credentials?: string; users?: Record<st
 }
 
 describeProviderContract("oci (the CNCF registry)", { overNetwork: true }, async () => {
-  const { registry, seeded, close } = await seededRegistry();
+  // Seeded by hand (seededRegistry is the IONOS harness's): every SEED repository, team/retired with v1 and v2.
+  const work = await makeTempDir("regplane-contract-oci-");
+  const base = await buildBaseLayout(path.join(work, "layout"));
+  const registry = await startRegistry();
+  const pushes: Array<[string, string]> = [["v1", "team/app"], ["v2", "team/app"], ["base", "tools/base"], ["v1", "team/doomed"], ["v1", "team/retired"], ["v2", "team/retired"]];
+  const seeded: SeededImage[] = [];
+  for (const [tag, repository] of pushes) {
+    await pushImage(base.dir, tag, registry.host, repository, tag);
+    seeded.push({ repository, digest: (await inspectRaw(registry.host, `${repository}:${tag}`)).digest });
+  }
+  expect(SEED.reduce((n, s) => n + s.images, 0)).toBe(seeded.length);
   const dead = await deadUrl();
   return {
     provider: new OciProvider({ id: "lab", endpoint: registry.url, insecure: true, ...FAST }),
     seeded,
+    // Distribution has no repository delete: the emptied path stays in _catalog.
+    keepsEmptyRepositories: true,
     retained: { entries: (p) => sum((p as OciProvider).cacheSizes()), cap: 4 * 10_000 },
     namespaces: ["team", "tools"],
     newNamespace: "contract-ns",
     unreachable: () => ({ provider: new OciProvider({ id: "lab", endpoint: dead, insecure: true, ...FAST }), code: Code.UNAVAILABLE }),
-    close,
+    close: async () => {
+      await registry.stop();
+      await fs.rm(work, { recursive: true, force: true });
+    },
   };
 });
 

@@ -1,9 +1,10 @@
 // The repositories of an OCI Distribution registry: the catalog's names (or the configured `repositories`),
-// paged by its `last`. The API has no repository create (a repository appears on its first push) and no
+// in code-unit order. The API has no repository create (a repository appears on its first push) and no
 // repository delete: deleteRepository deletes every manifest its tags reach, by digest.
 import { Code, RegplaneError, invalidField } from "../../core/errors.js";
 import { pageLimit } from "../../core/listing.js";
 import { isDigest, isIndexMediaType, isRepositoryName, isTag, parseManifest } from "../../core/manifest.js";
+import { compareStrings } from "../../core/order.js";
 import type { ListRepositoriesQuery, RepositoryCalls } from "../../core/provider.js";
 import type { RepositoryRecord } from "../../core/types.js";
 import type { DistributionClient } from "../../core/distribution/index.js";
@@ -31,16 +32,16 @@ export class OciRepositories implements RepositoryCalls {
       if (!isRepositoryName(nameEquals) || (after !== undefined && nameEquals <= after)) return { repositories: [], done: true };
       return { repositories: (await this.listed(nameEquals, signal)) ? [this.record(nameEquals)] : [], done: true };
     }
-    const repositories: RepositoryRecord[] = [];
-    for await (const batch of this.catalog.repositoryBatches(after, signal)) {
+    // The catalog's order is not code-unit order (distribution sorts "/" below every other character,
+    // so "a/c" < "a-b"), and `last` follows it: the page is the smallest names after `after` in the whole catalog.
+    const page: string[] = [];
+    for await (const batch of this.catalog.repositoryBatches(undefined, signal)) {
       for (const name of batch) {
-        // The catalog's `last` is exclusive already; a registry that ignores it must not repeat a page.
-        if (after !== undefined && name <= after) continue;
-        if (repositories.length === limit) return { repositories, done: false };
-        repositories.push(this.record(name));
+        if (after !== undefined && compareStrings(name, after) <= 0) continue;
+        insertBounded(page, name, limit + 1);
       }
     }
-    return { repositories, done: true };
+    return { repositories: page.slice(0, limit).map((n) => this.record(n)), done: page.length <= limit };
   }
 
   async getRepository(name: string, signal: AbortSignal): Promise<RepositoryRecord | undefined> {
@@ -78,14 +79,17 @@ export class OciRepositories implements RepositoryCalls {
     return { registryId: this.id, name };
   }
 
-  /** Whether the catalog (or the configured list) names the repository. */
+  /**
+   * Whether the catalog (or the configured list) names the repository. In any lexicographic order the names
+   * starting with a prefix follow that prefix together, and a name comes before its extensions; so the walk
+   * starts at the name less its last character (`last` is exclusive) and ends when that block ends.
+   */
   private async listed(name: string, signal: AbortSignal): Promise<boolean> {
-    // The catalog's `last` is exclusive: start just below the name, as namespaces.ts does.
     const start = name.length > 1 ? name.slice(0, -1) : undefined;
     for await (const batch of this.catalog.repositoryBatches(start, signal)) {
       for (const r of batch) {
         if (r === name) return true;
-        if (r > name) return false;
+        if (r.startsWith(name) || (start !== undefined && !r.startsWith(start))) return false;
       }
     }
     return false;
@@ -110,4 +114,18 @@ export class OciRepositories implements RepositoryCalls {
       await this.collectChildren(name, child, depth + 1, into, signal);
     }
   }
+}
+
+/** Inserts `name` into the sorted, distinct `page`, keeping its `max` smallest names. */
+function insertBounded(page: string[], name: string, max: number): void {
+  let lo = 0;
+  let hi = page.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareStrings(page[mid], name) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  if (page[lo] === name || lo >= max) return;
+  page.splice(lo, 0, name);
+  if (page.length > max) page.pop();
 }

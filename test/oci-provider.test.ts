@@ -302,10 +302,10 @@ describe("anonymous registry over plain http", () => {
       provider: "oci",
       endpoint: reg.host,
       hostname: reg.host,
-      capabilities: ["list_images", "delete_images", "list_namespaces"],
+      capabilities: ["list_images", "delete_images", "list_namespaces", "delete_repositories"],
     });
     expect(p.kind).toBe("oci");
-    expect([...p.capabilities]).toEqual(["list_images", "delete_images", "list_namespaces"]);
+    expect([...p.capabilities]).toEqual(["list_images", "delete_images", "list_namespaces", "delete_repositories"]);
   });
 });
 

@@ -141,6 +141,15 @@ describe("IBM Container Registry fake, through @ibm-cloud/ibm-container-registry
     expect(fake.digestsOf("team-b/tool")).toEqual([untagged.digest]);
   });
 
+  it("fails a chosen call of one route with IBM's error body, the calls around it answered", async () => {
+    fake.failOn("GET /api/v1/namespaces", 403, { skip: 1 });
+    expect((await sdk.listNamespaces()).status).toBe(200);
+    const denied = await rejection(sdk.listNamespaces());
+    expect(denied.status).toBe(403);
+    expect(JSON.parse(denied.body!)).toMatchObject({ code: "CRG0009E", message: expect.any(String), "request-id": expect.any(String) });
+    expect((await sdk.listNamespaces()).status).toBe(200);
+  });
+
   it("answers a missing manifest with IBM's error body, which the SDK turns into status and message", async () => {
     const e = await rejection(sdk.getImageManifest({ image: `${fake.host}/team-a/app@sha256:${"1".repeat(64)}` }));
     expect(e.status).toBe(404);
@@ -273,6 +282,29 @@ describe("Scaleway Container Registry fake, through @scaleway/sdk-registry", () 
     expect(deleting.status).toBe("deleting");
     fakeClock += 200;
     await expect(api.getTag({ tagId: tag.id })).rejects.toBeInstanceOf(Errors.ResourceNotFoundError);
+  });
+
+  it("deletes an image with its tags: `deleting`, a second delete transient_state, then not found", async () => {
+    fake.pushTag("bravo/doomed", "a");
+    fake.pushTag("bravo/doomed", "b");
+    const image = (await api.listImages({ name: "doomed" })).images[0];
+    const deleting = await api.deleteImage({ imageId: image.id });
+    expect(deleting).toMatchObject({ id: image.id, name: "doomed", status: "deleting" });
+    expect((await api.listTags({ imageId: image.id })).tags.map((t) => t.status)).toEqual(["deleting", "deleting"]);
+    await expect(api.deleteImage({ imageId: image.id })).rejects.toBeInstanceOf(Errors.TransientStateError);
+    fakeClock += 200;
+    const gone = await api.getImage({ imageId: image.id }).catch((e: unknown) => e);
+    expect(gone).toBeInstanceOf(Errors.ResourceNotFoundError);
+    await expect(api.deleteImage({ imageId: image.id })).rejects.toBeInstanceOf(Errors.ResourceNotFoundError);
+  });
+
+  it("fails chosen calls of one route with the bodies the SDK parses into permissions_denied and too_many_requests", async () => {
+    fake.failOn("GET /images", 403);
+    expect(await api.listImages().catch((e: unknown) => e)).toBeInstanceOf(Errors.PermissionsDeniedError);
+    fake.failOn("GET /images", 429, { skip: 1 });
+    expect((await api.listImages()).images.length).toBeGreaterThan(0);
+    expect(await api.listImages().catch((e: unknown) => e)).toBeInstanceOf(Errors.TooManyRequestsError);
+    expect((await api.listImages()).images.length).toBeGreaterThan(0);
   });
 
   it("maps errors to the SDK's classes: not_found, too_many_requests, denied_authentication, invalid_arguments", async () => {

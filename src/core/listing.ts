@@ -1,5 +1,5 @@
 // The listing steps every adapter shares: narrowing a query to one repository, keyset slicing of a
-// sorted snapshot, the provider's date fields, the page-size floor and a configured registry's record.
+// sorted snapshot (of images, or of names), the provider's date fields, the page-size floor and a configured registry's record.
 import { compareImages, type Orderable } from "./order.js";
 import type { ImageKey, ListImagesQuery } from "./provider.js";
 import type { Capability, OrderTerm, RegistryRecord } from "./types.js";
@@ -46,6 +46,19 @@ export function sliceAfter<T extends Orderable>(sorted: readonly T[], after: Ima
 export function sortAndSlice<T extends Orderable>(all: readonly T[], after: ImageKey | undefined, order: readonly OrderTerm[], limit: number): { images: T[]; done: boolean } {
   const rest = all.filter((image) => after === undefined || compareImages(image, after, order) > 0).sort((a, b) => compareImages(a, b, order));
   return { images: rest.slice(0, limit), done: rest.length <= limit };
+}
+
+/** Up to `limit` names of `sorted` (code-unit order, distinct) strictly after `after`; done when none is left behind them. */
+export function namesAfter(sorted: readonly string[], after: string | undefined, limit: number): { names: string[]; done: boolean } {
+  let lo = 0;
+  let hi = sorted.length;
+  while (after !== undefined && lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid] <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  const names = sorted.slice(lo, lo + limit);
+  return { names, done: lo + names.length >= sorted.length };
 }
 
 /** A provider's date: RFC 3339 text, or unix seconds (or milliseconds) as a number or digits. */

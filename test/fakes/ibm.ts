@@ -11,7 +11,7 @@
 // Error codes other than CRG0009E are the fake's own: IBM publishes no list.
 //
 // Test controls: seed data, expire every token, answer 429 with Retry-After for the next N calls,
-// add latency, count requests.
+// fail chosen calls of one route, add latency, count requests.
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -93,6 +93,7 @@ export class IbmFake {
   private readonly now: () => number;
   private rateLimited = 0;
   private failure?: { status: number; message: string };
+  private routeFailures: Array<{ route: string; status: number; skip: number; times: number }> = [];
   private lastToken?: string;
   private retryAfterSec = 1;
   private latencyMs = 0;
@@ -139,6 +140,14 @@ export class IbmFake {
   /** The next API call (IAM excluded) answers `status` with `message` in IBM's error body, as an upstream that echoes what it was sent. */
   failNext(status: number, message: string): void {
     this.failure = { status, message };
+  }
+
+  /**
+   * Calls of `route` (as `count` names it) answer `status` in IBM's error body: the first `skip` of
+   * them pass, the `times` after them fail, later ones pass again.
+   */
+  failOn(route: string, status: number, options: { skip?: number; times?: number } = {}): void {
+    this.routeFailures.push({ route, status, skip: options.skip ?? 0, times: options.times ?? 1 });
   }
 
   /** The token IAM issued most recently. */
@@ -266,6 +275,12 @@ export class IbmFake {
         const bytes = Buffer.from(JSON.stringify({ code: "CRG0500E", message, "request-id": randomUUID() }));
         res.writeHead(status, { "content-type": "application/json", "content-length": bytes.length }).end(bytes);
         return;
+      }
+      const planned = this.routeFailures.find((f) => f.route === record.route && f.times > 0);
+      if (planned !== undefined && planned.skip > 0) planned.skip--;
+      else if (planned !== undefined) {
+        planned.times--;
+        throw new HttpError(planned.status, ROUTE_FAILURE_CODES[planned.status] ?? "CRG0500E", `The request failed with HTTP ${planned.status}.`);
       }
       if (this.rateLimited > 0) {
         this.rateLimited--;
@@ -517,6 +532,9 @@ export class IbmFake {
     return 204;
   }
 }
+
+/** IBM codes of the fake's planned failures; CRG0009E is IBM's own, the others are the fake's. */
+const ROUTE_FAILURE_CODES: Record<number, string> = { 403: "CRG0009E", 404: "CRG0404E", 429: "CRG0429E" };
 
 /** IAM's error body differs from the registry's: `{errorCode, errorMessage, context}`. */
 class IamError extends HttpError {}

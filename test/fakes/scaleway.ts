@@ -10,7 +10,8 @@
 // Choices where Scaleway's docs are silent (marked in the code): the default page_size (20), the
 // `name` filter matching substrings, the name rules for namespaces, HTTP statuses per error type.
 //
-// Test controls: seed data, 429 with Retry-After for the next N calls, latency, request counting.
+// Test controls: seed data, 429 with Retry-After for the next N calls, failing chosen calls of one
+// route, latency, request counting.
 import { randomBytes, randomUUID, createHash } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -100,6 +101,7 @@ export class ScalewayFake {
   readonly digestSizes = new Map<string, number>();
   readonly requests: RequestRecord[] = [];
   private rateLimited = 0;
+  private routeFailures: Array<{ route: string; status: number; skip: number; times: number }> = [];
   private retryAfterSec = 1;
   private latencyMs = 0;
   private gate: Gate | undefined;
@@ -140,6 +142,14 @@ export class ScalewayFake {
   rateLimit(count: number, retryAfterSec = 1): void {
     this.rateLimited = count;
     this.retryAfterSec = retryAfterSec;
+  }
+
+  /**
+   * Calls of `route` (as `count` names it, e.g. "DELETE /images/{id}") answer `status` with the error
+   * body Scaleway sends for it: the first `skip` of them pass, the `times` after them fail.
+   */
+  failOn(route: string, status: number, options: { skip?: number; times?: number } = {}): void {
+    this.routeFailures.push({ route, status, skip: options.skip ?? 0, times: options.times ?? 1 });
   }
 
   setLatency(ms: number): void {
@@ -298,6 +308,12 @@ export class ScalewayFake {
           },
           { "retry-after": String(this.retryAfterSec) },
         );
+      }
+      const planned = this.routeFailures.find((f) => f.route === record.route && f.times > 0);
+      if (planned !== undefined && planned.skip > 0) planned.skip--;
+      else if (planned !== undefined) {
+        planned.times--;
+        throw plannedFailure(planned.status, this.retryAfterSec);
       }
       if (region !== this.region) throw notFound("region", region);
       const [collection, id, sub] = segments;
@@ -502,6 +518,22 @@ export class ScalewayFake {
     const digests = new Set([...this.tags.values()].filter((t) => t.image_id === image.id).map((t) => t.digest));
     return [...digests].reduce((n, d) => n + (this.digestSizes.get(d) ?? 0), 0);
   }
+}
+
+/** The body of a planned failure, as the SDK's parser reads each status's type. */
+function plannedFailure(status: number, retryAfterSec: number): ScwError {
+  if (status === 403) return new ScwError(403, { type: "permissions_denied", message: "insufficient permissions", details: [{ resource: "registry", action: "write" }] });
+  if (status === 404) return notFound("image", randomUUID());
+  if (status === 429) {
+    return new ScwError(429, {
+      type: "too_many_requests",
+      message: "too many requests",
+      help_message: "the request rate of this project is limited; retry later",
+      limit: { quota: 20, window_seconds: 1 },
+      reset_seconds: retryAfterSec,
+    });
+  }
+  return new ScwError(status, { type: "internal", message: `HTTP ${status}` });
 }
 
 function notFound(resource: string, id: string): ScwError {

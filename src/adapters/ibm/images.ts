@@ -38,6 +38,8 @@ interface Listing {
   entries: ListedImage[];
   /** Sorted copies by order key, built on first use. */
   views: Map<string, ListedImage[]>;
+  /** The distinct repositories of the entries, sorted; built on first use. */
+  repositories?: string[];
 }
 
 const REPOSITORY = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)+$/;
@@ -126,6 +128,22 @@ export class IbmImages {
     } finally {
       this.listings.clear();
     }
+  }
+
+  /**
+   * The repositories holding images, sorted: the whole account's (`repository` undefined) or the one
+   * named, read from the same listing (and cache) listImages pages through.
+   */
+  async repositoriesIn(repository: string | undefined, fresh: boolean, signal: AbortSignal): Promise<string[]> {
+    const listing = await this.listing(repository, fresh, signal);
+    listing.repositories ??= [...new Set(listing.entries.map((e) => e.repository))].sort(compareStrings);
+    return listing.repositories;
+  }
+
+  /** The digests IBM lists in one repository now (a fresh listing). */
+  async digestsIn(repository: string, signal: AbortSignal): Promise<string[]> {
+    const listing = await this.listing(repository, true, signal);
+    return [...new Set(listing.entries.map((e) => e.digest))];
   }
 
   /** The listing of one repository or of the whole account; `fresh` refuses a settled cached one. */

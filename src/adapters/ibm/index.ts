@@ -1,6 +1,6 @@
 // IBM Cloud Container Registry as a Provider: one region endpoint of one account. Namespaces are IBM
 // namespaces; a repository is `<namespace>/<repo>`; an image is one digest in one repository.
-// IbmProvider builds the client and the parts (images.ts, namespaces.ts) and forwards to them.
+// IbmProvider builds the client and the parts (images.ts, namespaces.ts, repositories.ts) and forwards to them.
 import type { ProviderContext } from "../../core/catalog.js";
 import type { RegistryConfig } from "../../core/config.js";
 import { configuredRegistry } from "../../core/listing.js";
@@ -10,10 +10,11 @@ import { IbmClient, type IbmStats } from "./client.js";
 import { ibmOptionsFromConfig, type IbmProviderOptions } from "./config.js";
 import { IbmImages } from "./images.js";
 import { IbmNamespaces } from "./namespaces.js";
+import { IbmRepositories } from "./repositories.js";
 
 export { IBM_REGION_HOSTS, type IbmProviderOptions } from "./config.js";
 
-const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "create_namespaces", "delete_namespaces"];
+const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "create_namespaces", "delete_namespaces", "delete_repositories"];
 
 export function ibmProviderFromConfig(cfg: RegistryConfig, ctx: ProviderContext): IbmProvider {
   return new IbmProvider(ibmOptionsFromConfig(cfg, ctx.warn));
@@ -27,8 +28,10 @@ export class IbmProvider extends PartsProvider {
   private readonly region?: string;
   protected readonly images: IbmImages;
   protected readonly namespaces: IbmNamespaces;
+  protected readonly repositories: IbmRepositories;
   declare createNamespace: NonNullable<Provider["createNamespace"]>;
   declare deleteNamespace: NonNullable<Provider["deleteNamespace"]>;
+  declare deleteRepository: NonNullable<Provider["deleteRepository"]>;
 
   constructor(options: IbmProviderOptions) {
     super();
@@ -37,6 +40,7 @@ export class IbmProvider extends PartsProvider {
     this.client = new IbmClient({ ...options, registryId: options.id });
     this.images = new IbmImages(this.client, this.id, options);
     this.namespaces = new IbmNamespaces(this.client, this.id, options.resourceGroup, { deleted: () => this.images.forgetListings() });
+    this.repositories = new IbmRepositories(this.client, this.id, this.images);
     this.forwardCalls();
   }
 

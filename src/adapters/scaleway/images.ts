@@ -154,6 +154,15 @@ export class ScalewayImages {
     }
   }
 
+  /**
+   * The repositories of a scope, sorted: the whole project's (`repository` undefined) or the one named,
+   * from the snapshot (and cache) listImages pages through; none being deleted.
+   */
+  async repositoriesIn(repository: string | undefined, fresh: boolean, signal: AbortSignal): Promise<string[]> {
+    const snapshot = this.snapshot(repository, fresh, signal);
+    return (await raceSignal(snapshot.promise, signal)).map((r) => r.repository);
+  }
+
   /** The repository snapshot of a scope; `fresh` refuses a settled one (a walk's first page). */
   private snapshot(repository: string | undefined, fresh: boolean, signal: AbortSignal): SharedRead<Repository[]> {
     // Not tied to one caller: a walker that gives up on a slow read finds it ready next time.
@@ -185,7 +194,7 @@ export class ScalewayImages {
   }
 
   /** The Scaleway image behind `<namespace>/<image name>`, if it exists (and is not being deleted, unless asked). */
-  private async findRepository(repository: string, signal: AbortSignal, includeDeleting = false): Promise<Repository | undefined> {
+  async findRepository(repository: string, signal: AbortSignal, includeDeleting = false): Promise<Repository | undefined> {
     const slash = repository.indexOf("/");
     if (slash <= 0 || slash === repository.length - 1) return undefined;
     const ns = await this.namespaces.find(repository.slice(0, slash), signal);

@@ -1,10 +1,11 @@
 // Scaleway Container Registry as a Provider: one region of one project. Namespaces are Scaleway
 // namespaces; images are the digests of a Scaleway image's tags (images.ts).
 //
-// Deletes are asynchronous at Scaleway (status `deleting`): deleteImage and deleteNamespace return
-// only once Scaleway no longer reports what they deleted, polling every pollIntervalMs up to
-// deleteTimeoutMs (the client's deleteAndWait).
-// ScalewayProvider builds the client and the parts (images.ts, namespaces.ts) and forwards to them.
+// Deletes are asynchronous at Scaleway (status `deleting`): deleteImage, deleteNamespace and
+// deleteRepository return only once Scaleway no longer reports what they deleted, polling every
+// pollIntervalMs up to deleteTimeoutMs (the client's deleteAndWait).
+// ScalewayProvider builds the client and the parts (images.ts, namespaces.ts, repositories.ts) and
+// forwards to them.
 import type { ProviderContext } from "../../core/catalog.js";
 import type { RegistryConfig } from "../../core/config.js";
 import { configuredRegistry } from "../../core/listing.js";
@@ -14,10 +15,11 @@ import { ScalewayClient } from "./client.js";
 import { scalewayOptionsFromConfig, type ScalewayProviderOptions } from "./config.js";
 import { ScalewayImages } from "./images.js";
 import { ScalewayNamespaces } from "./namespaces.js";
+import { ScalewayRepositories } from "./repositories.js";
 
 export { SCALEWAY_REGIONS, type ScalewayProviderOptions } from "./config.js";
 
-const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "create_namespaces", "update_namespaces", "delete_namespaces"];
+const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "create_namespaces", "update_namespaces", "delete_namespaces", "delete_repositories"];
 
 export function scalewayProviderFromConfig(cfg: RegistryConfig, _ctx: ProviderContext): ScalewayProvider {
   return new ScalewayProvider(scalewayOptionsFromConfig(cfg));
@@ -31,9 +33,11 @@ export class ScalewayProvider extends PartsProvider {
   private readonly region: string;
   protected readonly images: ScalewayImages;
   protected readonly namespaces: ScalewayNamespaces;
+  protected readonly repositories: ScalewayRepositories;
   declare createNamespace: NonNullable<Provider["createNamespace"]>;
   declare updateNamespace: NonNullable<Provider["updateNamespace"]>;
   declare deleteNamespace: NonNullable<Provider["deleteNamespace"]>;
+  declare deleteRepository: NonNullable<Provider["deleteRepository"]>;
 
   constructor(options: ScalewayProviderOptions) {
     super();
@@ -46,6 +50,7 @@ export class ScalewayProvider extends PartsProvider {
       deleted: () => this.images.forgetSnapshotsAndTags(),
     });
     this.images = new ScalewayImages(this.client, this.id, this.namespaces, options);
+    this.repositories = new ScalewayRepositories(this.client, this.id, this.images);
     this.forwardCalls();
   }
 

@@ -130,7 +130,21 @@ describeProviderContract("scaleway (fake)", { overNetwork: true }, async () => {
 describeProviderContract("ionos (fake, its OCI side the CNCF registry)", { overNetwork: true }, async () => {
   const users = { robot: "robot-password" };
   const credentials = "robot:robot-password";
-  const { registry, seeded, close } = await seededRegistry({ credentials, users });
+  // Seeded by hand, every SEED repository: team/retired gets v1 and v2, two distinct images.
+  const work = await makeTempDir("regplane-contract-ionos-");
+  const base = await buildBaseLayout(path.join(work, "layout"));
+  const registry = await startRegistry({ auth: { kind: "htpasswd", users } });
+  const pushes: Array<[string, string]> = [["v1", "team/app"], ["v2", "team/app"], ["base", "tools/base"], ["v1", "team/doomed"], ["v1", "team/retired"], ["v2", "team/retired"]];
+  const seeded: SeededImage[] = [];
+  for (const [tag, repository] of pushes) {
+    await pushImage(base.dir, tag, registry.host, repository, tag, { credentials });
+    seeded.push({ repository, digest: (await inspectRaw(registry.host, `${repository}:${tag}`, credentials)).digest });
+  }
+  expect(SEED.reduce((n, s) => n + s.images, 0)).toBe(seeded.length);
+  const close = async () => {
+    await registry.stop();
+    await fs.rm(work, { recursive: true, force: true });
+  };
   const token = "ionos-contract-token";
   const fake = await new IonosFake({ tokens: [token] }).start();
   const pinned = fake.addRegistry({ name: "contract", backend: registry.url, backendCredentials: credentials });
@@ -198,6 +212,7 @@ describeProviderContract("yandex (fake)", { overNetwork: true }, async () => {
     seeded,
     namespaces: ["team", "tools"],
     newNamespace: "contract-ns",
+    newRepository: "team/fresh",
     requests: () => fake.requests.length,
     unreachable: () => ({ provider: new YandexProvider({ ...options, endpoint: dead, operationEndpoint: dead }), code: Code.UNAVAILABLE }),
     close: () => fake.stop(),

@@ -7,7 +7,9 @@
 //   _links{self, next, previous}; the last page has neither token nor next link), `filter.name`;
 // - repositories and artifacts paged by `offset` + `limit` (1..1000, default 100) with
 //   {offset, limit, _links{prev, self, next}}; path segments percent-encoded ("team%2Fapp");
-// - POST /registries → 201 + Location, metadata.state "BUSY" until the registry is provisioned.
+// - POST /registries → 201 + Location, metadata.state "BUSY" until the registry is provisioned;
+// - DELETE /registries/{id}/repositories/{name} deletes all the repository's contents → 204, and the
+//   repository is no longer listed or read (404 when there is none); Basic is accepted there too.
 // A registry can be backed by a real OCI registry: its hostname is that registry's host and its
 // repositories and artifacts are read live from it (catalog, tags/list, HEAD per tag), so an image
 // deleted through the OCI API disappears from the listing as it would on IONOS.
@@ -46,6 +48,8 @@ export interface FakeRegistry {
   backendCredentials?: string;
   /** In-memory repositories: name → digest → artifact (when there is no backend). */
   repositories: Map<string, Map<string, FakeArtifact>>;
+  /** Backend paths deleted through the REST API: hidden (the OCI registry keeps them listed) until pushed to again. */
+  removed: Set<string>;
   /** When provisioning ends (state BUSY → Running, hostname assigned). */
   readyAt: number;
 }
@@ -146,6 +150,7 @@ export class IonosFake {
       backend: r.backend,
       backendCredentials: r.backendCredentials,
       repositories: new Map(),
+      removed: new Set(),
       readyAt: 0,
     };
     this.registries.set(registry.id, registry);
@@ -227,6 +232,7 @@ export class IonosFake {
       }
       return error(res, 405, "paas-method-1", "Method not allowed");
     }
+    if (method === "DELETE" && s.length === 4 && s[2] === "repositories") return this.deleteRepository(registry, s[3], res);
     if (method !== "GET") return error(res, 405, "paas-method-1", "Method not allowed");
     const paging = offsetPaging(query);
     if (typeof paging === "string") return error(res, 400, "paas-validation-1", paging);
@@ -256,6 +262,23 @@ export class IonosFake {
     const artifact = repo.get(s[5]);
     if (!artifact || s.length > 6) return error(res, 404, "crg-artifact-404", `artifact ${s[5]} not found`);
     return json(res, 200, this.artifactJson(registry, s[3], artifact));
+  }
+
+  /** "Delete all repository contents": every artifact, through the backend's OCI API when there is one. */
+  private async deleteRepository(registry: FakeRegistry, name: string, res: http.ServerResponse): Promise<void> {
+    const repo = (await this.repositoriesOf(registry)).get(name);
+    if (!repo) return error(res, 404, "crg-repository-404", `repository ${name} not found`);
+    if (registry.backend) {
+      const auth: Record<string, string> = registry.backendCredentials ? { authorization: `Basic ${Buffer.from(registry.backendCredentials).toString("base64")}` } : {};
+      for (const digest of repo.keys()) {
+        const deleted = await fetch(`${registry.backend}/v2/${name}/manifests/${digest}`, { method: "DELETE", headers: auth });
+        if (!deleted.ok && deleted.status !== 404) return error(res, 502, "paas-backend-1", `backend answered ${deleted.status}`);
+      }
+      registry.removed.add(name);
+    } else {
+      registry.repositories.delete(name);
+    }
+    res.writeHead(204).end();
   }
 
   private listRegistries(query: Record<string, string>, res: http.ServerResponse): void {
@@ -343,7 +366,8 @@ export class IonosFake {
         artifact.tags.push(tag);
         artifacts.set(digest, artifact);
       }
-      out.set(name, artifacts);
+      if (artifacts.size > 0) registry.removed.delete(name);
+      if (!registry.removed.has(name)) out.set(name, artifacts);
     }
     return out;
   }

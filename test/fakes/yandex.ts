@@ -5,6 +5,9 @@
 // - lists page by `pageSize` (an int64: ≤ 1000, default 100) + `pageToken`, answering
 //   {<resource>: [...], nextPageToken} with no nextPageToken on the last page; images are scoped by
 //   repositoryName > registryId > folderId; `filter` only name="…";
+// - repositories are resources of their own (an id, a "<registry id>/<path>" name): made by a push
+//   (addImage) or POST /repositories, kept when their last image goes, deleted by id; a delete of
+//   one that still holds images fails FAILED_PRECONDITION (undocumented: the stricter reading);
 // - mutations return Operations {id, description, createdAt, createdBy, modifiedAt, done, metadata
 //   {"@type", …}} that finish after a number of GET /operations/{id} polls, with `response` or `error`;
 // - errors are google.rpc.Status {code (gRPC), message, details:[RequestInfo]} with the HTTP status
@@ -20,6 +23,8 @@ import type { AddressInfo } from "node:net";
 
 export const TYPE = "type.googleapis.com/";
 const CR = "yandex.cloud.containerregistry.v1.";
+/** CreateRepositoryRequest.name's pattern (cloudapi repository_service.proto). */
+const REPOSITORY_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
 const HTTP_OF_CODE: Record<number, number> = { 1: 499, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409, 12: 501, 13: 500, 14: 503, 16: 401 };
 
 export interface FakeServiceAccountKey {
@@ -57,6 +62,13 @@ export interface FakeImage {
   layers: FakeBlob[];
   tags: string[];
   createdAt: string;
+}
+
+export interface FakeRepository {
+  id: string;
+  registryId: string;
+  /** "<registry id>/<path>". */
+  name: string;
 }
 
 export interface FakeRegistry {
@@ -113,6 +125,8 @@ export class YandexFake {
   iamUrl = "";
   readonly registries = new Map<string, FakeRegistry>();
   readonly images = new Map<string, FakeImage>();
+  /** By Yandex id. */
+  readonly repositories = new Map<string, FakeRepository>();
   readonly operations = new Map<string, FakeOperation>();
   readonly requests: SeenRequest[] = [];
   readonly iamExchanges: IamExchange[] = [];
@@ -159,7 +173,7 @@ export class YandexFake {
     this.failures.push({ times: 1, ...failure });
   }
 
-  /** The next operation on this image or registry id ends done with this error. */
+  /** The next operation on this image, registry or repository id (or repository name, for a create) ends done with this error. */
   failOperationOn(resourceId: string, status: { code: number; message: string }): void {
     this.operationFailures.set(resourceId, status);
   }
@@ -186,7 +200,21 @@ export class YandexFake {
       createdAt: rfc3339(i.createdAt ?? new Date(), true),
     };
     this.images.set(image.id, image);
+    this.addRepository(image.name);
     return image;
+  }
+
+  /** The repository of this Yandex name, made if there is none (as a push makes it). */
+  addRepository(name: string): FakeRepository {
+    const existing = this.repositoryNamed(name);
+    if (existing) return existing;
+    const repository: FakeRepository = { id: yandexId("crr"), registryId: name.slice(0, name.indexOf("/")), name };
+    this.repositories.set(repository.id, repository);
+    return repository;
+  }
+
+  repositoryNamed(name: string): FakeRepository | undefined {
+    return [...this.repositories.values()].find((r) => r.name === name);
   }
 
   // ---- HTTP ----
@@ -240,7 +268,12 @@ export class YandexFake {
       if (id !== undefined && method === "PATCH") return this.updateRegistry(id, body);
       if (id !== undefined && method === "DELETE") return this.deleteRegistry(id);
     }
-    if (collection === "repositories" && id === undefined && method === "GET") return this.listRepositories(query);
+    if (collection === "repositories") {
+      if (id === undefined && method === "GET") return this.listRepositories(query);
+      if (id === undefined && method === "POST") return this.createRepository(body);
+      if (id !== undefined && method === "GET") return repositoryJson(this.repository(id));
+      if (id !== undefined && method === "DELETE") return this.deleteRepository(id);
+    }
     throw new RpcError(12, `${method} ${path} is not implemented`);
   }
 
@@ -312,12 +345,42 @@ export class YandexFake {
   }
 
   private listRepositories(query: Record<string, string>): unknown {
-    const images = [...this.images.values()].filter((i) =>
-      query.registryId ? i.registryId === query.registryId : query.folderId ? this.registries.get(i.registryId)?.folderId === query.folderId : false,
-    );
     if (!query.registryId && !query.folderId) throw new RpcError(3, "registryId or folderId is required");
-    const names = [...new Set(images.map((i) => i.name))].sort(cmp).map((name) => ({ name, id: repositoryId(name) }));
-    return page(names, (r) => [r.name], query, "repositories", (r) => r);
+    let repositories = [...this.repositories.values()].filter((r) => (query.registryId ? r.registryId === query.registryId : this.registries.get(r.registryId)?.folderId === query.folderId));
+    const name = nameFilter(query.filter);
+    if (name !== undefined) repositories = repositories.filter((r) => r.name === name);
+    if (query.orderBy) throw new RpcError(3, "orderBy is not supported by this fake");
+    repositories.sort((a, b) => cmp(a.name, b.name));
+    return page(repositories, (r) => [r.name], query, "repositories", repositoryJson);
+  }
+
+  private repository(id: string): FakeRepository {
+    const repository = this.repositories.get(id);
+    if (!repository) throw new RpcError(5, `Repository ${id} not found`);
+    return repository;
+  }
+
+  private createRepository(body: unknown): unknown {
+    const name = ((body ?? {}) as { name?: unknown }).name;
+    if (typeof name !== "string" || !REPOSITORY_NAME.test(name)) throw new RpcError(3, "name is invalid");
+    const registryId = name.slice(0, name.indexOf("/"));
+    if (!name.includes("/") || !this.registries.has(registryId)) throw new RpcError(5, `Registry ${registryId} not found`);
+    if (this.repositoryNamed(name)) throw new RpcError(6, `Repository ${name} already exists`);
+    const repository: FakeRepository = { id: yandexId("crr"), registryId, name };
+    return this.operation("Create repository", `${CR}CreateRepositoryMetadata`, { repositoryId: repository.id }, name, () => {
+      if (this.repositoryNamed(name)) throw new RpcError(6, `Repository ${name} already exists`);
+      this.repositories.set(repository.id, repository);
+      return { "@type": `${TYPE}${CR}Repository`, ...repositoryJson(repository) };
+    });
+  }
+
+  private deleteRepository(id: string): unknown {
+    const repository = this.repository(id);
+    return this.operation("Delete repository", `${CR}DeleteRepositoryMetadata`, { repositoryId: id }, id, () => {
+      if ([...this.images.values()].some((i) => i.name === repository.name)) throw new RpcError(9, `Repository ${repository.name} is not empty`);
+      this.repositories.delete(id);
+      return { "@type": `${TYPE}google.protobuf.Empty` };
+    });
   }
 
   private image(id: string): FakeImage {
@@ -372,6 +435,7 @@ export class YandexFake {
     return this.operation("Delete registry", `${CR}DeleteRegistryMetadata`, { registryId: id }, id, () => {
       this.registries.delete(id);
       for (const [imageId, image] of this.images) if (image.registryId === id) this.images.delete(imageId);
+      for (const [repositoryId, repository] of this.repositories) if (repository.registryId === id) this.repositories.delete(repositoryId);
       return { "@type": `${TYPE}google.protobuf.Empty` };
     });
   }
@@ -489,8 +553,8 @@ function yandexId(prefix: string): string {
   return out;
 }
 
-function repositoryId(name: string): string {
-  return `crr${Buffer.from(name).toString("hex").slice(0, 17).padEnd(17, "0")}`;
+function repositoryJson(r: FakeRepository): Record<string, unknown> {
+  return { name: r.name, id: r.id };
 }
 
 function cmp(a: string, b: string): number {

@@ -12,11 +12,12 @@ import { DEFAULT_IONOS_ENDPOINT, ionosOptionsFromConfig, type IonosProviderOptio
 import { IonosImages } from "./images.js";
 import { IonosNamespaces } from "./namespaces.js";
 import { IonosRegistries, REGISTRY_ID } from "./registries.js";
+import { IonosRepositories } from "./repositories.js";
 import { IonosScopes } from "./scopes.js";
 
 export { DEFAULT_IONOS_ENDPOINT, type IonosProviderOptions, type RegistryCredentials } from "./config.js";
 
-const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "create_registries", "update_registries", "delete_registries"];
+const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "delete_repositories", "create_registries", "update_registries", "delete_registries"];
 
 export function ionosProviderFromConfig(cfg: RegistryConfig, ctx: ProviderContext): IonosProvider {
   return new IonosProvider(ionosOptionsFromConfig(cfg, ctx.warn));
@@ -29,7 +30,9 @@ export class IonosProvider extends PartsProvider {
   private readonly client: IonosClient;
   protected readonly images: IonosImages;
   protected readonly namespaces: IonosNamespaces;
+  protected readonly repositories: IonosRepositories;
   private readonly registries: IonosRegistries;
+  declare deleteRepository: NonNullable<Provider["deleteRepository"]>;
   declare listRegistries: NonNullable<Provider["listRegistries"]>;
   declare getRegistry: NonNullable<Provider["getRegistry"]>;
   declare createRegistry: NonNullable<Provider["createRegistry"]>;
@@ -51,6 +54,7 @@ export class IonosProvider extends PartsProvider {
     const scopes = new IonosScopes(this.client, this.registries, options.registryId);
     this.images = new IonosImages(options, this.client, scopes, this.registries);
     this.namespaces = new IonosNamespaces(options.id, scopes, options.registryId);
+    this.repositories = new IonosRepositories(options.id, this.client, scopes, options.registryId);
     this.forwardCalls(this.registries);
   }
 

@@ -14,11 +14,12 @@ import { DEFAULT_IAM_ENDPOINT, IamTokenSource } from "./iam.js";
 import { YandexImages } from "./images.js";
 import { YandexNamespaces } from "./namespaces.js";
 import { YANDEX_ID, YandexRegistries } from "./registries.js";
+import { YandexRepositories } from "./repositories.js";
 
 export { DEFAULT_OPERATION_ENDPOINT, DEFAULT_YANDEX_ENDPOINT, type YandexProviderOptions } from "./config.js";
 export { DEFAULT_IAM_ENDPOINT, IamTokenSource, parseAuthorizedKey, type AuthorizedKey, type IamCredentials } from "./iam.js";
 
-const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "create_registries", "update_registries", "delete_registries"];
+const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "create_repositories", "delete_repositories", "create_registries", "update_registries", "delete_registries"];
 
 export function yandexProviderFromConfig(cfg: RegistryConfig, _ctx: ProviderContext): YandexProvider {
   return new YandexProvider(yandexOptionsFromConfig(cfg));
@@ -36,7 +37,10 @@ export class YandexProvider extends PartsProvider {
   private readonly hostname: string;
   protected readonly images: YandexImages;
   protected readonly namespaces: YandexNamespaces;
+  protected readonly repositories: YandexRepositories;
   private readonly registries: YandexRegistries;
+  declare createRepository: NonNullable<Provider["createRepository"]>;
+  declare deleteRepository: NonNullable<Provider["deleteRepository"]>;
   declare listRegistries: NonNullable<Provider["listRegistries"]>;
   declare getRegistry: NonNullable<Provider["getRegistry"]>;
   declare createRegistry: NonNullable<Provider["createRegistry"]>;
@@ -64,6 +68,7 @@ export class YandexProvider extends PartsProvider {
     this.registries = new YandexRegistries(this.api, options.folderId, this.hostname);
     this.images = new YandexImages(options.id, this.api, options.folderId, options.registryId);
     this.namespaces = new YandexNamespaces(options.id, this.api, this.registries, options.registryId);
+    this.repositories = new YandexRepositories(options.id, this.api, this.client, this.registries, options.folderId, options.registryId);
     this.forwardCalls(this.registries);
   }
 

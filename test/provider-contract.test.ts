@@ -40,12 +40,12 @@ describeProviderContract("local (layouts on disk)", { overNetwork: false }, asyn
   };
 });
 
-/** The CNCF registry seeded from the base layout: team/app v1 and v2, tools/base, team/doomed v1. */
+/** The CNCF registry seeded from the base layout: team/app v1 and v2, tools/base, team/doomed v1, team/retired v1 and v2. */
 async function seededRegistry(options: { credentials?: string; users?: Record<string, string> } = {}) {
   const work = await makeTempDir("regplane-contract-oci-");
   const base = await buildBaseLayout(path.join(work, "layout"));
   const registry = await startRegistry(options.users ? { auth: { kind: "htpasswd", users: options.users } } : {});
-  const pushes: Array<[string, string]> = [["v1", "team/app"], ["v2", "team/app"], ["base", "tools/base"], ["v1", "team/doomed"]];
+  const pushes: Array<[string, string]> = [["v1", "team/app"], ["v2", "team/app"], ["base", "tools/base"], ["v1", "team/doomed"], ["v1", "team/retired"], ["v2", "team/retired"]];
   const seeded: SeededImage[] = [];
   for (const [tag, repository] of pushes) {
     await pushImage(base.dir, tag, registry.host, repository, tag, { credentials: options.credentials });
@@ -63,17 +63,7 @@ async function seededRegistry(options: { credentials?: string; users?: Record<st
 }
 
 describeProviderContract("oci (the CNCF registry)", { overNetwork: true }, async () => {
-  // Seeded by hand (seededRegistry is the IONOS harness's): every SEED repository, team/retired with v1 and v2.
-  const work = await makeTempDir("regplane-contract-oci-");
-  const base = await buildBaseLayout(path.join(work, "layout"));
-  const registry = await startRegistry();
-  const pushes: Array<[string, string]> = [["v1", "team/app"], ["v2", "team/app"], ["base", "tools/base"], ["v1", "team/doomed"], ["v1", "team/retired"], ["v2", "team/retired"]];
-  const seeded: SeededImage[] = [];
-  for (const [tag, repository] of pushes) {
-    await pushImage(base.dir, tag, registry.host, repository, tag);
-    seeded.push({ repository, digest: (await inspectRaw(registry.host, `${repository}:${tag}`)).digest });
-  }
-  expect(SEED.reduce((n, s) => n + s.images, 0)).toBe(seeded.length);
+  const { registry, seeded, close } = await seededRegistry();
   const dead = await deadUrl();
   return {
     provider: new OciProvider({ id: "lab", endpoint: registry.url, insecure: true, ...FAST }),
@@ -84,10 +74,7 @@ describeProviderContract("oci (the CNCF registry)", { overNetwork: true }, async
     namespaces: ["team", "tools"],
     newNamespace: "contract-ns",
     unreachable: () => ({ provider: new OciProvider({ id: "lab", endpoint: dead, insecure: true, ...FAST }), code: Code.UNAVAILABLE }),
-    close: async () => {
-      await registry.stop();
-      await fs.rm(work, { recursive: true, force: true });
-    },
+    close,
   };
 });
 
@@ -130,21 +117,7 @@ describeProviderContract("scaleway (fake)", { overNetwork: true }, async () => {
 describeProviderContract("ionos (fake, its OCI side the CNCF registry)", { overNetwork: true }, async () => {
   const users = { robot: "robot-password" };
   const credentials = "robot:robot-password";
-  // Seeded by hand, every SEED repository: team/retired gets v1 and v2, two distinct images.
-  const work = await makeTempDir("regplane-contract-ionos-");
-  const base = await buildBaseLayout(path.join(work, "layout"));
-  const registry = await startRegistry({ auth: { kind: "htpasswd", users } });
-  const pushes: Array<[string, string]> = [["v1", "team/app"], ["v2", "team/app"], ["base", "tools/base"], ["v1", "team/doomed"], ["v1", "team/retired"], ["v2", "team/retired"]];
-  const seeded: SeededImage[] = [];
-  for (const [tag, repository] of pushes) {
-    await pushImage(base.dir, tag, registry.host, repository, tag, { credentials });
-    seeded.push({ repository, digest: (await inspectRaw(registry.host, `${repository}:${tag}`, credentials)).digest });
-  }
-  expect(SEED.reduce((n, s) => n + s.images, 0)).toBe(seeded.length);
-  const close = async () => {
-    await registry.stop();
-    await fs.rm(work, { recursive: true, force: true });
-  };
+  const { registry, seeded, close } = await seededRegistry({ credentials, users });
   const token = "ionos-contract-token";
   const fake = await new IonosFake({ tokens: [token] }).start();
   const pinned = fake.addRegistry({ name: "contract", backend: registry.url, backendCredentials: credentials });

@@ -38,24 +38,57 @@ export function protocolOf(u: UniversalServerRequest): string {
 /**
  * The request body, read only once the pipeline has admitted the caller: connect reads the whole body
  * and decodes it before calling the handler, so the credentials are checked here, as it starts reading.
+ * `scan` sees each chunk as it is read (and may refuse it). One plain iterator, no generator: this runs
+ * on every request, and a caller known at once costs no promise beyond the body's own.
  */
-export function admittedBody(u: UniversalServerRequest, body: AsyncIterable<Uint8Array>, admit: () => Promise<Caller>): AsyncIterable<Uint8Array> {
+export function admittedBody(
+  u: UniversalServerRequest,
+  body: AsyncIterable<Uint8Array>,
+  admit: () => Caller | Promise<Caller>,
+  scan?: (chunk: Uint8Array) => void,
+): AsyncIterable<Uint8Array> {
   return {
     [Symbol.asyncIterator]() {
       let inner: AsyncIterator<Uint8Array> | undefined;
-      return {
-        async next() {
-          if (inner === undefined) {
-            inner = body[Symbol.asyncIterator]();
+      // The unread rest of the body is read and dropped, so the connection stays usable.
+      const drop = async (it: AsyncIterator<Uint8Array>, err: unknown): Promise<never> => {
+        await it.return?.();
+        throw err;
+      };
+      const read = (it: AsyncIterator<Uint8Array>): Promise<IteratorResult<Uint8Array>> => {
+        if (scan === undefined) return it.next();
+        return it.next().then((r) => {
+          if (r.done !== true) {
             try {
-              u.contextValues?.set(ADMITTED, await admit());
+              scan(r.value);
             } catch (err) {
-              // The unread rest of the body is read and dropped, so the connection stays usable.
-              await inner.return?.();
-              throw toConnectError(err);
+              return drop(it, err);
             }
           }
-          return inner.next();
+          return r;
+        });
+      };
+      return {
+        next() {
+          if (inner !== undefined) return read(inner);
+          const it = (inner = body[Symbol.asyncIterator]());
+          let who: Caller | Promise<Caller>;
+          try {
+            who = admit();
+          } catch (err) {
+            return drop(it, toConnectError(err));
+          }
+          if (!(who instanceof Promise)) {
+            u.contextValues?.set(ADMITTED, who);
+            return read(it);
+          }
+          return who.then(
+            (c) => {
+              u.contextValues?.set(ADMITTED, c);
+              return read(it);
+            },
+            (err: unknown) => drop(it, toConnectError(err)),
+          );
         },
         async return() {
           return (await inner?.return?.()) ?? { done: true, value: undefined };

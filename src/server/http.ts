@@ -30,7 +30,7 @@ import { createRegistry, type DescFile, type Registry } from "@bufbuild/protobuf
 import { file_google_protobuf_empty } from "@bufbuild/protobuf/wkt";
 import { file_google_rpc_error_details } from "../gen/google/rpc/error_details_pb.js";
 import { toConnectError } from "../services/status.js";
-import { depthCheckedBody, isConnectJson } from "./json-guard.js";
+import { isConnectJson, jsonBodyGuard } from "./json-guard.js";
 import { ADMITTED, admittedBody, CLIENT_DEADLINE, protocolOf, takeClientDeadline } from "./http-admission.js";
 import { universalRequestOf } from "./node-request.js";
 import { reclassifyParseFailures } from "./undecodable.js";
@@ -188,8 +188,10 @@ function rpcHandler(o: HttpServerOptions): NodeHandler {
         peerCertSubject: values.get(PEER_CERT_SUBJECT),
         peerAddress: peerAddressOf(req),
       };
-      const admitted = admittedBody(request, request.body as AsyncIterable<Uint8Array>, () => o.pipeline.admit(target.binding, target.method, incoming));
-      request.body = isConnectJson(request) ? depthCheckedBody(request, admitted, maxJsonDepth, maxMessageBytes) : admitted;
+      const guard = isConnectJson(request) ? jsonBodyGuard(request, maxJsonDepth, maxMessageBytes) : undefined;
+      const admit = () => o.pipeline.admit(target.binding, target.method, incoming);
+      const admitted = admittedBody(request, request.body as AsyncIterable<Uint8Array>, admit, guard && "scan" in guard ? guard.scan : undefined);
+      request.body = guard && "wrap" in guard ? guard.wrap(admitted) : admitted;
     }
     handler(request)
       .then(reclassifyParseFailures)

@@ -56,41 +56,51 @@ export function isConnectJson(u: UniversalServerRequest): boolean {
   return /^application\/json(;|$)/i.test(u.header.get("content-type") ?? "");
 }
 
-/** The request body, scanned for depth as it is read; a compressed one is decompressed first (and its encoding header removed). */
-export function depthCheckedBody(u: UniversalServerRequest, body: AsyncIterable<Uint8Array>, maxDepth: number, maxBytes: number): AsyncIterable<Uint8Array> {
+/**
+ * How a Connect JSON body is checked: a plain one chunk by chunk as it is read (`scan`, called by the
+ * transport's one body reader); a compressed one decompressed first, within the size limit, and scanned
+ * whole (`wrap`, and its encoding header removed).
+ */
+export function jsonBodyGuard(
+  u: UniversalServerRequest,
+  maxDepth: number,
+  maxBytes: number,
+): { scan: (chunk: Uint8Array) => void } | { wrap: (body: AsyncIterable<Uint8Array>) => AsyncIterable<Uint8Array> } {
   const encoding = u.header.get("content-encoding")?.toLowerCase();
   const decompress = encoding === undefined || encoding === "identity" ? undefined : DECOMPRESS[encoding];
   // An encoding connect does not accept stays for connect to refuse.
-  if (decompress) {
-    u.header.delete("content-encoding");
-    u.header.delete("content-length");
-  }
-  return (async function* () {
+  if (!decompress) {
     const scanner = new JsonDepthScanner(maxDepth);
-    if (!decompress) {
-      for await (const chunk of body) {
-        scanner.scan(chunk);
-        yield chunk;
-      }
-      return;
-    }
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for await (const chunk of body) {
-      size += chunk.byteLength;
-      if (size > maxBytes) throw new ConnectError(`message size is larger than configured readMaxBytes ${maxBytes}`, ConnectCode.ResourceExhausted);
-      chunks.push(chunk);
-    }
-    let plain: Buffer;
-    try {
-      plain = decompress(Buffer.concat(chunks), maxBytes);
-    } catch (err) {
-      const tooLarge = err instanceof RangeError || (err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE";
-      throw tooLarge
-        ? new ConnectError(`message is larger than configured readMaxBytes ${maxBytes} after decompression`, ConnectCode.ResourceExhausted)
-        : new ConnectError(`the request body is not valid ${encoding}`, ConnectCode.InvalidArgument);
-    }
-    scanner.scan(plain);
-    yield plain;
-  })();
+    return { scan: (chunk) => scanner.scan(chunk) };
+  }
+  u.header.delete("content-encoding");
+  u.header.delete("content-length");
+  return { wrap: (body) => decompressedBody(body, decompress, encoding ?? "", maxDepth, maxBytes) };
+}
+
+async function* decompressedBody(
+  body: AsyncIterable<Uint8Array>,
+  decompress: (bytes: Buffer, maxOutputLength: number) => Buffer,
+  encoding: string,
+  maxDepth: number,
+  maxBytes: number,
+): AsyncIterable<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.byteLength;
+    if (size > maxBytes) throw new ConnectError(`message size is larger than configured readMaxBytes ${maxBytes}`, ConnectCode.ResourceExhausted);
+    chunks.push(chunk);
+  }
+  let plain: Buffer;
+  try {
+    plain = decompress(Buffer.concat(chunks), maxBytes);
+  } catch (err) {
+    const tooLarge = err instanceof RangeError || (err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE";
+    throw tooLarge
+      ? new ConnectError(`message is larger than configured readMaxBytes ${maxBytes} after decompression`, ConnectCode.ResourceExhausted)
+      : new ConnectError(`the request body is not valid ${encoding}`, ConnectCode.InvalidArgument);
+  }
+  new JsonDepthScanner(maxDepth).scan(plain);
+  yield plain;
 }

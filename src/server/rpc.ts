@@ -122,10 +122,24 @@ export class RpcPipeline {
    * (connect): a refused caller never gets its body parsed. A refusal (or the deadline passing first)
    * is the call's one log line and metric sample; an admitted caller goes on to invoke as `admitted`.
    */
-  admit(binding: ServiceBinding, methodName: string, call: IncomingCall): Promise<Caller> {
+  admit(binding: ServiceBinding, methodName: string, call: IncomingCall): Caller | Promise<Caller> {
     const target = this.methodOf(binding, methodName);
-    if (!target) return Promise.reject(new RegplaneError(Code.UNIMPLEMENTED, `unknown method ${methodName}`));
+    if (!target) throw new RegplaneError(Code.UNIMPLEMENTED, `unknown method ${methodName}`);
     const started = performance.now();
+    const refused = (err: unknown): RegplaneError => {
+      const e = toRegplaneError(err);
+      this.record(target, call.protocol, undefined, undefined, e.code, undefined, started);
+      return e;
+    };
+    let who: Caller | Promise<Caller>;
+    try {
+      who = this.access.authenticate(call.requestHeader, { peerCertSubject: call.peerCertSubject, peerAddress: call.peerAddress });
+    } catch (err) {
+      throw refused(err);
+    }
+    // A caller known at once (no key to verify) needs no deadline watch and no promise.
+    if (!(who instanceof Promise)) return who;
+    const pending = who;
     const deadline = effectiveDeadline(call.deadline, Date.now(), this.access.limits);
     return new Promise<Caller>((resolve, reject) => {
       let ended = false;
@@ -133,21 +147,15 @@ export class RpcPipeline {
         if (ended) return;
         ended = true;
         stopWatching();
-        const e = toRegplaneError(err);
-        this.record(target, call.protocol, undefined, undefined, e.code, undefined, started);
-        reject(e);
+        reject(refused(err));
       };
       const stopWatching = this.deadlines.watch(deadline, () => refuse(new RegplaneError(Code.DEADLINE_EXCEEDED, "the call's deadline passed")));
-      try {
-        Promise.resolve(this.access.authenticate(call.requestHeader, { peerCertSubject: call.peerCertSubject, peerAddress: call.peerAddress })).then((who) => {
-          if (ended) return;
-          ended = true;
-          stopWatching();
-          resolve(who);
-        }, refuse);
-      } catch (err) {
-        refuse(err);
-      }
+      pending.then((c) => {
+        if (ended) return;
+        ended = true;
+        stopWatching();
+        resolve(c);
+      }, refuse);
     });
   }
 

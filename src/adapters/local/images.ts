@@ -53,7 +53,8 @@ export class LocalImages {
     if (!isValidDigest(digest)) return undefined;
     let snapshot: LayoutSnapshot | undefined;
     try {
-      snapshot = await untilAborted(this.layouts.confirmed(repository), signal);
+      const confirmed = this.layouts.confirmed(repository);
+      snapshot = confirmed instanceof Promise ? await untilAborted(confirmed, signal) : confirmed;
     } catch (err) {
       throw diskFailure(err, this.id, `image ${repository}@${digest}`, this.warn);
     }

@@ -25,6 +25,16 @@ const RECENT_MAX = 10_000;
 /** Layouts read in parallel when a page needs all of them (ordered listings, namespace totals). */
 export const LAYOUT_CONCURRENCY = 16;
 
+/** A repository's check of the disk; `value` is its answer once `settled`. */
+interface ConfirmedEntry {
+  at: number;
+  snapshot: Promise<LayoutSnapshot | undefined>;
+  settled: boolean;
+  value: LayoutSnapshot | undefined;
+}
+
+const noop = () => {};
+
 export class LayoutSnapshots {
   private readonly snapshots: WeightedLru<string, LayoutSnapshot>;
   private readonly loading = new Map<string, SharedLoad<LayoutSnapshot>>();
@@ -32,7 +42,7 @@ export class LayoutSnapshots {
    * Snapshots confirmed against the disk in the last freshnessMs, by repository: a burst of Gets then costs
    * no file-system calls. Writes through this provider clear it; outside writers are seen within freshnessMs.
    */
-  private readonly recent = new LRUCache<string, { at: number; snapshot: Promise<LayoutSnapshot | undefined> }>({ max: RECENT_MAX });
+  private readonly recent = new LRUCache<string, ConfirmedEntry>({ max: RECENT_MAX });
 
   constructor(
     private readonly id: string,
@@ -53,9 +63,10 @@ export class LayoutSnapshots {
 
   /**
    * The repository's snapshot as one check of the disk found it, shared by every Get within freshnessMs;
-   * undefined when it holds no layout.
+   * undefined when it holds no layout. Once the check has finished the answer is given as it is, not as
+   * a promise: a burst of Gets then waits on nothing.
    */
-  confirmed(repository: string): Promise<LayoutSnapshot | undefined> {
+  confirmed(repository: string): LayoutSnapshot | undefined | Promise<LayoutSnapshot | undefined> {
     const now = performance.now();
     let entry = this.recent.get(repository);
     if (entry === undefined || now - entry.at >= this.limits.freshnessMs) {
@@ -65,7 +76,11 @@ export class LayoutSnapshots {
         const dir = await this.layoutDir(repository);
         return dir === undefined ? undefined : this.snapshot(repository, dir, NEVER);
       })();
-      const fresh = { at: now, snapshot: confirmed };
+      const fresh: ConfirmedEntry = { at: now, snapshot: confirmed, settled: false, value: undefined };
+      void confirmed.then((value) => {
+        fresh.value = value;
+        fresh.settled = true;
+      }, noop);
       // The entry is also let go once stale (ttl), or as the least recently used of RECENT_MAX.
       this.recent.set(repository, fresh, { ttl: this.limits.freshnessMs });
       confirmed.catch(() => {
@@ -73,7 +88,7 @@ export class LayoutSnapshots {
       });
       entry = fresh;
     }
-    return entry.snapshot;
+    return entry.settled ? entry.value : entry.snapshot;
   }
 
   /** Forgets every confirmed snapshot: a write through this provider may have changed any of them. */

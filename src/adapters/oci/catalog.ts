@@ -3,7 +3,7 @@
 import { Code, RegplaneError } from "../../core/errors.js";
 import { isRepositoryName } from "../../core/manifest.js";
 import { compareStrings } from "../../core/order.js";
-import type { DistributionClient } from "../../core/distribution/index.js";
+import { catalogResumePoint, inCodeUnitOrder, type DistributionClient } from "../../core/distribution/index.js";
 import type { HttpLogger } from "../../core/http/index.js";
 
 const CATALOG_CLOSED_TTL_MS = 5 * 60_000;
@@ -24,20 +24,22 @@ export class OciCatalog {
     private readonly logger?: HttpLogger,
   ) {}
 
-  /** Repository names in ascending order starting at `from` (inclusive), one name at a time. */
+  /** Repository names in ascending code-unit order starting at `from` (inclusive), one name at a time. */
   async *repositoriesFrom(from: string | undefined, signal: AbortSignal): AsyncGenerator<string> {
     if (from !== undefined && this.configuredRepositories === undefined && isRepositoryName(from)) yield from;
     for await (const repositories of this.repositoryBatches(from, signal, true)) yield* repositories;
   }
 
   /**
-   * Repository names after `after` (exclusive; inclusive with `inclusive` for configured lists), in
-   * batches: catalog pages, or the configured list with its prefixes expanded.
+   * Repository names after `after` (exclusive; inclusive with `inclusive` for configured lists) in
+   * code-unit order, in batches: catalog pages put in that order, or the configured list with its
+   * prefixes expanded.
    */
   async *repositoryBatches(after: string | undefined, signal: AbortSignal, inclusive = false): AsyncGenerator<string[]> {
     if (this.configuredRepositories === undefined) {
       try {
-        for await (const page of this.client.catalog(after, this.catalogPageSize, signal)) yield this.validNames(page);
+        const pages = this.client.catalog(after === undefined ? undefined : catalogResumePoint(after), this.catalogPageSize, signal);
+        yield* inCodeUnitOrder(this.validPages(pages), after);
       } catch (e) {
         throw withCatalogHint(e);
       }
@@ -45,6 +47,10 @@ export class OciCatalog {
     }
     const names = await this.expandConfigured(signal);
     yield names.filter((n) => after === undefined || n > after || (inclusive && n === after));
+  }
+
+  private async *validPages(pages: AsyncIterable<string[]>): AsyncGenerator<string[]> {
+    for await (const page of pages) yield this.validNames(page);
   }
 
   private validNames(names: string[]): string[] {

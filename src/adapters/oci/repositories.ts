@@ -4,7 +4,6 @@
 import { Code, RegplaneError, invalidField } from "../../core/errors.js";
 import { pageLimit } from "../../core/listing.js";
 import { isDigest, isIndexMediaType, isRepositoryName, isTag, parseManifest } from "../../core/manifest.js";
-import { compareStrings } from "../../core/order.js";
 import type { ListRepositoriesQuery, RepositoryCalls } from "../../core/provider.js";
 import type { RepositoryRecord } from "../../core/types.js";
 import type { DistributionClient } from "../../core/distribution/index.js";
@@ -32,13 +31,12 @@ export class OciRepositories implements RepositoryCalls {
       if (!isRepositoryName(nameEquals) || (after !== undefined && nameEquals <= after)) return { repositories: [], done: true };
       return { repositories: (await this.listed(nameEquals, signal)) ? [this.record(nameEquals)] : [], done: true };
     }
-    // The catalog's order is not code-unit order (distribution sorts "/" below every other character,
-    // so "a/c" < "a-b"), and `last` follows it: the page is the smallest names after `after` in the whole catalog.
+    // The catalog comes in code-unit order (catalog.ts reorders it): one name past the page proves more.
     const page: string[] = [];
-    for await (const batch of this.catalog.repositoryBatches(undefined, signal)) {
+    walk: for await (const batch of this.catalog.repositoryBatches(after, signal)) {
       for (const name of batch) {
-        if (after !== undefined && compareStrings(name, after) <= 0) continue;
-        insertBounded(page, name, limit + 1);
+        page.push(name);
+        if (page.length > limit) break walk;
       }
     }
     return { repositories: page.slice(0, limit).map((n) => this.record(n)), done: page.length <= limit };
@@ -114,18 +112,4 @@ export class OciRepositories implements RepositoryCalls {
       await this.collectChildren(name, child, depth + 1, into, signal);
     }
   }
-}
-
-/** Inserts `name` into the sorted, distinct `page`, keeping its `max` smallest names. */
-function insertBounded(page: string[], name: string, max: number): void {
-  let lo = 0;
-  let hi = page.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (compareStrings(page[mid], name) < 0) lo = mid + 1;
-    else hi = mid;
-  }
-  if (page[lo] === name || lo >= max) return;
-  page.splice(lo, 0, name);
-  if (page.length > max) page.pop();
 }

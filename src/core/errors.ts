@@ -172,6 +172,16 @@ export const PROVIDER_TEXT_MAX_CHARS = 300;
 // Up to the last "@" of the word: an unencoded "/" or "@" in a password must not end the match early.
 const URL_USER_INFO = /\b([a-z][a-z0-9+.-]*:\/\/)[^\s"']*@/gi;
 
+// Credentials a provider may echo that no source still knows (a token already evicted from its cache):
+// a value of 16 or more characters after an Authorization scheme, and anything shaped like a JWT.
+const SCHEME_CREDENTIAL = /\b(Bearer|Basic)(\s+)[A-Za-z0-9._~+/-]{16,}=*/gi;
+const JWT_SHAPED = /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+
+/** Authorization values and JWT-shaped strings, wherever they appear in the text. */
+export function withoutCredentialShapes(text: string): string {
+  return text.replace(SCHEME_CREDENTIAL, "$1$2<redacted>").replace(JWT_SHAPED, "<redacted>");
+}
+
 /** `https://user:secret@host` → `https://<redacted>@host`, wherever a URL appears in the text. */
 export function withoutUserInfo(text: string): string {
   return text.replace(URL_USER_INFO, "$1<redacted>@");
@@ -179,7 +189,8 @@ export function withoutUserInfo(text: string): string {
 
 /**
  * Text from or about a provider, fit for an error or a log: every secret (as sent, and percent-encoded)
- * and any URL user-info removed first, and only then cut to `maxChars`, so a cut never keeps part of a secret.
+ * any URL user-info and anything shaped like a credential removed first, and only then cut to `maxChars`,
+ * so a cut never keeps part of a secret.
  */
 export function redact(text: string, secrets: Iterable<string> = [], maxChars = PROVIDER_TEXT_MAX_CHARS): string {
   let out = text;
@@ -187,7 +198,7 @@ export function redact(text: string, secrets: Iterable<string> = [], maxChars = 
   for (const secret of secrets) if (secret.length >= 4) forms.add(secret).add(encodeURIComponent(secret));
   // Longest first, so a secret containing another is removed whole.
   for (const form of [...forms].sort((a, b) => b.length - a.length)) out = out.split(form).join("<redacted>");
-  out = withoutUserInfo(out);
+  out = withoutCredentialShapes(withoutUserInfo(out));
   return out.length > maxChars ? `${out.slice(0, maxChars)}…` : out;
 }
 

@@ -86,6 +86,8 @@ export class IonosFake {
   readonly requests: SeenRequest[] = [];
   readonly registries = new Map<string, FakeRegistry>();
   latencyMs = 0;
+  /** Called with each request as it arrives, before it is answered (to change the registry mid-walk). */
+  onRequest?: (seen: SeenRequest) => void;
   private readonly tokens: Set<string>;
   private readonly users: Record<string, string>;
   private readonly provisionMs: number;
@@ -181,7 +183,9 @@ export class IonosFake {
     const query = Object.fromEntries(url.searchParams);
     const authorization = req.headers.authorization ?? "";
     const auth = authorization.startsWith("Bearer ") ? "bearer" : authorization.startsWith("Basic ") ? "basic" : "none";
-    this.requests.push({ method, path: `/${segments.join("/")}`, query, auth });
+    const seen: SeenRequest = { method, path: `/${segments.join("/")}`, query, auth };
+    this.requests.push(seen);
+    this.onRequest?.(seen);
     if (this.latencyMs > 0) await new Promise((r) => setTimeout(r, this.latencyMs));
 
     const failure = this.failures.find((f) => (f.method === undefined || f.method === method) && (f.pathPrefix === undefined || `/${segments.join("/")}`.startsWith(f.pathPrefix)));

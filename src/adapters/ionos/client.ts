@@ -38,10 +38,16 @@ export class IonosClient extends RestClient<IonosCall> {
   }
 
   /** Reads an offset/limit collection to its end; a 404 on the first page reads as empty. */
-  async offsetPages(path: string, doing: string, signal: AbortSignal, each: (item: Record<string, unknown>) => void): Promise<void> {
+  async offsetPages(
+    path: string,
+    doing: string,
+    signal: AbortSignal,
+    each: (item: Record<string, unknown>) => void,
+    query: Record<string, string> = {},
+  ): Promise<void> {
     const { pageSize } = this.options;
     for (let offset = 0, pages = 0; pages < MAX_PAGES; pages++) {
-      const reply = await this.send({ method: "GET", path, query: { offset, limit: pageSize }, bearerOnly: true, accept: [404], doing }, signal);
+      const reply = await this.send({ method: "GET", path, query: { ...query, offset, limit: pageSize }, bearerOnly: true, accept: [404], doing }, signal);
       if (reply.status === 404) return;
       const items = arr(obj(reply.body).items);
       for (const item of items) each(obj(item));

@@ -48,13 +48,17 @@ export class IonosScopes {
     return { scope: { registryId: str(match.id), prefix: `${registryName}/` }, name: repository.slice(slash + 1) };
   }
 
-  /** Every repository name of a registry, code-unit sorted (the listing's offsets are not a stable order). */
+  /**
+   * Every repository name of a registry, code-unit sorted. Asked in name order: the default, -lastPush,
+   * moves a repository pushed to mid-read to an offset already read, and the read would miss it.
+   */
   async repositoryNames(registryId: string, signal: AbortSignal): Promise<string[]> {
     const names: string[] = [];
-    await this.client.offsetPages(`registries/${encodeURIComponent(registryId)}/repositories`, `listing repositories of registry ${registryId}`, signal, (item) => {
+    const each = (item: Record<string, unknown>) => {
       const name = str(obj(item.properties).name) || str(item.id);
       if (name) names.push(name);
-    });
+    };
+    await this.client.offsetPages(`registries/${encodeURIComponent(registryId)}/repositories`, `listing repositories of registry ${registryId}`, signal, each, { orderBy: "name" });
     return [...new Set(names)].sort(compareStrings);
   }
 }

@@ -241,7 +241,7 @@ describe("LocalProvider: describe", () => {
     const r = seed.describe();
     expect(r).toMatchObject({ id: "local", name: "local", provider: "local", endpoint: "", location: "", hostname: "", status: "active", labels: {} });
     expect([...seed.capabilities].sort()).toEqual(
-      ["create_namespaces", "create_repositories", "delete_images", "delete_namespaces", "delete_repositories", "list_images", "list_namespaces", "update_namespaces"].sort(),
+      ["create_namespaces", "create_repositories", "delete_images", "delete_namespaces", "delete_repositories", "delete_tags", "list_images", "list_namespaces", "update_namespaces"].sort(),
     );
     expect([...r.capabilities].sort()).toEqual([...seed.capabilities].sort());
     expect(seed.kind).toBe("local");

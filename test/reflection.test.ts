@@ -81,6 +81,7 @@ describe("gRPC reflection serves what the port answers and what an Any may hold"
       "regplane.v1.NamespaceService",
       "regplane.v1.OperationService",
       "regplane.v1.RegistryService",
+      "regplane.v1.TagService",
       "yandex.cloud.containerregistry.v1.ImageService",
       "yandex.cloud.operation.OperationService",
     ]);

@@ -71,6 +71,11 @@ export interface Provider {
   getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined>;
   /** Deletes by digest; a digest already gone is success. */
   deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void>;
+  /**
+   * Removes one tag of the image with this digest; the image and its other tags stay (untagged when it
+   * was the last). A tag already gone, or now on another digest, is success and left as it is.
+   */
+  deleteTag?(repository: string, digest: string, tag: string, signal: AbortSignal): Promise<void>;
   listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }>;
   getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined>;
   createNamespace?(ns: { name: string; description: string; visibility: NamespaceRecord["visibility"] }, signal: AbortSignal): Promise<NamespaceRecord>;
@@ -107,6 +112,7 @@ const CAPABILITY_METHODS = {
   delete_registries: "deleteRegistry",
   create_repositories: "createRepository",
   delete_repositories: "deleteRepository",
+  delete_tags: "deleteTag",
 } as const satisfies Partial<Record<Capability, keyof Provider>>;
 
 /** `provider` if it declares `capability`; FAILED_PRECONDITION CAPABILITY_UNSUPPORTED naming it otherwise. */
@@ -133,11 +139,14 @@ export type ImageCalls = Pick<Provider, "listImages" | "getImage" | "deleteImage
 export type NamespaceCalls = Pick<Provider, "listNamespaces" | "getNamespace" | "createNamespace" | "updateNamespace" | "deleteNamespace">;
 /** The repository calls, owned by its repositories part; the changes where the provider can make them. */
 export type RepositoryCalls = Pick<Provider, "listRepositories" | "getRepository" | "createRepository" | "deleteRepository">;
+/** The tag calls, owned by its tags part where the provider can remove one tag alone. */
+export type TagCalls = Required<Pick<Provider, "deleteTag">>;
 /** The calls on registries a provider account holds, owned by its registries part. */
 export type RegistryCalls = Pick<Provider, "listRegistries" | "getRegistry" | "createRegistry" | "updateRegistry" | "deleteRegistry">;
 
 const OPTIONAL_NAMESPACE_CALLS = ["createNamespace", "updateNamespace", "deleteNamespace"] as const;
 const OPTIONAL_REPOSITORY_CALLS = ["createRepository", "deleteRepository"] as const;
+const TAG_CALLS = ["deleteTag"] as const;
 const REGISTRY_CALLS = ["listRegistries", "getRegistry", "createRegistry", "updateRegistry", "deleteRegistry"] as const;
 
 /**
@@ -153,12 +162,15 @@ export abstract class PartsProvider implements Provider {
   protected abstract readonly images: ImageCalls;
   protected abstract readonly namespaces: NamespaceCalls;
   protected abstract readonly repositories: RepositoryCalls;
+  /** Where the provider removes single tags (tags.ts); none otherwise. */
+  protected readonly tags?: TagCalls;
   // `declare`: no field is emitted, so only forwardCalls makes these exist.
   declare createNamespace?: Provider["createNamespace"];
   declare updateNamespace?: Provider["updateNamespace"];
   declare deleteNamespace?: Provider["deleteNamespace"];
   declare createRepository?: Provider["createRepository"];
   declare deleteRepository?: Provider["deleteRepository"];
+  declare deleteTag?: Provider["deleteTag"];
   declare listRegistries?: Provider["listRegistries"];
   declare getRegistry?: Provider["getRegistry"];
   declare createRegistry?: Provider["createRegistry"];
@@ -174,6 +186,7 @@ export abstract class PartsProvider implements Provider {
     };
     for (const name of OPTIONAL_NAMESPACE_CALLS) bindFrom(this.namespaces, name);
     for (const name of OPTIONAL_REPOSITORY_CALLS) bindFrom(this.repositories, name);
+    for (const name of TAG_CALLS) bindFrom(this.tags, name);
     for (const name of REGISTRY_CALLS) bindFrom(registries, name);
   }
 

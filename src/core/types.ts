@@ -97,7 +97,8 @@ export type Capability =
   | "update_registries"
   | "delete_registries"
   | "create_repositories"
-  | "delete_repositories";
+  | "delete_repositories"
+  | "delete_tags";
 
 /** Sort fields of ImageService.List's order_by; name and digest always end the key so the order is total. */
 export type ImageOrderField = "name" | "digest" | "created_at";

@@ -11,6 +11,7 @@ import { loadOrCreateTokenKeys, PageTokenCodec } from "../core/pagetoken.js";
 import { Code, RegplaneError } from "../core/errors.js";
 import { imageService } from "../services/image.js";
 import { namespaceService } from "../services/namespace.js";
+import { tagService } from "../services/tag.js";
 import { operationService } from "../services/operation.js";
 import { registryService } from "../services/registry.js";
 import { DeferredLocks } from "../core/locks.js";
@@ -67,7 +68,7 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
   metrics.operationCounts = () => store.countOperations();
   const tokens = new PageTokenCodec({ keys: await loadOrCreateTokenKeys(store, config.pageTokens.keys), store, ttlMs: config.pageTokens.ttl });
   const deps = { catalog, store, engine, tokens, config };
-  const bindings = [imageService(deps), operationService(deps), registryService(deps), namespaceService(deps)];
+  const bindings = [imageService(deps), operationService(deps), registryService(deps), namespaceService(deps), tagService(deps)];
   const { authenticate, open } = new Authenticator(config.auth, config.limits, (result) => metrics.keyVerifications.inc({ result }));
   const pipeline = new RpcPipeline(logger.child({ component: "rpc" }), metrics, {
     authenticate,

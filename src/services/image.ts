@@ -1,7 +1,7 @@
 // ImageService: List across providers with one page token, Get by deterministic id, Delete as an Operation.
 import { create } from "@bufbuild/protobuf";
 import { anyPack, EmptySchema } from "@bufbuild/protobuf/wkt";
-import { Code, invalidField, notFound, RegplaneError } from "../core/errors.js";
+import { invalidField, notFound } from "../core/errors.js";
 import { imageId } from "../core/ids.js";
 import { WeightedLru } from "../core/lru.js";
 import type { ImageRef } from "../core/store.js";
@@ -11,9 +11,10 @@ import { requireCapability, type Provider } from "../core/provider.js";
 import type { OperationContext } from "../core/operation-types.js";
 import { DeleteImageMetadataSchema, ImageService, ListImagesResponseSchema } from "../gen/regplane/v1/image_service_pb.js";
 import { pageTokenBinding } from "../core/pagetoken.js";
-import { bind, type CallContext } from "./binding.js";
+import { bind } from "./binding.js";
 import { imageToProto, operationToProto } from "./convert.js";
 import type { ServiceDeps } from "./deps.js";
+import { submitOnce } from "./submit.js";
 import { nameFilterOf, orderKeyString, orderTermsOf, pageSizeOf } from "./listing.js";
 import type { ImageRecord } from "../core/types.js";
 
@@ -26,14 +27,6 @@ interface DeleteImageParams {
   registryId: string;
   repository: string;
   digest: string;
-}
-
-/** The idempotency-key request header, checked for length so a key cannot bloat the store. */
-export function idempotencyOf(ctx: CallContext): { caller: string; key: string } | undefined {
-  const key = ctx.requestHeader("idempotency-key");
-  if (key === undefined || key === "") return undefined;
-  if (key.length > 256) throw invalidField("idempotency-key", "the idempotency-key header must be at most 256 characters");
-  return { caller: ctx.principal, key };
 }
 
 export function imageService(deps: ServiceDeps) {
@@ -134,23 +127,19 @@ export function imageService(deps: ServiceDeps) {
     async delete(req, ctx) {
       const ref = await resolve(req.imageId, ctx.catalog);
       requireCapability(ctx.catalog.registry(ref.registryId), "delete_images");
-      const { operation } = await engine.submit(
+      const operation = await submitOnce(
+        engine,
+        ctx,
         {
           kind: DELETE_IMAGE,
           resourceId: req.imageId,
           registryId: ref.registryId,
           description: `Delete image ${ref.registryId}/${ref.repository}@${ref.digest}`,
-          createdBy: ctx.principal,
           metadata: anyPack(DeleteImageMetadataSchema, create(DeleteImageMetadataSchema, { imageId: req.imageId })),
           params: { registryId: ref.registryId, repository: ref.repository, digest: ref.digest } satisfies DeleteImageParams,
         },
-        { idempotency: idempotencyOf(ctx), dedupeKey: `${DELETE_IMAGE}:${req.imageId}` },
+        `${DELETE_IMAGE}:${req.imageId}`,
       );
-      if (operation.kind !== DELETE_IMAGE || operation.resourceId !== req.imageId) {
-        throw new RegplaneError(Code.ALREADY_EXISTS, "the idempotency-key was already used for a different request", {
-          errorInfo: { reason: "IDEMPOTENCY_KEY_REUSED", metadata: { operation_id: operation.id } },
-        });
-      }
       return operationToProto(operation);
     },
   });

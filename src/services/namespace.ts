@@ -1,7 +1,7 @@
 // NamespaceService: namespaces of every registry; mutations run as Operations through the engine.
 import { create } from "@bufbuild/protobuf";
 import { anyPack, EmptySchema } from "@bufbuild/protobuf/wkt";
-import { invalidField, nothingListed, notFound, RegplaneError, Code } from "../core/errors.js";
+import { invalidField, nothingListed, notFound, Code } from "../core/errors.js";
 import { decodeCursor, encodeCursor } from "../core/positions.js";
 import type { RegistryView } from "../core/catalog.js";
 import { requireCapability, type Provider } from "../core/provider.js";
@@ -18,7 +18,7 @@ import { pageTokenBinding } from "../core/pagetoken.js";
 import { bind, type CallContext } from "./binding.js";
 import { namespaceId, namespaceToProto, operationToProto, visibilityFromProto } from "./convert.js";
 import type { ServiceDeps } from "./deps.js";
-import { idempotencyOf } from "./image.js";
+import { submitOnce } from "./submit.js";
 import { nameFilterOf, pageSizeOf } from "./listing.js";
 import { toRegplaneError } from "./status.js";
 
@@ -83,15 +83,7 @@ export function namespaceService(deps: ServiceDeps) {
 
   async function submit(ctx: CallContext, kind: string, params: NamespaceParams, description: string, metadata: { typeUrl: string; value: Uint8Array }) {
     const id = namespaceId(params.registryId, params.name);
-    const { operation } = await engine.submit(
-      { kind, resourceId: id, registryId: params.registryId, description, createdBy: ctx.principal, metadata, params },
-      { idempotency: idempotencyOf(ctx), dedupeKey: `${kind}:${id}` },
-    );
-    if (operation.kind !== kind || operation.resourceId !== id) {
-      throw new RegplaneError(Code.ALREADY_EXISTS, "the idempotency-key was already used for a different request", {
-        errorInfo: { reason: "IDEMPOTENCY_KEY_REUSED", metadata: { operation_id: operation.id } },
-      });
-    }
+    const operation = await submitOnce(engine, ctx, { kind, resourceId: id, registryId: params.registryId, description, metadata, params }, `${kind}:${id}`);
     return operationToProto(operation);
   }
 

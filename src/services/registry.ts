@@ -29,7 +29,7 @@ import { bind, type CallContext } from "./binding.js";
 import { toRegplaneError } from "./status.js";
 import { operationToProto, registryToProto } from "./convert.js";
 import type { ServiceDeps } from "./deps.js";
-import { idempotencyOf } from "./image.js";
+import { submitOnce } from "./submit.js";
 import { nameFilterOf, pageSizeOf } from "./listing.js";
 
 const CREATE = "registry.create";
@@ -117,15 +117,12 @@ export function registryService(deps: ServiceDeps) {
     kind: string,
     fields: { resourceId: string; account: string; description: string; metadata: { typeUrl: string; value: Uint8Array }; params: unknown; dedupeKey?: string },
   ) {
-    const { operation } = await engine.submit(
-      { kind, resourceId: fields.resourceId, registryId: fields.account, description: fields.description, createdBy: ctx.principal, metadata: fields.metadata, params: fields.params },
-      { idempotency: idempotencyOf(ctx), dedupeKey: fields.dedupeKey },
+    const operation = await submitOnce(
+      engine,
+      ctx,
+      { kind, resourceId: fields.resourceId, registryId: fields.account, description: fields.description, metadata: fields.metadata, params: fields.params },
+      fields.dedupeKey,
     );
-    if (operation.kind !== kind || operation.resourceId !== fields.resourceId) {
-      throw new RegplaneError(Code.ALREADY_EXISTS, "the idempotency-key was already used for a different request", {
-        errorInfo: { reason: "IDEMPOTENCY_KEY_REUSED", metadata: { operation_id: operation.id } },
-      });
-    }
     return operationToProto(operation);
   }
 

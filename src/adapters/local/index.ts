@@ -18,6 +18,7 @@ import { RepositoryTree } from "./paths.js";
 import { LocalRepositories } from "./repositories.js";
 import { DEFAULT_POOL_LIMIT, SafeFs } from "./safe-fs.js";
 import { LayoutSnapshots } from "./snapshots.js";
+import { LocalTags } from "./tags.js";
 
 export type { LocalProviderOptions } from "./config.js";
 
@@ -33,6 +34,7 @@ const CAPABILITIES: readonly Capability[] = [
   "delete_namespaces",
   "create_repositories",
   "delete_repositories",
+  "delete_tags",
 ];
 
 const DEFAULT_CACHE_BYTES = 256 * 1024 * 1024;
@@ -54,6 +56,7 @@ export class LocalProvider implements Provider {
   private readonly images: LocalImages;
   private readonly namespaces: LocalNamespaces;
   private readonly repositories: LocalRepositories;
+  private readonly tags: LocalTags;
 
   constructor(options: LocalProviderOptions) {
     this.id = options.id;
@@ -80,6 +83,7 @@ export class LocalProvider implements Provider {
     });
     this.namespaces = new LocalNamespaces(this.id, this.root, disk, this.tree, this.layouts, mutex, warn, Math.floor(budget * 0.02));
     this.repositories = new LocalRepositories(this.id, this.root, disk, this.tree, this.layouts, mutex, warn);
+    this.tags = new LocalTags(this.id, disk, this.tree, this.layouts, mutex, warn, maxMetadataBytes);
   }
 
   describe(): RegistryRecord {
@@ -101,6 +105,10 @@ export class LocalProvider implements Provider {
 
   deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void> {
     return abortable(signal, () => this.images.deleteImage(repository, digest));
+  }
+
+  deleteTag(repository: string, digest: string, tag: string, signal: AbortSignal): Promise<void> {
+    return abortable(signal, () => this.tags.deleteTag(repository, digest, tag));
   }
 
   listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }> {

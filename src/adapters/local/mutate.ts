@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { Code, RegplaneError } from "../../core/errors.js";
 import { BlobReader, errorMessage, indexVersion, type IndexSource, parseIndexJson, readIndexFile } from "./layout.js";
 import { CorruptBlobError, parseManifest, type ParsedManifest } from "./manifest.js";
-import { BLOBS_DIR, INDEX_FILE, isMissing, isValidAlgorithm, isValidDigest, isValidEncoded } from "./paths.js";
+import { BLOBS_DIR, INDEX_FILE, isMissing, isValidAlgorithm, isValidDigest, isValidEncoded, REF_NAME_ANNOTATION } from "./paths.js";
 import { CHANGED_WHILE_READ, type SafeFs, UnsafeFileError } from "./safe-fs.js";
 
 const TMP_INFIX = ".tmp-";
@@ -150,21 +150,62 @@ export async function readIndexForUpdate(
 }
 
 /**
- * Removes every index.json entry with `digest`. Returns whether index.json changed; a layout
- * without index.json or without the digest is left as it is. When another tool (skopeo, umoci)
- * replaces index.json between the read and the rename, the rewrite starts again from its version,
- * so its new entries are kept.
+ * Rewrites index.json's manifest list with `change` (undefined: nothing to change). Returns whether
+ * index.json changed; a layout without index.json is left as it is. When another tool (skopeo, umoci)
+ * replaces index.json between the read and the rename, the rewrite starts again from its version, so
+ * its new entries are kept.
  */
-export async function removeIndexEntries(disk: SafeFs, dir: string, digest: string, where: string, maxBytes: number): Promise<boolean> {
+async function rewriteIndexEntries(disk: SafeFs, dir: string, where: string, maxBytes: number, change: (manifests: unknown[]) => unknown[] | undefined): Promise<boolean> {
   for (let attempt = 1; ; attempt++) {
     const { source, index } = await readIndexForUpdate(disk, dir, maxBytes, where);
     if (index === undefined) return false;
-    const kept = index.manifests.filter((m) => !(typeof m === "object" && m !== null && (m as { digest?: unknown }).digest === digest));
-    if (kept.length === index.manifests.length) return false;
+    const kept = change(index.manifests);
+    if (kept === undefined) return false;
     const mode = Number((await disk.lstatBig(path.join(dir, INDEX_FILE))).mode) & 0o777;
     const guard = attempt < INDEX_REWRITE_ATTEMPTS ? source.version : undefined;
     if (await writeFileAtomic(disk, dir, INDEX_FILE, JSON.stringify({ ...index, manifests: kept }), mode, guard)) return true;
   }
+}
+
+function digestOfEntry(m: unknown): unknown {
+  return typeof m === "object" && m !== null ? (m as { digest?: unknown }).digest : undefined;
+}
+
+function tagOfEntry(m: unknown): unknown {
+  const annotations = typeof m === "object" && m !== null ? (m as { annotations?: unknown }).annotations : undefined;
+  return typeof annotations === "object" && annotations !== null ? (annotations as Record<string, unknown>)[REF_NAME_ANNOTATION] : undefined;
+}
+
+/** Removes every index.json entry with `digest` (see rewriteIndexEntries). */
+export async function removeIndexEntries(disk: SafeFs, dir: string, digest: string, where: string, maxBytes: number): Promise<boolean> {
+  return rewriteIndexEntries(disk, dir, where, maxBytes, (manifests) => {
+    const kept = manifests.filter((m) => digestOfEntry(m) !== digest);
+    return kept.length === manifests.length ? undefined : kept;
+  });
+}
+
+/**
+ * Removes the tag from the entries of `digest` only. The image's last entry stays without its tag (an
+ * untagged image, its blobs still referenced); any other entry of the digest keeps the image otherwise.
+ */
+export async function untagIndexEntries(disk: SafeFs, dir: string, digest: string, tag: string, where: string, maxBytes: number): Promise<boolean> {
+  return rewriteIndexEntries(disk, dir, where, maxBytes, (manifests) => {
+    const tagged = manifests.filter((m) => digestOfEntry(m) === digest && tagOfEntry(m) === tag);
+    if (tagged.length === 0) return undefined;
+    const others = manifests.some((m) => digestOfEntry(m) === digest && tagOfEntry(m) !== tag);
+    const kept: unknown[] = [];
+    for (const m of manifests) {
+      if (!tagged.includes(m)) kept.push(m);
+      else if (!others && m === tagged[0]) kept.push(withoutTag(m as { annotations: Record<string, unknown> }));
+    }
+    return kept;
+  });
+}
+
+function withoutTag(entry: { annotations: Record<string, unknown> }): Record<string, unknown> {
+  const { annotations, ...rest } = entry;
+  const left = Object.fromEntries(Object.entries(annotations).filter(([key]) => key !== REF_NAME_ANNOTATION));
+  return Object.keys(left).length > 0 ? { ...rest, annotations: left } : rest;
 }
 
 export interface CollectionOptions {

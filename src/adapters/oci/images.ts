@@ -96,6 +96,11 @@ export class OciImages {
     return this.record(repository, digest, tagMap?.byDigest.get(digest) ?? [], content);
   }
 
+  /** Forgets the repository's tag map, after a change to its tags. */
+  forgetTags(repository: string): void {
+    this.tagMaps.delete(repository);
+  }
+
   async deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void> {
     if (!isRepositoryName(repository)) throw invalidField("repository", `${JSON.stringify(repository)} is not a repository name`);
     if (!isDigest(digest)) throw invalidField("digest", `${JSON.stringify(digest)} is not a digest (deletes go by digest)`);

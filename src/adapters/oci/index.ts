@@ -13,10 +13,12 @@ import { ociOptionsFromConfig, type OciProviderOptions } from "./config.js";
 import { OciImages } from "./images.js";
 import { OciNamespaces } from "./namespaces.js";
 import { OciRepositories } from "./repositories.js";
+import { OciTags } from "./tags.js";
 
 export type { OciProviderOptions } from "./config.js";
 
-const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "delete_repositories"];
+// delete_tags: whether the registry itself allows it is known only when it answers (see tags.ts).
+const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "delete_repositories", "delete_tags"];
 
 export function ociProviderFromConfig(cfg: RegistryConfig, ctx: ProviderContext): OciProvider {
   return new OciProvider(ociOptionsFromConfig(cfg, ctx));
@@ -31,6 +33,7 @@ export class OciProvider extends PartsProvider {
   protected readonly images: OciImages;
   protected readonly namespaces: OciNamespaces;
   protected readonly repositories: OciRepositories;
+  protected override readonly tags: OciTags;
 
   constructor(options: OciProviderOptions) {
     super();
@@ -56,6 +59,7 @@ export class OciProvider extends PartsProvider {
     this.images = new OciImages(this.id, this.client, catalog, this.listingCacheTtlMs);
     this.namespaces = new OciNamespaces(this.id, catalog);
     this.repositories = new OciRepositories(this.id, this.client, catalog, this.images);
+    this.tags = new OciTags(this.client, this.images);
     this.forwardCalls();
   }
 

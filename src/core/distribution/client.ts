@@ -6,7 +6,7 @@ import { BearerChallengeAuth } from "../http/bearer-challenge.js";
 import { DEFAULT_MAX_CONCURRENCY, ERROR_BODY_MAX_BYTES, HttpClient, header, parseNextLink, retryAfterOf, type HttpReply, type HttpRequest } from "../http/index.js";
 import { joinOrStart } from "../http/single-flight.js";
 import { WeightedLru } from "../lru.js";
-import { MANIFEST_ACCEPT, digestOf, isDigest, parseConfigCreated } from "../manifest.js";
+import { MANIFEST_ACCEPT, digestOf, isDigest, isTag, parseConfigCreated } from "../manifest.js";
 import { breakerOptionsOf } from "../resilience.js";
 import { connectionProblem, deleteScope, pullScope, type CatalogPage, type DistributionClientOptions, type DistributionStats, type ManifestBytes, type ManifestDeleter, type ManifestHead, type RequestKind } from "./options.js";
 
@@ -196,6 +196,33 @@ export class DistributionClient extends HttpClient implements ManifestDeleter {
       });
     }
     throw this.failure(reply, `deleting ${repository}@${digest}`);
+  }
+
+  /**
+   * Removes one tag, never the manifest (DELETE /v2/<name>/manifests/<tag>, distribution-spec 1.1). A
+   * registry that deletes only by digest (distribution 2.x answers 400 DIGEST_INVALID, others 405) is
+   * FAILED_PRECONDITION: falling back to the digest would take every other tag with it.
+   */
+  async deleteTag(repository: string, tag: string, signal: AbortSignal): Promise<"deleted" | "absent"> {
+    if (!isTag(tag)) throw invalidField("tag", `${JSON.stringify(tag)} is not a tag`);
+    const url = this.url(`/v2/${repository}/manifests/${tag}`);
+    const reply = await this.send({ kind: "tag_delete", method: "DELETE", url, scope: deleteScope(repository), headers: { accept: MANIFEST_ACCEPT }, maxBytes: ERROR_BODY_MAX_BYTES }, signal);
+    if (reply.status === 202 || reply.status === 200 || reply.status === 204) return "deleted";
+    if (reply.status === 404) return "absent";
+    if (reply.status === 400 || reply.status === 405) {
+      const { code } = registryError(reply.body);
+      throw new RegplaneError(
+        Code.FAILED_PRECONDITION,
+        `registry ${JSON.stringify(this.registryId)} (${this.provider}): ${this.host} deletes manifests by digest only, not single tags; the image was left as it is`,
+        {
+          errorInfo: {
+            reason: "TAG_DELETE_UNSUPPORTED",
+            metadata: { registry_id: this.registryId, provider: this.provider, http_status: String(reply.status), provider_code: code ?? "UNSUPPORTED" },
+          },
+        },
+      );
+    }
+    throw this.failure(reply, `deleting tag ${repository}:${tag}`);
   }
 
   /** Maps an HTTP failure with the registry's `{"errors":[{code,message}]}` body, credentials scrubbed. */

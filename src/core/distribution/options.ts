@@ -33,7 +33,7 @@ export function connectionProblem(options: Pick<DistributionClientOptions, "endp
   return undefined;
 }
 
-export type RequestKind = "ping" | "catalog" | "tags" | "manifest_head" | "manifest_get" | "manifest_delete" | "blob_get" | "token";
+export type RequestKind = "ping" | "catalog" | "tags" | "manifest_head" | "manifest_get" | "manifest_delete" | "tag_delete" | "blob_get" | "token";
 
 export interface DistributionStats {
   /** HTTP requests sent (every attempt, auth round trip and redirect hop). */

@@ -558,6 +558,7 @@ describe("calls from other origins", () => {
           const one = await clients.images.get({ imageId: list.images[0].id });
           const missing = await clients.images.get({ imageId: "i" + "a".repeat(32) }).catch((e: any) => e);
           const registries = await clients.registries.list({});
+          const untagged = await clients.tags.delete({ imageId: one.id, tag: "no-such-tag" }).catch((e: any) => e);
           return {
             names: list.images.map((i: any) => i.name),
             hasNext: list.nextPageToken !== "",
@@ -565,6 +566,7 @@ describe("calls from other origins", () => {
             sizeIsBigint: typeof one.compressedSize === "bigint",
             missing: `${missing.code} ${missing.rawMessage}`,
             registryIds: registries.registries.map((r: any) => r.id).sort(),
+            untagged: untagged.code,
           };
         },
         { baseUrl: server.httpUrl, ...variant },
@@ -576,6 +578,7 @@ describe("calls from other origins", () => {
         sizeIsBigint: true,
         missing: `${Code.NotFound} image "i${"a".repeat(32)}" not found`,
         registryIds: ["archive", "local"],
+        untagged: Code.NotFound,
       });
     }
     expect(seen.length).toBeGreaterThan(0);

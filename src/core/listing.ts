@@ -1,6 +1,6 @@
 // The listing steps every adapter shares: narrowing a query to one repository, keyset slicing of a
-// sorted snapshot (of images, or of names), repositories read as names of a listing, the provider's date fields,
-// the page-size floor and a configured registry's record.
+// sorted snapshot (of images, or of names), repositories read as names of a listing or got by name, the provider's
+// date fields, the page-size floor, and the records of a configured registry and of a registry an account holds.
 import { compareImages, type Orderable } from "./order.js";
 import type { ImageKey, ListImagesQuery, ListRepositoriesQuery } from "./provider.js";
 import type { Capability, OrderTerm, RegistryRecord, RepositoryRecord } from "./types.js";
@@ -136,4 +136,32 @@ export class RepositoriesFromNames {
   private record(name: string): RepositoryRecord {
     return { registryId: this.source.registryId, name };
   }
+}
+
+/**
+ * A repository listing of a provider that can get a repository by name: refused once aborted; narrowed to
+ * a name, the repository `get` finds there if it sorts after the cursor; otherwise `walk`'s page of `limit`.
+ */
+export async function listRepositoriesWith(
+  query: ListRepositoriesQuery,
+  aborted: AbortedError,
+  get: (name: string, signal: AbortSignal) => Promise<RepositoryRecord | undefined>,
+  walk: (limit: number) => Promise<{ repositories: RepositoryRecord[]; done: boolean }>,
+): Promise<{ repositories: RepositoryRecord[]; done: boolean }> {
+  const { after, nameEquals, signal } = query;
+  if (signal.aborted) throw aborted(signal, "listing repositories");
+  if (nameEquals === undefined) return walk(pageLimit(query.limit));
+  const one = after === undefined || nameEquals > after ? await get(nameEquals, signal) : undefined;
+  return { repositories: one ? [one] : [], done: true };
+}
+
+/** What a registry a provider account holds can have done to it through the account. */
+const ACCOUNT_REGISTRY_CAPABILITIES: readonly Capability[] = ["update_registries", "delete_registries"];
+
+/** The record of a registry a provider account holds: the provider's fields, the capabilities such a registry has, createdAt when known. */
+export function accountRegistry(fields: Omit<RegistryRecord, "capabilities" | "createdAt"> & { createdAt: Date | undefined }): RegistryRecord {
+  const { createdAt, ...rest } = fields;
+  const record: RegistryRecord = { ...rest, capabilities: [...ACCOUNT_REGISTRY_CAPABILITIES] };
+  if (createdAt) record.createdAt = createdAt;
+  return record;
 }

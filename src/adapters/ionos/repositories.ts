@@ -4,7 +4,7 @@
 // with its first push). Its offsets are no stable order and its `orderBy=name` is not said to be
 // code-unit order, so a listing reads each registry's names in full (scopes.ts) and sorts them here.
 import { invalidField } from "../../core/errors.js";
-import { pageLimit } from "../../core/listing.js";
+import { listRepositoriesWith } from "../../core/listing.js";
 import { isRepositoryName } from "../../core/manifest.js";
 import type { ListRepositoriesQuery } from "../../core/provider.js";
 import type { RepositoryRecord } from "../../core/types.js";
@@ -24,13 +24,11 @@ export class IonosRepositories {
   ) {}
 
   async listRepositories(query: ListRepositoriesQuery): Promise<{ repositories: RepositoryRecord[]; done: boolean }> {
-    const { after, signal } = query;
-    if (signal.aborted) throw this.client.aborted(signal, "listing repositories");
-    if (query.nameEquals !== undefined) {
-      const one = after === undefined || query.nameEquals > after ? await this.getRepository(query.nameEquals, signal) : undefined;
-      return { repositories: one ? [one] : [], done: true };
-    }
-    const limit = pageLimit(query.limit);
+    return listRepositoriesWith(query, (signal, doing) => this.client.aborted(signal, doing), (name, signal) => this.getRepository(name, signal), (limit) => this.walk(query.after, limit, query.signal));
+  }
+
+  /** Up to `limit` repositories after `after`, registry by registry in prefix order. */
+  private async walk(after: string | undefined, limit: number, signal: AbortSignal): Promise<{ repositories: RepositoryRecord[]; done: boolean }> {
     const page: RepositoryRecord[] = [];
     for (const scope of await this.scopes.all(signal)) {
       // Every path of a scope sorts below `after` when its prefix does and `after` is outside it.

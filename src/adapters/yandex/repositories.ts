@@ -6,7 +6,7 @@
 // (GetByName has no HTTP route), so a name is looked up by listing with filter name="…".
 import { Code, invalidField, RegplaneError } from "../../core/errors.js";
 import { str } from "../../core/json.js";
-import { pageLimit } from "../../core/listing.js";
+import { listRepositoriesWith } from "../../core/listing.js";
 import { compareStrings } from "../../core/order.js";
 import type { ListRepositoriesQuery } from "../../core/provider.js";
 import type { RepositoryRecord } from "../../core/types.js";
@@ -30,13 +30,12 @@ export class YandexRepositories {
   ) {}
 
   async listRepositories(query: ListRepositoriesQuery): Promise<{ repositories: RepositoryRecord[]; done: boolean }> {
-    const { after, signal } = query;
-    if (signal.aborted) throw this.client.aborted(signal, "listing repositories");
-    if (query.nameEquals !== undefined) {
-      const one = after === undefined || query.nameEquals > after ? await this.getRepository(query.nameEquals, signal) : undefined;
-      return { repositories: one ? [one] : [], done: true };
-    }
-    const keep = pageLimit(query.limit) + 1;
+    return listRepositoriesWith(query, (signal, doing) => this.client.aborted(signal, doing), (name, signal) => this.getRepository(name, signal), (limit) => this.walk(query.after, limit, query.signal));
+  }
+
+  /** The `limit` smallest names after `after` in the scope, which Yandex lists in no documented order. */
+  private async walk(after: string | undefined, limit: number, signal: AbortSignal): Promise<{ repositories: RepositoryRecord[]; done: boolean }> {
+    const keep = limit + 1;
     let names: string[] = [];
     await this.api.pages("repositories", this.scope(), "repositories", "listing repositories", signal, (r) => {
       const name = this.ourName(str(r.name));

@@ -4,14 +4,8 @@
 // first push only, so there is no empty repository to create.
 import { invalidField } from "../../core/errors.js";
 import { RepositoriesFromNames, unlessAborted } from "../../core/listing.js";
-import { isRepositoryName } from "../../core/manifest.js";
 import type { ScalewayClient } from "./client.js";
-import type { ScalewayImages } from "./images.js";
-
-/** `<namespace>/<image name>` in the Distribution grammar, at most 255 characters. */
-function isScalewayRepository(name: string): boolean {
-  return isRepositoryName(name) && name.includes("/");
-}
+import { isScalewayRepository, type ScalewayImages } from "./images.js";
 
 export class ScalewayRepositories extends RepositoriesFromNames {
   constructor(

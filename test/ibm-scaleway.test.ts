@@ -1,3 +1,4 @@
+// Kept as one file: the cases share one server process over both fakes and the embedded registry, started once in beforeAll.
 // IBM Cloud and Scaleway registries through regplane's gRPC API: the real server process, configured
 // with YAML (secrets from the environment), pointing at the IBM and Scaleway fakes, next to the
 // embedded registry holding images copied in by skopeo.

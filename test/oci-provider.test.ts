@@ -1,3 +1,4 @@
+// Kept as one file: the cases share the images beforeAll builds once and the registries each block starts and fills.
 // OciProvider against the real CNCF distribution registry, with images built by umoci and pushed by
 // skopeo: anonymous, htpasswd and Bearer-token registries, paging, orders, deletes, and faults
 // injected by a small proxy in front of the registry.

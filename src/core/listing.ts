@@ -139,20 +139,23 @@ export class RepositoriesFromNames {
 }
 
 /**
- * A repository listing of a provider that can get a repository by name: refused once aborted; narrowed to
- * a name, the repository `get` finds there if it sorts after the cursor; otherwise `walk`'s page of `limit`.
+ * The repository listing of a provider that can get a repository by name: refused once aborted; narrowed
+ * to a name, the repository getRepository finds there if it sorts after the cursor; otherwise walk's page.
  */
-export async function listRepositoriesWith(
-  query: ListRepositoriesQuery,
-  aborted: AbortedError,
-  get: (name: string, signal: AbortSignal) => Promise<RepositoryRecord | undefined>,
-  walk: (limit: number) => Promise<{ repositories: RepositoryRecord[]; done: boolean }>,
-): Promise<{ repositories: RepositoryRecord[]; done: boolean }> {
-  const { after, nameEquals, signal } = query;
-  if (signal.aborted) throw aborted(signal, "listing repositories");
-  if (nameEquals === undefined) return walk(pageLimit(query.limit));
-  const one = after === undefined || nameEquals > after ? await get(nameEquals, signal) : undefined;
-  return { repositories: one ? [one] : [], done: true };
+export abstract class RepositoriesByName {
+  abstract getRepository(name: string, signal: AbortSignal): Promise<RepositoryRecord | undefined>;
+  /** Up to `limit` repositories after `after`, in code-unit order. */
+  protected abstract walk(after: string | undefined, limit: number, signal: AbortSignal): Promise<{ repositories: RepositoryRecord[]; done: boolean }>;
+  /** The client's CANCELLED or DEADLINE_EXCEEDED for a call the signal stopped. */
+  protected abstract aborted(signal: AbortSignal, doing: string): Error;
+
+  async listRepositories(query: ListRepositoriesQuery): Promise<{ repositories: RepositoryRecord[]; done: boolean }> {
+    const { after, nameEquals, signal } = query;
+    if (signal.aborted) throw this.aborted(signal, "listing repositories");
+    if (nameEquals === undefined) return this.walk(after, pageLimit(query.limit), signal);
+    const one = after === undefined || nameEquals > after ? await this.getRepository(nameEquals, signal) : undefined;
+    return { repositories: one ? [one] : [], done: true };
+  }
 }
 
 /** What a registry a provider account holds can have done to it through the account. */

@@ -150,6 +150,12 @@ type MethodOf<C extends Capability> = (typeof CAPABILITY_METHODS)[Extract<C, key
  */
 export type DeclaredCalls<C extends readonly Capability[]> = Required<Pick<Provider, MethodOf<C[number]>>>;
 
+/** A provider-account entry as its parts see it: the entry's id, and the one provider registry it is pinned to (undefined: every registry of the account). */
+export interface AccountEntry {
+  id: string;
+  pinned: string | undefined;
+}
+
 /** The reads of the registries a provider account holds, which its registries part makes. */
 export type AccountCalls = Required<Pick<Provider, "listRegistries" | "getRegistry">>;
 

@@ -39,10 +39,11 @@ export class IonosProvider extends PartsProvider<{ images: IonosImages; namespac
     this.client = new IonosClient({ ...options, registryId: options.id, endpoint: options.endpoint ?? DEFAULT_IONOS_ENDPOINT, pageSize });
     const registries = new IonosRegistries(this.client, options.createTimeoutMs ?? 10 * 60_000);
     const scopes = new IonosScopes(this.client, registries, options.registryId);
+    const entry = { id: options.id, pinned: options.registryId };
     this.assemble({
       images: new IonosImages(options, this.client, scopes, registries),
-      namespaces: new IonosNamespaces(options.id, scopes, options.registryId),
-      repositories: new IonosRepositories(options.id, this.client, scopes, options.registryId),
+      namespaces: new IonosNamespaces(entry, scopes),
+      repositories: new IonosRepositories(entry, this.client, scopes),
       registries,
     }, { endpoint: this.client.host, hostname: "" });
   }

@@ -51,10 +51,11 @@ export class YandexProvider extends PartsProvider {
     this.api = new YandexApi({ client: this.client, api, operations, pollMs: options.operationPollMs ?? 250, operationTimeoutMs: options.operationTimeoutMs ?? 10 * 60_000 });
     const hostname = options.hostname ?? "cr.yandex";
     const registries = new YandexRegistries(this.api, options.folderId, hostname);
+    const entry = { id: options.id, pinned: options.registryId };
     this.assemble({
-      images: new YandexImages(options.id, this.api, options.folderId, options.registryId),
-      namespaces: new YandexNamespaces(options.id, this.api, registries, options.registryId),
-      repositories: new YandexRepositories(options.id, this.api, this.client, registries, options.folderId, options.registryId),
+      images: new YandexImages(entry, this.api, options.folderId),
+      namespaces: new YandexNamespaces(entry, this.api, registries),
+      repositories: new YandexRepositories(entry, this.api, this.client, registries, options.folderId),
       registries,
     }, { endpoint: this.api.host, hostname });
   }

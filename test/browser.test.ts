@@ -1,3 +1,4 @@
+// Kept as one file: every case drives the one Chromium and server process that beforeAll starts, the slow part of the run.
 // The web console and the browser client in real Chromium (Debian's, driven by playwright-core) against the
 // real server process, whose embedded registry holds images built by umoci and copied in by skopeo; plus
 // cross-origin calls (Connect and gRPC-Web) from pages served by a second static server on other ports.

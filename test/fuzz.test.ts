@@ -1,3 +1,4 @@
+// Kept as one file: the generators, raw HTTP/2 senders and memory checks all serve one server process and one run of cases.
 // Hostile input against the real server process: over 10,000 random and mutated requests to both ports
 // (random bytes as messages, mutated valid requests, fields of the wrong wire type, invalid UTF-8 and
 // oversized strings, forged, oversized and mutated page tokens, wrong content types, compressed flags

@@ -1,3 +1,4 @@
+// Kept as one file: the cases share one server process over both fakes and the embedded registry, started once in beforeAll.
 // IBM Cloud and Scaleway registries through regplane's gRPC API: the real server process, configured
 // with YAML (secrets from the environment), pointing at the IBM and Scaleway fakes, next to the
 // embedded registry holding images copied in by skopeo.
@@ -30,7 +31,7 @@ const SCW_KEY = randomUUID();
 const SCW_WRONG_KEY = randomUUID();
 const SECRETS = [IBM_KEY, IBM_WRONG_KEY, SCW_KEY, SCW_WRONG_KEY];
 
-const Code = { NOT_FOUND: 5, RESOURCE_EXHAUSTED: 8, FAILED_PRECONDITION: 9, UNAVAILABLE: 14 } as const;
+const Code = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, RESOURCE_EXHAUSTED: 8, FAILED_PRECONDITION: 9, UNAVAILABLE: 14 } as const;
 const details = createRegistry(RetryInfoSchema, ErrorInfoSchema, NamespaceSchema);
 
 let ibm: IbmFake;
@@ -571,6 +572,56 @@ describe("the adapters on their own", () => {
       await scwFake.close();
       await ibmProvider.close();
       await ibmFake.close();
+    }
+  });
+
+  it("a caller whose signal has aborted sends no request, nor starts a read other callers would share", async () => {
+    const ibmFake = await IbmFake.start();
+    const ibm = new IbmProvider({ id: "ibm-direct", baseUrl: new URL(ibmFake.url), iamUrl: new URL(ibmFake.url), account: ibmFake.account, apiKey: ibmFake.apiKey });
+    const scwFake = await ScalewayFake.start();
+    const scw = new ScalewayProvider({ id: "scw-direct", region: "fr-par", apiUrl: new URL(scwFake.url), projectId: scwFake.projectId, secretKey: scwFake.secretKey });
+    try {
+      const ibmDigest = ibmFake.pushImage("ns-a/app", ["1"]).digest;
+      const scwDigest = scwFake.pushTag("ns-a/app", "v1");
+      const aborted = AbortSignal.abort();
+      for (const [provider, digest] of [[ibm, ibmDigest], [scw, scwDigest]] as const) {
+        const calls = [
+          provider.listImages({ order: [], limit: 10, signal: aborted }),
+          provider.listImages({ order: [{ field: "name", desc: false }], limit: 10, signal: aborted }),
+          provider.listImages({ order: [], repository: "ns-a/app", limit: 10, signal: aborted }),
+          provider.getImage("ns-a/app", digest, aborted),
+          provider.listRepositories({ limit: 10, signal: aborted }),
+          provider.getRepository("ns-a/app", aborted),
+        ];
+        for (const call of calls) expect(await call.then(() => "answered", () => "refused")).toBe("refused");
+      }
+      // A read begun for nobody would reach the fakes a moment later.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(ibmFake.count()).toBe(0);
+      expect(scwFake.count()).toBe(0);
+    } finally {
+      await ibm.close();
+      await ibmFake.close();
+      await scw.close();
+      await scwFake.close();
+    }
+  });
+
+  it("Scaleway: gets and deletes send no request for a repository name Scaleway cannot hold", async () => {
+    const fake = await ScalewayFake.start();
+    const provider = new ScalewayProvider({ id: "scw-direct", region: "fr-par", apiUrl: new URL(fake.url), projectId: fake.projectId, secretKey: fake.secretKey });
+    try {
+      const digest = fake.pushTag("ns-a/app", "v1");
+      for (const name of ["../x", "..", "ns-a/..", "ns-a/../app", "ns-a/%2fapp", "ns-a%2fapp", "ns-a/app%2f..", "/app", "ns-a/", "NS-A/app", "ns-a//app"]) {
+        expect(await provider.getImage(name, digest, AbortSignal.timeout(5_000)), name).toBeUndefined();
+        const refused = await provider.deleteImage(name, digest, AbortSignal.timeout(5_000)).catch((e: unknown) => e);
+        expect(refused, name).toMatchObject({ code: Code.INVALID_ARGUMENT });
+      }
+      expect(fake.count()).toBe(0);
+      expect(await provider.getImage("ns-a/app", digest, AbortSignal.timeout(5_000))).toMatchObject({ repository: "ns-a/app", digest });
+    } finally {
+      await provider.close();
+      await fake.close();
     }
   });
 

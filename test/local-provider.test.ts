@@ -1,3 +1,4 @@
+// Kept as one file: every case reads the layouts beforeAll builds once with umoci and skopeo; split, each file would build them again.
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -1,3 +1,4 @@
+// Kept as one file: the cases share the images beforeAll builds once and the registries each block starts and fills.
 // OciProvider against the real CNCF distribution registry, with images built by umoci and pushed by
 // skopeo: anonymous, htpasswd and Bearer-token registries, paging, orders, deletes, and faults
 // injected by a small proxy in front of the registry.
@@ -302,10 +303,10 @@ describe("anonymous registry over plain http", () => {
       provider: "oci",
       endpoint: reg.host,
       hostname: reg.host,
-      capabilities: ["list_images", "delete_images", "list_namespaces", "delete_repositories"],
+      capabilities: ["list_images", "delete_images", "list_namespaces", "delete_repositories", "delete_tags"],
     });
     expect(p.kind).toBe("oci");
-    expect([...p.capabilities]).toEqual(["list_images", "delete_images", "list_namespaces", "delete_repositories"]);
+    expect([...p.capabilities]).toEqual(["list_images", "delete_images", "list_namespaces", "delete_repositories", "delete_tags"]);
   });
 });
 

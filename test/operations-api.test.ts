@@ -1,3 +1,4 @@
+// Kept as one file: every case copies from the template layouts beforeAll builds once with umoci and skopeo.
 // Deletes and namespace changes as long-running operations at the API edge: the real server process,
 // grpc-js and Connect clients, images built by umoci and copied in by skopeo, SIGKILL in mid-work.
 import { existsSync } from "node:fs";

@@ -1,3 +1,4 @@
+// Kept as one file: one suite per path of the engine (run, cancel, wait, crash recovery), sharing the store, gate and request helpers.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

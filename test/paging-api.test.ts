@@ -1,3 +1,4 @@
+// Kept as one file: every walk runs over the one folder of six registries that beforeAll starts and fills.
 // "One page token across providers", proven at the API edge: the real server process over a folder of
 // embedded layouts, a real CNCF registry, and a second one behind a fault proxy that fails, is slow, or
 // stops on command; every walk is checked image by image against the documented global order.

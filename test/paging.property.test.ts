@@ -1,3 +1,4 @@
+// Kept as one file: the properties share the id, repository, digest and order tables and the generators built from them.
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Code, RegplaneError } from "../src/core/errors.js";

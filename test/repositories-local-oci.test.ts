@@ -260,7 +260,7 @@ describe("oci repositories (the CNCF registry)", () => {
       expect((await failure(call)).code).toBe(Code.CANCELLED);
     }
     expect(p.stats().requests).toBe(before);
-    expect(p.createRepository).toBeUndefined();
+    expect((p as Provider).createRepository).toBeUndefined();
   });
 
   it("deletes a repository whose digest two tags share, its other images and an index's children, again without error", async () => {

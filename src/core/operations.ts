@@ -1,3 +1,4 @@
+// Kept as one file: OperationEngine is one class whose run, lease, cancel and wait paths share its worker state.
 // The operations engine: long-running work (deletes, creates) written to the store before the RPC
 // returns, then run in the background by workers that claim it with a lease. A crash leaves the
 // lease to expire, so any replica runs the operation again; handlers must therefore be idempotent.

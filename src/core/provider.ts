@@ -1,4 +1,5 @@
 import { unsupported } from "./errors.js";
+import { configuredRegistry } from "./listing.js";
 import type { Capability, ImageRecord, NamespaceRecord, OrderTerm, RegistryPatch, RegistryRecord, RegistrySpec, RepositoryRecord } from "./types.js";
 
 /**
@@ -149,72 +150,105 @@ const OPTIONAL_REPOSITORY_CALLS = ["createRepository", "deleteRepository"] as co
 const TAG_CALLS = ["deleteTag"] as const;
 const REGISTRY_CALLS = ["listRegistries", "getRegistry", "createRegistry", "updateRegistry", "deleteRegistry"] as const;
 
-/**
- * A Provider made of parts (an adapter's images.ts, namespaces.ts, registries.ts): each call goes to
- * the part that owns it, and an optional call exists exactly when its part has it, so the declared
- * capabilities can be checked against the methods (capabilityMismatches).
- */
-export abstract class PartsProvider implements Provider {
-  abstract readonly id: string;
-  abstract readonly kind: string;
-  abstract readonly capabilities: ReadonlySet<Capability>;
-  abstract describe(): RegistryRecord;
-  protected abstract readonly images: ImageCalls;
-  protected abstract readonly namespaces: NamespaceCalls;
-  protected abstract readonly repositories: RepositoryCalls;
-  /** Where the provider removes single tags (tags.ts); none otherwise. */
-  protected readonly tags?: TagCalls;
-  // `declare`: no field is emitted, so only forwardCalls makes these exist.
-  declare createNamespace?: Provider["createNamespace"];
-  declare updateNamespace?: Provider["updateNamespace"];
-  declare deleteNamespace?: Provider["deleteNamespace"];
-  declare createRepository?: Provider["createRepository"];
-  declare deleteRepository?: Provider["deleteRepository"];
-  declare deleteTag?: Provider["deleteTag"];
-  declare listRegistries?: Provider["listRegistries"];
-  declare getRegistry?: Provider["getRegistry"];
-  declare createRegistry?: Provider["createRegistry"];
-  declare updateRegistry?: Provider["updateRegistry"];
-  declare deleteRegistry?: Provider["deleteRegistry"];
+/** The method a mutating capability names. */
+type MethodOf<C extends Capability> = (typeof CAPABILITY_METHODS)[Extract<C, keyof typeof CAPABILITY_METHODS>];
 
-  /** Called once the parts exist: makes the optional calls the parts have. */
-  protected forwardCalls(registries?: Partial<RegistryCalls>): void {
+/**
+ * The optional calls the capabilities `C` name, made required: a provider class merges this interface
+ * in for its declared capabilities, so its callers need no check (capabilityMismatches holds it to that).
+ */
+export type DeclaredCalls<C extends readonly Capability[]> = Required<Pick<Provider, MethodOf<C[number]>>>;
+
+/** A provider-account entry as its parts see it: the entry's id, and the one provider registry it is pinned to (undefined: every registry of the account). */
+export interface AccountEntry {
+  id: string;
+  pinned: string | undefined;
+}
+
+/** The reads of the registries a provider account holds, which its registries part makes. */
+export type AccountCalls = Required<Pick<Provider, "listRegistries" | "getRegistry">>;
+
+/** The parts a PartsProvider forwards to; `tags` where the provider removes one tag alone, `registries` for a provider account. */
+export interface ProviderParts {
+  images: ImageCalls;
+  namespaces: NamespaceCalls;
+  repositories: RepositoryCalls;
+  /** Where the provider removes single tags (tags.ts). */
+  tags?: TagCalls;
+  registries?: Partial<RegistryCalls>;
+}
+
+/** Where a configured registry is reached and pulled from, for its describe() record. */
+export interface RegistryAddress {
+  endpoint: string;
+  hostname: string;
+  location?: string;
+}
+
+/**
+ * A Provider made of parts (an adapter's images.ts, namespaces.ts, repositories.ts, registries.ts): each
+ * call goes to the part that owns it, and an optional call exists exactly when its part has it, so the
+ * declared capabilities can be checked against the methods (capabilityMismatches).
+ */
+export abstract class PartsProvider<P extends ProviderParts = ProviderParts> implements Provider {
+  readonly capabilities: ReadonlySet<Capability>;
+  /** Set by assemble(), at the end of the adapter's constructor. */
+  protected parts!: P;
+  private address!: RegistryAddress;
+
+  constructor(
+    readonly kind: string,
+    readonly id: string,
+    capabilities: readonly Capability[],
+  ) {
+    this.capabilities = new Set(capabilities);
+  }
+
+  /** Called once the parts exist: keeps them and the registry's address, and makes the optional calls the parts have. */
+  protected assemble(parts: P, address: RegistryAddress): void {
+    this.parts = parts;
+    this.address = address;
     const self = this as unknown as Record<string, unknown>;
     const bindFrom = (part: object | undefined, name: string) => {
       const fn = (part as Record<string, unknown> | undefined)?.[name];
       if (typeof fn === "function") self[name] = fn.bind(part);
     };
-    for (const name of OPTIONAL_NAMESPACE_CALLS) bindFrom(this.namespaces, name);
-    for (const name of OPTIONAL_REPOSITORY_CALLS) bindFrom(this.repositories, name);
-    for (const name of TAG_CALLS) bindFrom(this.tags, name);
-    for (const name of REGISTRY_CALLS) bindFrom(registries, name);
+    for (const name of OPTIONAL_NAMESPACE_CALLS) bindFrom(parts.namespaces, name);
+    for (const name of OPTIONAL_REPOSITORY_CALLS) bindFrom(parts.repositories, name);
+    for (const name of TAG_CALLS) bindFrom(parts.tags, name);
+    for (const name of REGISTRY_CALLS) bindFrom(parts.registries, name);
+  }
+
+  /** The registry of the config entry: named by its id, always active. */
+  describe(): RegistryRecord {
+    return configuredRegistry({ id: this.id, kind: this.kind, capabilities: this.capabilities, ...this.address });
   }
 
   listImages(query: ListImagesQuery): Promise<ImagePage> {
-    return this.images.listImages(query);
+    return this.parts.images.listImages(query);
   }
 
   getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined> {
-    return this.images.getImage(repository, digest, signal);
+    return this.parts.images.getImage(repository, digest, signal);
   }
 
   deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void> {
-    return this.images.deleteImage(repository, digest, signal);
+    return this.parts.images.deleteImage(repository, digest, signal);
   }
 
   listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }> {
-    return this.namespaces.listNamespaces(query);
+    return this.parts.namespaces.listNamespaces(query);
   }
 
   getNamespace(name: string, signal: AbortSignal): Promise<NamespaceRecord | undefined> {
-    return this.namespaces.getNamespace(name, signal);
+    return this.parts.namespaces.getNamespace(name, signal);
   }
 
   listRepositories(query: ListRepositoriesQuery): Promise<{ repositories: RepositoryRecord[]; done: boolean }> {
-    return this.repositories.listRepositories(query);
+    return this.parts.repositories.listRepositories(query);
   }
 
   getRepository(name: string, signal: AbortSignal): Promise<RepositoryRecord | undefined> {
-    return this.repositories.getRepository(name, signal);
+    return this.parts.repositories.getRepository(name, signal);
   }
 }

@@ -1,3 +1,4 @@
+// Kept as one file: one Store implementation, its statements mirroring postgres.ts one for one.
 // The embedded state store: one SQLite file in the data directory, opened with better-sqlite3.
 // better-sqlite3 is synchronous, so each method runs to completion before the next starts in this
 // process; writes that read first use BEGIN IMMEDIATE so other processes on the same file serialize too.

@@ -1,3 +1,4 @@
+// Kept as one file: one fake server whose routes share the registry, repository and artifact records it keeps.
 // A fake IONOS Cloud Container Registry API (providers.md §3) on 127.0.0.1, faithful to what the
 // official SDK sends and reads:
 // - auth: `Authorization: Bearer <token>` everywhere; Basic only on registries, tokens, locations and

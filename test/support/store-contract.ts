@@ -1,3 +1,4 @@
+// Kept as one file: the contract is one suite every Store runs whole; split, an implementation could run part of it.
 // The behaviour every Store implementation must have. Each implementation's test file calls
 // describeStoreContract once; the embedded SQLite store and PostgreSQL run the same cases.
 

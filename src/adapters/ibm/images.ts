@@ -148,6 +148,8 @@ export class IbmImages {
 
   /** The listing of one repository or of the whole account; `fresh` refuses a settled cached one. */
   private listing(repository: string | undefined, fresh: boolean, signal: AbortSignal): Promise<Listing> {
+    // Checked first: an aborted caller neither joins nor starts a read.
+    if (signal.aborted) return Promise.reject(signal.reason);
     // The fetch is not tied to one caller: a walker that gives up on a slow listing finds it ready next time.
     const read = this.listings.get(repository ?? "", fresh, () => this.fetchListing(repository, AbortSignal.timeout(120_000)));
     return raceSignal(read.promise, signal);

@@ -3,9 +3,8 @@
 // IbmProvider builds the client and the parts (images.ts, namespaces.ts, repositories.ts) and forwards to them.
 import type { ProviderContext } from "../../core/catalog.js";
 import type { RegistryConfig } from "../../core/config.js";
-import { configuredRegistry } from "../../core/listing.js";
-import { PartsProvider, type Provider } from "../../core/provider.js";
-import type { Capability, RegistryRecord } from "../../core/types.js";
+import { PartsProvider, type DeclaredCalls } from "../../core/provider.js";
+import type { Capability } from "../../core/types.js";
 import { IbmClient, type IbmStats } from "./client.js";
 import { ibmOptionsFromConfig, type IbmProviderOptions } from "./config.js";
 import { IbmImages } from "./images.js";
@@ -14,38 +13,23 @@ import { IbmRepositories } from "./repositories.js";
 
 export { IBM_REGION_HOSTS, type IbmProviderOptions } from "./config.js";
 
-const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "create_namespaces", "delete_namespaces", "delete_repositories"];
+const CAPABILITIES = ["list_images", "delete_images", "list_namespaces", "create_namespaces", "delete_namespaces", "delete_repositories"] as const satisfies readonly Capability[];
 
 export function ibmProviderFromConfig(cfg: RegistryConfig, ctx: ProviderContext): IbmProvider {
   return new IbmProvider(ibmOptionsFromConfig(cfg, ctx.warn));
 }
 
-export class IbmProvider extends PartsProvider {
-  readonly id: string;
-  readonly kind = "ibm";
-  readonly capabilities: ReadonlySet<Capability> = new Set(CAPABILITIES);
+/** The calls CAPABILITIES names, which the parts make. */
+export interface IbmProvider extends DeclaredCalls<typeof CAPABILITIES> {}
+export class IbmProvider extends PartsProvider<{ images: IbmImages; namespaces: IbmNamespaces; repositories: IbmRepositories }> {
   readonly client: IbmClient;
-  private readonly region?: string;
-  protected readonly images: IbmImages;
-  protected readonly namespaces: IbmNamespaces;
-  protected readonly repositories: IbmRepositories;
-  declare createNamespace: NonNullable<Provider["createNamespace"]>;
-  declare deleteNamespace: NonNullable<Provider["deleteNamespace"]>;
-  declare deleteRepository: NonNullable<Provider["deleteRepository"]>;
 
   constructor(options: IbmProviderOptions) {
-    super();
-    this.id = options.id;
-    this.region = options.region;
+    super("ibm", options.id, CAPABILITIES);
     this.client = new IbmClient({ ...options, registryId: options.id });
-    this.images = new IbmImages(this.client, this.id, options);
-    this.namespaces = new IbmNamespaces(this.client, this.id, options.resourceGroup, { deleted: () => this.images.forgetListings() });
-    this.repositories = new IbmRepositories(this.client, this.id, this.images);
-    this.forwardCalls();
-  }
-
-  describe(): RegistryRecord {
-    return configuredRegistry({ id: this.id, kind: this.kind, endpoint: this.client.host, hostname: this.client.host, location: this.region, capabilities: this.capabilities });
+    const images = new IbmImages(this.client, this.id, options);
+    const namespaces = new IbmNamespaces(this.client, this.id, options.resourceGroup, { deleted: () => images.forgetListings() });
+    this.assemble({ images, namespaces, repositories: new IbmRepositories(this.client, this.id, images) }, { endpoint: this.client.host, hostname: this.client.host, location: options.region });
   }
 
   stats(): IbmStats {
@@ -54,7 +38,7 @@ export class IbmProvider extends PartsProvider {
 
   /** How many listings and manifests the images part keeps now, and the IAM tokens kept to be scrubbed. */
   cacheSizes(): { listings: number; manifests: number; issuedTokens: number } {
-    return { ...this.images.cacheSizes(), issuedTokens: this.client.issuedTokens };
+    return { ...this.parts.images.cacheSizes(), issuedTokens: this.client.issuedTokens };
   }
 
   async close(): Promise<void> {

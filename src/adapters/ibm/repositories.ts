@@ -2,10 +2,8 @@
 // empty repositories (one appears with its first push), so a repository is a distinct `<namespace>/<repo>`
 // of the digest listing the images part reads (POST /api/v1/images/digests), from the same cache.
 import { invalidField } from "../../core/errors.js";
-import { namesAfter, pageLimit } from "../../core/listing.js";
+import { RepositoriesFromNames, unlessAborted } from "../../core/listing.js";
 import { isRepositoryName } from "../../core/manifest.js";
-import type { ListRepositoriesQuery } from "../../core/provider.js";
-import type { RepositoryRecord } from "../../core/types.js";
 import type { IbmClient } from "./client.js";
 import type { IbmImages } from "./images.js";
 
@@ -14,29 +12,9 @@ function isIbmRepository(name: string): boolean {
   return isRepositoryName(name) && name.includes("/");
 }
 
-export class IbmRepositories {
-  constructor(
-    private readonly client: IbmClient,
-    private readonly id: string,
-    private readonly images: IbmImages,
-  ) {}
-
-  /** A walk's first page reads a new listing; its later pages reuse the kept one, as listImages does. */
-  async listRepositories(query: ListRepositoriesQuery): Promise<{ repositories: RepositoryRecord[]; done: boolean }> {
-    const names = await this.guarded(query.signal, "listing repositories", async () => {
-      if (query.nameEquals !== undefined && !isIbmRepository(query.nameEquals)) return [];
-      return this.images.repositoriesIn(query.nameEquals, query.after === undefined, query.signal);
-    });
-    const { names: page, done } = namesAfter(names, query.after, pageLimit(query.limit));
-    return { repositories: page.map((name) => this.record(name)), done };
-  }
-
-  async getRepository(name: string, signal: AbortSignal): Promise<RepositoryRecord | undefined> {
-    return this.guarded(signal, "getting a repository", async () => {
-      if (!isIbmRepository(name)) return undefined;
-      const names = await this.images.repositoriesIn(name, true, signal);
-      return names.includes(name) ? this.record(name) : undefined;
-    });
+export class IbmRepositories extends RepositoriesFromNames {
+  constructor(client: IbmClient, id: string, private readonly images: IbmImages) {
+    super({ registryId: id, isRepository: isIbmRepository, namesIn: (r, fresh, signal) => images.repositoriesIn(r, fresh, signal), aborted: (signal, doing) => client.aborted(signal, doing) });
   }
 
   /**
@@ -46,23 +24,8 @@ export class IbmRepositories {
    */
   async deleteRepository(name: string, signal: AbortSignal): Promise<void> {
     if (!isIbmRepository(name)) throw invalidField("name", `${JSON.stringify(name.slice(0, 300))} is not an IBM repository (<namespace>/<name>)`);
-    await this.guarded(signal, `deleting repository ${name}`, async () => {
+    await unlessAborted(signal, this.source.aborted, `deleting repository ${name}`, async () => {
       for (const digest of await this.images.digestsIn(name, signal)) await this.images.deleteImage(name, digest, signal);
     });
-  }
-
-  private record(name: string): RepositoryRecord {
-    return { registryId: this.id, name };
-  }
-
-  /** Runs `work` unless the signal has aborted; an abort on the way is the client's CANCELLED or DEADLINE_EXCEEDED. */
-  private async guarded<T>(signal: AbortSignal, doing: string, work: () => Promise<T>): Promise<T> {
-    if (signal.aborted) throw this.client.aborted(signal, doing);
-    try {
-      return await work();
-    } catch (e) {
-      if (signal.aborted) throw this.client.aborted(signal, doing);
-      throw e;
-    }
   }
 }

@@ -1,16 +1,14 @@
 // The namespaces of an IONOS entry, listed and read: the registries over a contract, first repository
 // segments in a pinned registry.
 import { compareStrings } from "../../core/order.js";
-import type { ListNamespacesQuery } from "../../core/provider.js";
+import type { AccountEntry, ListNamespacesQuery } from "../../core/provider.js";
 import type { NamespaceRecord } from "../../core/types.js";
 import type { IonosScopes } from "./scopes.js";
 
 export class IonosNamespaces {
   constructor(
-    private readonly id: string,
+    private readonly entry: AccountEntry,
     private readonly scopes: IonosScopes,
-    /** One IONOS registry (UUID); undefined covers every registry of the contract. */
-    private readonly pinned: string | undefined,
   ) {}
 
   async listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }> {
@@ -26,12 +24,12 @@ export class IonosNamespaces {
   }
 
   private async namespaceNames(signal: AbortSignal): Promise<Set<string>> {
-    if (this.pinned === undefined) return new Set((await this.scopes.all(signal)).map((s) => s.prefix.slice(0, -1)));
-    return new Set((await this.scopes.repositoryNames(this.pinned, signal)).map((n) => n.split("/")[0]));
+    if (this.entry.pinned === undefined) return new Set((await this.scopes.all(signal)).map((s) => s.prefix.slice(0, -1)));
+    return new Set((await this.scopes.repositoryNames(this.entry.pinned, signal)).map((n) => n.split("/")[0]));
   }
 
   private namespaceRecord(name: string): NamespaceRecord {
     // Counting images and bytes would read every artifact; the listing gives names only.
-    return { registryId: this.id, name, description: "", visibility: "unspecified", imageCount: 0, sizeBytes: 0 };
+    return { registryId: this.entry.id, name, description: "", visibility: "unspecified", imageCount: 0, sizeBytes: 0 };
   }
 }

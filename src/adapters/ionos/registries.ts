@@ -3,14 +3,12 @@
 import { arr, dateOf, obj, str } from "../../core/json.js";
 import { invalidField } from "../../core/errors.js";
 import { sleep } from "../../core/resilience.js";
-import type { Capability, GarbageCollectionSchedule, RegistryPatch, RegistryRecord, RegistrySpec, RegistryStatus } from "../../core/types.js";
+import { accountRegistry } from "../../core/listing.js";
+import type { GarbageCollectionSchedule, RegistryPatch, RegistryRecord, RegistrySpec, RegistryStatus } from "../../core/types.js";
 import { MAX_PAGES, type IonosClient } from "./client.js";
 
 /** An IONOS registry id. */
 export const REGISTRY_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-const PROVIDER = "ionos";
-const REGISTRY_CAPABILITIES: readonly Capability[] = ["update_registries", "delete_registries"];
 
 export class IonosRegistries {
   constructor(
@@ -84,19 +82,17 @@ export class IonosRegistries {
     const r = obj(body);
     const props = obj(r.properties);
     const meta = obj(r.metadata);
-    const record: RegistryRecord = {
+    const record = accountRegistry({
       id: str(r.id),
       name: str(props.name),
-      provider: PROVIDER,
+      provider: "ionos",
       endpoint: this.client.host,
       location: str(props.location),
       hostname: str(props.hostname),
       status: statusOf(str(meta.state)),
       labels: {},
-      capabilities: [...REGISTRY_CAPABILITIES],
-    };
-    const created = dateOf(meta.createdDate);
-    if (created) record.createdAt = created;
+      createdAt: dateOf(meta.createdDate),
+    });
     const gc = scheduleOf(props.garbageCollectionSchedule);
     if (gc) record.garbageCollectionSchedule = gc;
     const allow = arr(props.apiSubnetAllowList).filter((c): c is string => typeof c === "string");

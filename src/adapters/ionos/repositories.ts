@@ -4,9 +4,9 @@
 // with its first push). Its offsets are no stable order and its `orderBy=name` is not said to be
 // code-unit order, so a listing reads each registry's names in full (scopes.ts) and sorts them here.
 import { invalidField } from "../../core/errors.js";
-import { pageLimit } from "../../core/listing.js";
+import { RepositoriesByName } from "../../core/listing.js";
 import { isRepositoryName } from "../../core/manifest.js";
-import type { ListRepositoriesQuery } from "../../core/provider.js";
+import type { AccountEntry } from "../../core/provider.js";
 import type { RepositoryRecord } from "../../core/types.js";
 import type { IonosClient } from "./client.js";
 import type { IonosScopes, ScopedRepository } from "./scopes.js";
@@ -14,23 +14,17 @@ import type { IonosScopes, ScopedRepository } from "./scopes.js";
 /** An IONOS registry name, the first segment of a repository path over the contract. */
 const REGISTRY_NAME = /^[a-z][-a-z0-9]{1,61}[a-z0-9]$/;
 
-export class IonosRepositories {
+export class IonosRepositories extends RepositoriesByName {
   constructor(
-    private readonly id: string,
+    private readonly entry: AccountEntry,
     private readonly client: IonosClient,
     private readonly scopes: IonosScopes,
-    /** One IONOS registry (UUID); undefined covers every registry of the contract. */
-    private readonly pinned: string | undefined,
-  ) {}
+  ) {
+    super();
+  }
 
-  async listRepositories(query: ListRepositoriesQuery): Promise<{ repositories: RepositoryRecord[]; done: boolean }> {
-    const { after, signal } = query;
-    if (signal.aborted) throw this.client.aborted(signal, "listing repositories");
-    if (query.nameEquals !== undefined) {
-      const one = after === undefined || query.nameEquals > after ? await this.getRepository(query.nameEquals, signal) : undefined;
-      return { repositories: one ? [one] : [], done: true };
-    }
-    const limit = pageLimit(query.limit);
+  /** Up to `limit` repositories after `after`, registry by registry in prefix order. */
+  protected async walk(after: string | undefined, limit: number, signal: AbortSignal): Promise<{ repositories: RepositoryRecord[]; done: boolean }> {
     const page: RepositoryRecord[] = [];
     for (const scope of await this.scopes.all(signal)) {
       // Every path of a scope sorts below `after` when its prefix does and `after` is outside it.
@@ -39,7 +33,7 @@ export class IonosRepositories {
         const path = scope.prefix + name;
         if (after !== undefined && path <= after) continue;
         if (page.length === limit) return { repositories: page, done: false };
-        page.push({ registryId: this.id, name: path });
+        page.push({ registryId: this.entry.id, name: path });
       }
     }
     return { repositories: page, done: true };
@@ -51,7 +45,7 @@ export class IonosRepositories {
     const target = await this.scopes.locate(name, signal);
     if (target === undefined) return undefined;
     const reply = await this.client.send({ method: "GET", path: repositoryPath(target), bearerOnly: true, accept: [404], doing: `reading repository ${name}` }, signal);
-    return reply.status === 404 ? undefined : { registryId: this.id, name };
+    return reply.status === 404 ? undefined : { registryId: this.entry.id, name };
   }
 
   /** IONOS's "delete all repository contents": the repository and every artifact in it. */
@@ -66,9 +60,13 @@ export class IonosRepositories {
 
   /** A path that can name an IONOS repository: the registry's name first over the contract. */
   private isName(name: string): boolean {
-    if (this.pinned !== undefined) return isRepositoryName(name);
+    if (this.entry.pinned !== undefined) return isRepositoryName(name);
     const slash = name.indexOf("/");
     return slash > 0 && REGISTRY_NAME.test(name.slice(0, slash)) && isRepositoryName(name.slice(slash + 1));
+  }
+
+  protected aborted(signal: AbortSignal, doing: string): Error {
+    return this.client.aborted(signal, doing);
   }
 }
 

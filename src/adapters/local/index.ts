@@ -81,9 +81,10 @@ export class LocalProvider implements Provider {
       gcGracePeriodMs: options.gcGracePeriodMs ?? DEFAULT_GC_GRACE_PERIOD_MS,
       maxMetadataBytes,
     });
-    this.namespaces = new LocalNamespaces(this.id, this.root, disk, this.tree, this.layouts, mutex, warn, Math.floor(budget * 0.02));
-    this.repositories = new LocalRepositories(this.id, this.root, disk, this.tree, this.layouts, mutex, warn);
-    this.tags = new LocalTags(this.id, disk, this.tree, this.layouts, mutex, warn, maxMetadataBytes);
+    const access = { id: this.id, root: this.root, disk, tree: this.tree, layouts: this.layouts, mutex, warn };
+    this.namespaces = new LocalNamespaces(access, Math.floor(budget * 0.02));
+    this.repositories = new LocalRepositories(access);
+    this.tags = new LocalTags(access, maxMetadataBytes);
   }
 
   describe(): RegistryRecord {

@@ -5,7 +5,6 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 
 import { Code, invalidField, notFound, RegplaneError } from "../../core/errors.js";
-import type { LockService } from "../../core/locks.js";
 import { WeightedLru } from "../../core/lru.js";
 import { compareStrings } from "../../core/order.js";
 import type { ListNamespacesQuery } from "../../core/provider.js";
@@ -14,9 +13,10 @@ import { diskFailure } from "./disk-errors.js";
 import { errorMessage, forEachLimited } from "./layout.js";
 import { isObject } from "./manifest.js";
 import { emptyTrash, moveToTrash, removeStaleTemps, removeTrash, writeFileAtomic } from "./mutate.js";
-import { BLOBS_DIR, isMissing, isOciPathComponent, isSettled, isValidNamespaceName, NAMESPACE_META_FILE, nowNs, type RepositoryTree } from "./paths.js";
-import { type SafeFs, UnsafeFileError } from "./safe-fs.js";
-import { LAYOUT_CONCURRENCY, type LayoutSnapshots } from "./snapshots.js";
+import { BLOBS_DIR, isMissing, isOciPathComponent, isSettled, isValidNamespaceName, NAMESPACE_META_FILE, nowNs } from "./paths.js";
+import { LayoutPart, type LayoutAccess } from "./layout-part.js";
+import { UnsafeFileError } from "./safe-fs.js";
+import { LAYOUT_CONCURRENCY } from "./snapshots.js";
 
 const MAX_NAMESPACE_META_BYTES = 64 * 1024;
 
@@ -27,20 +27,12 @@ interface NamespaceMeta {
   visibility: Visibility;
 }
 
-export class LocalNamespaces {
+export class LocalNamespaces extends LayoutPart {
   private readonly blobTotals: WeightedLru<string, { version: string; settled: boolean; bytes: number }>;
 
-  /** `mutex` serializes changes to one namespace folder; `blobTotalsBytes` bounds the per-layout blob totals. */
-  constructor(
-    private readonly id: string,
-    private readonly root: string,
-    private readonly disk: SafeFs,
-    private readonly tree: RepositoryTree,
-    private readonly layouts: LayoutSnapshots,
-    private readonly mutex: LockService,
-    private readonly warn: (msg: string, ctx: object) => void,
-    blobTotalsBytes: number,
-  ) {
+  /** `blobTotalsBytes` bounds the per-layout blob totals. */
+  constructor(access: LayoutAccess, blobTotalsBytes: number) {
+    super(access);
     this.blobTotals = new WeightedLru(blobTotalsBytes);
   }
 

@@ -6,32 +6,20 @@ import * as path from "node:path";
 
 import { Code, invalidField, RegplaneError } from "../../core/errors.js";
 import { pageLimit } from "../../core/listing.js";
-import type { LockService } from "../../core/locks.js";
 import { MediaType } from "../../core/manifest.js";
 import { compareStrings } from "../../core/order.js";
 import type { ListRepositoriesQuery, RepositoryCalls } from "../../core/provider.js";
 import type { RepositoryRecord } from "../../core/types.js";
 import { diskFailure } from "./disk-errors.js";
 import { emptyTrash, moveToTrash, removeTrash, writeFileAtomic } from "./mutate.js";
-import { INDEX_FILE, isMissing, isOciPathComponent, LAYOUT_MARKER, type RepositoryTree, repositorySegments } from "./paths.js";
-import type { SafeFs } from "./safe-fs.js";
-import type { LayoutSnapshots } from "./snapshots.js";
+import { INDEX_FILE, isMissing, isOciPathComponent, LAYOUT_MARKER, repositorySegments } from "./paths.js";
+import { LayoutPart } from "./layout-part.js";
 
 const NEW_REPOSITORY_PREFIX = ".regplane-new-";
 /** The Distribution spec's bound on a repository name, so OCI clients can push to what we create. */
 const MAX_CREATED_NAME_LENGTH = 255;
 
-export class LocalRepositories implements RepositoryCalls {
-  /** `mutex` serializes changes to one layout (the same keys as image deletes) and creates in this registry. */
-  constructor(
-    private readonly id: string,
-    private readonly root: string,
-    private readonly disk: SafeFs,
-    private readonly tree: RepositoryTree,
-    private readonly layouts: LayoutSnapshots,
-    private readonly mutex: LockService,
-    private readonly warn: (msg: string, ctx: object) => void,
-  ) {}
+export class LocalRepositories extends LayoutPart implements RepositoryCalls {
 
   async listRepositories(query: ListRepositoriesQuery): Promise<{ repositories: RepositoryRecord[]; done: boolean }> {
     const limit = pageLimit(query.limit);

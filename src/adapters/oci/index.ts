@@ -2,11 +2,11 @@
 // entry; the registry's HTTP API is core's DistributionClient.
 import type { ProviderContext } from "../../core/catalog.js";
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
-import { DEFAULT_LISTING_CACHE_TTL_MS, configuredRegistry } from "../../core/listing.js";
+import { DEFAULT_LISTING_CACHE_TTL_MS } from "../../core/listing.js";
 import { isRepositoryName } from "../../core/manifest.js";
-import { PartsProvider } from "../../core/provider.js";
+import { PartsProvider, type DeclaredCalls } from "../../core/provider.js";
 import { fieldName } from "../../core/registry-config.js";
-import type { Capability, RegistryRecord } from "../../core/types.js";
+import type { Capability } from "../../core/types.js";
 import { OciCatalog } from "./catalog.js";
 import { DistributionClient, connectionProblem, type DistributionStats } from "../../core/distribution/index.js";
 import { ociOptionsFromConfig, type OciProviderOptions } from "./config.js";
@@ -18,26 +18,20 @@ import { OciTags } from "./tags.js";
 export type { OciProviderOptions } from "./config.js";
 
 // delete_tags: whether the registry itself allows it is known only when it answers (see tags.ts).
-const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "delete_repositories", "delete_tags"];
+const CAPABILITIES = ["list_images", "delete_images", "list_namespaces", "delete_repositories", "delete_tags"] as const satisfies readonly Capability[];
 
 export function ociProviderFromConfig(cfg: RegistryConfig, ctx: ProviderContext): OciProvider {
   return new OciProvider(ociOptionsFromConfig(cfg, ctx));
 }
 
-export class OciProvider extends PartsProvider {
-  readonly id: string;
-  readonly kind = "oci";
-  readonly capabilities: ReadonlySet<Capability> = new Set(CAPABILITIES);
+/** The calls CAPABILITIES names, which the parts make. */
+export interface OciProvider extends DeclaredCalls<typeof CAPABILITIES> {}
+export class OciProvider extends PartsProvider<{ images: OciImages; namespaces: OciNamespaces; repositories: OciRepositories; tags: OciTags }> {
   readonly client: DistributionClient;
   private readonly listingCacheTtlMs: number;
-  protected readonly images: OciImages;
-  protected readonly namespaces: OciNamespaces;
-  protected readonly repositories: OciRepositories;
-  protected override readonly tags: OciTags;
 
   constructor(options: OciProviderOptions) {
-    super();
-    this.id = options.id;
+    super("oci", options.id, CAPABILITIES);
     // Options are the entry's fields, so a bad one is a ConfigError; checked before the client opens its agent.
     const bad = connectionProblem(options);
     if (bad) throw new ConfigError(`${fieldName(options, bad.field)}: ${bad.problem}`);
@@ -56,15 +50,16 @@ export class OciProvider extends PartsProvider {
     this.listingCacheTtlMs = options.listingCacheTtlMs ?? DEFAULT_LISTING_CACHE_TTL_MS;
     this.client = new DistributionClient({ ...options, registryId: options.id, provider: "oci" });
     const catalog = new OciCatalog(this.id, this.client, configuredRepositories, pageSize, options.logger);
-    this.images = new OciImages(this.id, this.client, catalog, this.listingCacheTtlMs);
-    this.namespaces = new OciNamespaces(this.id, catalog);
-    this.repositories = new OciRepositories(this.id, this.client, catalog, this.images);
-    this.tags = new OciTags(this.client, this.images);
-    this.forwardCalls();
-  }
-
-  describe(): RegistryRecord {
-    return configuredRegistry({ id: this.id, kind: this.kind, endpoint: this.client.host, hostname: this.client.host, capabilities: this.capabilities });
+    const images = new OciImages(this.id, this.client, catalog, this.listingCacheTtlMs);
+    this.assemble(
+      {
+        images,
+        namespaces: new OciNamespaces(this.id, catalog),
+        repositories: new OciRepositories(this.id, this.client, catalog, images),
+        tags: new OciTags(this.client, images),
+      },
+      { endpoint: this.client.host, hostname: this.client.host },
+    );
   }
 
   /** Requests sent to the registry so far (for benchmarks and tests). */
@@ -74,7 +69,7 @@ export class OciProvider extends PartsProvider {
 
   /** Entries in the caches keyed by repository names and token scopes (for tests of their bounds). */
   cacheSizes(): { tagMaps: number; repositoriesRead: number; tokens: number; tokenFlights: number } {
-    return { ...this.images.cacheSizes(), ...this.client.cacheSizes() };
+    return { ...this.parts.images.cacheSizes(), ...this.client.cacheSizes() };
   }
 
   async close(): Promise<void> {

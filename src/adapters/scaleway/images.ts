@@ -21,6 +21,7 @@ import { DEFAULT_LISTING_CACHE_TTL_MS, narrowedRepository, pageLimit, parseTime,
 import { Code, RegplaneError, invalidField } from "../../core/errors.js";
 import { compareImages, compareStrings, decodeImageCursor, encodeImageCursor } from "../../core/order.js";
 import type { ImageKey, ImagePage, ListImagesQuery } from "../../core/provider.js";
+import { isRepositoryName } from "../../core/manifest.js";
 import type { ImageRecord, OrderTerm } from "../../core/types.js";
 import { raceSignal } from "../../core/resilience.js";
 import { SharedReads, type SharedRead } from "../../core/shared-reads.js";
@@ -123,7 +124,7 @@ export class ScalewayImages {
   }
 
   async getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined> {
-    if (!DIGEST.test(digest)) return undefined;
+    if (!isScalewayRepository(repository) || !DIGEST.test(digest)) return undefined;
     const repo = await this.findRepository(repository, signal);
     if (repo === undefined) return undefined;
     const tags = await this.readTags(repo.imageId, signal);
@@ -135,6 +136,7 @@ export class ScalewayImages {
    * only one it holds, then waits until Scaleway no longer lists what was deleted.
    */
   async deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void> {
+    if (!isScalewayRepository(repository)) throw invalidField("repository", `${JSON.stringify(repository.slice(0, 300))} is not a Scaleway repository (<namespace>/<image>)`);
     if (!DIGEST.test(digest)) throw invalidField("digest", `${JSON.stringify(digest)} is not a sha256 digest`);
     try {
       // An image already being deleted (a previous run) is found too, so this run waits for it.
@@ -165,12 +167,12 @@ export class ScalewayImages {
 
   /** The repository snapshot of a scope; `fresh` refuses a settled one (a walk's first page). */
   private snapshot(repository: string | undefined, fresh: boolean, signal: AbortSignal): SharedRead<Repository[]> {
+    // Checked first: an aborted caller neither joins nor starts a read.
+    signal.throwIfAborted();
     // Not tied to one caller: a walker that gives up on a slow read finds it ready next time.
-    const snapshot = this.snapshots.get(repository ?? "", fresh, () =>
+    return this.snapshots.get(repository ?? "", fresh, () =>
       repository === undefined ? this.readAllRepositories(AbortSignal.timeout(120_000)) : this.readOneRepository(repository, AbortSignal.timeout(120_000)),
     );
-    signal.throwIfAborted();
-    return snapshot;
   }
 
   private async readAllRepositories(signal: AbortSignal): Promise<Repository[]> {
@@ -223,6 +225,7 @@ export class ScalewayImages {
 
   /** Tags read under the current snapshot, reused by the walk's later pages. */
   private cachedTags(imageId: string, snapshotStartedAt: number, signal: AbortSignal): Promise<ScwTag[]> {
+    if (signal.aborted) return Promise.reject(signal.reason);
     const cached = this.tags.get(imageId);
     if (cached !== undefined && cached.snapshotStartedAt >= snapshotStartedAt) return raceSignal(cached.promise, signal);
     const entry: CachedTags = { snapshotStartedAt, promise: this.readTags(imageId, AbortSignal.timeout(120_000)).then((t) => t ?? []) };
@@ -305,8 +308,7 @@ function imagesOf(registryId: string, repository: string, tags: ScwTag[]): Image
   return out.sort((a, b) => compareStrings(a.digest, b.digest));
 }
 
-/** `<namespace>/<image>`: Scaleway images sit directly in a namespace. */
-function isScalewayRepository(name: string): boolean {
-  const slash = name.indexOf("/");
-  return slash > 0 && slash !== name.length - 1;
+/** `<namespace>/<image name>` in the Distribution grammar, at most 255 characters: Scaleway images sit directly in a namespace. */
+export function isScalewayRepository(name: string): boolean {
+  return isRepositoryName(name) && name.includes("/");
 }

@@ -8,9 +8,8 @@
 // forwards to them.
 import type { ProviderContext } from "../../core/catalog.js";
 import type { RegistryConfig } from "../../core/config.js";
-import { configuredRegistry } from "../../core/listing.js";
-import { PartsProvider, type Provider } from "../../core/provider.js";
-import type { Capability, RegistryRecord } from "../../core/types.js";
+import { PartsProvider, type DeclaredCalls } from "../../core/provider.js";
+import type { Capability } from "../../core/types.js";
 import { ScalewayClient } from "./client.js";
 import { scalewayOptionsFromConfig, type ScalewayProviderOptions } from "./config.js";
 import { ScalewayImages } from "./images.js";
@@ -19,49 +18,33 @@ import { ScalewayRepositories } from "./repositories.js";
 
 export { SCALEWAY_REGIONS, type ScalewayProviderOptions } from "./config.js";
 
-const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "create_namespaces", "update_namespaces", "delete_namespaces", "delete_repositories"];
+const CAPABILITIES = ["list_images", "delete_images", "list_namespaces", "create_namespaces", "update_namespaces", "delete_namespaces", "delete_repositories"] as const satisfies readonly Capability[];
 
 export function scalewayProviderFromConfig(cfg: RegistryConfig, _ctx: ProviderContext): ScalewayProvider {
   return new ScalewayProvider(scalewayOptionsFromConfig(cfg));
 }
 
-export class ScalewayProvider extends PartsProvider {
-  readonly id: string;
-  readonly kind = "scaleway";
-  readonly capabilities: ReadonlySet<Capability> = new Set(CAPABILITIES);
+/** The calls CAPABILITIES names, which the parts make. */
+export interface ScalewayProvider extends DeclaredCalls<typeof CAPABILITIES> {}
+export class ScalewayProvider extends PartsProvider<{ images: ScalewayImages; namespaces: ScalewayNamespaces; repositories: ScalewayRepositories }> {
   readonly client: ScalewayClient;
-  private readonly region: string;
-  protected readonly images: ScalewayImages;
-  protected readonly namespaces: ScalewayNamespaces;
-  protected readonly repositories: ScalewayRepositories;
-  declare createNamespace: NonNullable<Provider["createNamespace"]>;
-  declare updateNamespace: NonNullable<Provider["updateNamespace"]>;
-  declare deleteNamespace: NonNullable<Provider["deleteNamespace"]>;
-  declare deleteRepository: NonNullable<Provider["deleteRepository"]>;
 
   constructor(options: ScalewayProviderOptions) {
-    super();
-    this.id = options.id;
-    this.region = options.region;
+    super("scaleway", options.id, CAPABILITIES);
     this.client = new ScalewayClient({ ...options, registryId: options.id });
     // The images find a repository's namespace through the namespaces; a namespace change drops what the images read.
-    this.namespaces = new ScalewayNamespaces(this.client, this.id, options.projectId, {
-      created: () => this.images.forgetSnapshots(),
-      deleted: () => this.images.forgetSnapshotsAndTags(),
+    const namespaces = new ScalewayNamespaces(this.client, this.id, options.projectId, {
+      created: () => this.parts.images.forgetSnapshots(),
+      deleted: () => this.parts.images.forgetSnapshotsAndTags(),
     });
-    this.images = new ScalewayImages(this.client, this.id, this.namespaces, options);
-    this.repositories = new ScalewayRepositories(this.client, this.id, this.images);
-    this.forwardCalls();
-  }
-
-  describe(): RegistryRecord {
-    const host = `rg.${this.region}.scw.cloud`;
-    return configuredRegistry({ id: this.id, kind: this.kind, endpoint: host, hostname: host, location: this.region, capabilities: this.capabilities });
+    const images = new ScalewayImages(this.client, this.id, namespaces, options);
+    const host = `rg.${options.region}.scw.cloud`;
+    this.assemble({ images, namespaces, repositories: new ScalewayRepositories(this.client, this.id, images) }, { endpoint: host, hostname: host, location: options.region });
   }
 
   /** How many snapshots and tag listings the images part keeps now. */
   cacheSizes(): { snapshots: number; tags: number } {
-    return this.images.cacheSizes();
+    return this.parts.images.cacheSizes();
   }
 
   async close(): Promise<void> {

@@ -11,17 +11,15 @@
 // by listing its repository, as the API looks images up by Yandex id only.
 import { arr, dateOf, obj, str } from "../../core/json.js";
 import { compareImages, compareStrings } from "../../core/order.js";
-import type { ImagePage, ListImagesQuery } from "../../core/provider.js";
+import type { AccountEntry, ImagePage, ListImagesQuery } from "../../core/provider.js";
 import type { BlobRecord, ImageRecord } from "../../core/types.js";
 import { FULL_PAGE, type YandexApi } from "./client.js";
 
 export class YandexImages {
   constructor(
-    private readonly id: string,
+    private readonly entry: AccountEntry,
     private readonly api: YandexApi,
     private readonly folderId: string,
-    /** One registry (crp…); undefined covers every registry of the folder. */
-    private readonly pinned: string | undefined,
   ) {}
 
   async listImages(query: ListImagesQuery): Promise<ImagePage> {
@@ -54,8 +52,8 @@ export class YandexImages {
 
   /** The listing scope by precedence: one repository, else the pinned registry, else the folder. */
   private scopeQuery(repository: string | undefined): Record<string, string> {
-    if (repository !== undefined) return { repositoryName: this.pinned !== undefined ? `${this.pinned}/${repository}` : repository };
-    return this.pinned !== undefined ? { registryId: this.pinned } : { folderId: this.folderId };
+    if (repository !== undefined) return { repositoryName: this.entry.pinned !== undefined ? `${this.entry.pinned}/${repository}` : repository };
+    return this.entry.pinned !== undefined ? { registryId: this.entry.pinned } : { folderId: this.folderId };
   }
 
   private async allImages(scope: Record<string, string>, signal: AbortSignal): Promise<ImageRecord[]> {
@@ -90,9 +88,9 @@ export class YandexImages {
     const name = str(i.name);
     const digest = str(i.digest);
     if (name === "" || digest === "") return undefined;
-    const prefix = this.pinned !== undefined ? `${this.pinned}/` : "";
+    const prefix = this.entry.pinned !== undefined ? `${this.entry.pinned}/` : "";
     const record: ImageRecord = {
-      registryId: this.id,
+      registryId: this.entry.id,
       repository: prefix !== "" && name.startsWith(prefix) ? name.slice(prefix.length) : name,
       digest,
       // The Yandex Image has no media type field.

@@ -3,10 +3,9 @@
 // registry of the folder, or the one named by `registryId`.
 import type { ProviderContext } from "../../core/catalog.js";
 import { ConfigError, type RegistryConfig } from "../../core/config.js";
-import { configuredRegistry } from "../../core/listing.js";
-import { PartsProvider, type Provider } from "../../core/provider.js";
+import { PartsProvider, type AccountCalls, type DeclaredCalls } from "../../core/provider.js";
 import { fieldName } from "../../core/registry-config.js";
-import type { Capability, RegistryRecord } from "../../core/types.js";
+import type { Capability } from "../../core/types.js";
 import { checkedEndpoint } from "../../core/url-policy.js";
 import { YandexApi, YandexClient } from "./client.js";
 import { DEFAULT_OPERATION_ENDPOINT, DEFAULT_YANDEX_ENDPOINT, yandexOptionsFromConfig, type YandexProviderOptions } from "./config.js";
@@ -19,37 +18,23 @@ import { YandexRepositories } from "./repositories.js";
 export { DEFAULT_OPERATION_ENDPOINT, DEFAULT_YANDEX_ENDPOINT, type YandexProviderOptions } from "./config.js";
 export { DEFAULT_IAM_ENDPOINT, IamTokenSource, parseAuthorizedKey, type AuthorizedKey, type IamCredentials } from "./iam.js";
 
-const CAPABILITIES: readonly Capability[] = ["list_images", "delete_images", "list_namespaces", "create_repositories", "delete_repositories", "create_registries", "update_registries", "delete_registries"];
+const CAPABILITIES = ["list_images", "delete_images", "list_namespaces", "create_repositories", "delete_repositories", "create_registries", "update_registries", "delete_registries"] as const satisfies readonly Capability[];
 
 export function yandexProviderFromConfig(cfg: RegistryConfig, _ctx: ProviderContext): YandexProvider {
   return new YandexProvider(yandexOptionsFromConfig(cfg));
 }
 
+/** The calls CAPABILITIES names and the registry reads, which the parts make. */
+export interface YandexProvider extends DeclaredCalls<typeof CAPABILITIES>, AccountCalls {}
 export class YandexProvider extends PartsProvider {
-  readonly id: string;
-  readonly kind = "yandex";
-  readonly capabilities: ReadonlySet<Capability> = new Set(CAPABILITIES);
   readonly iam: IamTokenSource;
   private readonly client: YandexClient;
   /** The IAM exchange's own client: it sends no token. */
   private readonly iamClient: YandexClient;
   private readonly api: YandexApi;
-  private readonly hostname: string;
-  protected readonly images: YandexImages;
-  protected readonly namespaces: YandexNamespaces;
-  protected readonly repositories: YandexRepositories;
-  private readonly registries: YandexRegistries;
-  declare createRepository: NonNullable<Provider["createRepository"]>;
-  declare deleteRepository: NonNullable<Provider["deleteRepository"]>;
-  declare listRegistries: NonNullable<Provider["listRegistries"]>;
-  declare getRegistry: NonNullable<Provider["getRegistry"]>;
-  declare createRegistry: NonNullable<Provider["createRegistry"]>;
-  declare updateRegistry: NonNullable<Provider["updateRegistry"]>;
-  declare deleteRegistry: NonNullable<Provider["deleteRegistry"]>;
 
   constructor(options: YandexProviderOptions) {
-    super();
-    this.id = options.id;
+    super("yandex", options.id, CAPABILITIES);
     // Options are the entry's fields, so a bad one is a ConfigError naming it.
     if (!options.folderId) throw new ConfigError(`${fieldName(options, "folderId")}: required`);
     if (options.registryId !== undefined && !YANDEX_ID.test(options.registryId)) {
@@ -64,16 +49,15 @@ export class YandexProvider extends PartsProvider {
     this.iam = new IamTokenSource(options.id, options.credentials, iamEndpoint, this.iamClient);
     this.client = new YandexClient({ ...options, registryId: options.id, auth: this.iam });
     this.api = new YandexApi({ client: this.client, api, operations, pollMs: options.operationPollMs ?? 250, operationTimeoutMs: options.operationTimeoutMs ?? 10 * 60_000 });
-    this.hostname = options.hostname ?? "cr.yandex";
-    this.registries = new YandexRegistries(this.api, options.folderId, this.hostname);
-    this.images = new YandexImages(options.id, this.api, options.folderId, options.registryId);
-    this.namespaces = new YandexNamespaces(options.id, this.api, this.registries, options.registryId);
-    this.repositories = new YandexRepositories(options.id, this.api, this.client, this.registries, options.folderId, options.registryId);
-    this.forwardCalls(this.registries);
-  }
-
-  describe(): RegistryRecord {
-    return configuredRegistry({ id: this.id, kind: this.kind, endpoint: this.api.host, hostname: this.hostname, capabilities: this.capabilities });
+    const hostname = options.hostname ?? "cr.yandex";
+    const registries = new YandexRegistries(this.api, options.folderId, hostname);
+    const entry = { id: options.id, pinned: options.registryId };
+    this.assemble({
+      images: new YandexImages(entry, this.api, options.folderId),
+      namespaces: new YandexNamespaces(entry, this.api, registries),
+      repositories: new YandexRepositories(entry, this.api, this.client, registries, options.folderId),
+      registries,
+    }, { endpoint: this.api.host, hostname });
   }
 
   async close(): Promise<void> {

@@ -2,18 +2,16 @@
 // segments in a pinned registry.
 import { str } from "../../core/json.js";
 import { compareStrings } from "../../core/order.js";
-import type { ListNamespacesQuery } from "../../core/provider.js";
+import type { AccountEntry, ListNamespacesQuery } from "../../core/provider.js";
 import type { NamespaceRecord } from "../../core/types.js";
 import type { YandexApi } from "./client.js";
 import type { YandexRegistries } from "./registries.js";
 
 export class YandexNamespaces {
   constructor(
-    private readonly id: string,
+    private readonly entry: AccountEntry,
     private readonly api: YandexApi,
     private readonly registries: YandexRegistries,
-    /** One registry (crp…); undefined covers every registry of the folder. */
-    private readonly pinned: string | undefined,
   ) {}
 
   async listNamespaces(query: ListNamespacesQuery): Promise<{ namespaces: NamespaceRecord[]; done: boolean }> {
@@ -34,16 +32,16 @@ export class YandexNamespaces {
     const out = new Map<string, NamespaceRecord>();
     const add = (name: string, description: string, createdAt?: Date) => {
       if (name === "" || out.has(name)) return;
-      const ns: NamespaceRecord = { registryId: this.id, name, description, visibility: "unspecified", imageCount: 0, sizeBytes: 0 };
+      const ns: NamespaceRecord = { registryId: this.entry.id, name, description, visibility: "unspecified", imageCount: 0, sizeBytes: 0 };
       if (createdAt) ns.createdAt = createdAt;
       out.set(name, ns);
     };
-    if (this.pinned === undefined) {
+    if (this.entry.pinned === undefined) {
       for (const r of await this.registries.listRegistries(signal)) add(r.id, r.name, r.createdAt);
       return out;
     }
-    const prefix = `${this.pinned}/`;
-    await this.api.pages("repositories", { registryId: this.pinned }, "repositories", "listing repositories", signal, (r) => {
+    const prefix = `${this.entry.pinned}/`;
+    await this.api.pages("repositories", { registryId: this.entry.pinned }, "repositories", "listing repositories", signal, (r) => {
       const name = str(r.name);
       add((name.startsWith(prefix) ? name.slice(prefix.length) : name).split("/")[0], "");
     });

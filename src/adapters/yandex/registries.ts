@@ -2,14 +2,12 @@
 // Operations polled to their end, and read as RegistryRecords.
 import { invalidField } from "../../core/errors.js";
 import { dateOf, obj, str } from "../../core/json.js";
-import type { Capability, RegistryPatch, RegistryRecord, RegistrySpec, RegistryStatus } from "../../core/types.js";
+import { accountRegistry } from "../../core/listing.js";
+import type { RegistryPatch, RegistryRecord, RegistrySpec, RegistryStatus } from "../../core/types.js";
 import type { YandexApi } from "./client.js";
 
 /** A Yandex registry id (crp…). */
 export const YANDEX_ID = /^[a-z0-9]{1,50}$/;
-
-const PROVIDER = "yandex";
-const REGISTRY_CAPABILITIES: readonly Capability[] = ["update_registries", "delete_registries"];
 
 export class YandexRegistries {
   constructor(
@@ -74,20 +72,17 @@ export class YandexRegistries {
   private registryRecord(r: Record<string, unknown>): RegistryRecord {
     const labels: Record<string, string> = {};
     for (const [k, v] of Object.entries(obj(r.labels))) if (typeof v === "string") labels[k] = v;
-    const record: RegistryRecord = {
+    return accountRegistry({
       id: str(r.id),
       name: str(r.name),
-      provider: PROVIDER,
+      provider: "yandex",
       endpoint: this.api.host,
       location: "",
       hostname: this.hostname,
       status: statusOf(str(r.status)),
       labels,
-      capabilities: [...REGISTRY_CAPABILITIES],
-    };
-    const created = dateOf(r.createdAt);
-    if (created) record.createdAt = created;
-    return record;
+      createdAt: dateOf(r.createdAt),
+    });
   }
 }
 

@@ -6,9 +6,9 @@
 // (GetByName has no HTTP route), so a name is looked up by listing with filter name="…".
 import { Code, invalidField, RegplaneError } from "../../core/errors.js";
 import { str } from "../../core/json.js";
-import { pageLimit } from "../../core/listing.js";
+import { RepositoriesByName } from "../../core/listing.js";
 import { compareStrings } from "../../core/order.js";
-import type { ListRepositoriesQuery } from "../../core/provider.js";
+import type { AccountEntry } from "../../core/provider.js";
 import type { RepositoryRecord } from "../../core/types.js";
 import type { YandexApi, YandexClient } from "./client.js";
 import { YANDEX_ID, type YandexRegistries } from "./registries.js";
@@ -17,26 +17,21 @@ import { YANDEX_ID, type YandexRegistries } from "./registries.js";
 const YANDEX_REPOSITORY = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
 const MAX_NAME = 255;
 
-export class YandexRepositories {
+export class YandexRepositories extends RepositoriesByName {
   constructor(
-    private readonly id: string,
+    private readonly entry: AccountEntry,
     private readonly api: YandexApi,
     /** For its abort errors; calls go through `api`. */
     private readonly client: YandexClient,
     private readonly registries: YandexRegistries,
     private readonly folderId: string,
-    /** One registry (crp…); undefined covers every registry of the folder. */
-    private readonly pinned: string | undefined,
-  ) {}
+  ) {
+    super();
+  }
 
-  async listRepositories(query: ListRepositoriesQuery): Promise<{ repositories: RepositoryRecord[]; done: boolean }> {
-    const { after, signal } = query;
-    if (signal.aborted) throw this.client.aborted(signal, "listing repositories");
-    if (query.nameEquals !== undefined) {
-      const one = after === undefined || query.nameEquals > after ? await this.getRepository(query.nameEquals, signal) : undefined;
-      return { repositories: one ? [one] : [], done: true };
-    }
-    const keep = pageLimit(query.limit) + 1;
+  /** The `limit` smallest names after `after` in the scope, which Yandex lists in no documented order. */
+  protected async walk(after: string | undefined, limit: number, signal: AbortSignal): Promise<{ repositories: RepositoryRecord[]; done: boolean }> {
+    const keep = limit + 1;
     let names: string[] = [];
     await this.api.pages("repositories", this.scope(), "repositories", "listing repositories", signal, (r) => {
       const name = this.ourName(str(r.name));
@@ -46,33 +41,33 @@ export class YandexRepositories {
       if (names.length >= 4 * keep) names = smallest(names, keep);
     });
     names = smallest(names, keep);
-    const page = names.slice(0, keep - 1).map((name) => ({ registryId: this.id, name }));
+    const page = names.slice(0, keep - 1).map((name) => ({ registryId: this.entry.id, name }));
     return { repositories: page, done: names.length < keep };
   }
 
   async getRepository(name: string, signal: AbortSignal): Promise<RepositoryRecord | undefined> {
     if (signal.aborted) throw this.client.aborted(signal, "reading a repository");
     if (this.yandexName(name) === undefined) return undefined;
-    return (await this.find(name, signal)) === undefined ? undefined : { registryId: this.id, name };
+    return (await this.find(name, signal)) === undefined ? undefined : { registryId: this.entry.id, name };
   }
 
   /** An empty repository; ALREADY_EXISTS when Yandex has one of this name. */
   async createRepository(name: string, signal: AbortSignal): Promise<RepositoryRecord> {
     if (signal.aborted) throw this.client.aborted(signal, "creating a repository");
     const full = this.checkedName(name);
-    if (this.pinned === undefined) {
+    if (this.entry.pinned === undefined) {
       // The name's registry must be this folder's: a create would otherwise reach outside the account.
       const registryId = full.slice(0, full.indexOf("/"));
       if ((await this.registries.getRegistry(registryId, signal)) === undefined) {
-        throw new RegplaneError(Code.NOT_FOUND, `registry ${JSON.stringify(this.id)} (yandex): folder ${this.folderId} has no registry ${registryId}`, {
-          errorInfo: { reason: "PROVIDER_REGISTRY_NOT_FOUND", metadata: { registry_id: this.id, provider: "yandex" } },
+        throw new RegplaneError(Code.NOT_FOUND, `registry ${JSON.stringify(this.entry.id)} (yandex): folder ${this.folderId} has no registry ${registryId}`, {
+          errorInfo: { reason: "PROVIDER_REGISTRY_NOT_FOUND", metadata: { registry_id: this.entry.id, provider: "yandex" } },
         });
       }
     }
     const doing = `creating repository ${name}`;
     const reply = await this.api.send({ method: "POST", path: "repositories", json: { name: full }, doing }, signal);
     await this.api.finish(reply.body, doing, signal, false);
-    return { registryId: this.id, name };
+    return { registryId: this.entry.id, name };
   }
 
   /**
@@ -112,12 +107,12 @@ export class YandexRepositories {
 
   /** The pinned registry, else the folder (registryId wins over folderId, so only one is sent). */
   private scope(): Record<string, string> {
-    return this.pinned !== undefined ? { registryId: this.pinned } : { folderId: this.folderId };
+    return this.entry.pinned !== undefined ? { registryId: this.entry.pinned } : { folderId: this.folderId };
   }
 
   /** Yandex's name for one of ours; undefined when ours cannot name a Yandex repository. */
   private yandexName(name: string): string | undefined {
-    const full = this.pinned !== undefined ? `${this.pinned}/${name}` : name;
+    const full = this.entry.pinned !== undefined ? `${this.entry.pinned}/${name}` : name;
     const slash = full.indexOf("/");
     if (full.length > MAX_NAME || slash <= 0 || !YANDEX_ID.test(full.slice(0, slash)) || !YANDEX_REPOSITORY.test(full)) return undefined;
     return full;
@@ -126,7 +121,7 @@ export class YandexRepositories {
   private checkedName(name: string): string {
     const full = this.yandexName(name);
     if (full === undefined) {
-      const form = this.pinned !== undefined ? "a repository path" : `"<registry id>/<path>"`;
+      const form = this.entry.pinned !== undefined ? "a repository path" : `"<registry id>/<path>"`;
       throw invalidField("name", `${JSON.stringify(name.slice(0, 300))} is not ${form} Yandex accepts (lowercase letters and digits, parts joined by . _ - or /)`);
     }
     return full;
@@ -135,9 +130,13 @@ export class YandexRepositories {
   /** Ours for one of Yandex's names: the pinned registry's prefix dropped. */
   private ourName(full: string): string | undefined {
     if (full === "") return undefined;
-    if (this.pinned === undefined) return full;
-    const prefix = `${this.pinned}/`;
+    if (this.entry.pinned === undefined) return full;
+    const prefix = `${this.entry.pinned}/`;
     return full.startsWith(prefix) && full.length > prefix.length ? full.slice(prefix.length) : undefined;
+  }
+
+  protected aborted(signal: AbortSignal, doing: string): Error {
+    return this.client.aborted(signal, doing);
   }
 }
 

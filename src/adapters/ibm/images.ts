@@ -42,7 +42,7 @@ interface Listing {
   repositories?: string[];
 }
 
-const REPOSITORY = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)+$/;
+export const IBM_REPOSITORY = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)+$/;
 /** Scopes (repositories, and the whole account) whose listing is kept; a walk of a forgotten one fetches it again. */
 const LISTING_CACHE_ENTRIES = 1_000;
 const MANIFEST_CACHE_ENTRIES = 10_000;
@@ -77,10 +77,10 @@ export class IbmImages {
   }
 
   async listImages(query: ListImagesQuery): Promise<ImagePage> {
-    const only = narrowedRepository(query, (r) => REPOSITORY.test(r));
+    const only = narrowedRepository(query, (r) => IBM_REPOSITORY.test(r));
     if (only === null) return { images: [], done: true };
     const native = query.order.length === 0;
-    const after = native ? (query.nativeCursor === undefined ? undefined : decodeImageCursor(query.nativeCursor, this.id, (r) => REPOSITORY.test(r))) : query.after;
+    const after = native ? (query.nativeCursor === undefined ? undefined : decodeImageCursor(query.nativeCursor, this.id, (r) => IBM_REPOSITORY.test(r))) : query.after;
     const listing = await this.listing(only, after === undefined, query.signal);
     const sorted = viewOf(listing, query.order);
     const { page, done } = sliceAfter(sorted, after, query.order, pageLimit(query.limit));
@@ -91,7 +91,7 @@ export class IbmImages {
   }
 
   async getImage(repository: string, digest: string, signal: AbortSignal): Promise<ImageRecord | undefined> {
-    if (!REPOSITORY.test(repository) || !isDigest(digest)) return undefined;
+    if (!IBM_REPOSITORY.test(repository) || !isDigest(digest)) return undefined;
     const listing = await this.listing(repository, true, signal);
     const entry = listing.entries.find((e) => e.repository === repository && e.digest === digest);
     if (entry === undefined) return undefined;
@@ -106,7 +106,7 @@ export class IbmImages {
    * as not found, or a repository that is gone, counts as deleted.
    */
   async deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void> {
-    if (!REPOSITORY.test(repository)) throw invalidField("repository", `${JSON.stringify(repository)} is not an IBM repository (<namespace>/<name>)`);
+    if (!IBM_REPOSITORY.test(repository)) throw invalidField("repository", `${JSON.stringify(repository)} is not an IBM repository (<namespace>/<name>)`);
     if (!isDigest(digest)) throw invalidField("digest", `${JSON.stringify(digest)} is not a sha256 digest`);
     const reference = `${this.client.host}/${repository}@${digest}`;
     try {
@@ -168,7 +168,7 @@ export class IbmImages {
       const repoTags = item.repoTags !== null && typeof item.repoTags === "object" ? (item.repoTags as Record<string, unknown>) : {};
       for (const [name, value] of Object.entries(repoTags)) {
         const repo = stripRegistryHost(name);
-        if (!REPOSITORY.test(repo) || (repository !== undefined && repo !== repository)) continue;
+        if (!IBM_REPOSITORY.test(repo) || (repository !== undefined && repo !== repository)) continue;
         const key = `${repo}@${digest}`;
         if (seen.has(key)) continue;
         seen.add(key);

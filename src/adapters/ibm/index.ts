@@ -10,10 +10,11 @@ import { ibmOptionsFromConfig, type IbmProviderOptions } from "./config.js";
 import { IbmImages } from "./images.js";
 import { IbmNamespaces } from "./namespaces.js";
 import { IbmRepositories } from "./repositories.js";
+import { IbmTags } from "./tags.js";
 
 export { IBM_REGION_HOSTS, type IbmProviderOptions } from "./config.js";
 
-const CAPABILITIES = ["list_images", "delete_images", "list_namespaces", "create_namespaces", "delete_namespaces", "delete_repositories"] as const satisfies readonly Capability[];
+const CAPABILITIES = ["list_images", "delete_images", "list_namespaces", "create_namespaces", "delete_namespaces", "delete_repositories", "delete_tags"] as const satisfies readonly Capability[];
 
 export function ibmProviderFromConfig(cfg: RegistryConfig, ctx: ProviderContext): IbmProvider {
   return new IbmProvider(ibmOptionsFromConfig(cfg, ctx.warn));
@@ -21,7 +22,7 @@ export function ibmProviderFromConfig(cfg: RegistryConfig, ctx: ProviderContext)
 
 /** The calls CAPABILITIES names, which the parts make. */
 export interface IbmProvider extends DeclaredCalls<typeof CAPABILITIES> {}
-export class IbmProvider extends PartsProvider<{ images: IbmImages; namespaces: IbmNamespaces; repositories: IbmRepositories }> {
+export class IbmProvider extends PartsProvider<{ images: IbmImages; namespaces: IbmNamespaces; repositories: IbmRepositories; tags: IbmTags }> {
   readonly client: IbmClient;
 
   constructor(options: IbmProviderOptions) {
@@ -29,7 +30,8 @@ export class IbmProvider extends PartsProvider<{ images: IbmImages; namespaces: 
     this.client = new IbmClient({ ...options, registryId: options.id });
     const images = new IbmImages(this.client, this.id, options);
     const namespaces = new IbmNamespaces(this.client, this.id, options.resourceGroup, { deleted: () => images.forgetListings() });
-    this.assemble({ images, namespaces, repositories: new IbmRepositories(this.client, this.id, images) }, { endpoint: this.client.host, hostname: this.client.host, location: options.region });
+    const repositories = new IbmRepositories(this.client, this.id, images);
+    this.assemble({ images, namespaces, repositories, tags: new IbmTags(this.client, images) }, { endpoint: this.client.host, hostname: this.client.host, location: options.region });
   }
 
   stats(): IbmStats {

@@ -36,7 +36,7 @@ interface ScwImage {
   status?: string;
 }
 
-interface ScwTag {
+export interface ScwTag {
   id: string;
   name: string;
   image_id?: string;
@@ -68,7 +68,7 @@ interface CachedTags {
   promise: Promise<ScwTag[]>;
 }
 
-const DIGEST = /^sha256:[a-f0-9]{64}$/;
+export const DIGEST = /^sha256:[a-f0-9]{64}$/;
 /** Scopes (repositories, and the whole project) whose snapshot is kept; a walk of a forgotten one reads it again. */
 const MAX_SNAPSHOT_CACHE = 1_000;
 const MAX_TAG_CACHE = 10_000;
@@ -127,7 +127,7 @@ export class ScalewayImages {
     if (!isScalewayRepository(repository) || !DIGEST.test(digest)) return undefined;
     const repo = await this.findRepository(repository, signal);
     if (repo === undefined) return undefined;
-    const tags = await this.readTags(repo.imageId, signal);
+    const tags = await this.tagsOf(repo.imageId, signal);
     return imagesOf(this.id, repo.repository, tags ?? []).find((i) => i.digest === digest);
   }
 
@@ -142,7 +142,7 @@ export class ScalewayImages {
       // An image already being deleted (a previous run) is found too, so this run waits for it.
       const repo = await this.findRepository(repository, signal, true);
       if (repo === undefined) return;
-      const tags = await this.readTags(repo.imageId, signal);
+      const tags = await this.tagsOf(repo.imageId, signal);
       if (tags === undefined) return;
       const matching = tags.filter((t) => t.digest === digest);
       if (matching.length === 0) return;
@@ -209,7 +209,7 @@ export class ScalewayImages {
   }
 
   /** Every tag of a Scaleway image; undefined when the image is gone. */
-  private async readTags(imageId: string, signal: AbortSignal): Promise<ScwTag[] | undefined> {
+  async tagsOf(imageId: string, signal: AbortSignal): Promise<ScwTag[] | undefined> {
     try {
       return await this.client.listAll<ScwTag>(`/images/${imageId}/tags`, "tags", { order_by: "name_asc" }, signal);
     } catch (e) {
@@ -228,7 +228,7 @@ export class ScalewayImages {
     if (signal.aborted) return Promise.reject(signal.reason);
     const cached = this.tags.get(imageId);
     if (cached !== undefined && cached.snapshotStartedAt >= snapshotStartedAt) return raceSignal(cached.promise, signal);
-    const entry: CachedTags = { snapshotStartedAt, promise: this.readTags(imageId, AbortSignal.timeout(120_000)).then((t) => t ?? []) };
+    const entry: CachedTags = { snapshotStartedAt, promise: this.tagsOf(imageId, AbortSignal.timeout(120_000)).then((t) => t ?? []) };
     entry.promise.catch(() => {
       if (this.tags.peek(imageId) === entry) this.tags.delete(imageId);
     });

@@ -15,10 +15,11 @@ import { scalewayOptionsFromConfig, type ScalewayProviderOptions } from "./confi
 import { ScalewayImages } from "./images.js";
 import { ScalewayNamespaces } from "./namespaces.js";
 import { ScalewayRepositories } from "./repositories.js";
+import { ScalewayTags } from "./tags.js";
 
 export { SCALEWAY_REGIONS, type ScalewayProviderOptions } from "./config.js";
 
-const CAPABILITIES = ["list_images", "delete_images", "list_namespaces", "create_namespaces", "update_namespaces", "delete_namespaces", "delete_repositories"] as const satisfies readonly Capability[];
+const CAPABILITIES = ["list_images", "delete_images", "list_namespaces", "create_namespaces", "update_namespaces", "delete_namespaces", "delete_repositories", "delete_tags"] as const satisfies readonly Capability[];
 
 export function scalewayProviderFromConfig(cfg: RegistryConfig, _ctx: ProviderContext): ScalewayProvider {
   return new ScalewayProvider(scalewayOptionsFromConfig(cfg));
@@ -26,7 +27,7 @@ export function scalewayProviderFromConfig(cfg: RegistryConfig, _ctx: ProviderCo
 
 /** The calls CAPABILITIES names, which the parts make. */
 export interface ScalewayProvider extends DeclaredCalls<typeof CAPABILITIES> {}
-export class ScalewayProvider extends PartsProvider<{ images: ScalewayImages; namespaces: ScalewayNamespaces; repositories: ScalewayRepositories }> {
+export class ScalewayProvider extends PartsProvider<{ images: ScalewayImages; namespaces: ScalewayNamespaces; repositories: ScalewayRepositories; tags: ScalewayTags }> {
   readonly client: ScalewayClient;
 
   constructor(options: ScalewayProviderOptions) {
@@ -39,7 +40,8 @@ export class ScalewayProvider extends PartsProvider<{ images: ScalewayImages; na
     });
     const images = new ScalewayImages(this.client, this.id, namespaces, options);
     const host = `rg.${options.region}.scw.cloud`;
-    this.assemble({ images, namespaces, repositories: new ScalewayRepositories(this.client, this.id, images) }, { endpoint: host, hostname: host, location: options.region });
+    const repositories = new ScalewayRepositories(this.client, this.id, images);
+    this.assemble({ images, namespaces, repositories, tags: new ScalewayTags(this.client, this.id, images) }, { endpoint: host, hostname: host, location: options.region });
   }
 
   /** How many snapshots and tag listings the images part keeps now. */

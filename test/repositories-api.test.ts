@@ -15,7 +15,7 @@ import type { Operation } from "../src/gen/regplane/v1/operation_pb.js";
 import { OperationService } from "../src/gen/regplane/v1/operation_service_pb.js";
 import { RepositorySchema, type Repository } from "../src/gen/regplane/v1/repository_pb.js";
 import { CreateRepositoryMetadataSchema, DeleteRepositoryMetadataSchema, RepositoryService } from "../src/gen/regplane/v1/repository_service_pb.js";
-import { connectClient, errorInfo, fieldViolations, GrpcClient, GrpcError } from "./support/clients.js";
+import { connectClient, errorInfo, fieldViolations, GrpcClient, grpcFailure } from "./support/clients.js";
 import { makeTempDir, writeSyntheticImage } from "./support/images.js";
 import { pushImage, startRegistry, type RunningRegistry } from "./support/registry.js";
 import { startServer, type ServerProcess } from "./support/server.js";
@@ -41,19 +41,9 @@ function client(service: typeof RepositoryService | typeof ImageService | typeof
 
 const repos = (who: Who, method: string, req: object) => client(RepositoryService).call(method, req, { metadata: bearer(who) });
 
-async function failure(p: Promise<unknown>): Promise<GrpcError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof GrpcError) return err;
-    throw err;
-  }
-  throw new Error("expected the call to fail");
-}
-
 /** What a caller can compare of two failures: the code and the ErrorInfo reason (messages name the id asked for). */
 async function outcome(p: Promise<unknown>): Promise<{ code: number; reason?: string }> {
-  const err = await failure(p);
+  const err = await grpcFailure(p);
   return { code: err.code, reason: errorInfo(err.status)?.reason };
 }
 
@@ -137,7 +127,7 @@ describe("RepositoryService.List", () => {
     const rest = await connectClient(RepositoryService, server.httpUrl, "connect").list({ folderId: "team-a", pageSize: 4n, pageToken: first.nextPageToken }, { headers: bearer("alice") });
     expect([...first.repositories, ...rest.repositories].map((r: Repository) => r.name)).toEqual(TEAM_A);
     expect(rest.nextPageToken).toBe("");
-    const otherScope = await failure(repos("alice", "list", { registryId: "alpha", pageSize: 4n, pageToken: first.nextPageToken }));
+    const otherScope = await grpcFailure(repos("alice", "list", { registryId: "alpha", pageSize: 4n, pageToken: first.nextPageToken }));
     expect(otherScope.code).toBe(grpc.status.INVALID_ARGUMENT);
   });
 
@@ -153,11 +143,11 @@ describe("RepositoryService.List", () => {
 
   it("refuses any order but by name with a BadRequest field violation", async () => {
     for (const orderBy of ["name desc", "digest", "created_at", "name, digest"]) {
-      const err = await failure(repos("alice", "list", { orderBy }));
+      const err = await grpcFailure(repos("alice", "list", { orderBy }));
       expect(err.code, orderBy).toBe(grpc.status.INVALID_ARGUMENT);
       expect(fieldViolations(err.status).map((v) => v.field)).toEqual(["order_by"]);
     }
-    const filter = await failure(repos("alice", "list", { filter: "name~x" }));
+    const filter = await grpcFailure(repos("alice", "list", { filter: "name~x" }));
     expect(fieldViolations(filter.status).map((v) => v.field)).toEqual(["filter"]);
   });
 });
@@ -175,14 +165,14 @@ describe("RepositoryService.Get and GetByName", () => {
   });
 
   it("answers NOT_FOUND for unknown ids and names, INVALID_ARGUMENT for a name without a path", async () => {
-    expect((await failure(repos("alice", "get", { repositoryId: "r" + "a".repeat(32) }))).code).toBe(grpc.status.NOT_FOUND);
-    expect((await failure(repos("alice", "getByName", { repositoryName: "alpha/nope" }))).code).toBe(grpc.status.NOT_FOUND);
-    expect((await failure(repos("alice", "getByName", { repositoryName: "nope/team/app" }))).code).toBe(grpc.status.NOT_FOUND);
-    const bare = await failure(repos("alice", "getByName", { repositoryName: "alpha" }));
+    expect((await grpcFailure(repos("alice", "get", { repositoryId: "r" + "a".repeat(32) }))).code).toBe(grpc.status.NOT_FOUND);
+    expect((await grpcFailure(repos("alice", "getByName", { repositoryName: "alpha/nope" }))).code).toBe(grpc.status.NOT_FOUND);
+    expect((await grpcFailure(repos("alice", "getByName", { repositoryName: "nope/team/app" }))).code).toBe(grpc.status.NOT_FOUND);
+    const bare = await grpcFailure(repos("alice", "getByName", { repositoryName: "alpha" }));
     expect(bare.code).toBe(grpc.status.INVALID_ARGUMENT);
     expect(fieldViolations(bare.status).map((v) => v.field)).toEqual(["repository_name"]);
-    expect((await failure(repos("alice", "getByName", { repositoryName: "Alpha/App" }))).code).toBe(grpc.status.INVALID_ARGUMENT);
-    expect((await failure(repos("alice", "get", { repositoryId: "x".repeat(51) }))).code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect((await grpcFailure(repos("alice", "getByName", { repositoryName: "Alpha/App" }))).code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect((await grpcFailure(repos("alice", "get", { repositoryId: "x".repeat(51) }))).code).toBe(grpc.status.INVALID_ARGUMENT);
   });
 });
 
@@ -202,8 +192,8 @@ describe("another tenant", () => {
 
   it("lets a viewer read but not create or delete", async () => {
     expect((await repos("carol", "list", { registryId: "alpha" })).repositories.length).toBeGreaterThan(0);
-    expect((await failure(repos("carol", "create", { name: "alpha/carol/app" }))).code).toBe(grpc.status.PERMISSION_DENIED);
-    expect((await failure(repos("carol", "delete", { repositoryId: repositoryId("alpha", "zed/last") }))).code).toBe(grpc.status.PERMISSION_DENIED);
+    expect((await grpcFailure(repos("carol", "create", { name: "alpha/carol/app" }))).code).toBe(grpc.status.PERMISSION_DENIED);
+    expect((await grpcFailure(repos("carol", "delete", { repositoryId: repositoryId("alpha", "zed/last") }))).code).toBe(grpc.status.PERMISSION_DENIED);
   });
 });
 
@@ -239,7 +229,7 @@ describe("RepositoryService.Create and Delete", () => {
     }
     expect(await fs.stat(path.join(dir, "alpha/team/app")).catch(() => undefined)).toBeUndefined();
     expect((await imagesOf("alpha")).map((i) => i.name)).not.toContain("alpha/team/app");
-    expect((await failure(repos("alice", "get", { repositoryId: id }))).code).toBe(grpc.status.NOT_FOUND);
+    expect((await grpcFailure(repos("alice", "get", { repositoryId: id }))).code).toBe(grpc.status.NOT_FOUND);
     // beta's repository of the same path is another repository, untouched.
     expect((await repos("alice", "getByName", { repositoryName: "beta/team/app" })).id).toBe(repositoryId("beta", "team/app"));
   });
@@ -252,7 +242,7 @@ describe("RepositoryService.Create and Delete", () => {
   });
 
   it("answers FAILED_PRECONDITION naming the capability where the provider cannot create repositories", async () => {
-    const err = await failure(repos("alice", "create", { name: "lab/mirror/new" }));
+    const err = await grpcFailure(repos("alice", "create", { name: "lab/mirror/new" }));
     expect(err.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(errorInfo(err.status)).toMatchObject({ reason: "CAPABILITY_UNSUPPORTED", metadata: { registry_id: "lab", provider: "oci", capability: "create_repositories" } });
     const viaConnect = await connectClient(RepositoryService, server.httpUrl, "connect-binary")

@@ -1,7 +1,7 @@
 // NamespaceService: namespaces of every registry; mutations run as Operations through the engine.
 import { create } from "@bufbuild/protobuf";
 import { anyPack, EmptySchema } from "@bufbuild/protobuf/wkt";
-import { invalidField, notFound, Code } from "../core/errors.js";
+import { invalidField, notFound } from "../core/errors.js";
 import type { RegistryView } from "../core/catalog.js";
 import { requireCapability, type Provider } from "../core/provider.js";
 import type { Capability, NamespaceRecord } from "../core/types.js";
@@ -17,9 +17,8 @@ import { pageTokenBinding } from "../core/pagetoken.js";
 import { bind, type CallContext } from "./binding.js";
 import { namespaceId, namespaceToProto, visibilityFromProto } from "./convert.js";
 import type { ServiceDeps } from "./deps.js";
-import { submitOperation } from "./submit.js";
+import { createdOrFound, submitOperation } from "./submit.js";
 import { listNamedAcross, nameFilterOf } from "./listing.js";
-import { toRegplaneError } from "./status.js";
 
 const CREATE = "namespace.create";
 const UPDATE = "namespace.update";
@@ -51,17 +50,12 @@ export function namespaceService(deps: ServiceDeps) {
     const p = params as NamespaceParams;
     const provider = withProvider(p.registryId, "create_namespaces");
     await op.checkCancelled();
-    try {
-      const ns = await provider.createNamespace!({ name: p.name, description: p.description ?? "", visibility: p.visibility ?? "inherit" }, op.signal);
-      return anyPack(NamespaceSchema, namespaceToProto(ns));
-    } catch (err) {
-      // A re-run after a crash finds the namespace it created: that is success.
-      if (toRegplaneError(err).code === Code.ALREADY_EXISTS && op.operation.attempts > 1) {
-        const ns = await provider.getNamespace(p.name, op.signal);
-        if (ns) return anyPack(NamespaceSchema, namespaceToProto(ns));
-      }
-      throw err;
-    }
+    const ns = await createdOrFound(
+      op,
+      () => provider.createNamespace!({ name: p.name, description: p.description ?? "", visibility: p.visibility ?? "inherit" }, op.signal),
+      () => provider.getNamespace(p.name, op.signal),
+    );
+    return anyPack(NamespaceSchema, namespaceToProto(ns));
   });
   engine.register(UPDATE, async (params, op) => {
     const p = params as NamespaceParams;

@@ -2,7 +2,7 @@
 // name across the registries of a scope; Create and Delete run as Operations through the engine.
 import { create } from "@bufbuild/protobuf";
 import { anyPack, EmptySchema } from "@bufbuild/protobuf/wkt";
-import { Code, invalidField, notFound } from "../core/errors.js";
+import { invalidField, notFound } from "../core/errors.js";
 import { repositoryId } from "../core/ids.js";
 import { compareStrings } from "../core/order.js";
 import { pageTokenBinding } from "../core/pagetoken.js";
@@ -21,8 +21,7 @@ import { repositoryToProto } from "./convert.js";
 import type { ServiceDeps } from "./deps.js";
 import { IdIndex } from "./id-index.js";
 import { listNamedAcross, nameFilterOf } from "./listing.js";
-import { toRegplaneError } from "./status.js";
-import { submitOperation } from "./submit.js";
+import { createdOrFound, submitOperation } from "./submit.js";
 
 const CREATE = "repository.create";
 const DELETE = "repository.delete";
@@ -52,16 +51,12 @@ export function repositoryService(deps: ServiceDeps) {
     const p = params as RepositoryRef;
     const provider = requireCapability(catalog.registry(p.registryId), "create_repositories");
     await op.checkCancelled();
-    try {
-      return anyPack(RepositorySchema, repositoryToProto(await provider.createRepository!(p.repository, op.signal)));
-    } catch (err) {
-      // A re-run after a crash finds the repository it created: that is success.
-      if (toRegplaneError(err).code === Code.ALREADY_EXISTS && op.operation.attempts > 1) {
-        const found = await provider.getRepository(p.repository, op.signal);
-        if (found) return anyPack(RepositorySchema, repositoryToProto(found));
-      }
-      throw err;
-    }
+    const made = await createdOrFound(
+      op,
+      () => provider.createRepository!(p.repository, op.signal),
+      () => provider.getRepository(p.repository, op.signal),
+    );
+    return anyPack(RepositorySchema, repositoryToProto(made));
   });
   engine.register(DELETE, async (params, op) => {
     const p = params as RepositoryRef;

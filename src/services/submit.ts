@@ -1,11 +1,12 @@
-// How an RPC starts an operation: the caller's idempotency key, the engine's dedupe key, and the answer
-// when the key was first used for a different request. Every mutating RPC submits through here.
+// How an RPC starts an operation (the caller's idempotency key, the engine's dedupe key, and the answer
+// when the key was first used for a different request), and how a create handler finishes a re-run.
 import { Code, invalidField, RegplaneError } from "../core/errors.js";
 import type { OperationEngine } from "../core/operations.js";
-import type { NewOperation } from "../core/operation-types.js";
+import type { NewOperation, OperationContext } from "../core/operation-types.js";
 import type { Operation } from "../gen/regplane/v1/operation_pb.js";
 import type { CallContext } from "./binding.js";
 import { operationToProto } from "./convert.js";
+import { toRegplaneError } from "./status.js";
 
 /** The idempotency-key request header, checked for length so a key cannot bloat the store. */
 export function idempotencyOf(ctx: CallContext): { caller: string; key: string } | undefined {
@@ -29,4 +30,17 @@ export async function submitOperation(
     });
   }
   return operationToProto(operation);
+}
+
+/** `make()`, except that a re-run after a crash which finds the thing its first run made (ALREADY_EXISTS) returns it: that is success. */
+export async function createdOrFound<T>(op: OperationContext, make: () => Promise<T>, find: () => Promise<T | undefined>): Promise<T> {
+  try {
+    return await make();
+  } catch (err) {
+    if (toRegplaneError(err).code === Code.ALREADY_EXISTS && op.operation.attempts > 1) {
+      const found = await find();
+      if (found !== undefined) return found;
+    }
+    throw err;
+  }
 }

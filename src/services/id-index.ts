@@ -29,7 +29,7 @@ export class IdIndex<Ref extends { registryId: string }> {
     const fresh = entries.filter((e) => this.resolved.get(e.id) === undefined);
     if (fresh.length === 0) return;
     await this.store.record(fresh);
-    for (const { id, ...ref } of fresh) this.resolved.set(id, ref as unknown as Ref, 1);
+    for (const e of fresh) this.resolved.set(e.id, e, 1);
   }
 
   /** An id outside the caller's registries is NOT_FOUND, as one that never existed. */

@@ -114,7 +114,7 @@ export function repositoryService(deps: ServiceDeps) {
     async create(req, ctx) {
       const ref = splitName(req.name, "name");
       requireCapability(ctx.catalog.registry(ref.registryId), "create_repositories");
-      const { id } = entry(ref);
+      const id = repositoryId(ref.registryId, ref.repository);
       // Recorded now, so the id in the metadata resolves from the moment the operation exists.
       await ids.record([{ id, ...ref }]);
       const metadata = anyPack(CreateRepositoryMetadataSchema, create(CreateRepositoryMetadataSchema, { repositoryId: id }));
@@ -126,7 +126,8 @@ export function repositoryService(deps: ServiceDeps) {
       requireCapability(ctx.catalog.registry(ref.registryId), "delete_repositories");
       const metadata = anyPack(DeleteRepositoryMetadataSchema, create(DeleteRepositoryMetadataSchema, { repositoryId: req.repositoryId }));
       const description = `Delete repository ${ref.registryId}/${ref.repository} and its images`;
-      return submitOperation(engine, ctx, { kind: DELETE, resourceId: req.repositoryId, registryId: ref.registryId, description, metadata, params: ref }, `${DELETE}:${req.repositoryId}`);
+      const params: RepositoryRef = { registryId: ref.registryId, repository: ref.repository };
+      return submitOperation(engine, ctx, { kind: DELETE, resourceId: req.repositoryId, registryId: ref.registryId, description, metadata, params }, `${DELETE}:${req.repositoryId}`);
     },
   });
 }

@@ -17,7 +17,7 @@ import { RepositorySchema, type Repository } from "../src/gen/regplane/v1/reposi
 import { CreateRepositoryMetadataSchema, DeleteRepositoryMetadataSchema, RepositoryService } from "../src/gen/regplane/v1/repository_service_pb.js";
 import { connectClient, errorInfo, fieldViolations, GrpcClient, grpcFailure } from "./support/clients.js";
 import { makeTempDir, writeSyntheticImage } from "./support/images.js";
-import { pushImage, startRegistry, type RunningRegistry } from "./support/registry.js";
+import { freePort, pushImage, startRegistry, type RunningRegistry } from "./support/registry.js";
 import { startServer, type ServerProcess } from "./support/server.js";
 
 type Who = "alice" | "carol" | "bob";
@@ -250,5 +250,38 @@ describe("RepositoryService.Create and Delete", () => {
       .catch((e: unknown) => e);
     expect(viaConnect).toBeInstanceOf(ConnectError);
     expect((viaConnect as ConnectError).code).toBe(grpc.status.FAILED_PRECONDITION);
+  });
+});
+
+describe("a registry that cannot be reached", () => {
+  let lonely: ServerProcess;
+  let list: GrpcClient;
+
+  beforeAll(async () => {
+    const closed = await freePort();
+    lonely = await startServer({
+      dataDir: await makeTempDir(),
+      config: `
+registries:
+  - { id: near, provider: local, path: ${path.join(dir, "beta")} }
+  - { id: gone, provider: oci, endpoint: "http://127.0.0.1:${closed}", insecure: true }
+folders:
+  - { id: mixed, registries: [gone, near] }
+`,
+    });
+    list = new GrpcClient(RepositoryService, lonely.grpcAddress);
+  }, 60_000);
+
+  afterAll(async () => {
+    list?.close();
+    await lonely?.kill();
+    if (lonely) await fs.rm(lonely.dataDir, { recursive: true, force: true });
+  });
+
+  it("is named in unreachable while the others' repositories come back; alone, its own error", async () => {
+    const res = await list.call("list", { folderId: "mixed" });
+    expect((res.repositories as Repository[]).map((r) => r.name)).toEqual(["near/apps/web", "near/nested/deep/one", "near/team/app"]);
+    expect(res.unreachable).toEqual(["gone"]);
+    expect((await grpcFailure(list.call("list", { registryId: "gone" }))).code).toBe(grpc.status.UNAVAILABLE);
   });
 });

@@ -136,7 +136,8 @@ describe("RepositoryService.List", () => {
     for (const name of ["alpha/tools/base", "beta/team/app", "lab/mirror/tools"]) {
       expect((await listAll("alice", { filter: `name="${name}"` }, 10n)).names).toEqual([name]);
     }
-    for (const name of ["alpha/nope", "alpha", "nope/team/app", "other/secret/app"]) {
+    // Names no repository could have (paths out of the layout tree, links, spaces) find nothing, never an error.
+    for (const name of ["alpha/nope", "alpha", "nope/team/app", "other/secret/app", "alpha/../other/secret/app", "alpha/team/../team/app", "lab/a b", "beta//team/app", "/alpha/team/app"]) {
       expect((await listAll("alice", { filter: `name="${name}"` }, 10n)).names, name).toEqual([]);
     }
   });
@@ -211,6 +212,13 @@ describe("RepositoryService.Create and Delete", () => {
     expect((await fs.stat(path.join(dir, "alpha/made/new/oci-layout"))).isFile()).toBe(true);
     expect((await listAll("alice", { registryId: "alpha" }, 2n)).names).toEqual(["alpha/made/new", "alpha/team/app", "alpha/tools/base", "alpha/zed/last"]);
     expect((await repos("alice", "get", { repositoryId: meta.repositoryId })).name).toBe("alpha/made/new");
+
+    for (const name of ["alpha", "alpha/../escape", "alpha/made//twice", "alpha/Upper", `alpha/${"a".repeat(300)}`]) {
+      const err = await grpcFailure(repos("alice", "create", { name }));
+      expect(err.code, name).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(fieldViolations(err.status).map((v) => v.field), name).toEqual(["name"]);
+    }
+    expect(await fs.stat(path.join(dir, "escape")).catch(() => undefined)).toBeUndefined();
 
     const again = await finished(await repos("alice", "create", { name: "alpha/made/new" }));
     expect(again.result.case).toBe("error");

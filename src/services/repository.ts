@@ -26,11 +26,16 @@ import { createdOrFound, submitOperation } from "./submit.js";
 const CREATE = "repository.create";
 const DELETE = "repository.delete";
 
-/** "<registry id>/<path>" → its parts; a name without a path names no repository. */
+/** The Distribution spec's bound on a repository path, which every provider keeps to. */
+const MAX_PATH_LENGTH = 255;
+
+/** "<registry id>/<path>" → its parts; a name without a path, or with a longer one than any registry takes, names no repository. */
 function splitName(name: string, field: string): RepositoryRef {
   const slash = name.indexOf("/");
   if (slash <= 0 || slash === name.length - 1) throw invalidField(field, `${field} must be <registry id>/<repository path>`, `${field}.format`);
-  return { registryId: name.slice(0, slash), repository: name.slice(slash + 1) };
+  const repository = name.slice(slash + 1);
+  if (repository.length > MAX_PATH_LENGTH) throw invalidField(field, `the repository path must be at most ${MAX_PATH_LENGTH} characters`, `${field}.path_length`);
+  return { registryId: name.slice(0, slash), repository };
 }
 
 /**

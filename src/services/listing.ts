@@ -1,7 +1,7 @@
 // Request parsing shared by the List RPCs (page size, the name filter and order_by), and the walk of the
 // List RPCs over named things (namespaces, repositories) across the registries of a scope.
 import { invalidField, nothingListed } from "../core/errors.js";
-import type { PageTokenCodec } from "../core/pagetoken.js";
+import { pageTokenBinding, type PageTokenCodec } from "../core/pagetoken.js";
 import { decodeCursor, encodeCursor } from "../core/positions.js";
 import type { Provider } from "../core/provider.js";
 import type { ImageOrderField, OrderTerm } from "../core/types.js";
@@ -62,7 +62,10 @@ export interface NamedWalk<T> {
  * and the last name returned from it; an unreachable registry is named in `unreachable` and the walk goes on.
  */
 export async function listNamedAcross<T>(walk: NamedWalk<T>): Promise<{ items: T[]; nextPageToken: string; unreachable: string[] }> {
-  const { registries, binding, tokens } = walk;
+  const { registries, tokens } = walk;
+  // The token names a registry by its index, so it is bound to the registries in scope too: after a
+  // configuration change it is refused rather than resumed in another registry.
+  const binding = pageTokenBinding(walk.binding, ...registries.map((p) => p.id));
   const now = new Date();
   let pos = { index: 0, after: "" };
   if (walk.pageToken !== "") {

@@ -293,3 +293,29 @@ folders:
     expect((await grpcFailure(list.call("list", { registryId: "gone" }))).code).toBe(grpc.status.UNAVAILABLE);
   });
 });
+
+describe("a page token across a change of configuration", () => {
+  it("is refused once the folder's registries changed, rather than resumed in another registry", async () => {
+    const dataDir = await makeTempDir();
+    const entries = `  - { id: one, provider: local, path: ${path.join(dir, "beta")} }\n  - { id: two, provider: local, path: ${path.join(dir, "other")} }\n`;
+    const configWith = (registries: string) => `registries:\n${entries}folders:\n  - { id: f, registries: [${registries}] }\n`;
+    let s = await startServer({ dataDir, config: configWith("one, two") });
+    let c = new GrpcClient(RepositoryService, s.grpcAddress);
+    try {
+      const first = await c.call("list", { folderId: "f", pageSize: 1n });
+      expect(first.repositories.map((r: Repository) => r.name)).toEqual(["one/apps/web"]);
+      expect((await c.call("list", { folderId: "f", pageSize: 1n, pageToken: first.nextPageToken })).repositories.map((r: Repository) => r.name)).toEqual(["one/nested/deep/one"]);
+      c.close();
+      await s.stop();
+      s = await startServer({ dataDir, config: configWith("two") });
+      c = new GrpcClient(RepositoryService, s.grpcAddress);
+      const err = await grpcFailure(c.call("list", { folderId: "f", pageSize: 1n, pageToken: first.nextPageToken }));
+      expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(fieldViolations(err.status).map((v) => v.field)).toEqual(["page_token"]);
+    } finally {
+      c.close();
+      await s.kill();
+      await fs.rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});

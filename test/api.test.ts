@@ -15,7 +15,7 @@ import { RegistryService } from "../src/gen/regplane/v1/registry_service_pb.js";
 import { OperationService } from "../src/gen/regplane/v1/operation_service_pb.js";
 import type { Image } from "../src/gen/regplane/v1/image_pb.js";
 import { BadRequestSchema } from "../src/gen/google/rpc/error_details_pb.js";
-import { connectClient, fieldViolations, GrpcClient, GrpcError, reflectionClient, type Protocol } from "./support/clients.js";
+import { connectClient, fieldViolations, GrpcClient, grpcFailure, type Protocol, reflectionClient } from "./support/clients.js";
 import { buildBaseLayout, copyToLayout, digestOfTag, makeTempDir, skopeoRawManifest, type BaseLayout } from "./support/images.js";
 import { startServer, type ServerProcess } from "./support/server.js";
 
@@ -27,16 +27,6 @@ const registryDir = () => path.join(server.dataDir, "registry");
 
 async function skopeoView(repo: string, tag: string) {
   return skopeoRawManifest(`oci:${path.join(registryDir(), repo)}:${tag}`);
-}
-
-async function grpcCode(p: Promise<unknown>): Promise<GrpcError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof GrpcError) return err;
-    throw err;
-  }
-  throw new Error("expected the call to fail");
 }
 
 beforeAll(async () => {
@@ -124,9 +114,9 @@ describe("ImageService over gRPC (grpc-js)", () => {
   });
 
   it("answers NOT_FOUND for an unknown image and an unknown registry or folder", async () => {
-    expect((await grpcCode(images.call("get", { imageId: "i" + "a".repeat(32) }))).code).toBe(grpc.status.NOT_FOUND);
-    expect((await grpcCode(images.call("list", { registryId: "nope" }))).code).toBe(grpc.status.NOT_FOUND);
-    expect((await grpcCode(images.call("list", { folderId: "nope" }))).code).toBe(grpc.status.NOT_FOUND);
+    expect((await grpcFailure(images.call("get", { imageId: "i" + "a".repeat(32) }))).code).toBe(grpc.status.NOT_FOUND);
+    expect((await grpcFailure(images.call("list", { registryId: "nope" }))).code).toBe(grpc.status.NOT_FOUND);
+    expect((await grpcFailure(images.call("list", { folderId: "nope" }))).code).toBe(grpc.status.NOT_FOUND);
   });
 });
 
@@ -144,7 +134,7 @@ describe("validation at the edge", () => {
   ];
   for (const [title, req, method, field] of cases) {
     it(`${title} → INVALID_ARGUMENT naming ${field} (gRPC)`, async () => {
-      const err = await grpcCode(images.call(method, req as never));
+      const err = await grpcFailure(images.call(method, req as never));
       expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
       expect(fieldViolations(err.status).map((v) => v.field)).toContain(field);
     });

@@ -20,7 +20,7 @@ import { RegplaneError } from "../src/core/errors.js";
 import type { ImageRecord } from "../src/core/types.js";
 import { IbmFake, OCI_MANIFEST } from "./fakes/ibm.js";
 import { ScalewayFake } from "./fakes/scaleway.js";
-import { errorInfo, GrpcClient, GrpcError } from "./support/clients.js";
+import { errorInfo, GrpcClient, GrpcError, grpcFailure } from "./support/clients.js";
 import { buildBaseLayout, copyToLayout, makeTempDir } from "./support/images.js";
 import { startServer, type ServerProcess } from "./support/server.js";
 import { Gate, until } from "./support/gate.js";
@@ -44,16 +44,6 @@ let operations: GrpcClient;
 let localImages: string[];
 
 const key = (i: Image) => `${i.name}@${i.digest}`;
-
-async function failure(p: Promise<unknown>): Promise<GrpcError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof GrpcError) return e;
-    throw e;
-  }
-  throw new Error("expected the call to fail");
-}
 
 /** Every page of a List with this request and page size. */
 async function listAll(req: Record<string, unknown>, pageSize: number): Promise<{ images: Image[]; pages: number; unreachable: string[] }> {
@@ -252,7 +242,7 @@ describe("IBM Cloud Container Registry", () => {
     expectSucceeded(await finished(images.call("delete", { imageId: victim.id })));
     expect(ibm.count("POST /api/v1/images/bulkdelete")).toBe(1);
     expect(ibm.digestsOf("team-a/web")).not.toContain(victim.digest);
-    expect((await failure(images.call("get", { imageId: victim.id }))).code).toBe(Code.NOT_FOUND);
+    expect((await grpcFailure(images.call("get", { imageId: victim.id }))).code).toBe(Code.NOT_FOUND);
     const after = (await listAll({ registryId: "ibm" }, 50)).images;
     expect(after.map(key)).not.toContain(key(victim));
     // Deleting again is success: the digest is already gone.
@@ -283,13 +273,13 @@ describe("IBM Cloud Container Registry", () => {
     expect(again.result.case).toBe("error");
     expect(again.result.value.code).toBe(6);
 
-    const update = await failure(namespaces.call("update", { namespaceId: "ibm/fresh-ns", description: "x", updateMask: { paths: ["description"] } }));
+    const update = await grpcFailure(namespaces.call("update", { namespaceId: "ibm/fresh-ns", description: "x", updateMask: { paths: ["description"] } }));
     expect(update.code).toBe(Code.FAILED_PRECONDITION);
     expect(update.message).toContain("update_namespaces");
 
     expectSucceeded(await finished(namespaces.call("delete", { namespaceId: "ibm/fresh-ns" })));
     expect(ibm.namespaces.has("fresh-ns")).toBe(false);
-    expect((await failure(namespaces.call("get", { namespaceId: "ibm/fresh-ns" }))).code).toBe(Code.NOT_FOUND);
+    expect((await grpcFailure(namespaces.call("get", { namespaceId: "ibm/fresh-ns" }))).code).toBe(Code.NOT_FOUND);
   });
 
   it("deleting a namespace deletes its images", async () => {
@@ -308,7 +298,7 @@ describe("IBM Cloud Container Registry", () => {
     expect(ibm.requests.filter((r) => r.status === 429)).toHaveLength(2);
 
     ibm.rateLimit(100, 1);
-    const e = await failure(namespaces.call("list", { registryId: "ibm" }));
+    const e = await grpcFailure(namespaces.call("list", { registryId: "ibm" }));
     ibm.rateLimit(0);
     expect(e.code).toBe(Code.RESOURCE_EXHAUSTED);
     expect(e.message).toContain('registry "ibm"');
@@ -356,7 +346,7 @@ describe("Scaleway Container Registry", () => {
     expect([...scw.tags.values()].filter((t) => t.digest === victim.digest)).toEqual([]);
     expect(scw.imageByRepository("shop/api")?.status).toBe("ready");
     expect(scw.digestsOf("shop/api")).toHaveLength(2);
-    expect((await failure(images.call("get", { imageId: victim.id }))).code).toBe(Code.NOT_FOUND);
+    expect((await grpcFailure(images.call("get", { imageId: victim.id }))).code).toBe(Code.NOT_FOUND);
   });
 
   it("deletes the Scaleway image when its last digest is deleted", async () => {
@@ -394,7 +384,7 @@ describe("Scaleway Container Registry", () => {
     expectSucceeded(await finished(namespaces.call("delete", { namespaceId: "scw/fresh-ns" })));
     // Done means Scaleway no longer reports it at all, not that it shows `deleting`.
     expect(scw.namespaceByName("fresh-ns")).toBeUndefined();
-    expect((await failure(namespaces.call("get", { namespaceId: "scw/fresh-ns" }))).code).toBe(Code.NOT_FOUND);
+    expect((await grpcFailure(namespaces.call("get", { namespaceId: "scw/fresh-ns" }))).code).toBe(Code.NOT_FOUND);
   });
 
   it("retries too_many_requests honouring Retry-After, then reports RESOURCE_EXHAUSTED with RetryInfo", async () => {
@@ -403,7 +393,7 @@ describe("Scaleway Container Registry", () => {
     await namespaces.call("list", { registryId: "scw" });
     expect(scw.requests.filter((r) => r.status === 429)).toHaveLength(2);
     scw.rateLimit(100, 2);
-    const e = await failure(namespaces.call("get", { namespaceId: "scw/shop" }));
+    const e = await grpcFailure(namespaces.call("get", { namespaceId: "scw/shop" }));
     scw.rateLimit(0);
     expect(e.code).toBe(Code.RESOURCE_EXHAUSTED);
     expect(errorInfo(e.status)?.reason).toBe("PROVIDER_RATE_LIMITED");
@@ -414,7 +404,7 @@ describe("Scaleway Container Registry", () => {
 describe("credentials", () => {
   it("wrong credentials are FAILED_PRECONDITION naming the registry, with no secret in message or details", async () => {
     for (const id of ["ibm-bad", "scw-bad"]) {
-      const e = await failure(namespaces.call("list", { registryId: id }));
+      const e = await grpcFailure(namespaces.call("list", { registryId: id }));
       expect(e.code).toBe(Code.FAILED_PRECONDITION);
       expect(e.message).toContain(`registry "${id}"`);
       const info = errorInfo(e.status);
@@ -422,7 +412,7 @@ describe("credentials", () => {
       expect(info?.metadata.registry_id).toBe(id);
       expectNoSecret(e);
     }
-    const walk = await failure(images.call("list", { folderId: "broken" }));
+    const walk = await grpcFailure(images.call("list", { folderId: "broken" }));
     expect(walk.code).toBe(Code.FAILED_PRECONDITION);
     expect(retryInfo(walk.status)).toBeUndefined();
     expect(walk.message).toContain("ibm-bad");

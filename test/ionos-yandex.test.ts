@@ -18,7 +18,7 @@ import { Registry_Status, RegistrySchema, type Registry } from "../src/gen/regpl
 import { CreateRegistryMetadataSchema, DeleteRegistryMetadataSchema, RegistryService, UpdateRegistryMetadataSchema } from "../src/gen/regplane/v1/registry_service_pb.js";
 import { IonosFake } from "./fakes/ionos.js";
 import { YandexFake, type FakeRegistry } from "./fakes/yandex.js";
-import { errorInfo, GrpcClient, GrpcError } from "./support/clients.js";
+import { errorInfo, GrpcClient, grpcFailure } from "./support/clients.js";
 import { buildBaseLayout, makeTempDir, writeSyntheticImage, type BaseLayout } from "./support/images.js";
 import { inspectRaw, pushImage, startRegistry, type RunningRegistry } from "./support/registry.js";
 import { startServer, type ServerProcess } from "./support/server.js";
@@ -44,16 +44,6 @@ let server: ServerProcess;
 let images: GrpcClient;
 let registries: GrpcClient;
 let operations: GrpcClient;
-
-async function failure(p: Promise<unknown>): Promise<GrpcError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof GrpcError) return e;
-    throw e;
-  }
-  throw new Error("expected the call to fail");
-}
 
 async function waitDone(op: Operation): Promise<Operation> {
   const done = (await operations.call("wait", { operationId: op.id, timeout: { seconds: 30n } }, { deadlineMs: 40_000 })) as Operation;
@@ -205,7 +195,7 @@ describe("registries of provider accounts", () => {
     expect(res.unreachable).toEqual([]);
     const got = (await registries.call("get", { registryId: byName.get("fra-main")!.id })) as Registry;
     expect(got.name).toBe("fra-main");
-    expect((await failure(registries.call("get", { registryId: "crpnosuchregistry000" }))).code).toBe(grpc.status.NOT_FOUND);
+    expect((await grpcFailure(registries.call("get", { registryId: "crpnosuchregistry000" }))).code).toBe(grpc.status.NOT_FOUND);
   });
 
   it("creates, updates and deletes an IONOS registry through operations", async () => {
@@ -240,7 +230,7 @@ describe("registries of provider accounts", () => {
     expect(deleted.result.case).toBe("response");
     if (deleted.result.case === "response") expect(anyUnpack(deleted.result.value, EmptySchema)).toBeDefined();
     expect(ionos.registries.has(created.id)).toBe(false);
-    expect((await failure(registries.call("get", { registryId: created.id }))).code).toBe(grpc.status.NOT_FOUND);
+    expect((await grpcFailure(registries.call("get", { registryId: created.id }))).code).toBe(grpc.status.NOT_FOUND);
   });
 
   it("creates, updates and deletes a Yandex registry, each a Yandex Operation polled to its end", async () => {
@@ -270,13 +260,13 @@ describe("registries of provider accounts", () => {
   });
 
   it("configured entries are configuration; providers without registry methods say which capability is missing", async () => {
-    const entry = await failure(registries.call("delete", { registryId: "ionos" }));
+    const entry = await grpcFailure(registries.call("delete", { registryId: "ionos" }));
     expect(entry.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(errorInfo(entry.status)?.reason).toBe("PROVIDER_ACCOUNT_IS_CONFIGURATION");
-    const local = await failure(registries.call("create", { folderId: "mixed", providerAccount: "local", name: "nope" }));
+    const local = await grpcFailure(registries.call("create", { folderId: "mixed", providerAccount: "local", name: "nope" }));
     expect(local.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(errorInfo(local.status)?.metadata.capability).toBe("create_registries");
-    const ambiguous = await failure(registries.call("create", { folderId: "mixed", name: "which-one" }));
+    const ambiguous = await grpcFailure(registries.call("create", { folderId: "mixed", name: "which-one" }));
     expect(ambiguous.code).toBe(grpc.status.INVALID_ARGUMENT);
   });
 });
@@ -333,7 +323,7 @@ describe("images of provider accounts", () => {
     const gone = await waitDone((await images.call("delete", { imageId: api1.id })) as Operation);
     expect(gone.result.case).toBe("response");
     expect([...yandex.images.values()].map((i) => i.digest)).not.toContain(digest(1));
-    expect((await failure(images.call("get", { imageId: api1.id }))).code).toBe(grpc.status.NOT_FOUND);
+    expect((await grpcFailure(images.call("get", { imageId: api1.id }))).code).toBe(grpc.status.NOT_FOUND);
 
     const pinned = listed.find((i) => i.digest === digest(5))!;
     const yandexId = [...yandex.images.values()].find((i) => i.digest === digest(5))!.id;
@@ -363,12 +353,12 @@ describe("images of provider accounts", () => {
     const fraMain = [...ionos.registries.values()].find((r) => r.name === "fra-main")!;
     ionos.expireToken(IONOS_TOKEN);
     try {
-      const err = await failure(registries.call("get", { registryId: fraMain.id }));
+      const err = await grpcFailure(registries.call("get", { registryId: fraMain.id }));
       expect(err.code).toBe(grpc.status.FAILED_PRECONDITION);
       expect(errorInfo(err.status)?.metadata).toMatchObject({ registry_id: "ionos", provider: "ionos", http_status: "401", provider_code: "paas-auth-1" });
       expect(err.message).not.toContain(IONOS_TOKEN);
       // A listing whose only registry rejects our token gets that registry's own permanent error.
-      const listing = await failure(images.call("list", { registryId: "ionos" }));
+      const listing = await grpcFailure(images.call("list", { registryId: "ionos" }));
       expect(listing.code).toBe(grpc.status.FAILED_PRECONDITION);
       expect(errorInfo(listing.status)?.metadata.registry_id).toBe("ionos");
     } finally {

@@ -25,7 +25,7 @@ import {
 import { OperationSchema, type Operation } from "../src/gen/regplane/v1/operation_pb.js";
 import { OperationService } from "../src/gen/regplane/v1/operation_service_pb.js";
 import { RegistryService } from "../src/gen/regplane/v1/registry_service_pb.js";
-import { connectClient, errorInfo, fieldViolations, GrpcClient, GrpcError } from "./support/clients.js";
+import { connectClient, errorInfo, fieldViolations, GrpcClient, grpcFailure } from "./support/clients.js";
 import {
   blobFile,
   buildBaseLayout,
@@ -71,16 +71,6 @@ afterAll(async () => {
 // ---- helpers ----
 
 const registryOf = (s: ServerProcess) => path.join(s.dataDir, "registry");
-
-async function failure(p: Promise<unknown>): Promise<GrpcError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof GrpcError) return err;
-    throw err;
-  }
-  throw new Error("expected the call to fail");
-}
 
 async function connectFailure(p: Promise<unknown>): Promise<ConnectError> {
   try {
@@ -347,7 +337,7 @@ describe("operations on a running server", () => {
 
       const listed = await images.call("list", { repositoryName: "local/basic/grpc" });
       expect((listed.images as Image[]).map((i) => i.digest).sort()).toEqual([digests.base, digests.v2, digests.v3].sort());
-      expect((await failure(images.call("get", { imageId: ids.v1 }))).code).toBe(grpc.status.NOT_FOUND);
+      expect((await grpcFailure(images.call("get", { imageId: ids.v1 }))).code).toBe(grpc.status.NOT_FOUND);
       // v1's manifest and config go; its layers stay: base's is everyone's, its own is under v3.
       expect(existsSync(blobFile(dir, v1.config.digest))).toBe(false);
       for (const layer of v1.layers) expect(existsSync(blobFile(dir, layer.digest))).toBe(true);
@@ -452,7 +442,7 @@ describe("operations on a running server", () => {
       const [boundKey, boundOps] = [...byKey][0];
       const boundImage = answers.find((a) => a.key === boundKey)!.target.imageId;
       const other = targets.find((t) => t.imageId !== boundImage)!;
-      const reused = await failure(images.call("delete", { imageId: other.imageId }, { metadata: { "idempotency-key": boundKey } }));
+      const reused = await grpcFailure(images.call("delete", { imageId: other.imageId }, { metadata: { "idempotency-key": boundKey } }));
       expect(reused.code).toBe(grpc.status.ALREADY_EXISTS);
       expect(errorInfo(reused.status)?.reason).toBe("IDEMPOTENCY_KEY_REUSED");
       expect(errorInfo(reused.status)?.metadata.operation_id).toBe([...boundOps][0]);
@@ -578,7 +568,7 @@ describe("operations on a running server", () => {
       const cOps = connectClient(OperationService, server.httpUrl, "connect-binary");
       const unknown = "op" + "a".repeat(32);
       for (const method of ["get", "cancel", "wait"]) {
-        const err = await failure(ops.call(method, { operationId: unknown }));
+        const err = await grpcFailure(ops.call(method, { operationId: unknown }));
         expect(err.code, method).toBe(grpc.status.NOT_FOUND);
       }
       expect((await connectFailure(cOps.get({ operationId: unknown }))).code).toBe(ConnectCode.NotFound);
@@ -595,7 +585,7 @@ describe("operations on a running server", () => {
         ["over 100 characters", { pageToken: "a".repeat(101) }],
       ];
       for (const [title, req] of badTokens) {
-        const err = await failure(ops.call("list", req));
+        const err = await grpcFailure(ops.call("list", req));
         expect(err.code, title).toBe(grpc.status.INVALID_ARGUMENT);
         expect(fieldViolations(err.status).map((v) => v.field), title).toContain("page_token");
         const cErr = await connectFailure(cOps.list(req));
@@ -603,7 +593,7 @@ describe("operations on a running server", () => {
         expect(cErr.findDetails(BadRequestSchema).flatMap((b) => b.fieldViolations.map((v) => v.field)), title).toContain("page_token");
       }
 
-      const tooLong = await failure(ops.call("wait", { operationId: unknown, timeout: { seconds: 61n } }));
+      const tooLong = await grpcFailure(ops.call("wait", { operationId: unknown, timeout: { seconds: 61n } }));
       expect(tooLong.code).toBe(grpc.status.INVALID_ARGUMENT);
       expect(fieldViolations(tooLong.status).map((v) => v.field)).toContain("timeout");
       expect((await connectFailure(cOps.wait({ operationId: unknown, timeout: { seconds: 61n } }))).code).toBe(ConnectCode.InvalidArgument);
@@ -643,8 +633,8 @@ describe("operations on a running server", () => {
       expectEmptyResponse(await waitDone(ops, imageDelete.id));
       expect(existsSync(path.join(root, "fresh"))).toBe(false);
       expect((await fs.readdir(root)).filter((n) => n.startsWith("."))).toEqual([]);
-      expect((await failure(namespaces.call("get", { namespaceId: "local/fresh" }))).code).toBe(grpc.status.NOT_FOUND);
-      expect((await failure(images.call("get", { imageId: ids.v1 }))).code).toBe(grpc.status.NOT_FOUND);
+      expect((await grpcFailure(namespaces.call("get", { namespaceId: "local/fresh" }))).code).toBe(grpc.status.NOT_FOUND);
+      expect((await grpcFailure(images.call("get", { imageId: ids.v1 }))).code).toBe(grpc.status.NOT_FOUND);
       const listed = await images.call("list", { registryId: "local", pageSize: 1000n });
       expect((listed.images as Image[]).filter((i) => i.name.startsWith("local/fresh/"))).toEqual([]);
     });
@@ -658,7 +648,7 @@ describe("operations on a running server", () => {
       ];
       const cRegistries = connectClient(RegistryService, server.httpUrl, "connect-binary") as unknown as Record<string, (req: object) => Promise<unknown>>;
       for (const [method, req, capability] of cases) {
-        const err = await failure(registries.call(method, req));
+        const err = await grpcFailure(registries.call(method, req));
         expect(err.code, method).toBe(grpc.status.FAILED_PRECONDITION);
         expect(err.message).toContain(capability);
         const info = errorInfo(err.status);
@@ -836,7 +826,7 @@ describe("finished operations are kept for the configured retention", () => {
       server = await startServer({ dataDir, config });
       images = new GrpcClient(ImageService, server.grpcAddress);
       ops = new GrpcClient(OperationService, server.grpcAddress);
-      expect((await failure(ops.call("get", { operationId: op.id }))).code).toBe(grpc.status.NOT_FOUND);
+      expect((await grpcFailure(ops.call("get", { operationId: op.id }))).code).toBe(grpc.status.NOT_FOUND);
       expect((await ops.call("list", { resourceId: ids.v1 })).operations).toEqual([]);
       // The key went with its operation: the same key now starts a new one.
       const fresh = (await images.call("delete", { imageId: ids.v1 }, { metadata: { "idempotency-key": "retained" } })) as Operation;

@@ -8,7 +8,7 @@ import { status as GrpcStatus } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Image } from "../src/gen/regplane/v1/image_pb.js";
 import { ImageService } from "../src/gen/regplane/v1/image_service_pb.js";
-import { errorInfo, fieldViolations, GrpcClient, GrpcError } from "./support/clients.js";
+import { errorInfo, fieldViolations, GrpcClient, GrpcError, grpcFailure } from "./support/clients.js";
 import { startFaultProxy, type FaultProxy } from "./support/fault-proxy.js";
 import { Gate } from "./support/gate.js";
 import { buildBaseLayout, copyToLayout, makeTempDir, writeSyntheticImage } from "./support/images.js";
@@ -112,26 +112,16 @@ function expectExactlyOnce(list: Image[], want: string[]): void {
   expect([...got].sort()).toEqual([...want].sort());
 }
 
-async function failure(p: Promise<unknown>): Promise<GrpcError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof GrpcError) return e;
-    throw e;
-  }
-  throw new Error("expected the call to fail");
-}
-
 /** INVALID_ARGUMENT with a BadRequest violation on page_token, never data nor INTERNAL. */
 async function expectBadToken(p: Promise<unknown>, message?: RegExp): Promise<void> {
-  const e = await failure(p);
+  const e = await grpcFailure(p);
   expect(e.code, e.message).toBe(GrpcStatus.INVALID_ARGUMENT);
   expect(fieldViolations(e.status).map((v) => v.field)).toContain("page_token");
   if (message) expect(e.message).toMatch(message);
 }
 
 async function expectAllUnavailable(p: Promise<unknown>, ids: string): Promise<void> {
-  expectAllUnavailableError(await failure(p), ids);
+  expectAllUnavailableError(await grpcFailure(p), ids);
 }
 
 function expectAllUnavailableError(e: GrpcError | undefined, ids: string): void {
@@ -307,7 +297,7 @@ describe("scopes", () => {
 
   it("answers NOT_FOUND for an unknown registry or folder", async () => {
     for (const req of [{ registryId: "nope" }, { folderId: "nope" }, { repositoryName: "nope/team/app" }]) {
-      const e = await failure(images.call("list", req));
+      const e = await grpcFailure(images.call("list", req));
       expect(e.code, JSON.stringify(req)).toBe(GrpcStatus.NOT_FOUND);
     }
   });

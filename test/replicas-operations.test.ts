@@ -1,10 +1,13 @@
 // Several regplane processes on one PostgreSQL and one data dir: operations started on one replica
-// are waited on, cancelled and taken over on others; page tokens and image ids work on every replica.
+// are waited on, cancelled and taken over on others; page tokens, image and repository ids work on every replica.
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Operation } from "../src/gen/regplane/v1/operation_pb.js";
+import type { Repository } from "../src/gen/regplane/v1/repository_pb.js";
+import { RepositoryService } from "../src/gen/regplane/v1/repository_service_pb.js";
+import { GrpcClient } from "./support/clients.js";
 import { startGateRegistry, type GateRegistry } from "./support/delete-gate.js";
 import { buildBaseLayout, copyToLayout, makeTempDir } from "./support/images.js";
 import { startPostgres, type PostgresServer } from "./support/postgres.js";
@@ -126,6 +129,21 @@ describe("replicas on one PostgreSQL", () => {
       expect(`${got.name}@${got.digest}`).toBe(`${image.name}@${image.digest}`);
     }
   }, 120_000);
+
+  it("a repository id one replica hands out is resolved by the others", async () => {
+    const live = replicas.filter((r) => alive(r));
+    expect(live.length).toBeGreaterThanOrEqual(2);
+    const clients = live.map((r) => new GrpcClient(RepositoryService, r.server.grpcAddress));
+    try {
+      const listed = (await clients[0]!.call("list", { registryId: "local", pageSize: 100n })).repositories as Repository[];
+      expect(listed.map((r) => r.name)).toEqual(["local/team/alpha", "local/team/beta", "local/team/delta", "local/team/gamma"]);
+      for (const [i, repository] of listed.entries()) {
+        expect(await clients[1 + (i % (clients.length - 1))]!.call("get", { repositoryId: repository.id })).toEqual(repository);
+      }
+    } finally {
+      for (const c of clients) c.close();
+    }
+  });
 });
 
 /** The lease owner ("host:pid:random") the store records for an operation. */

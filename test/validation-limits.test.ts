@@ -151,7 +151,13 @@ async function probe(port: Port, service: DescService, method: DescMethod, p: Pr
 
 describe("the derived table", () => {
   it("covers every List RPC of every service, each with its page_size and page_token limits", () => {
-    expect(all.map((s) => s.typeName).sort()).toEqual(["regplane.v1.ImageService", "regplane.v1.NamespaceService", "regplane.v1.OperationService", "regplane.v1.RegistryService"]);
+    expect(all.map((s) => s.typeName).sort()).toEqual([
+      "regplane.v1.ImageService",
+      "regplane.v1.NamespaceService",
+      "regplane.v1.OperationService",
+      "regplane.v1.RegistryService",
+      "regplane.v1.RepositoryService",
+    ]);
     const lists = rows.filter((r) => r.method.name === "List");
     expect(lists.map((r) => r.service.typeName).sort()).toEqual(all.map((s) => s.typeName).sort());
     for (const r of lists) {
@@ -163,6 +169,11 @@ describe("the derived table", () => {
       "yandex.cloud.containerregistry.v1.ImageService/Delete",
       "yandex.cloud.containerregistry.v1.ImageService/Get",
       "yandex.cloud.containerregistry.v1.ImageService/List",
+      "yandex.cloud.containerregistry.v1.RepositoryService/Create",
+      "yandex.cloud.containerregistry.v1.RepositoryService/Delete",
+      "yandex.cloud.containerregistry.v1.RepositoryService/Get",
+      "yandex.cloud.containerregistry.v1.RepositoryService/GetByName",
+      "yandex.cloud.containerregistry.v1.RepositoryService/List",
       "yandex.cloud.operation.OperationService/Cancel",
       "yandex.cloud.operation.OperationService/Get",
     ]);

@@ -19,12 +19,16 @@ import { startServer, tempDir, type ServerProcess } from "./support/server.js";
 const exec = promisify(execFile);
 const IMAGE_SERVICE = "yandex.cloud.containerregistry.v1.ImageService";
 const OPERATION_SERVICE = "yandex.cloud.operation.OperationService";
+const REPOSITORY_SERVICE = "yandex.cloud.containerregistry.v1.RepositoryService";
+const CONTAINER_REGISTRY_URL = "type.googleapis.com/yandex.cloud.containerregistry.v1.";
 const METADATA_URL = "type.googleapis.com/yandex.cloud.containerregistry.v1.DeleteImageMetadata";
 const EMPTY_URL = "type.googleapis.com/google.protobuf.Empty";
 
 // json: true makes protobufjs unpack an Any whose type URL names a fixture message into
 // { "@type", ...fields }: the fixture schema, not ours, decodes DeleteImageMetadata.
-const yandexDef = protoLoader.loadSync(["yandex/cloud/containerregistry/v1/image_service.proto", "yandex/cloud/operation/operation_service.proto"], {
+const yandexDef = protoLoader.loadSync(
+  ["yandex/cloud/containerregistry/v1/image_service.proto", "yandex/cloud/containerregistry/v1/repository_service.proto", "yandex/cloud/operation/operation_service.proto"],
+  {
   includeDirs: [path.resolve("test/fixtures/yandex"), path.resolve("third_party")],
   keepCase: true,
   longs: String,
@@ -32,7 +36,8 @@ const yandexDef = protoLoader.loadSync(["yandex/cloud/containerregistry/v1/image
   defaults: true,
   oneofs: true,
   json: true,
-});
+  },
+);
 const yandex = grpc.loadPackageDefinition(yandexDef) as any;
 
 /** A Yandex client of one service: unary calls by RPC name, failures as grpc-js ServiceErrors. */
@@ -81,6 +86,19 @@ describe("the Yandex Cloud method paths", () => {
   let server: ServerProcess;
   let images: YandexClient;
   let operations: YandexClient;
+  let repositories: YandexClient;
+
+  /** Polls as a Yandex client does; the bound only names the failure, just inside the 60 s test timeout. */
+  async function finished(op: any): Promise<any> {
+    let current = op;
+    const until = Date.now() + 50_000;
+    while (!current.done) {
+      expect(Date.now()).toBeLessThan(until);
+      await new Promise((r) => setTimeout(r, 100));
+      current = await operations.call("Get", { operation_id: op.id });
+    }
+    return current;
+  }
 
   beforeAll(async () => {
     const src = await makeTempDir();
@@ -96,12 +114,43 @@ describe("the Yandex Cloud method paths", () => {
     server = await startServer({ dataDir });
     images = new YandexClient(yandex.yandex.cloud.containerregistry.v1.ImageService, server.grpcAddress);
     operations = new YandexClient(yandex.yandex.cloud.operation.OperationService, server.grpcAddress);
+    repositories = new YandexClient(yandex.yandex.cloud.containerregistry.v1.RepositoryService, server.grpcAddress);
   }, 120_000);
 
   afterAll(async () => {
     images?.close();
     operations?.close();
+    repositories?.close();
     if (server) expect(await server.stop()).toBe(0);
+  });
+
+  it("serves RepositoryService: List page by page in order of name, Get and GetByName of each, Create as an Operation", async () => {
+    const listed: any[] = [];
+    let token = "";
+    do {
+      const res = await repositories.call("List", { folder_id: "default", page_size: 2, page_token: token, order_by: "name" });
+      expect(res.repositories.length).toBeLessThanOrEqual(2);
+      listed.push(...res.repositories);
+      token = res.next_page_token;
+      expect(token.length).toBeLessThanOrEqual(100);
+    } while (token !== "");
+    expect(listed.map((r) => r.name)).toEqual(["local/team/app", "local/tools/base", "local/web/site"]);
+    for (const repository of listed) {
+      expect(repository.id.length).toBeLessThanOrEqual(50);
+      expect(await repositories.call("Get", { repository_id: repository.id })).toEqual(repository);
+      expect(await repositories.call("GetByName", { repository_name: repository.name })).toEqual(repository);
+    }
+    expect((await repositories.fails("Get", { repository_id: "r" + "a".repeat(32) })).code).toBe(grpc.status.NOT_FOUND);
+    expect((await repositories.fails("List", { order_by: "name desc" })).code).toBe(grpc.status.INVALID_ARGUMENT);
+
+    const op = await repositories.call("Create", { name: "local/yandex/made" });
+    expect(op.metadata["@type"]).toBe(`${CONTAINER_REGISTRY_URL}CreateRepositoryMetadata`);
+    const done = await finished(op);
+    expect(done.result).toBe("response");
+    expect(done.response["@type"]).toBe(`${CONTAINER_REGISTRY_URL}Repository`);
+    expect(done.response.name).toBe("local/yandex/made");
+    expect(done.response.id).toBe(op.metadata.repository_id);
+    expect(await repositories.call("GetByName", { repository_name: "local/yandex/made" })).toEqual({ name: "local/yandex/made", id: done.response.id });
   });
 
   it("lists a folder page by page until next_page_token is empty, every image once, and gets each", async () => {
@@ -131,14 +180,7 @@ describe("the Yandex Cloud method paths", () => {
     expect(op.metadata["@type"]).toBe(METADATA_URL);
     expect(op.metadata.image_id).toBe(victim.id);
 
-    let current = op;
-    // Polled as a Yandex client does; the bound only names the failure, just inside the 60 s test timeout.
-    const until = Date.now() + 50_000;
-    while (!current.done) {
-      expect(Date.now()).toBeLessThan(until);
-      await new Promise((r) => setTimeout(r, 100));
-      current = await operations.call("Get", { operation_id: op.id });
-    }
+    const current = await finished(op);
     expect(current.result).toBe("response");
     expect(current.response.type_url).toBe(EMPTY_URL);
     expect(current.metadata["@type"]).toBe(METADATA_URL);
@@ -185,6 +227,7 @@ describe("the Yandex Cloud method paths", () => {
       const expected: Array<[string, string, string[]]> = [
         [IMAGE_SERVICE, "yandex/cloud/containerregistry/v1/image_service.proto", ["Get", "List", "Delete"]],
         [OPERATION_SERVICE, "yandex/cloud/operation/operation_service.proto", ["Get", "Cancel"]],
+        [REPOSITORY_SERVICE, "yandex/cloud/containerregistry/v1/repository_service.proto", ["Get", "GetByName", "List", "Create", "Delete"]],
       ];
       for (const [symbol, file, rpcs] of expected) {
         const described = await reflection.ask({ file_containing_symbol: symbol });
@@ -209,7 +252,7 @@ describe("the Yandex Cloud method paths", () => {
     const Health = (grpc.loadPackageDefinition(def) as any).grpc.health.v1.Health;
     const client = new Health(server.grpcAddress, grpc.credentials.createInsecure());
     try {
-      for (const service of [IMAGE_SERVICE, OPERATION_SERVICE]) {
+      for (const service of [IMAGE_SERVICE, OPERATION_SERVICE, REPOSITORY_SERVICE]) {
         const res = await new Promise<any>((resolve, reject) => client.check({ service }, (e: unknown, r: unknown) => (e ? reject(e) : resolve(r))));
         expect(res.status).toBe("SERVING");
       }

@@ -10,10 +10,11 @@ import { file_regplane_v1_namespace_service, NamespaceService } from "../gen/reg
 import type { Operation } from "../gen/regplane/v1/operation_pb.js";
 import { OperationService } from "../gen/regplane/v1/operation_service_pb.js";
 import { file_regplane_v1_registry_service, RegistryService } from "../gen/regplane/v1/registry_service_pb.js";
+import { file_regplane_v1_repository_service, RepositoryService } from "../gen/regplane/v1/repository_service_pb.js";
 import { file_regplane_v1_tag_service, TagService } from "../gen/regplane/v1/tag_service_pb.js";
 
 export { Code, ConnectError } from "@connectrpc/connect";
-export { ImageService, NamespaceService, OperationService, RegistryService, TagService };
+export { ImageService, NamespaceService, OperationService, RegistryService, RepositoryService, TagService };
 export type { Image } from "../gen/regplane/v1/image_pb.js";
 export type { Blob } from "../gen/regplane/v1/blob_pb.js";
 export type { Namespace } from "../gen/regplane/v1/namespace_pb.js";
@@ -46,6 +47,7 @@ export interface RegplaneClients {
   registries: Client<typeof RegistryService>;
   namespaces: Client<typeof NamespaceService>;
   tags: Client<typeof TagService>;
+  repositories: Client<typeof RepositoryService>;
   /** The shared transport, for clients of further services on the same port. */
   transport: Transport;
 }
@@ -65,6 +67,7 @@ const anyTypes = createRegistry(
   file_regplane_v1_namespace_service,
   file_regplane_v1_registry_service,
   file_regplane_v1_tag_service,
+  file_regplane_v1_repository_service,
   file_google_rpc_error_details,
   file_google_protobuf_empty,
 );
@@ -82,6 +85,7 @@ export function createRegplaneClients(options: RegplaneClientOptions): RegplaneC
     registries: createClient(RegistryService, transport),
     namespaces: createClient(NamespaceService, transport),
     tags: createClient(TagService, transport),
+    repositories: createClient(RepositoryService, transport),
     transport,
   };
 }

@@ -1,4 +1,4 @@
-// Ids: image ids are deterministic (the same image always gets the same id, on any replica);
+// Ids: image and repository ids are deterministic (the same image always gets the same id, on any replica);
 // operation ids are random and unguessable. Both fit the contract's 50-character limit.
 import { createHash, randomBytes } from "node:crypto";
 
@@ -71,6 +71,7 @@ class IdMemo {
 
 const imageIds = new IdMemo(50_000);
 const blobIds = new IdMemo(50_000);
+const repositoryIds = new IdMemo(50_000);
 
 export function imageId(registryId: string, repository: string, digest: string): string {
   return imageIds.get(registryId, repository, digest, () => digestId("i", [registryId, repository, digest]));
@@ -78,6 +79,10 @@ export function imageId(registryId: string, repository: string, digest: string):
 
 export function blobId(registryId: string, digest: string): string {
   return blobIds.get(registryId, digest, undefined, () => digestId("b", [registryId, digest]));
+}
+
+export function repositoryId(registryId: string, repository: string): string {
+  return repositoryIds.get(registryId, repository, undefined, () => digestId("r", [registryId, repository]));
 }
 
 export function newOperationId(): string {

@@ -9,6 +9,12 @@ export interface ImageRef {
   digest: string;
 }
 
+/** Where a repository id points. */
+export interface RepositoryRef {
+  registryId: string;
+  repository: string;
+}
+
 /** A packed google.protobuf.Any, kept as bytes so the store knows no protobuf. */
 export interface AnyBytes {
   typeUrl: string;
@@ -76,6 +82,9 @@ export interface Store {
   // Image id index: written whenever an image is listed or fetched, read to resolve an id.
   recordImageIds(entries: Array<ImageRef & { id: string }>): Promise<void>;
   resolveImageId(id: string): Promise<ImageRef | undefined>;
+  // Repository id index: the same, for repositories listed, fetched or created.
+  recordRepositoryIds(entries: Array<RepositoryRef & { id: string }>): Promise<void>;
+  resolveRepositoryId(id: string): Promise<RepositoryRef | undefined>;
 
   // Page-token state too large for a 100-character token, under a short handle.
   putPageState(handle: string, state: Uint8Array, expiresAt: Date): Promise<void>;

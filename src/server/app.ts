@@ -1,4 +1,4 @@
-// Wires one regplane process: store, catalog, operations engine, page tokens, the four services and both ports.
+// Wires one regplane process: store, catalog, operations engine, page tokens, the five services and both ports.
 import { mkdirSync } from "node:fs";
 import type { Logger } from "pino";
 import { providerFactories } from "../adapters/index.js";
@@ -14,6 +14,7 @@ import { namespaceService } from "../services/namespace.js";
 import { tagService } from "../services/tag.js";
 import { operationService } from "../services/operation.js";
 import { registryService } from "../services/registry.js";
+import { repositoryService } from "../services/repository.js";
 import { DeferredLocks } from "../core/locks.js";
 import { guardStore } from "../store/failures.js";
 import { layoutLocks, openStore } from "../store/open.js";
@@ -68,7 +69,7 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
   metrics.operationCounts = () => store.countOperations();
   const tokens = new PageTokenCodec({ keys: await loadOrCreateTokenKeys(store, config.pageTokens.keys), store, ttlMs: config.pageTokens.ttl });
   const deps = { catalog, store, engine, tokens, config };
-  const bindings = [imageService(deps), operationService(deps), registryService(deps), namespaceService(deps), tagService(deps)];
+  const bindings = [imageService(deps), operationService(deps), registryService(deps), namespaceService(deps), repositoryService(deps), tagService(deps)];
   const { authenticate, open } = new Authenticator(config.auth, config.limits, (result) => metrics.keyVerifications.inc({ result }));
   const pipeline = new RpcPipeline(logger.child({ component: "rpc" }), metrics, {
     authenticate,

@@ -292,7 +292,7 @@ function fieldOf(req: unknown, name: string): string | undefined {
 
 /** The resource a mutating request names, for the audit line. */
 function resourceOf(req: unknown): string | undefined {
-  const id = fieldOf(req, "imageId") ?? fieldOf(req, "namespaceId") ?? fieldOf(req, "operationId");
+  const id = fieldOf(req, "imageId") ?? fieldOf(req, "repositoryId") ?? fieldOf(req, "namespaceId") ?? fieldOf(req, "operationId");
   if (id !== undefined) return id;
   const parent = fieldOf(req, "registryId") ?? fieldOf(req, "folderId");
   const name = fieldOf(req, "name");

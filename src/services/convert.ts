@@ -1,14 +1,15 @@
 // Domain records → regplane.v1 messages. The only place services shape proto output.
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
-import { blobId, imageId } from "../core/ids.js";
-import type { BlobRecord, ImageRecord, NamespaceRecord, RegistryRecord } from "../core/types.js";
+import { blobId, imageId, repositoryId } from "../core/ids.js";
+import type { BlobRecord, ImageRecord, NamespaceRecord, RegistryRecord, RepositoryRecord } from "../core/types.js";
 import type { OperationRecord } from "../core/store.js";
 import type { Blob } from "../gen/regplane/v1/blob_pb.js";
 import type { Image } from "../gen/regplane/v1/image_pb.js";
 import { NamespaceSchema, Visibility, type Namespace } from "../gen/regplane/v1/namespace_pb.js";
 import { OperationSchema, type Operation } from "../gen/regplane/v1/operation_pb.js";
 import { Registry_Status, RegistrySchema, type Registry } from "../gen/regplane/v1/registry_pb.js";
+import { RepositorySchema, type Repository } from "../gen/regplane/v1/repository_pb.js";
 
 const ts = (d: Date | undefined) => (d === undefined || Number.isNaN(d.getTime()) ? undefined : timestampFromMs(d.getTime()));
 
@@ -46,6 +47,11 @@ export function imageToProto(r: ImageRecord): Image {
     mediaType: r.mediaType,
     manifests: blobs(r.registryId, r.manifests),
   };
+}
+
+/** Named "<registry id>/<path>", as images are. */
+export function repositoryToProto(r: RepositoryRecord): Repository {
+  return create(RepositorySchema, { name: `${r.registryId}/${r.name}`, id: repositoryId(r.registryId, r.name) });
 }
 
 const visibilityToProto: Record<NamespaceRecord["visibility"], Visibility> = {

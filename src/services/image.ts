@@ -3,25 +3,21 @@ import { create } from "@bufbuild/protobuf";
 import { anyPack, EmptySchema } from "@bufbuild/protobuf/wkt";
 import { invalidField, notFound } from "../core/errors.js";
 import { imageId } from "../core/ids.js";
-import { WeightedLru } from "../core/lru.js";
 import type { ImageRef } from "../core/store.js";
-import type { RegistryView } from "../core/catalog.js";
 import { listImagesAcross } from "../core/paging.js";
 import { requireCapability, type Provider } from "../core/provider.js";
 import type { OperationContext } from "../core/operation-types.js";
 import { DeleteImageMetadataSchema, ImageService, ListImagesResponseSchema } from "../gen/regplane/v1/image_service_pb.js";
 import { pageTokenBinding } from "../core/pagetoken.js";
 import { bind } from "./binding.js";
-import { imageToProto, operationToProto } from "./convert.js";
+import { IdIndex } from "./id-index.js";
+import { imageToProto } from "./convert.js";
 import type { ServiceDeps } from "./deps.js";
-import { submitOnce } from "./submit.js";
 import { nameFilterOf, orderKeyString, orderTermsOf, pageSizeOf } from "./listing.js";
+import { submitOperation } from "./submit.js";
 import type { ImageRecord } from "../core/types.js";
 
 export const DELETE_IMAGE = "image.delete";
-
-/** Image ids resolved in memory at most (each a few hundred bytes). */
-const RESOLVED_IDS_KEPT = 100_000;
 
 interface DeleteImageParams {
   registryId: string;
@@ -42,29 +38,9 @@ export function imageService(deps: ServiceDeps) {
     return done;
   });
 
-  // An id is a hash of what it names, so the mapping never changes: a hot Get skips the store, and a
-  // List writes only ids this process has not yet seen in the store (no write, so no fsync, when repeated).
-  const resolved = new WeightedLru<string, ImageRef>(RESOLVED_IDS_KEPT);
-
-  async function record(images: ImageRecord[]): Promise<void> {
-    const fresh = images
-      .map((i) => ({ id: imageId(i.registryId, i.repository, i.digest), registryId: i.registryId, repository: i.repository, digest: i.digest }))
-      .filter((e) => resolved.get(e.id) === undefined);
-    if (fresh.length === 0) return;
-    await store.recordImageIds(fresh);
-    for (const e of fresh) resolved.set(e.id, { registryId: e.registryId, repository: e.repository, digest: e.digest }, 1);
-  }
-
-  /** An image id outside the caller's registries is NOT_FOUND, as one that never existed. */
-  async function resolve(id: string, scope: RegistryView) {
-    let ref = resolved.get(id);
-    if (ref === undefined) {
-      ref = await store.resolveImageId(id);
-      if (ref !== undefined) resolved.set(id, ref, 1);
-    }
-    if (!ref || !scope.hasRegistry(ref.registryId)) throw notFound("image", id);
-    return ref;
-  }
+  const ids = new IdIndex<ImageRef>("image", { record: (e) => store.recordImageIds(e), resolve: (id) => store.resolveImageId(id) });
+  const record = (images: ImageRecord[]) =>
+    ids.record(images.map((i) => ({ id: imageId(i.registryId, i.repository, i.digest), registryId: i.registryId, repository: i.repository, digest: i.digest })));
 
   return bind(ImageService, {
     async list(req, ctx) {
@@ -117,7 +93,7 @@ export function imageService(deps: ServiceDeps) {
     },
 
     async get(req, ctx) {
-      const ref = await resolve(req.imageId, ctx.catalog);
+      const ref = await ids.resolve(req.imageId, ctx.catalog);
       const provider = ctx.catalog.registry(ref.registryId);
       const image = await provider.getImage(ref.repository, ref.digest, ctx.signal);
       if (!image) throw notFound("image", req.imageId);
@@ -125,9 +101,9 @@ export function imageService(deps: ServiceDeps) {
     },
 
     async delete(req, ctx) {
-      const ref = await resolve(req.imageId, ctx.catalog);
+      const ref = await ids.resolve(req.imageId, ctx.catalog);
       requireCapability(ctx.catalog.registry(ref.registryId), "delete_images");
-      const operation = await submitOnce(
+      return submitOperation(
         engine,
         ctx,
         {
@@ -140,7 +116,6 @@ export function imageService(deps: ServiceDeps) {
         },
         `${DELETE_IMAGE}:${req.imageId}`,
       );
-      return operationToProto(operation);
     },
   });
 }

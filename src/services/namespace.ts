@@ -1,8 +1,7 @@
 // NamespaceService: namespaces of every registry; mutations run as Operations through the engine.
 import { create } from "@bufbuild/protobuf";
 import { anyPack, EmptySchema } from "@bufbuild/protobuf/wkt";
-import { invalidField, nothingListed, notFound, Code } from "../core/errors.js";
-import { decodeCursor, encodeCursor } from "../core/positions.js";
+import { invalidField, notFound } from "../core/errors.js";
 import type { RegistryView } from "../core/catalog.js";
 import { requireCapability, type Provider } from "../core/provider.js";
 import type { Capability, NamespaceRecord } from "../core/types.js";
@@ -16,11 +15,10 @@ import {
 } from "../gen/regplane/v1/namespace_service_pb.js";
 import { pageTokenBinding } from "../core/pagetoken.js";
 import { bind, type CallContext } from "./binding.js";
-import { namespaceId, namespaceToProto, operationToProto, visibilityFromProto } from "./convert.js";
+import { namespaceId, namespaceToProto, visibilityFromProto } from "./convert.js";
 import type { ServiceDeps } from "./deps.js";
-import { submitOnce } from "./submit.js";
-import { nameFilterOf, pageSizeOf } from "./listing.js";
-import { toRegplaneError } from "./status.js";
+import { createdOrFound, submitOperation } from "./submit.js";
+import { listNamedAcross, nameFilterOf } from "./listing.js";
 
 const CREATE = "namespace.create";
 const UPDATE = "namespace.update";
@@ -52,17 +50,12 @@ export function namespaceService(deps: ServiceDeps) {
     const p = params as NamespaceParams;
     const provider = withProvider(p.registryId, "create_namespaces");
     await op.checkCancelled();
-    try {
-      const ns = await provider.createNamespace!({ name: p.name, description: p.description ?? "", visibility: p.visibility ?? "inherit" }, op.signal);
-      return anyPack(NamespaceSchema, namespaceToProto(ns));
-    } catch (err) {
-      // A re-run after a crash finds the namespace it created: that is success.
-      if (toRegplaneError(err).code === Code.ALREADY_EXISTS && op.operation.attempts > 1) {
-        const ns = await provider.getNamespace(p.name, op.signal);
-        if (ns) return anyPack(NamespaceSchema, namespaceToProto(ns));
-      }
-      throw err;
-    }
+    const ns = await createdOrFound(
+      op,
+      () => provider.createNamespace!({ name: p.name, description: p.description ?? "", visibility: p.visibility ?? "inherit" }, op.signal),
+      () => provider.getNamespace(p.name, op.signal),
+    );
+    return anyPack(NamespaceSchema, namespaceToProto(ns));
   });
   engine.register(UPDATE, async (params, op) => {
     const p = params as NamespaceParams;
@@ -81,10 +74,9 @@ export function namespaceService(deps: ServiceDeps) {
     return done;
   });
 
-  async function submit(ctx: CallContext, kind: string, params: NamespaceParams, description: string, metadata: { typeUrl: string; value: Uint8Array }) {
+  function submit(ctx: CallContext, kind: string, params: NamespaceParams, description: string, metadata: { typeUrl: string; value: Uint8Array }) {
     const id = namespaceId(params.registryId, params.name);
-    const operation = await submitOnce(engine, ctx, { kind, resourceId: id, registryId: params.registryId, description, metadata, params }, `${kind}:${id}`);
-    return operationToProto(operation);
+    return submitOperation(engine, ctx, { kind, resourceId: id, registryId: params.registryId, description, metadata, params }, `${kind}:${id}`);
   }
 
   return bind(NamespaceService, {
@@ -98,48 +90,19 @@ export function namespaceService(deps: ServiceDeps) {
     async list(req, ctx) {
       const scope = req.registryId !== "" ? [ctx.catalog.registry(req.registryId)] : req.folderId !== "" ? ctx.catalog.folder(req.folderId) : ctx.catalog.all();
       const name = nameFilterOf(req.filter);
-      const binding = pageTokenBinding("namespaces", req.registryId, req.folderId, name ?? "", ctx.principal);
-      const now = new Date();
-      // Position: index of the registry in scope and the last namespace name returned from it.
-      let pos = { index: 0, after: "" };
-      if (req.pageToken !== "") {
-        const [index, after] = decodeCursor(await tokens.decode(req.pageToken, binding, now), 2);
-        if (!/^\d+$/.test(index) || Number(index) >= scope.length) throw invalidField("page_token", "invalid page token", "page_token.invalid");
-        pos = { index: Number(index), after };
-      }
-      const limit = pageSizeOf(req.pageSize);
-      const startIndex = pos.index;
-      const out: NamespaceRecord[] = [];
-      const unreachable: string[] = [];
-      const failures: Array<{ registryId: string; error: unknown }> = [];
-      let resumeAt: { index: number; after: string } | undefined;
-      // Registries in scope order, each by namespace name; an unreachable one is named and the walk goes on.
-      for (let i = pos.index; i < scope.length && out.length < limit; i++) {
-        const after = i === pos.index ? pos.after : "";
-        try {
-          const res = await scope[i].listNamespaces({ after: after || undefined, nameEquals: name, limit: limit - out.length, signal: ctx.signal });
-          out.push(...res.namespaces);
-          const last = res.namespaces[res.namespaces.length - 1];
-          if (!res.done) {
-            resumeAt = { index: i, after: last?.name ?? after };
-            break;
-          }
-        } catch (err) {
-          if (scope.length === 1) throw err;
-          unreachable.push(scope[i].id);
-          failures.push({ registryId: scope[i].id, error: err });
-          resumeAt ??= { index: i, after };
-        }
-        pos = { index: i + 1, after: "" };
-      }
-      // Nothing from anyone: the same answer as ImageService.List gives.
-      if (out.length === 0 && failures.length > 0 && failures.length === scope.length - startIndex) throw nothingListed(failures);
-      if (resumeAt === undefined && pos.index < scope.length) resumeAt = pos;
-      return create(ListNamespacesResponseSchema, {
-        namespaces: out.map(namespaceToProto),
-        nextPageToken: resumeAt ? await tokens.encode(encodeCursor([String(resumeAt.index), resumeAt.after]), binding, now) : "",
-        unreachable,
+      const page = await listNamedAcross({
+        registries: scope,
+        pageToken: req.pageToken,
+        pageSize: req.pageSize,
+        binding: pageTokenBinding("namespaces", req.registryId, req.folderId, name ?? "", ctx.principal),
+        tokens,
+        list: async (registry, after, limit) => {
+          const res = await registry.listNamespaces({ after, nameEquals: name, limit, signal: ctx.signal });
+          return { items: res.namespaces, done: res.done };
+        },
+        nameOf: (ns) => ns.name,
       });
+      return create(ListNamespacesResponseSchema, { namespaces: page.items.map(namespaceToProto), nextPageToken: page.nextPageToken, unreachable: page.unreachable });
     },
 
     async create(req, ctx) {

@@ -27,9 +27,9 @@ import {
 import { pageTokenBinding } from "../core/pagetoken.js";
 import { bind, type CallContext } from "./binding.js";
 import { toRegplaneError } from "./status.js";
-import { operationToProto, registryToProto } from "./convert.js";
+import { registryToProto } from "./convert.js";
 import type { ServiceDeps } from "./deps.js";
-import { submitOnce } from "./submit.js";
+import { submitOperation } from "./submit.js";
 import { nameFilterOf, pageSizeOf } from "./listing.js";
 
 const CREATE = "registry.create";
@@ -112,18 +112,13 @@ export function registryService(deps: ServiceDeps) {
     return anyPack(EmptySchema, create(EmptySchema));
   });
 
-  async function submit(
+  function submit(
     ctx: CallContext,
     kind: string,
     fields: { resourceId: string; account: string; description: string; metadata: { typeUrl: string; value: Uint8Array }; params: unknown; dedupeKey?: string },
   ) {
-    const operation = await submitOnce(
-      engine,
-      ctx,
-      { kind, resourceId: fields.resourceId, registryId: fields.account, description: fields.description, metadata: fields.metadata, params: fields.params },
-      fields.dedupeKey,
-    );
-    return operationToProto(operation);
+    const { resourceId, account, description, metadata, params, dedupeKey } = fields;
+    return submitOperation(engine, ctx, { kind, resourceId, registryId: account, description, metadata, params }, dedupeKey);
   }
 
   return bind(RegistryService, {

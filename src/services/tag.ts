@@ -7,9 +7,8 @@ import type { OperationContext } from "../core/operation-types.js";
 import { requireCapability } from "../core/provider.js";
 import { DeleteTagMetadataSchema, TagService } from "../gen/regplane/v1/tag_service_pb.js";
 import { bind } from "./binding.js";
-import { operationToProto } from "./convert.js";
 import type { ServiceDeps } from "./deps.js";
-import { submitOnce } from "./submit.js";
+import { submitOperation } from "./submit.js";
 
 export const DELETE_TAG = "tag.delete";
 
@@ -47,7 +46,7 @@ export function tagService(deps: ServiceDeps) {
         });
       }
       const resourceId = `${req.imageId}:${req.tag}`;
-      const operation = await submitOnce(
+      return submitOperation(
         engine,
         ctx,
         {
@@ -60,7 +59,6 @@ export function tagService(deps: ServiceDeps) {
         },
         `${DELETE_TAG}:${resourceId}`,
       );
-      return operationToProto(operation);
     },
   });
 }

@@ -6,7 +6,8 @@ import { Code, RegplaneError } from "../core/errors.js";
 import { OPERATIONS_CHANNEL, OperationEventListener, type ListenerLogger } from "./postgres-listener.js";
 import { POSTGRES_MIGRATIONS } from "./postgres-migrations.js";
 import { migratePostgres, isConnectionError, storeUnavailable } from "./postgres-schema.js";
-import { decodeStatus, encodeStatus } from "./status-codec.js";
+import { toOperationRecord, type OperationRowOf } from "./operation-row.js";
+import { encodeStatus } from "./status-codec.js";
 import type {
   AnyBytes,
   CreateOperationOptions,
@@ -14,6 +15,7 @@ import type {
   ListOperationsFilter,
   OperationRecord,
   OperationState,
+  RepositoryRef,
   StatusRecord,
   Store,
   StoreEvent,
@@ -23,53 +25,7 @@ import type {
 export const ADVISORY_NAMESPACE = { create: 0x52500001, layout: 0x52500002 } as const;
 const PAGE_STATE_SWEEP_MS = 60_000;
 
-interface OperationRow {
-  id: string;
-  kind: string;
-  resource_id: string;
-  registry_id: string;
-  description: string;
-  created_at: string;
-  created_by: string;
-  modified_at: string;
-  state: OperationState;
-  metadata_type_url: string;
-  metadata_value: Buffer;
-  params: string;
-  error: string | null;
-  response_type_url: string | null;
-  response_value: Buffer | null;
-  lease_owner: string | null;
-  lease_expires_at: string | null;
-  attempts: number;
-  cancel_requested: boolean;
-}
-
-function toRecord(row: OperationRow): OperationRecord {
-  const op: OperationRecord = {
-    id: row.id,
-    kind: row.kind,
-    resourceId: row.resource_id,
-    registryId: row.registry_id,
-    description: row.description,
-    createdAt: new Date(Number(row.created_at)),
-    createdBy: row.created_by,
-    modifiedAt: new Date(Number(row.modified_at)),
-    state: row.state,
-    metadata: { typeUrl: row.metadata_type_url, value: new Uint8Array(row.metadata_value) },
-    params: JSON.parse(row.params) as unknown,
-    attempts: row.attempts,
-    cancelRequested: row.cancel_requested,
-  };
-  if (row.error !== null) op.error = decodeStatus(row.error);
-  if (row.response_type_url !== null && row.response_value !== null) {
-    op.response = { typeUrl: row.response_type_url, value: new Uint8Array(row.response_value) };
-  }
-  if (row.lease_owner !== null) op.leaseOwner = row.lease_owner;
-  if (row.lease_expires_at !== null) op.leaseExpiresAt = new Date(Number(row.lease_expires_at));
-  return op;
-}
-
+type OperationRow = OperationRowOf<string, boolean>;
 const COLUMNS = `id, kind, resource_id, registry_id, description, created_at, created_by, modified_at, state,
   metadata_type_url, metadata_value, params, error, response_type_url, response_value, lease_owner,
   lease_expires_at, attempts, cancel_requested`;
@@ -172,6 +128,23 @@ export class PostgresStore implements Store {
     return row && { registryId: row.registry_id, repository: row.repository, digest: row.digest };
   }
 
+  async recordRepositoryIds(entries: Array<RepositoryRef & { id: string }>): Promise<void> {
+    if (entries.length === 0) return;
+    const rows = [...new Map(entries.map((e) => [e.id, e])).values()];
+    await this.query(
+      `INSERT INTO repository_ids (id, registry_id, repository)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+       ON CONFLICT (id) DO UPDATE SET registry_id = excluded.registry_id, repository = excluded.repository
+       WHERE (repository_ids.registry_id, repository_ids.repository) IS DISTINCT FROM (excluded.registry_id, excluded.repository)`,
+      [rows.map((r) => r.id), rows.map((r) => r.registryId), rows.map((r) => r.repository)],
+    );
+  }
+
+  async resolveRepositoryId(id: string): Promise<RepositoryRef | undefined> {
+    const { rows } = await this.query<{ registry_id: string; repository: string }>(`SELECT registry_id, repository FROM repository_ids WHERE id = $1`, [id]);
+    return rows[0] && { registryId: rows[0].registry_id, repository: rows[0].repository };
+  }
+
   async putPageState(handle: string, state: Uint8Array, expiresAt: Date): Promise<void> {
     const now = Date.now();
     await this.query(
@@ -230,16 +203,16 @@ export class PostgresStore implements Store {
            WHERE k.caller = $1 AND k.key = $2`,
           [idempotency.caller, idempotency.key],
         );
-        if (hit.rows[0]) return { operation: toRecord(hit.rows[0]), created: false };
+        if (hit.rows[0]) return { operation: toOperationRecord(hit.rows[0]), created: false };
       }
       let result: { operation: OperationRecord; created: boolean } | undefined;
       if (dedupeKey !== undefined) {
         const dup = await client.query<OperationRow>(`SELECT * FROM operations WHERE dedupe_key = $1 AND state <> 'done'`, [dedupeKey]);
-        if (dup.rows[0]) result = { operation: toRecord(dup.rows[0]), created: false };
+        if (dup.rows[0]) result = { operation: toOperationRecord(dup.rows[0]), created: false };
       }
       if (!result) {
         const inserted = await this.insertOperation(client, op, dedupeKey);
-        result = { operation: toRecord(inserted), created: true };
+        result = { operation: toOperationRecord(inserted), created: true };
       }
       if (idempotency) {
         await client.query(`INSERT INTO idempotency_keys (caller, key, operation_id) VALUES ($1, $2, $3)`, [
@@ -296,7 +269,7 @@ export class PostgresStore implements Store {
 
   async getOperation(id: string): Promise<OperationRecord | undefined> {
     const { rows } = await this.query<OperationRow>(`SELECT * FROM operations WHERE id = $1`, [id]);
-    return rows[0] && toRecord(rows[0]);
+    return rows[0] && toOperationRecord(rows[0]);
   }
 
   async listOperations(filter: ListOperationsFilter): Promise<OperationRecord[]> {
@@ -321,7 +294,7 @@ export class PostgresStore implements Store {
       (where.length > 0 ? ` WHERE ${where.join(" AND ")}` : "") +
       ` ORDER BY created_at DESC, id DESC LIMIT ${arg(Math.max(0, Math.floor(filter.limit)))}`;
     const { rows } = await this.query<OperationRow>(sql, args);
-    return rows.map(toRecord);
+    return rows.map(toOperationRecord);
   }
 
   async claimOperation(workerId: string, leaseMs: number, now: Date): Promise<OperationRecord | undefined> {
@@ -338,7 +311,7 @@ export class PostgresStore implements Store {
        FROM pick WHERE o.id = pick.id RETURNING o.*`,
       [at, workerId, at + leaseMs],
     );
-    return rows[0] && toRecord(rows[0]);
+    return rows[0] && toOperationRecord(rows[0]);
   }
 
   async renewLease(id: string, workerId: string, leaseMs: number, now: Date): Promise<boolean> {
@@ -376,7 +349,7 @@ export class PostgresStore implements Store {
       ),
       args,
     );
-    return rows[0] && toRecord(rows[0]);
+    return rows[0] && toOperationRecord(rows[0]);
   }
 
   async requestCancel(id: string, error: StatusRecord, now: Date): Promise<OperationRecord | undefined> {
@@ -389,15 +362,15 @@ export class PostgresStore implements Store {
         ),
         [encodeStatus(error), now.getTime(), id],
       );
-      if (pending.rows[0]) return toRecord(pending.rows[0]);
+      if (pending.rows[0]) return toOperationRecord(pending.rows[0]);
       // The worker may run on another replica: the notification tells it to stop now, not at its next renewal.
       const running = await client.query<OperationRow>(
         notifying(`UPDATE operations SET cancel_requested = true, modified_at = $1 WHERE id = $2 AND state = 'running'`, "c"),
         [now.getTime(), id],
       );
-      if (running.rows[0]) return toRecord(running.rows[0]);
+      if (running.rows[0]) return toOperationRecord(running.rows[0]);
       const current = await client.query<OperationRow>(`SELECT * FROM operations WHERE id = $1`, [id]);
-      return current.rows[0] && toRecord(current.rows[0]);
+      return current.rows[0] && toOperationRecord(current.rows[0]);
     });
   }
 

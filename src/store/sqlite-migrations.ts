@@ -61,4 +61,12 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX idempotency_keys_operation ON idempotency_keys (operation_id);
   `,
+  // 2: the repository id index, beside the image one.
+  `
+  CREATE TABLE repository_ids (
+    id          TEXT PRIMARY KEY,
+    registry_id TEXT NOT NULL,
+    repository  TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

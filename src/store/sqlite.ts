@@ -10,7 +10,8 @@ import Database from "better-sqlite3";
 import { StartupError } from "../core/config.js";
 import { Code, RegplaneError } from "../core/errors.js";
 import { SQLITE_MIGRATIONS } from "./sqlite-migrations.js";
-import { decodeStatus, encodeStatus } from "./status-codec.js";
+import { toOperationRecord, type OperationRowOf } from "./operation-row.js";
+import { encodeStatus } from "./status-codec.js";
 import type {
   AnyBytes,
   CreateOperationOptions,
@@ -18,6 +19,7 @@ import type {
   ListOperationsFilter,
   OperationRecord,
   OperationState,
+  RepositoryRef,
   StatusRecord,
   Store,
 } from "../core/store.js";
@@ -27,57 +29,11 @@ const BUSY_TIMEOUT_MS = 10_000;
 /** Expired page states are swept at most this often, on a write. */
 const PAGE_STATE_SWEEP_MS = 60_000;
 
-interface OperationRow {
-  id: string;
-  kind: string;
-  resource_id: string;
-  registry_id: string;
-  description: string;
-  created_at: number;
-  created_by: string;
-  modified_at: number;
-  state: OperationState;
-  metadata_type_url: string;
-  metadata_value: Buffer;
-  params: string;
-  error: string | null;
-  response_type_url: string | null;
-  response_value: Buffer | null;
-  lease_owner: string | null;
-  lease_expires_at: number | null;
-  attempts: number;
-  cancel_requested: number;
-  dedupe_key: string | null;
-}
+type OperationRow = OperationRowOf<number, number> & { dedupe_key: string | null };
 
 /** A plain Uint8Array copy, so callers never hold a Buffer over SQLite's memory. */
 function bytes(b: Buffer): Uint8Array {
   return new Uint8Array(b);
-}
-
-function toRecord(row: OperationRow): OperationRecord {
-  const op: OperationRecord = {
-    id: row.id,
-    kind: row.kind,
-    resourceId: row.resource_id,
-    registryId: row.registry_id,
-    description: row.description,
-    createdAt: new Date(row.created_at),
-    createdBy: row.created_by,
-    modifiedAt: new Date(row.modified_at),
-    state: row.state,
-    metadata: { typeUrl: row.metadata_type_url, value: bytes(row.metadata_value) },
-    params: JSON.parse(row.params) as unknown,
-    attempts: row.attempts,
-    cancelRequested: row.cancel_requested !== 0,
-  };
-  if (row.error !== null) op.error = decodeStatus(row.error);
-  if (row.response_type_url !== null && row.response_value !== null) {
-    op.response = { typeUrl: row.response_type_url, value: bytes(row.response_value) };
-  }
-  if (row.lease_owner !== null) op.leaseOwner = row.lease_owner;
-  if (row.lease_expires_at !== null) op.leaseExpiresAt = new Date(row.lease_expires_at);
-  return op;
 }
 
 function isConstraintError(err: unknown, code: string): boolean {
@@ -94,6 +50,8 @@ export class SqliteStore implements Store {
   private readonly stmt: {
     upsertImageId: Database.Statement;
     resolveImageId: Database.Statement<[string], { registry_id: string; repository: string; digest: string }>;
+    upsertRepositoryId: Database.Statement;
+    resolveRepositoryId: Database.Statement<[string], { registry_id: string; repository: string }>;
     putPageState: Database.Statement;
     getPageState: Database.Statement<[string], { state: Buffer; expires_at: number }>;
     deletePageState: Database.Statement;
@@ -140,6 +98,11 @@ export class SqliteStore implements Store {
            repository = excluded.repository, digest = excluded.digest`,
       ),
       resolveImageId: db.prepare(`SELECT registry_id, repository, digest FROM image_ids WHERE id = ?`),
+      upsertRepositoryId: db.prepare(
+        `INSERT INTO repository_ids (id, registry_id, repository) VALUES (?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET registry_id = excluded.registry_id, repository = excluded.repository`,
+      ),
+      resolveRepositoryId: db.prepare(`SELECT registry_id, repository FROM repository_ids WHERE id = ?`),
       putPageState: db.prepare(
         `INSERT INTO page_states (handle, state, expires_at) VALUES (?, ?, ?)
          ON CONFLICT (handle) DO UPDATE SET state = excluded.state, expires_at = excluded.expires_at`,
@@ -230,6 +193,18 @@ export class SqliteStore implements Store {
     return row && { registryId: row.registry_id, repository: row.repository, digest: row.digest };
   }
 
+  async recordRepositoryIds(entries: Array<RepositoryRef & { id: string }>): Promise<void> {
+    if (entries.length === 0) return;
+    this.db.transaction(() => {
+      for (const e of entries) this.stmt.upsertRepositoryId.run(e.id, e.registryId, e.repository);
+    })();
+  }
+
+  async resolveRepositoryId(id: string): Promise<RepositoryRef | undefined> {
+    const row = this.stmt.resolveRepositoryId.get(id);
+    return row && { registryId: row.registry_id, repository: row.repository };
+  }
+
   async putPageState(handle: string, state: Uint8Array, expiresAt: Date): Promise<void> {
     const now = Date.now();
     this.stmt.putPageState.run(handle, Buffer.from(state), expiresAt.getTime());
@@ -272,15 +247,15 @@ export class SqliteStore implements Store {
       if (idempotency) {
         const hit = this.stmt.findIdempotency.get(idempotency.caller, idempotency.key);
         const existing = hit && this.stmt.getOperation.get(hit.operation_id);
-        if (existing) return { operation: toRecord(existing), created: false };
+        if (existing) return { operation: toOperationRecord(existing), created: false };
       }
       let result: { operation: OperationRecord; created: boolean };
       const duplicate = dedupeKey === undefined ? undefined : this.stmt.findDedupe.get(dedupeKey);
       if (duplicate) {
-        result = { operation: toRecord(duplicate), created: false };
+        result = { operation: toOperationRecord(duplicate), created: false };
       } else {
         this.insertOperation(op, dedupeKey);
-        result = { operation: toRecord(this.stmt.getOperation.get(op.id)!), created: true };
+        result = { operation: toOperationRecord(this.stmt.getOperation.get(op.id)!), created: true };
       }
       // A retry with the same key must get this operation even when it was a dedupe hit.
       if (idempotency) this.stmt.insertIdempotency.run(idempotency.caller, idempotency.key, result.operation.id);
@@ -325,7 +300,7 @@ export class SqliteStore implements Store {
 
   async getOperation(id: string): Promise<OperationRecord | undefined> {
     const row = this.stmt.getOperation.get(id);
-    return row && toRecord(row);
+    return row && toOperationRecord(row);
   }
 
   async listOperations(filter: ListOperationsFilter): Promise<OperationRecord[]> {
@@ -355,7 +330,7 @@ export class SqliteStore implements Store {
       stmt = this.db.prepare<Array<string | number>, OperationRow>(sql);
       this.listStatements.set(sql, stmt);
     }
-    return stmt.all(...args).map(toRecord);
+    return stmt.all(...args).map(toOperationRecord);
   }
 
   async claimOperation(workerId: string, leaseMs: number, now: Date): Promise<OperationRecord | undefined> {
@@ -366,7 +341,7 @@ export class SqliteStore implements Store {
       const pick = !pending ? expired : !expired ? pending : olderRow(pending, expired);
       if (!pick) return undefined;
       this.stmt.claim.run(workerId, at + leaseMs, at, pick.id);
-      return toRecord(this.stmt.getOperation.get(pick.id)!);
+      return toOperationRecord(this.stmt.getOperation.get(pick.id)!);
     });
     return claim.immediate();
   }
@@ -388,7 +363,7 @@ export class SqliteStore implements Store {
       workerId === undefined
         ? this.stmt.finishPending.get(error, typeUrl, value, now.getTime(), id)
         : this.stmt.finishClaimed.get(error, typeUrl, value, now.getTime(), id, workerId);
-    return row && toRecord(row);
+    return row && toOperationRecord(row);
   }
 
   async requestCancel(id: string, error: StatusRecord, now: Date): Promise<OperationRecord | undefined> {
@@ -397,7 +372,7 @@ export class SqliteStore implements Store {
         this.stmt.cancelPending.get(encodeStatus(error), now.getTime(), id) ??
         this.stmt.cancelRunning.get(now.getTime(), id) ??
         this.stmt.getOperation.get(id);
-      return row && toRecord(row);
+      return row && toOperationRecord(row);
     });
     return cancel.immediate();
   }

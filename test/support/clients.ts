@@ -69,6 +69,17 @@ export class GrpcClient {
   }
 }
 
+/** The GrpcError a call ends with; throws when it succeeds (or fails otherwise). */
+export async function grpcFailure(call: Promise<unknown>): Promise<GrpcError> {
+  try {
+    await call;
+  } catch (err) {
+    if (err instanceof GrpcError) return err;
+    throw err;
+  }
+  throw new Error("expected the call to fail");
+}
+
 const detailRegistry = createRegistry(BadRequestSchema, ErrorInfoSchema);
 
 /** The BadRequest field violations carried in a grpc-status-details-bin Status. */

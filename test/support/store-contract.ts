@@ -53,6 +53,24 @@ export function describeStoreContract(
       });
     });
 
+    describe("repository ids", () => {
+      it("records, resolves and overwrites, apart from image ids", async () => {
+        const store = await open();
+        expect(await store.resolveRepositoryId("rep1")).toBeUndefined();
+        await store.recordRepositoryIds([]);
+        await store.recordRepositoryIds([
+          { id: "rep1", registryId: "local", repository: "team/app" },
+          { id: "rep2", registryId: "lab", repository: "app" },
+          { id: "rep2", registryId: "lab", repository: "app" },
+        ]);
+        expect(await store.resolveRepositoryId("rep1")).toEqual({ registryId: "local", repository: "team/app" });
+        await store.recordRepositoryIds([{ id: "rep1", registryId: "local", repository: "team/app2" }]);
+        expect(await store.resolveRepositoryId("rep1")).toEqual({ registryId: "local", repository: "team/app2" });
+        expect(await store.resolveRepositoryId("rep2")).toEqual({ registryId: "lab", repository: "app" });
+        expect(await store.resolveImageId("rep1")).toBeUndefined();
+      });
+    });
+
     describe("page states", () => {
       it("stores bytes under a handle until they expire", async () => {
         const store = await open();
@@ -470,6 +488,7 @@ export function describeStoreContract(
       it("keeps everything across close and reopen", async () => {
         const first = await open();
         await first.recordImageIds([{ id: "img1", registryId: "local", repository: "app", digest: "sha256:aa" }]);
+        await first.recordRepositoryIds([{ id: "rep1", registryId: "local", repository: "app" }]);
         await first.putPageState("h", new Uint8Array([4, 2]), new Date(Date.now() + 60_000));
         await first.initSetting("k", "v");
         const op = newOp("a", { params: { x: 1 } });
@@ -480,6 +499,7 @@ export function describeStoreContract(
 
         const second = await open();
         expect(await second.resolveImageId("img1")).toEqual({ registryId: "local", repository: "app", digest: "sha256:aa" });
+        expect(await second.resolveRepositoryId("rep1")).toEqual({ registryId: "local", repository: "app" });
         expect(await second.getPageState("h")).toEqual(new Uint8Array([4, 2]));
         expect(await second.getSetting("k")).toBe("v");
         expect(await second.getOperation("a")).toMatchObject({ state: "running", leaseOwner: "w1", params: { x: 1 } });

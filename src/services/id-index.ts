@@ -4,8 +4,13 @@ import { notFound } from "../core/errors.js";
 import { WeightedLru } from "../core/lru.js";
 import type { RegistryView } from "../core/catalog.js";
 
-/** Ids resolved in memory at most, per index (each a few hundred bytes). */
-const RESOLVED_IDS_KEPT = 100_000;
+/**
+ * Ids this process saw recorded in the store, per index, before the set starts again (a List then
+ * records its page once more, which the store ignores). Only the id is kept: about 80 bytes each.
+ */
+const RECORDED_IDS_KEPT = 200_000;
+/** What ids name, kept for Gets, per index (each entry a few hundred bytes). */
+const RESOLVED_IDS_KEPT = 20_000;
 
 export interface IdStore<Ref> {
   record(entries: Array<Ref & { id: string }>): Promise<void>;
@@ -13,10 +18,12 @@ export interface IdStore<Ref> {
 }
 
 /**
- * An id is a hash of what it names, so the mapping never changes: a hot Get skips the store, and a List
- * writes only ids this process has not yet seen in the store (no write, so no fsync, when repeated).
+ * An id is a hash of what it names, so the mapping never changes: a List writes only ids this process
+ * has not yet seen in the store (no write, so no fsync, when repeated), and a hot Get skips the store.
+ * The two are kept apart so that a walk over a large registry holds ids, not what they name.
  */
 export class IdIndex<Ref extends { registryId: string }> {
+  private readonly recorded = new Set<string>();
   private readonly resolved = new WeightedLru<string, Ref>(RESOLVED_IDS_KEPT);
 
   /** `what` names the resource in NOT_FOUND ("image", "repository"). */
@@ -26,10 +33,11 @@ export class IdIndex<Ref extends { registryId: string }> {
   ) {}
 
   async record(entries: Array<Ref & { id: string }>): Promise<void> {
-    const fresh = entries.filter((e) => this.resolved.get(e.id) === undefined);
+    const fresh = entries.filter((e) => !this.recorded.has(e.id));
     if (fresh.length === 0) return;
     await this.store.record(fresh);
-    for (const e of fresh) this.resolved.set(e.id, e, 1);
+    if (this.recorded.size + fresh.length > RECORDED_IDS_KEPT) this.recorded.clear();
+    for (const e of fresh) this.recorded.add(e.id);
   }
 
   /** An id outside the caller's registries is NOT_FOUND, as one that never existed. */

@@ -452,6 +452,32 @@ describe("deleting from the console", () => {
     await page.screenshot({ path: path.join(ROOT, "test-results/console.png"), fullPage: true });
     await page.close();
   });
+
+  it("removes one tag after asking; the image stays with its other tag, on disk too", async () => {
+    const target = await findImage("local/team/app", "latest");
+    const layout = path.join(server.dataDir, "registry/team/app");
+    const page = await openConsole();
+    await page.fill("#filter", "local/team/app");
+    await page.press("#filter", "Enter");
+    await imagesSettled(page);
+    await page.click(`#images-body button[data-image-id="${target.id}"]`);
+    await page.locator("#details dl").waitFor();
+    expect(await page.locator("#details dl .tag").allTextContents()).toEqual(["latest", "v1"]);
+
+    await page.click('#details button.remove-tag[data-tag="latest"]');
+    await page.locator("#confirm-delete").waitFor({ state: "visible" });
+    expect(await page.textContent("#confirm-title")).toBe("Remove this tag?");
+    expect(await page.textContent("#confirm-text")).toContain("the image and its other tags stay");
+    await page.click("#confirm-delete-button");
+    await page.locator("#operation-status.done").waitFor();
+    expect(await page.locator("#operation-status").innerText()).toContain("Removed tag local/team/app:latest.");
+    await page.locator("#details dl .tag").filter({ hasText: "latest" }).waitFor({ state: "detached" });
+    expect(await page.locator("#details dl .tag").allTextContents()).toEqual(["v1"]);
+    expect(await digestOfTag(layout, "latest")).toBeUndefined();
+    expect(await digestOfTag(layout, "v1")).toBe(target.digest);
+    expect((await images.get({ imageId: target.id })).tags).toEqual(["v1"]);
+    await page.close();
+  });
 });
 
 describe("errors and notices in the console", () => {

@@ -1,13 +1,13 @@
-// One image's details, and deleting it: the confirmation, the delete operation followed to its end,
-// and the list and operations reloaded after it.
-import { operationError, waitForOperation, type Image, type Registry } from "../../src/client/index.js";
+// One image's details, deleting it and removing one of its tags: the confirmation, the operation followed
+// to its end, and the list and operations reloaded after it.
+import { type Image, type Registry } from "../../src/client/index.js";
 import { h } from "./dom.js";
-import { describeError } from "./errors.js";
 import { describeMediaType, formatBytes, shortDigest, toDate } from "./format.js";
 import { listing, loadImages, registries, turnPage } from "./images.js";
 import { clearError, showError } from "./messages.js";
 import { loadOperations } from "./operations.js";
-import { api, apiUrl } from "./session.js";
+import { confirmChange, followChange } from "./operation-status.js";
+import { api } from "./session.js";
 import { ui } from "./ui.js";
 import { tagList, timeElement } from "./views.js";
 
@@ -54,7 +54,7 @@ function renderDetails(image: Image): void {
   ui.detailsHeading.textContent = image.name;
   const facts = [
     ...definition("Digest", h("code", { class: "digest" }, image.digest)),
-    ...definition("Tags", tagList(image.tags)),
+    ...definition("Tags", tagsWithRemove(image, registry === undefined || registry.capabilities.includes("delete_tags"))),
     ...definition("Size", `${formatBytes(image.compressedSize)} compressed (${image.compressedSize.toLocaleString()} bytes)`),
     ...definition("Created", timeElement(toDate(image.createdAt))),
     ...definition("Type", describeMediaType(image.mediaType)),
@@ -108,62 +108,50 @@ export function closeDetails(): void {
   (opener?.isConnected ? opener : ui.imagesHeading).focus();
 }
 
-function confirmDelete(image: Image): Promise<boolean> {
-  const tags = image.tags.length > 0 ? ` and its tags ${image.tags.join(", ")}` : "";
-  ui.confirmText.textContent = `${image.name}@${shortDigest(image.digest)}${tags} will be removed from the registry. This cannot be undone.`;
-  ui.confirmDialog.returnValue = "";
-  ui.confirmDialog.showModal();
-  return new Promise((resolve) => {
-    ui.confirmDialog.addEventListener("close", () => resolve(ui.confirmDialog.returnValue === "delete"), { once: true });
-  });
-}
-
-function showOperationStatus(text: string, kind: "progress" | "done" | "failed", details: string[] = []): void {
-  const dismiss = h("button", { type: "button", class: "dismiss", "aria-label": "Dismiss" }, "×");
-  dismiss.addEventListener("click", () => {
-    ui.operationStatus.hidden = true;
-  });
-  ui.operationStatus.className = `operation-status ${kind}`;
-  ui.operationStatus.replaceChildren(h("div", {}, h("strong", {}, text), ...details.map((line) => h("p", {}, line))), dismiss);
-  ui.operationStatus.hidden = false;
-}
-
 export async function deleteShownImage(): Promise<void> {
   const image = shownImage;
-  if (image === undefined || !(await confirmDelete(image))) return;
+  if (image === undefined) return;
+  const tags = image.tags.length > 0 ? ` and its tags ${image.tags.join(", ")}` : "";
   const label = `${image.name}@${shortDigest(image.digest)}`;
+  if (!(await confirmChange("Delete this image?", `${label}${tags} will be removed from the registry. This cannot be undone.`, "Delete image"))) return;
   deleting.add(image.id);
   ui.deleteImage.disabled = true;
   try {
-    const started = await api.images.delete({ imageId: image.id });
-    showOperationStatus(`Deleting ${label}…`, "progress", [`Operation ${started.id}`]);
-    void loadOperations();
-    const startedAt = Date.now();
-    const finished = started.done
-      ? started
-      : await waitForOperation(api.operations, started.id, {
-          onProgress: () => showOperationStatus(`Still deleting ${label}…`, "progress", [`Operation ${started.id}, ${Math.round((Date.now() - startedAt) / 1000)} s so far`]),
-        });
-    const failure = operationError(finished);
-    if (failure) {
-      const message = describeError(failure, { apiUrl });
-      showOperationStatus(`Deleting ${label} failed: ${message.title}`, "failed", message.details);
-    } else {
-      showOperationStatus(`Deleted ${label}.`, "done", [`Operation ${finished.id} is done.`]);
-      if (shownImage?.id === image.id) {
-        // The row that opened the details is about to go, so focus lands on the list's heading instead.
-        detailsOpener = undefined;
-        closeDetails();
-      }
+    const deleted = await followChange(() => api.images.delete({ imageId: image.id }), `Deleting ${label}`, `Deleted ${label}`, `delete ${label}`);
+    if (deleted && shownImage?.id === image.id) {
+      // The row that opened the details is about to go, so focus lands on the list's heading instead.
+      detailsOpener = undefined;
+      closeDetails();
     }
-  } catch (error) {
-    const message = describeError(error, { apiUrl });
-    showOperationStatus(`Could not delete ${label}: ${message.title}`, "failed", message.details);
   } finally {
     deleting.delete(image.id);
     if (shownImage?.id === image.id) ui.deleteImage.disabled = false;
   }
   await Promise.all([reloadAfterDelete(), loadOperations()]);
+}
+
+/** Removes one tag of the shown image (the image and its other tags stay), then shows it again. */
+async function removeTag(image: Image, tag: string): Promise<void> {
+  const label = `${image.name}:${tag}`;
+  const text = `The tag ${tag} will be removed from ${image.name}@${shortDigest(image.digest)}; the image and its other tags stay.`;
+  if (!(await confirmChange("Remove this tag?", text, "Remove tag"))) return;
+  const removed = await followChange(() => api.tags.delete({ imageId: image.id, tag }), `Removing tag ${label}`, `Removed tag ${label}`, `remove tag ${label}`);
+  if (removed && shownImage?.id === image.id) await openDetails(image.id, detailsOpener);
+  await Promise.all([loadImages(), loadOperations()]);
+}
+
+/** The image's tags, each with a Remove button where the registry removes single tags. */
+function tagsWithRemove(image: Image, canRemove: boolean): HTMLElement {
+  if (!canRemove || image.tags.length === 0) return tagList(image.tags);
+  return h(
+    "ul",
+    { class: "tags", "aria-label": "Tags" },
+    ...image.tags.map((tag) => {
+      const remove = h("button", { type: "button", class: "remove-tag", "data-tag": tag, "aria-label": `Remove tag ${tag}` }, "×");
+      remove.addEventListener("click", () => void removeTag(image, tag));
+      return h("li", { class: "tag-item" }, h("span", { class: "tag" }, tag), remove);
+    }),
+  );
 }
 
 /** Reloads the current page; when the delete emptied it, steps back to the page before. */

@@ -37,4 +37,6 @@ export const ui = {
   operationStatus: byId("operation-status"),
   confirmDialog: byId<HTMLDialogElement>("confirm-delete"),
   confirmText: byId("confirm-text"),
+  confirmTitle: byId("confirm-title"),
+  confirmButton: byId("confirm-delete-button"),
 };

@@ -1,10 +1,12 @@
 // IonosProvider's own state stays bounded: deletes in 10,000 distinct registries of a contract keep a
-// bounded number of Distribution clients open, and every client pushed out is closed.
+// bounded number of Distribution clients open, every client pushed out is closed, and none is closed
+// under a delete still running on it.
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IonosProvider } from "../src/adapters/ionos/index.js";
 import type { ManifestDeleter } from "../src/core/distribution/index.js";
+import { Gate, until } from "./support/gate.js";
 
 const TOKEN = "ionos-bounds-token";
 const REGISTRIES = 10_000;
@@ -72,4 +74,43 @@ describe("IonosProvider", () => {
     await provider.close();
     expect(closed).toBe(opened);
   }, 120_000);
+
+  it("closes a client pushed out of the cache only once the delete running on it is done", async () => {
+    const gate = new Gate();
+    const clients: Array<{ registry: number; closed: boolean }> = [];
+    const provider = new IonosProvider({
+      id: "ionos",
+      endpoint,
+      insecure: true,
+      token: TOKEN,
+      registryCredentials: { username: "robot", password: "robot-password" },
+      distributionClient: (o): ManifestDeleter => {
+        const client = { registry: Number(/reg-(\d{5})/.exec(o.endpoint)![1]), closed: false };
+        clients.push(client);
+        return {
+          deleteManifest: async (_repository, _digest, signal) => {
+            if (client.closed) throw new Error("deleteManifest on a closed client");
+            if (client.registry === 0) await gate.pass(signal);
+            if (client.closed) throw new Error("the client was closed under its delete");
+            return "deleted";
+          },
+          close: async () => {
+            client.closed = true;
+          },
+        };
+      },
+    });
+    const signal = new AbortController().signal;
+    const held = provider.deleteImage(`${registryName(0)}/app`, DIGEST, signal);
+    await until(() => gate.waiting === 1);
+    // Enough other registries to push registry 0's client out of the cache (bound 256).
+    for (let i = 1; i <= 300; i++) await provider.deleteImage(`${registryName(i)}/app`, DIGEST, signal);
+    const first = clients.find((c) => c.registry === 0)!;
+    expect(clients.filter((c) => c.closed).length).toBeGreaterThan(0);
+    expect(first.closed).toBe(false);
+    gate.open();
+    await held;
+    expect(first.closed).toBe(true);
+    await provider.close();
+  }, 60_000);
 });

@@ -40,12 +40,26 @@ const MAX_OCI_CLIENTS = 256;
 interface OciClientEntry {
   hostname: string;
   client: ManifestDeleter;
+  /** Deletes running on the client now: an evicted client is closed only once none is. */
+  users: number;
+  evicted: boolean;
+}
+
+function closeWhenIdle(entry: OciClientEntry): void {
+  if (entry.evicted && entry.users === 0) void entry.client.close();
 }
 
 export class IonosImages {
   private readonly id: string;
-  // An entry evicted, or replaced because its registry's hostname changed, has its client closed.
-  private readonly ociClients = new LRUCache<string, OciClientEntry>({ max: MAX_OCI_CLIENTS, dispose: (entry) => void entry.client.close() });
+  // An entry evicted, or replaced because its registry's hostname changed, has its client closed once
+  // the deletes running on it are done (closing it under them would fail them).
+  private readonly ociClients = new LRUCache<string, OciClientEntry>({
+    max: MAX_OCI_CLIENTS,
+    dispose: (entry) => {
+      entry.evicted = true;
+      closeWhenIdle(entry);
+    },
+  });
 
   constructor(
     private readonly options: IonosProviderOptions,
@@ -110,8 +124,14 @@ export class IonosImages {
     if (target === undefined) return;
     const registry = await this.registries.getRegistry(target.scope.registryId, signal);
     if (registry === undefined) return;
-    const client = this.ociClientFor(registry);
-    await client.deleteManifest(target.name, digest, signal);
+    const entry = this.ociClientFor(registry);
+    entry.users++;
+    try {
+      await entry.client.deleteManifest(target.name, digest, signal);
+    } finally {
+      entry.users--;
+      closeWhenIdle(entry);
+    }
   }
 
   /**
@@ -191,14 +211,14 @@ export class IonosImages {
   }
 
   /** The OCI client for a registry's hostname, with that registry's token credentials. */
-  private ociClientFor(registry: RegistryRecord): ManifestDeleter {
+  private ociClientFor(registry: RegistryRecord): OciClientEntry {
     if (!registry.hostname) {
       throw new RegplaneError(Code.FAILED_PRECONDITION, `registry ${JSON.stringify(this.id)} (ionos): IONOS registry ${registry.name} has no hostname yet`, {
         errorInfo: { reason: "PROVIDER_REGISTRY_NOT_READY", metadata: { registry_id: this.id, provider: PROVIDER } },
       });
     }
     const cached = this.ociClients.get(registry.id);
-    if (cached && cached.hostname === registry.hostname) return cached.client;
+    if (cached && cached.hostname === registry.hostname) return cached;
     const credentials = this.options.registryTokens?.[registry.name] ?? this.options.registryTokens?.[registry.id] ?? this.options.registryCredentials;
     if (credentials === undefined) {
       throw new RegplaneError(Code.FAILED_PRECONDITION, `registry ${JSON.stringify(this.id)} (ionos): deleting images in ${registry.name} needs an IONOS registry token (registryUsername/registryPassword or registryTokens)`, {
@@ -214,7 +234,8 @@ export class IonosImages {
       password: credentials.password,
       logger: this.options.logger,
     });
-    this.ociClients.set(registry.id, { hostname: registry.hostname, client });
-    return client;
+    const entry: OciClientEntry = { hostname: registry.hostname, client, users: 0, evicted: false };
+    this.ociClients.set(registry.id, entry);
+    return entry;
   }
 }

@@ -42,7 +42,7 @@ export interface Evaluation<T> {
 
 /** The tag regexp matched against a whole tag (RE2-safe by `checkTagRegexp`). */
 export function tagMatcher(source: string): (tag: string) => boolean {
-  const re = new RegExp(`^(?:${source})$`, "u");
+  const re = new RegExp(`^(?:${source})$`);
   return (tag) => re.test(tag);
 }
 

@@ -17,7 +17,7 @@ interface Group {
 export function tagRegexpProblem(source: string): string | undefined {
   if (source.length > MAX_TAG_REGEXP_LENGTH) return `must be at most ${MAX_TAG_REGEXP_LENGTH} characters`;
   try {
-    new RegExp(source, "u");
+    new RegExp(source);
   } catch {
     return "is not a valid regular expression";
   }
@@ -30,12 +30,16 @@ export function tagRegexpProblem(source: string): string | undefined {
     if (c === "\\") {
       const next = source[i + 1] ?? "";
       if (/[1-9]/.test(next) || next === "k") return "backreferences are not supported (RE2 syntax)";
+      // RE2 escapes the JavaScript engine would read otherwise (or not at all).
+      if ("pPQEzAC".includes(next)) return `\\${next} is not supported: use plain classes such as [0-9a-z]`;
       i++;
       last = {};
       continue;
     }
     if (c === "[") {
-      i = endOfClass(source, i);
+      const end = endOfClass(source, i);
+      if (source.slice(i, end).includes("[:")) return "POSIX classes such as [[:alpha:]] are not supported: use [a-zA-Z]";
+      i = end;
       last = {};
       continue;
     }

@@ -67,6 +67,8 @@ function encodeToken(parts: Array<string | number>): string {
   return Buffer.from(JSON.stringify(parts)).toString("base64url");
 }
 
+const badPageToken = () => invalidField("page_token", "page_token is not one this list returned", "page_token.invalid");
+
 function decodeToken(token: string): unknown[] {
   try {
     const parts = JSON.parse(Buffer.from(token, "base64url").toString()) as unknown;
@@ -74,7 +76,7 @@ function decodeToken(token: string): unknown[] {
   } catch {
     // Falls through to the error below.
   }
-  throw invalidField("page_token", "page_token is not one this list returned", "page_token.invalid");
+  throw badPageToken();
 }
 
 export function lifecyclePolicyService(deps: ServiceDeps) {
@@ -160,7 +162,7 @@ export function lifecyclePolicyService(deps: ServiceDeps) {
         scope = { registryId };
       }
       const after = req.pageToken === "" ? undefined : decodeToken(req.pageToken)[0];
-      if (after !== undefined && typeof after !== "string") throw invalidField("page_token", "page_token is not one this list returned", "page_token.invalid");
+      if (after !== undefined && typeof after !== "string") throw badPageToken();
       const limit = pageSizeOf(req.pageSize);
       const page = await policies.listPolicies(scope, after, limit + 1);
       const shown = page.slice(0, limit);
@@ -236,7 +238,7 @@ export function lifecyclePolicyService(deps: ServiceDeps) {
       const policy = await visiblePolicy(req.lifecyclePolicyId, ctx);
       const position = req.pageToken === "" ? undefined : decodeToken(req.pageToken);
       if (position !== undefined && (typeof position[0] !== "number" || typeof position[1] !== "string")) {
-        throw invalidField("page_token", "page_token is not one this list returned", "page_token.invalid");
+        throw badPageToken();
       }
       const after = position && { runAt: new Date(position[0] as number), id: position[1] as string };
       const limit = pageSizeOf(req.pageSize);
@@ -252,7 +254,7 @@ export function lifecyclePolicyService(deps: ServiceDeps) {
     async listDryRunResultAffectedImages(req, ctx) {
       const { result } = await visibleResult(req.dryRunLifecyclePolicyResultId, ctx);
       const offset = req.pageToken === "" ? 0 : decodeToken(req.pageToken)[0];
-      if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0) throw invalidField("page_token", "page_token is not one this list returned", "page_token.invalid");
+      if (typeof offset !== "number" || !Number.isSafeInteger(offset) || offset < 0) throw badPageToken();
       const limit = pageSizeOf(req.pageSize);
       const images = await policies.listAffectedImages(result.id, offset, limit + 1);
       const shown = images.slice(0, limit);

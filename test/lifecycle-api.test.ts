@@ -18,8 +18,8 @@ import { errorInfo, fieldViolations, GrpcClient, grpcFailure } from "./support/c
 import { makeTempDir, writeSyntheticImage } from "./support/images.js";
 import { startServer, type ServerProcess } from "./support/server.js";
 
-type Who = "alice" | "bob";
-const keys: Record<Who, string> = { alice: newApiKey(), bob: newApiKey() };
+type Who = "alice" | "carol" | "bob";
+const keys: Record<Who, string> = { alice: newApiKey(), carol: newApiKey(), bob: newApiKey() };
 const DAY = 86_400_000;
 
 /** The repository's images: a tag (or none) and how many days old (null: no creation time). */
@@ -93,6 +93,7 @@ folders:
 auth:
   keys:
     - { name: alice, hash: "${await hashApiKey(keys.alice)}", folders: [team-a], role: editor }
+    - { name: carol, hash: "${await hashApiKey(keys.carol)}", folders: [team-a], role: viewer }
     - { name: bob, hash: "${await hashApiKey(keys.bob)}", folders: [team-b], role: editor }
 `;
   server = await startServer({ dataDir: await makeTempDir(), config });
@@ -142,6 +143,14 @@ describe("LifecyclePolicyService dry run", () => {
     expect(await policies("alice", "getDryRunResult", { dryRunLifecyclePolicyResultId: result.dryRunLifecyclePolicyResultId })).toEqual(result);
     const results = await policies("alice", "listDryRunResults", { lifecyclePolicyId: created.id });
     expect(results.dryRunLifecyclePolicyResults).toEqual([result]);
+
+    // A viewer reads policies and results, and may not create, change or run one.
+    const resultId = { dryRunLifecyclePolicyResultId: result.dryRunLifecyclePolicyResultId };
+    expect(await policies("carol", "getDryRunResult", resultId)).toEqual(result);
+    expect((await policies("carol", "listDryRunResults", { lifecyclePolicyId: created.id })).dryRunLifecyclePolicyResults).toEqual([result]);
+    expect((await policies("carol", "listDryRunResultAffectedImages", resultId)).affectedImages).toHaveLength(5);
+    expect((await policies("carol", "get", { lifecyclePolicyId: created.id })).id).toBe(created.id);
+    for (const method of ["dryRun", "delete"]) expect((await grpcFailure(policies("carol", method, { lifecyclePolicyId: created.id }))).code).toBe(grpc.status.PERMISSION_DENIED);
   });
 });
 

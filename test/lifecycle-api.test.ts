@@ -194,3 +194,30 @@ describe("LifecyclePolicyService tenancy", () => {
     expect((await grpcFailure(policies("bob", "get", { lifecyclePolicyId: policy.id }))).code).toBe(grpc.status.NOT_FOUND);
   });
 });
+
+describe("LifecyclePolicyService update and delete", () => {
+  it("updates the masked fields, keeps one ACTIVE policy per repository, and deletes a policy with its results", async () => {
+    const rules = [{ untagged: true, retainedTop: 3n }];
+    const made = await finished(await policies("alice", "create", { repositoryId: REPO, name: "first", status: LifecyclePolicy_Status.DISABLED, rules }));
+    const policy = anyUnpack(made.result.value as never, LifecyclePolicySchema)!;
+
+    const update = { lifecyclePolicyId: policy.id, updateMask: { paths: ["status", "description"] }, name: "ignored", description: "now active", status: LifecyclePolicy_Status.ACTIVE };
+    const updated = await finished(await policies("alice", "update", update));
+    expect(updated.result.case).toBe("response");
+    expect(await policies("alice", "get", { lifecyclePolicyId: policy.id })).toMatchObject({ name: "first", description: "now active", status: LifecyclePolicy_Status.ACTIVE });
+
+    const second = await grpcFailure(policies("alice", "create", { repositoryId: REPO, status: LifecyclePolicy_Status.ACTIVE, rules }));
+    expect(second.code).toBe(grpc.status.FAILED_PRECONDITION);
+    const badMask = await grpcFailure(policies("alice", "update", { ...update, updateMask: { paths: ["repository_id"] } }));
+    expect(badMask.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(fieldViolations(badMask.status).map((v) => v.field)).toEqual(["update_mask"]);
+
+    const run = await finished(await policies("alice", "dryRun", { lifecyclePolicyId: policy.id }));
+    const result = anyUnpack(run.result.value as never, DryRunLifecyclePolicyResultSchema)!;
+    const deleted = await finished(await policies("alice", "delete", { lifecyclePolicyId: policy.id }));
+    expect(deleted.result.case).toBe("response");
+    expect((await grpcFailure(policies("alice", "get", { lifecyclePolicyId: policy.id }))).code).toBe(grpc.status.NOT_FOUND);
+    const gone = await grpcFailure(policies("alice", "getDryRunResult", { dryRunLifecyclePolicyResultId: result.dryRunLifecyclePolicyResultId }));
+    expect(gone.code).toBe(grpc.status.NOT_FOUND);
+  });
+});

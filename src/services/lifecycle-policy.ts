@@ -91,6 +91,14 @@ export function lifecyclePolicyService(deps: ServiceDeps) {
     return policy;
   }
 
+  /** A result answers NOT_FOUND unless its policy is visible to the caller. */
+  async function visibleResult(id: string, ctx: CallContext) {
+    const result = await policies.getDryRunResult(id);
+    const policy = result && (await policies.getPolicy(result.policyId));
+    if (!result || !policy || !ctx.catalog.hasRegistry(policy.registryId)) throw notFound("dry run result", id);
+    return { result, policy };
+  }
+
   /** A repository has at most one ACTIVE policy, as in Yandex. */
   async function requireNoOtherActive(repositoryId: string, exceptId: string): Promise<void> {
     for (let after: string | undefined; ; ) {
@@ -270,11 +278,4 @@ export function lifecyclePolicyService(deps: ServiceDeps) {
       });
     },
   });
-
-  async function visibleResult(id: string, ctx: CallContext) {
-    const result = await policies.getDryRunResult(id);
-    const policy = result && (await policies.getPolicy(result.policyId));
-    if (!result || !policy || !ctx.catalog.hasRegistry(policy.registryId)) throw notFound("dry run result", id);
-    return { result, policy };
-  }
 }

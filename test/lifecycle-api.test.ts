@@ -5,7 +5,6 @@ import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hashApiKey, newApiKey } from "../src/core/api-keys.js";
 import { repositoryId } from "../src/core/ids.js";
 import type { Image } from "../src/gen/regplane/v1/image_pb.js";
 import { ImageService } from "../src/gen/regplane/v1/image_service_pb.js";
@@ -16,10 +15,11 @@ import { OperationService } from "../src/gen/regplane/v1/operation_service_pb.js
 import { RepositoryService } from "../src/gen/regplane/v1/repository_service_pb.js";
 import { errorInfo, fieldViolations, GrpcClient, grpcFailure } from "./support/clients.js";
 import { makeTempDir, writeSyntheticImage } from "./support/images.js";
+import { callersAuthYaml, newCallerKeys, type Caller } from "./support/callers.js";
 import { startServer, type ServerProcess } from "./support/server.js";
 
-type Who = "alice" | "carol" | "bob";
-const keys: Record<Who, string> = { alice: newApiKey(), carol: newApiKey(), bob: newApiKey() };
+type Who = Caller;
+const keys = newCallerKeys();
 const DAY = 86_400_000;
 
 /** The repository's images: a tag (or none) and how many days old (null: no creation time). */
@@ -90,12 +90,7 @@ registries:
 folders:
   - { id: team-a, registries: [alpha] }
   - { id: team-b, registries: [other] }
-auth:
-  keys:
-    - { name: alice, hash: "${await hashApiKey(keys.alice)}", folders: [team-a], role: editor }
-    - { name: carol, hash: "${await hashApiKey(keys.carol)}", folders: [team-a], role: viewer }
-    - { name: bob, hash: "${await hashApiKey(keys.bob)}", folders: [team-b], role: editor }
-`;
+${await callersAuthYaml(keys)}`;
   server = await startServer({ dataDir: await makeTempDir(), config });
   // Repository ids resolve once handed out, as a client gets them.
   await call("alice", RepositoryService, "getByName", { repositoryName: "alpha/team/app" });

@@ -78,12 +78,14 @@ describe("gRPC reflection serves what the port answers and what an Any may hold"
     expect(stdout.trim().split("\n").sort()).toEqual([
       "grpc.health.v1.Health",
       "regplane.v1.ImageService",
+      "regplane.v1.LifecyclePolicyService",
       "regplane.v1.NamespaceService",
       "regplane.v1.OperationService",
       "regplane.v1.RegistryService",
       "regplane.v1.RepositoryService",
       "regplane.v1.TagService",
       "yandex.cloud.containerregistry.v1.ImageService",
+      "yandex.cloud.containerregistry.v1.LifecyclePolicyService",
       "yandex.cloud.containerregistry.v1.RepositoryService",
       "yandex.cloud.operation.OperationService",
     ]);

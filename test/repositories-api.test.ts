@@ -7,7 +7,6 @@ import * as grpc from "@grpc/grpc-js";
 import { ConnectError } from "@connectrpc/connect";
 import { anyUnpack } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hashApiKey, newApiKey } from "../src/core/api-keys.js";
 import { repositoryId } from "../src/core/ids.js";
 import { ImageService } from "../src/gen/regplane/v1/image_service_pb.js";
 import type { Image } from "../src/gen/regplane/v1/image_pb.js";
@@ -18,10 +17,11 @@ import { CreateRepositoryMetadataSchema, DeleteRepositoryMetadataSchema, Reposit
 import { connectClient, errorInfo, fieldViolations, GrpcClient, grpcFailure } from "./support/clients.js";
 import { makeTempDir, writeSyntheticImage } from "./support/images.js";
 import { freePort, pushImage, startRegistry, type RunningRegistry } from "./support/registry.js";
+import { callersAuthYaml, newCallerKeys, type Caller } from "./support/callers.js";
 import { startServer, type ServerProcess } from "./support/server.js";
 
-type Who = "alice" | "carol" | "bob";
-const keys: Record<Who, string> = { alice: newApiKey(), carol: newApiKey(), bob: newApiKey() };
+type Who = Caller;
+const keys = newCallerKeys();
 const bearer = (who: Who) => ({ authorization: `Bearer ${keys[who]}` });
 
 /** team-a's repositories in order of name; the folder lists beta before alpha, so the walk must sort. */
@@ -96,12 +96,7 @@ registries:
 folders:
   - { id: team-a, registries: [beta, alpha, lab] }
   - { id: team-b, registries: [other] }
-auth:
-  keys:
-    - { name: alice, hash: "${await hashApiKey(keys.alice)}", folders: [team-a], role: editor }
-    - { name: carol, hash: "${await hashApiKey(keys.carol)}", folders: [team-a], role: viewer }
-    - { name: bob, hash: "${await hashApiKey(keys.bob)}", folders: [team-b], role: editor }
-`;
+${await callersAuthYaml(keys)}`;
   server = await startServer({ dataDir: await makeTempDir(), config });
   cleanups.push(() => server.kill(), () => fs.rm(server.dataDir, { recursive: true, force: true }));
 }, 120_000);

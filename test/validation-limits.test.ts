@@ -61,11 +61,17 @@ function stringProbes(name: string, s: StringRules, wrap: (v: string) => unknown
   return out;
 }
 
+/** A value in its field of the request; a member of a oneof is set as that oneof's case. */
+function placed(f: DescField, v: unknown): object {
+  if (v === undefined) return {};
+  return f.oneof ? { [f.oneof.localName]: { case: f.localName, value: v } } : { [f.localName]: v };
+}
+
 /**
  * The limits one field declares (and those of the fields of a message it holds), each as the value just
  * past it and, for bounds, the value at it; `place` puts a value where the field sits in the request.
  */
-function probesOf(f: DescField, name = f.name, place = (v: unknown): object => (v === undefined ? {} : { [f.localName]: v })): Probe[] {
+function probesOf(f: DescField, name = f.name, place = (v: unknown): object => placed(f, v)): Probe[] {
   const rules = getOption(f, validateField);
   const out: Probe[] = [];
   // Nested messages a few levels deep (a recursive type would otherwise never end).
@@ -153,6 +159,7 @@ describe("the derived table", () => {
   it("covers every List RPC of every service, each with its page_size and page_token limits", () => {
     expect(all.map((s) => s.typeName).sort()).toEqual([
       "regplane.v1.ImageService",
+      "regplane.v1.LifecyclePolicyService",
       "regplane.v1.NamespaceService",
       "regplane.v1.OperationService",
       "regplane.v1.RegistryService",
@@ -172,6 +179,15 @@ describe("the derived table", () => {
       "yandex.cloud.containerregistry.v1.ImageService/Delete",
       "yandex.cloud.containerregistry.v1.ImageService/Get",
       "yandex.cloud.containerregistry.v1.ImageService/List",
+      "yandex.cloud.containerregistry.v1.LifecyclePolicyService/Create",
+      "yandex.cloud.containerregistry.v1.LifecyclePolicyService/Delete",
+      "yandex.cloud.containerregistry.v1.LifecyclePolicyService/DryRun",
+      "yandex.cloud.containerregistry.v1.LifecyclePolicyService/Get",
+      "yandex.cloud.containerregistry.v1.LifecyclePolicyService/GetDryRunResult",
+      "yandex.cloud.containerregistry.v1.LifecyclePolicyService/List",
+      "yandex.cloud.containerregistry.v1.LifecyclePolicyService/ListDryRunResultAffectedImages",
+      "yandex.cloud.containerregistry.v1.LifecyclePolicyService/ListDryRunResults",
+      "yandex.cloud.containerregistry.v1.LifecyclePolicyService/Update",
       "yandex.cloud.containerregistry.v1.RepositoryService/Create",
       "yandex.cloud.containerregistry.v1.RepositoryService/Delete",
       "yandex.cloud.containerregistry.v1.RepositoryService/Get",

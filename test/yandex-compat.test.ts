@@ -27,7 +27,12 @@ const EMPTY_URL = "type.googleapis.com/google.protobuf.Empty";
 // json: true makes protobufjs unpack an Any whose type URL names a fixture message into
 // { "@type", ...fields }: the fixture schema, not ours, decodes DeleteImageMetadata.
 const yandexDef = protoLoader.loadSync(
-  ["yandex/cloud/containerregistry/v1/image_service.proto", "yandex/cloud/containerregistry/v1/repository_service.proto", "yandex/cloud/operation/operation_service.proto"],
+  [
+    "yandex/cloud/containerregistry/v1/image_service.proto",
+    "yandex/cloud/containerregistry/v1/repository_service.proto",
+    "yandex/cloud/containerregistry/v1/lifecycle_policy_service.proto",
+    "yandex/cloud/operation/operation_service.proto",
+  ],
   {
   includeDirs: [path.resolve("test/fixtures/yandex"), path.resolve("third_party")],
   keepCase: true,
@@ -87,6 +92,7 @@ describe("the Yandex Cloud method paths", () => {
   let images: YandexClient;
   let operations: YandexClient;
   let repositories: YandexClient;
+  let lifecycle: YandexClient;
 
   /** Polls as a Yandex client does; the bound only names the failure, just inside the 60 s test timeout. */
   async function finished(op: any): Promise<any> {
@@ -115,12 +121,14 @@ describe("the Yandex Cloud method paths", () => {
     images = new YandexClient(yandex.yandex.cloud.containerregistry.v1.ImageService, server.grpcAddress);
     operations = new YandexClient(yandex.yandex.cloud.operation.OperationService, server.grpcAddress);
     repositories = new YandexClient(yandex.yandex.cloud.containerregistry.v1.RepositoryService, server.grpcAddress);
+    lifecycle = new YandexClient(yandex.yandex.cloud.containerregistry.v1.LifecyclePolicyService, server.grpcAddress);
   }, 120_000);
 
   afterAll(async () => {
     images?.close();
     operations?.close();
     repositories?.close();
+    lifecycle?.close();
     if (server) expect(await server.stop()).toBe(0);
   });
 
@@ -151,6 +159,30 @@ describe("the Yandex Cloud method paths", () => {
     expect(done.response.name).toBe("local/yandex/made");
     expect(done.response.id).toBe(op.metadata.repository_id);
     expect(await repositories.call("GetByName", { repository_name: "local/yandex/made" })).toEqual({ name: "local/yandex/made", id: done.response.id });
+  });
+
+  it("serves LifecyclePolicyService: Create and Get a policy, DryRun it as an Operation, GetDryRunResult of the run", async () => {
+    const repository = await repositories.call("GetByName", { repository_name: "local/team/app" });
+    const rules = [{ description: "keep the newest", tag_regexp: ".*", retained_top: 1 }];
+    const op = await lifecycle.call("Create", { repository_id: repository.id, name: "keep-one", status: "DISABLED", rules });
+    expect(op.metadata["@type"]).toBe(`${CONTAINER_REGISTRY_URL}CreateLifecyclePolicyMetadata`);
+    const created = await finished(op);
+    expect(created.response["@type"]).toBe(`${CONTAINER_REGISTRY_URL}LifecyclePolicy`);
+    const policy = await lifecycle.call("Get", { lifecycle_policy_id: op.metadata.lifecycle_policy_id });
+    expect(policy).toMatchObject({ id: op.metadata.lifecycle_policy_id, repository_id: repository.id, name: "keep-one", status: "DISABLED" });
+    expect(policy.rules).toMatchObject([{ description: "keep the newest", tag_regexp: ".*", untagged: false, retained_top: "1" }]);
+
+    const run = await lifecycle.call("DryRun", { lifecycle_policy_id: policy.id });
+    expect(run.metadata["@type"]).toBe(`${CONTAINER_REGISTRY_URL}DryRunLifecyclePolicyMetadata`);
+    const ran = await finished(run);
+    expect(ran.response["@type"]).toBe(`${CONTAINER_REGISTRY_URL}DryRunLifecyclePolicyResult`);
+    // team/app holds two images (v1 and latest share one): the newest is kept, the other is affected.
+    expect(ran.response.affected_images_count).toBe("1");
+    const result = await lifecycle.call("GetDryRunResult", { dry_run_lifecycle_policy_result_id: run.metadata.dry_run_lifecycle_policy_result_id });
+    expect(result).toMatchObject({ dry_run_lifecycle_policy_result_id: run.metadata.dry_run_lifecycle_policy_result_id, lifecycle_policy_id: policy.id, affected_images_count: "1" });
+    const affected = await lifecycle.call("ListDryRunResultAffectedImages", { dry_run_lifecycle_policy_result_id: result.dry_run_lifecycle_policy_result_id });
+    expect(affected.affected_images).toHaveLength(1);
+    expect(affected.affected_images[0].name).toBe("local/team/app");
   });
 
   it("lists a folder page by page until next_page_token is empty, every image once, and gets each", async () => {

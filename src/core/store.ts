@@ -1,6 +1,7 @@
 // regplane's own state behind one interface, which core's operations and page tokens are written against;
 // src/store implements it with the embedded SQLite file (default) and PostgreSQL for several replicas.
 // Every method is async so either implementation fits.
+import type { LifecycleStore } from "./lifecycle-store.js";
 
 /** Where an image id points. */
 export interface ImageRef {
@@ -79,6 +80,8 @@ export interface ListOperationsFilter {
 export type StoreEvent = { kind: "created" | "finished" | "cancel"; id: string } | { kind: "resync" };
 
 export interface Store {
+  /** Cleanup policies and their dry-run results. */
+  readonly lifecycle: LifecycleStore;
   // Image id index: written whenever an image is listed or fetched, read to resolve an id.
   recordImageIds(entries: Array<ImageRef & { id: string }>): Promise<void>;
   resolveImageId(id: string): Promise<ImageRef | undefined>;

@@ -15,6 +15,7 @@ import { tagService } from "../services/tag.js";
 import { operationService } from "../services/operation.js";
 import { registryService } from "../services/registry.js";
 import { repositoryService } from "../services/repository.js";
+import { lifecyclePolicyService } from "../services/lifecycle-policy.js";
 import { DeferredLocks } from "../core/locks.js";
 import { guardStore } from "../store/failures.js";
 import { layoutLocks, openStore } from "../store/open.js";
@@ -69,7 +70,7 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
   metrics.operationCounts = () => store.countOperations();
   const tokens = new PageTokenCodec({ keys: await loadOrCreateTokenKeys(store, config.pageTokens.keys), store, ttlMs: config.pageTokens.ttl });
   const deps = { catalog, store, engine, tokens, config };
-  const bindings = [imageService(deps), operationService(deps), registryService(deps), namespaceService(deps), repositoryService(deps), tagService(deps)];
+  const bindings = [imageService(deps), operationService(deps), registryService(deps), namespaceService(deps), repositoryService(deps), tagService(deps), lifecyclePolicyService(deps)];
   const { authenticate, open } = new Authenticator(config.auth, config.limits, (result) => metrics.keyVerifications.inc({ result }));
   const pipeline = new RpcPipeline(logger.child({ component: "rpc" }), metrics, {
     authenticate,

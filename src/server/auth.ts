@@ -36,7 +36,7 @@ export const ANONYMOUS: Caller = { name: "anonymous", folders: "*", role: "edito
 const MAX_PRESENTED_KEY = 512;
 
 /** Methods a viewer may call; every other method changes something and needs an editor. */
-const READ_METHODS = new Set(["List", "Get", "GetByName", "Wait"]);
+const READ_METHODS = new Set(["List", "Get", "GetByName", "Wait", "GetDryRunResult", "ListDryRunResults", "ListDryRunResultAffectedImages"]);
 
 export function isMutating(methodName: string): boolean {
   return !READ_METHODS.has(methodName);

@@ -1,5 +1,5 @@
-// Yandex Cloud compatibility: ImageService, RepositoryService and OperationService also served as
-// yandex.cloud.containerregistry.v1.ImageService, …RepositoryService and yandex.cloud.operation.OperationService, so an
+// Yandex Cloud compatibility: ImageService, RepositoryService, LifecyclePolicyService and OperationService also served as
+// yandex.cloud.containerregistry.v1.ImageService, …RepositoryService, …LifecyclePolicyService and yandex.cloud.operation.OperationService, so an
 // existing Yandex Cloud SDK client works by changing only its endpoint. Our messages are wire-identical
 // to theirs, so the Yandex descriptors are our FileDescriptorProtos with the packages renamed.
 import { clone, create, createFileRegistry, isMessage, type DescFile, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
@@ -12,6 +12,7 @@ import {
   type FileDescriptorProto,
 } from "@bufbuild/protobuf/wkt";
 import { ImageService } from "../gen/regplane/v1/image_service_pb.js";
+import { LifecyclePolicyService } from "../gen/regplane/v1/lifecycle_policy_service_pb.js";
 import { OperationSchema, type Operation } from "../gen/regplane/v1/operation_pb.js";
 import { OperationService } from "../gen/regplane/v1/operation_service_pb.js";
 import { RepositoryService } from "../gen/regplane/v1/repository_service_pb.js";
@@ -28,14 +29,17 @@ const MIRRORED_FILES: Record<string, { name: string; pkg: string }> = {
   "regplane/v1/image_service.proto": { name: "yandex/cloud/containerregistry/v1/image_service.proto", pkg: CONTAINER_REGISTRY },
   "regplane/v1/repository.proto": { name: "yandex/cloud/containerregistry/v1/repository.proto", pkg: CONTAINER_REGISTRY },
   "regplane/v1/repository_service.proto": { name: "yandex/cloud/containerregistry/v1/repository_service.proto", pkg: CONTAINER_REGISTRY },
+  "regplane/v1/lifecycle_policy.proto": { name: "yandex/cloud/containerregistry/v1/lifecycle_policy.proto", pkg: CONTAINER_REGISTRY },
+  "regplane/v1/lifecycle_policy_service.proto": { name: "yandex/cloud/containerregistry/v1/lifecycle_policy_service.proto", pkg: CONTAINER_REGISTRY },
   "regplane/v1/operation.proto": { name: "yandex/cloud/operation/operation.proto", pkg: OPERATION },
   "regplane/v1/operation_service.proto": { name: "yandex/cloud/operation/operation_service.proto", pkg: OPERATION },
 };
 
-/** The RPCs Yandex defines (RepositoryService without the access-binding ones); OperationService.List and Wait are ours only. */
+/** The RPCs Yandex defines (RepositoryService without the access-binding ones, LifecyclePolicyService whole); OperationService.List and Wait are ours only. */
 const MIRRORED_SERVICES = [
   { ours: ImageService, rpcs: new Set(["List", "Get", "Delete"]) },
   { ours: RepositoryService, rpcs: new Set(["Get", "GetByName", "List", "Create", "Delete"]) },
+  { ours: LifecyclePolicyService, rpcs: new Set(Object.values(LifecyclePolicyService.method).map((m) => m.name)) },
   { ours: OperationService, rpcs: new Set(["Get", "Cancel"]) },
 ];
 

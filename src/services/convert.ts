@@ -4,6 +4,10 @@ import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { blobId, imageId, repositoryId } from "../core/ids.js";
 import type { BlobRecord, ImageRecord, NamespaceRecord, RegistryRecord, RepositoryRecord } from "../core/types.js";
 import type { OperationRecord } from "../core/store.js";
+import type { LifecyclePolicyRecord } from "../core/lifecycle.js";
+import type { DryRunResultRecord } from "../core/lifecycle-store.js";
+import { LifecyclePolicy_Status, LifecyclePolicySchema, type LifecyclePolicy } from "../gen/regplane/v1/lifecycle_policy_pb.js";
+import { DryRunLifecyclePolicyResultSchema, type DryRunLifecyclePolicyResult } from "../gen/regplane/v1/lifecycle_policy_service_pb.js";
 import type { Blob } from "../gen/regplane/v1/blob_pb.js";
 import type { Image } from "../gen/regplane/v1/image_pb.js";
 import { NamespaceSchema, Visibility, type Namespace } from "../gen/regplane/v1/namespace_pb.js";
@@ -123,5 +127,35 @@ export function operationToProto(r: OperationRecord): Operation {
     done: r.state === "done",
     metadata: { typeUrl: r.metadata.typeUrl, value: r.metadata.value },
     result,
+  });
+}
+
+const STATUS_TO_PROTO = { active: LifecyclePolicy_Status.ACTIVE, disabled: LifecyclePolicy_Status.DISABLED } as const;
+
+export function lifecyclePolicyToProto(p: LifecyclePolicyRecord): LifecyclePolicy {
+  return create(LifecyclePolicySchema, {
+    id: p.id,
+    name: p.name,
+    repositoryId: p.repositoryId,
+    description: p.description,
+    status: STATUS_TO_PROTO[p.status],
+    createdAt: ts(p.createdAt),
+    rules: p.rules.map((r) => ({
+      description: r.description,
+      expirePeriod: r.expirePeriodMs === undefined ? undefined : { seconds: BigInt(Math.floor(r.expirePeriodMs / 1000)), nanos: (r.expirePeriodMs % 1000) * 1_000_000 },
+      tagRegexp: r.tagRegexp,
+      untagged: r.untagged,
+      retainedTop: BigInt(r.retainedTop),
+    })),
+  });
+}
+
+export function dryRunResultToProto(r: DryRunResultRecord): DryRunLifecyclePolicyResult {
+  return create(DryRunLifecyclePolicyResultSchema, {
+    dryRunLifecyclePolicyResultId: r.id,
+    lifecyclePolicyId: r.policyId,
+    runAt: ts(r.runAt),
+    affectedImagesCount: BigInt(r.affectedImagesCount),
+    imagesWithoutCreatedAtCount: BigInt(r.imagesWithoutCreatedAtCount),
   });
 }

@@ -69,4 +69,38 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     repository  TEXT NOT NULL
   );
   `,
+  // 3: cleanup policies of repositories, and the results of their dry runs (the images each would delete).
+  `
+  -- Binary order (COLLATE "C") for keyset pages, as in SQLite.
+  CREATE TABLE lifecycle_policies (
+    id            TEXT COLLATE "C" PRIMARY KEY,
+    registry_id   TEXT NOT NULL,
+    repository    TEXT NOT NULL,
+    repository_id TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    description   TEXT NOT NULL,
+    status        TEXT NOT NULL CHECK (status IN ('active', 'disabled')),
+    created_at    BIGINT NOT NULL,
+    rules         TEXT NOT NULL
+  );
+  CREATE INDEX lifecycle_policies_repository ON lifecycle_policies (repository_id, id);
+  CREATE INDEX lifecycle_policies_registry ON lifecycle_policies (registry_id, id);
+
+  CREATE TABLE lifecycle_dry_runs (
+    id                  TEXT COLLATE "C" PRIMARY KEY,
+    policy_id           TEXT NOT NULL REFERENCES lifecycle_policies (id) ON DELETE CASCADE,
+    run_at              BIGINT NOT NULL,
+    affected_count      BIGINT NOT NULL,
+    without_created_at  BIGINT NOT NULL
+  );
+  CREATE INDEX lifecycle_dry_runs_policy ON lifecycle_dry_runs (policy_id, run_at, id);
+
+  -- An affected image as the dry run listed it (JSON of the image record), in order of digest.
+  CREATE TABLE lifecycle_dry_run_images (
+    result_id TEXT NOT NULL REFERENCES lifecycle_dry_runs (id) ON DELETE CASCADE,
+    digest    TEXT COLLATE "C" NOT NULL,
+    image     TEXT NOT NULL,
+    PRIMARY KEY (result_id, digest)
+  );
+  `,
 ];

@@ -4,6 +4,7 @@
 import pg from "pg";
 import { Code, RegplaneError } from "../core/errors.js";
 import { OPERATIONS_CHANNEL, OperationEventListener, type ListenerLogger } from "./postgres-listener.js";
+import { SqlLifecycleStore } from "./lifecycle-sql.js";
 import { POSTGRES_MIGRATIONS } from "./postgres-migrations.js";
 import { migratePostgres, isConnectionError, storeUnavailable } from "./postgres-schema.js";
 import { toOperationRecord, type OperationRowOf } from "./operation-row.js";
@@ -36,6 +37,12 @@ function notifying(sql: string, prefix: string): string {
     SELECT changed.*, pg_notify('${OPERATIONS_CHANNEL}', '${prefix}:' || changed.id) FROM changed`;
 }
 
+/** `?` placeholders as PostgreSQL's `$1`, `$2`, … (the lifecycle SQL is written once for both stores). */
+function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
 export interface PostgresStoreOptions {
   url: string;
   /** Pool size (default 10). */
@@ -48,6 +55,12 @@ export class PostgresStore implements Store {
   private readonly listener: OperationEventListener;
   private lastPageStateSweep = 0;
   private closed = false;
+  readonly lifecycle = new SqlLifecycleStore({
+    rows: async <R extends object>(sql: string, args: unknown[]) => (await this.query<R & pg.QueryResultRow>(numbered(sql), args)).rows,
+    batch: (statements) => this.transaction(async (client) => {
+      for (const s of statements) await client.query(numbered(s.sql), s.args);
+    }),
+  });
 
   private constructor(pool: pg.Pool, listener: OperationEventListener) {
     this.pool = pool;

@@ -9,6 +9,7 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { StartupError } from "../core/config.js";
 import { Code, RegplaneError } from "../core/errors.js";
+import { SqlLifecycleStore } from "./lifecycle-sql.js";
 import { SQLITE_MIGRATIONS } from "./sqlite-migrations.js";
 import { toOperationRecord, type OperationRowOf } from "./operation-row.js";
 import { encodeStatus } from "./status-codec.js";
@@ -46,6 +47,7 @@ export class SqliteStore implements Store {
   /** listOperations statements by SQL text; there are only a dozen filter shapes. */
   private readonly listStatements = new Map<string, Database.Statement<Array<string | number>, OperationRow>>();
   private closed = false;
+  readonly lifecycle: SqlLifecycleStore;
 
   private readonly stmt: {
     upsertImageId: Database.Statement;
@@ -91,6 +93,10 @@ export class SqliteStore implements Store {
     }
 
     const db = this.db;
+    this.lifecycle = new SqlLifecycleStore({
+      rows: async <R extends object>(sql: string, args: unknown[]) => db.prepare<unknown[], R>(sql).all(...args),
+      batch: async (statements) => db.transaction(() => statements.forEach((s) => db.prepare(s.sql).run(...s.args)))(),
+    });
     this.stmt = {
       upsertImageId: db.prepare(
         `INSERT INTO image_ids (id, registry_id, repository, digest) VALUES (?, ?, ?, ?)

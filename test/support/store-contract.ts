@@ -4,6 +4,7 @@
 
 import { afterEach, describe, expect, it } from "vitest";
 import type { AnyBytes, OperationRecord, StatusRecord, Store } from "../../src/core/store.js";
+import { describeLifecycleStoreContract } from "./lifecycle-store-contract.js";
 
 /**
  * `makeStore` opens one more handle (connection) on the current test's database; a test calls it
@@ -28,6 +29,8 @@ export function describeStoreContract(
       for (const store of opened.splice(0)) await store.close();
       await cleanup();
     });
+
+    describeLifecycleStoreContract(open);
 
     describe("image ids", () => {
       it("records, resolves and overwrites", async () => {

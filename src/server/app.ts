@@ -9,6 +9,7 @@ import type { Config } from "../core/config.js";
 import { OperationEngine } from "../core/operations.js";
 import { loadOrCreateTokenKeys, PageTokenCodec } from "../core/pagetoken.js";
 import { Code, RegplaneError } from "../core/errors.js";
+import { bulkService } from "../services/bulk.js";
 import { imageService } from "../services/image.js";
 import { namespaceService } from "../services/namespace.js";
 import { tagService } from "../services/tag.js";
@@ -69,7 +70,7 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
   metrics.operationCounts = () => store.countOperations();
   const tokens = new PageTokenCodec({ keys: await loadOrCreateTokenKeys(store, config.pageTokens.keys), store, ttlMs: config.pageTokens.ttl });
   const deps = { catalog, store, engine, tokens, config };
-  const bindings = [imageService(deps), operationService(deps), registryService(deps), namespaceService(deps), repositoryService(deps), tagService(deps)];
+  const bindings = [imageService(deps), operationService(deps), registryService(deps), namespaceService(deps), repositoryService(deps), tagService(deps), bulkService(deps)];
   const { authenticate, open } = new Authenticator(config.auth, config.limits, (result) => metrics.keyVerifications.inc({ result }));
   const pipeline = new RpcPipeline(logger.child({ component: "rpc" }), metrics, {
     authenticate,

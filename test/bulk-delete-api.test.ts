@@ -41,6 +41,13 @@ async function waitDone(ops: GrpcClient, op: Operation, who?: Who): Promise<Oper
   return current;
 }
 
+/** Whether the registry still serves the manifest (asked directly, not through the proxy). */
+async function manifestExists(registryUrl: string, repository: string, digest: string): Promise<boolean> {
+  const head = await fetch(`${registryUrl}/v2/${repository}/manifests/${digest}`, { method: "HEAD", headers: { accept: "application/vnd.oci.image.manifest.v1+json" } });
+  if (head.status !== 200 && head.status !== 404) throw new Error(`HEAD ${digest} answered ${head.status}`);
+  return head.status === 200;
+}
+
 async function listIds(images: GrpcClient, who: Who | undefined, registryId: string): Promise<string[]> {
   const ids: string[] = [];
   let pageToken = "";
@@ -186,6 +193,7 @@ describe("bulk delete survives SIGKILL mid-run", () => {
 
   it("finishes after a restart: every image deleted, none the first run finished sent twice", async () => {
     const digests = await pushSyntheticImages(registry.url, REPOSITORY, COUNT);
+    for (const digest of digests) expect(await manifestExists(registry.url, REPOSITORY, digest)).toBe(true);
     const sent = new Map<string, number>();
     const passed = new Set<string>();
     const held: http.IncomingMessage[] = [];
@@ -216,9 +224,10 @@ describe("bulk delete survives SIGKILL mid-run", () => {
 
     // Progress is saved as items finish: once it shows the passed deletes done (the rest are held), kill.
     await until(async () => progressOf((await ops.call("get", { operationId: submitted.id })) as Operation).done === PASSED && held.length > 0);
+    await server.kill();
+    // Taken after the kill: more DELETEs may have arrived (and been held) since the check above.
     const inFlight = new Set(held.map((r) => /\/manifests\/(sha256:[0-9a-f]{64})$/.exec(r.url!)![1]));
     const finishedBeforeKill = new Set(passed);
-    await server.kill();
     images.close();
     ops.close();
     // The held requests' client is gone; the proxy drops them once their sockets have closed.
@@ -234,8 +243,7 @@ describe("bulk delete survives SIGKILL mid-run", () => {
     expect(responseOf(op)).toMatchObject({ deleted: BigInt(COUNT), failed: [] });
     expect(await listIds(images, undefined, "gate")).toEqual([]);
     for (const digest of digests) {
-      const head = await fetch(`${registry.url}/v2/${REPOSITORY}/manifests/${digest}`, { method: "HEAD" });
-      expect(head.status, digest).toBe(404);
+      expect(await manifestExists(registry.url, REPOSITORY, digest), digest).toBe(false);
       // Saved as done before the kill: never sent again. Held at the kill: its outcome was unknown, so the
       // re-run sends it once more (an image already gone is success). Any other: sent once, by the re-run.
       const expected = inFlight.has(digest) ? [1, 2] : [1];
@@ -245,5 +253,40 @@ describe("bulk delete survives SIGKILL mid-run", () => {
     for (const digest of finishedBeforeKill) expect(sent.get(digest), digest).toBe(1);
     images.close();
     ops.close();
+  }, 60_000);
+
+  it("a cancel mid-run ends CANCELLED, keeping the deletes done so far in the metadata", async () => {
+    const digests = await pushSyntheticImages(registry.url, "bulk/cancel", 20);
+    let passed = 0;
+    let held = 0;
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    proxy.onRequest = async (_n, req) => {
+      if (req.method !== "DELETE") return;
+      if (passed < 5) {
+        passed++;
+        return;
+      }
+      held++;
+      await released;
+    };
+    const images = new GrpcClient(ImageService, server!.grpcAddress);
+    const ops = new GrpcClient(OperationService, server!.grpcAddress);
+    const bulk = new GrpcClient(BulkService, server!.grpcAddress);
+    const ids = await listIds(images, undefined, "gate");
+    expect(ids).toHaveLength(20);
+    const submitted = (await bulk.call("deleteImages", { imageIds: ids })) as Operation;
+    await until(async () => progressOf((await ops.call("get", { operationId: submitted.id })) as Operation).done === 5 && held > 0);
+    await ops.call("cancel", { operationId: submitted.id });
+    const op = await waitDone(ops, submitted);
+    // The held DELETEs were abandoned by the cancel; refused once let go, so the registry keeps those images.
+    proxy.rules.push({ method: "DELETE", status: 403, times: Number.MAX_SAFE_INTEGER });
+    release();
+    expect(op.result.case).toBe("error");
+    expect((op.result.value as { code: number }).code).toBe(1); // CANCELLED
+    expect(progressOf(op)).toEqual({ total: 20, done: 5, failed: 0 });
+    const kept = await Promise.all(digests.map((d) => manifestExists(registry.url, "bulk/cancel", d)));
+    expect(kept.filter((k) => !k)).toHaveLength(5);
+    for (const c of [images, ops, bulk]) c.close();
   }, 60_000);
 });

@@ -152,14 +152,19 @@ async function probe(port: Port, service: DescService, method: DescMethod, p: Pr
 describe("the derived table", () => {
   it("covers every List RPC of every service, each with its page_size and page_token limits", () => {
     expect(all.map((s) => s.typeName).sort()).toEqual([
+      "regplane.v1.BulkService",
       "regplane.v1.ImageService",
       "regplane.v1.NamespaceService",
       "regplane.v1.OperationService",
       "regplane.v1.RegistryService",
       "regplane.v1.RepositoryService",
+      "regplane.v1.TagService",
     ]);
     const lists = rows.filter((r) => r.method.name === "List");
-    expect(lists.map((r) => r.service.typeName).sort()).toEqual(all.map((s) => s.typeName).sort());
+    // BulkService and TagService have no List.
+    const listing = all.filter((s) => s.methods.some((m) => m.name === "List"));
+    expect(lists.map((r) => r.service.typeName).sort()).toEqual(listing.map((s) => s.typeName).sort());
+    expect(listing).toHaveLength(5);
     for (const r of lists) {
       const limited = new Set(r.probes.map((p) => p.field));
       expect(limited, r.service.typeName).toContain("page_size");

@@ -1,7 +1,8 @@
 // BulkService.DeleteImages at the API edge, on the real server. The embedded registry holds alice's 500
 // images in five layouts and bob's 10 in his own folder: a bulk delete of alice's ids mixed with unknown
 // ids and bob's fails exactly those items NOT_FOUND, validate_only deletes nothing, and the request limit
-// holds. A CNCF registry behind a proxy that counts and holds DELETEs lets a SIGKILL land mid-run.
+// holds. In-process memory registries show the capability failure and the per-registry bound, and a CNCF
+// registry behind a proxy that counts and holds DELETEs lets a SIGKILL (or a cancel) land mid-run.
 import type * as http from "node:http";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
@@ -19,6 +20,9 @@ import { until } from "./support/gate.js";
 import { makeTempDir, readIndexJson, writeSyntheticImage } from "./support/images.js";
 import { pushSyntheticImages, startRegistry, type RunningRegistry } from "./support/registry.js";
 import { startServer, type ServerProcess } from "./support/server.js";
+import { startEdgeApp, type EdgeApp } from "./support/edge-app.js";
+import { testImage } from "./support/memory-provider.js";
+import type { Capability } from "../src/core/types.js";
 
 const NOT_FOUND = 5;
 const keys = { alice: newApiKey(), bob: newApiKey(), carol: newApiKey() };
@@ -166,6 +170,56 @@ auth:
     const hidden = (await ops.call("get", { operationId: op.id }, auth("bob")).catch((e: unknown) => e)) as GrpcError;
     expect(hidden.code).toBe(NOT_FOUND);
   }, 60_000);
+});
+
+describe("bulk delete on in-process memory registries", () => {
+  let edge: EdgeApp;
+
+  beforeAll(async () => {
+    edge = await startEdgeApp("registries:\n  - {id: mem, provider: memory}\n  - {id: ro, provider: memory}\n");
+  });
+
+  afterAll(() => edge?.stop());
+
+  it("fails items on a provider without delete_images FAILED_PRECONDITION, and deletes at most 8 at a time in a registry", async () => {
+    const mem = edge.providers.get("mem")!;
+    (edge.providers.get("ro")! as { capabilities: ReadonlySet<Capability> }).capabilities = new Set<Capability>(["list_images"]);
+    for (let i = 0; i < 30; i++) mem.put(testImage("mem", "app", `sha256:${i.toString(16).padStart(64, "0")}`));
+    let inFlight = 0;
+    let most = 0;
+    let open!: () => void;
+    const opened = new Promise<void>((r) => (open = r));
+    const remove = mem.deleteImage.bind(mem);
+    mem.deleteImage = async (repository, digest) => {
+      most = Math.max(most, ++inFlight);
+      await opened;
+      inFlight--;
+      return remove(repository, digest);
+    };
+    const images = new GrpcClient(ImageService, edge.grpcAddress);
+    const ops = new GrpcClient(OperationService, edge.grpcAddress);
+    const bulk = new GrpcClient(BulkService, edge.grpcAddress);
+    const memIds = await listIds(images, undefined, "mem");
+    const roIds = await listIds(images, undefined, "ro");
+    expect([memIds.length, roIds.length]).toEqual([32, 2]);
+
+    const submitted = (await bulk.call("deleteImages", { imageIds: [...roIds, ...memIds] })) as Operation;
+    // Every delete is held: the ninth can only start once one of the first eight has finished.
+    await until(() => inFlight === 8);
+    open();
+    const op = await waitDone(ops, submitted);
+    expect(most).toBe(8);
+    expect(progressOf(op)).toEqual({ total: 34, done: 32, failed: 2 });
+    const response = responseOf(op);
+    expect(response.failed.map((f) => f.imageId)).toEqual(roIds);
+    for (const f of response.failed) {
+      expect(f.status!.code).toBe(9); // FAILED_PRECONDITION
+      expect(f.status!.message).toContain("delete_images");
+    }
+    expect(mem.all()).toEqual([]);
+    expect(edge.providers.get("ro")!.all()).toHaveLength(2);
+    for (const c of [images, ops, bulk]) c.close();
+  });
 });
 
 describe("bulk delete survives SIGKILL mid-run", () => {

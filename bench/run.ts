@@ -5,6 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { deepPagingFigure } from "./figures/deep-paging.js";
+import { bulkDeleteFigure } from "./figures/bulk-delete.js";
 import { deletesFigure } from "./figures/deletes.js";
 import { fanOutFigure } from "./figures/fan-out.js";
 import { listFigure } from "./figures/list.js";
@@ -14,7 +15,7 @@ import { rpcFigure } from "./figures/rpc.js";
 import type { BenchContext, Figure } from "./lib/figure.js";
 import { rowLine, writeResults, type FigureReport } from "./lib/results.js";
 
-const FIGURES: Figure[] = [rpcFigure, listFigure, deepPagingFigure, fanOutFigure, ociFigure, deletesFigure, replicasFigure];
+const FIGURES: Figure[] = [rpcFigure, listFigure, deepPagingFigure, fanOutFigure, ociFigure, deletesFigure, bulkDeleteFigure, replicasFigure];
 
 const USAGE = `Usage: npm run bench -- [--quick] [--only NAME,...] [--cache-dir DIR] [--out DIR]
 

@@ -55,7 +55,7 @@ if node --import tsx bench/run.ts --quick --out "$gen/bench" >"$gen/bench.log" 2
 const rows = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
 const unmeasured = rows.filter((r) => typeof r.value !== "number");
 const figures = new Set(rows.map((r) => r.name.split(".")[0]));
-for (const f of ["rpc", "list", "deep_paging", "fan_out", "oci", "deletes", "replicas"]) if (!figures.has(f)) unmeasured.push({ name: f, note: "no rows" });
+for (const f of ["rpc", "list", "deep_paging", "fan_out", "oci", "deletes", "bulk_delete", "replicas"]) if (!figures.has(f)) unmeasured.push({ name: f, note: "no rows" });
 if (unmeasured.length > 0) { console.error(unmeasured.map((r) => `${r.name}: ${r.note ?? "no value"}`).join("\n")); process.exit(1); }
 console.log(`${rows.length} figures measured`);
 ' "$gen/bench/latest.json"; then :; else

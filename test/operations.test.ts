@@ -223,6 +223,33 @@ describe("OperationEngine", () => {
       expect(providerSteps).toBe(0);
     });
 
+    it("saves progress for a re-run, and refuses it once another worker took the lease", async () => {
+      const store = openStore();
+      const engine = makeEngine(store, { leaseMs: 600_000 });
+      const proceed = gate();
+      let refused: unknown;
+      let abortedAfter: boolean | undefined;
+      engine.register("test.work", async (_params, ctx) => {
+        await ctx.progress({ metadata: any("t/progress", [1]), params: { step: 1 } });
+        await proceed.promise;
+        refused = await ctx.progress({ metadata: any("t/progress", [2]), params: { step: 2 } }).catch((err: unknown) => err);
+        abortedAfter = ctx.signal.aborted;
+        throw refused;
+      });
+      engine.start();
+      const { operation } = await engine.submit(request());
+      await until(async () => (await store.getOperation(operation.id))?.metadata.typeUrl === "t/progress");
+
+      // Another worker claims it, as once this one's lease has expired: the re-run starts from the saved params.
+      const reclaimed = await store.claimOperation("other", 1000, new Date(Date.now() + 700_000));
+      expect(reclaimed).toMatchObject({ id: operation.id, params: { step: 1 }, metadata: any("t/progress", [1]) });
+      proceed.open();
+      await until(() => abortedAfter !== undefined);
+      expect(refused).toMatchObject({ code: Code.ABORTED });
+      expect(abortedAfter).toBe(true);
+      expect(await store.getOperation(operation.id)).toMatchObject({ state: "running", leaseOwner: "other", params: { step: 1 } });
+    });
+
     it("sees a cancel sent to another replica in checkCancelled", async () => {
       // A lease too long to be renewed during the test: only checkCancelled can notice.
       const engine = makeEngine(openStore(), { leaseMs: 600_000 });

@@ -77,6 +77,7 @@ describe("gRPC reflection serves what the port answers and what an Any may hold"
     const { stdout } = await exec(BUF, ["curl", "--protocol", "grpc", "--http2-prior-knowledge", "--reflect", "--list-services", `http://${server.grpcAddress}`], { cwd: ROOT });
     expect(stdout.trim().split("\n").sort()).toEqual([
       "grpc.health.v1.Health",
+      "regplane.v1.BulkService",
       "regplane.v1.ImageService",
       "regplane.v1.LifecyclePolicyService",
       "regplane.v1.NamespaceService",

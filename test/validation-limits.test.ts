@@ -158,6 +158,7 @@ async function probe(port: Port, service: DescService, method: DescMethod, p: Pr
 describe("the derived table", () => {
   it("covers every List RPC of every service, each with its page_size and page_token limits", () => {
     expect(all.map((s) => s.typeName).sort()).toEqual([
+      "regplane.v1.BulkService",
       "regplane.v1.ImageService",
       "regplane.v1.LifecyclePolicyService",
       "regplane.v1.NamespaceService",
@@ -167,9 +168,10 @@ describe("the derived table", () => {
       "regplane.v1.TagService",
     ]);
     const lists = rows.filter((r) => r.method.name === "List");
-    // TagService has no List: tags are listed with their image.
-    expect(lists.map((r) => r.service.typeName).sort()).toEqual(all.filter((s) => s.methods.some((m) => m.name === "List")).map((s) => s.typeName).sort());
-    expect(lists.map((r) => r.service.typeName)).not.toContain("regplane.v1.TagService");
+    // BulkService and TagService have no List.
+    const listing = all.filter((s) => s.methods.some((m) => m.name === "List"));
+    expect(lists.map((r) => r.service.typeName).sort()).toEqual(listing.map((s) => s.typeName).sort());
+    expect(listing).toHaveLength(6);
     for (const r of lists) {
       const limited = new Set(r.probes.map((p) => p.field));
       expect(limited, r.service.typeName).toContain("page_size");

@@ -7,7 +7,7 @@ import { writeCatalog, type CatalogSpec } from "../lib/catalog.js";
 import type { BenchContext, Figure, FigureOutcome } from "../lib/figure.js";
 import { startRegplane } from "../lib/process.js";
 import { measured } from "../lib/results.js";
-import { imageClient, operationClient, walkList } from "../lib/rpc-clients.js";
+import { imageClient, operationClient, waitAllDone, walkList } from "../lib/rpc-clients.js";
 import { mapLimited } from "../lib/stats.js";
 
 /** Delete calls in flight from the client. */
@@ -43,11 +43,7 @@ export const deletesFigure: Figure = {
       const submitted = await mapLimited(ids, CALL_CONCURRENCY, async (imageId) => (await images.call("delete", { imageId })) as Operation);
       const lastReturned = performance.now();
       // Wait answers as soon as an operation is done, so the last answer is when the last one finished.
-      const finished = await mapLimited(submitted, 64, async (op) => {
-        let current = op;
-        while (!current.done) current = (await operations.call("wait", { operationId: op.id, timeout: { seconds: 60n } }, { deadlineMs: 70_000 })) as Operation;
-        return current;
-      });
+      const finished = await waitAllDone(operations, submitted);
       const allDone = performance.now();
       const failed = finished.filter((op) => op.result.case !== "response");
       if (failed.length > 0) throw new Error(`${failed.length} delete operations did not succeed, e.g. ${JSON.stringify(failed[0].result.value)}`);

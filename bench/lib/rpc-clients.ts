@@ -2,9 +2,11 @@
 // raw HTTP/2 requests to check the exact bytes h2load will send.
 import * as http2 from "node:http2";
 import { ImageService } from "../../src/gen/regplane/v1/image_service_pb.js";
+import type { Operation } from "../../src/gen/regplane/v1/operation_pb.js";
 import type { Image } from "../../src/gen/regplane/v1/image_pb.js";
 import { OperationService } from "../../src/gen/regplane/v1/operation_service_pb.js";
 import { GrpcClient } from "../../test/support/clients.js";
+import { mapLimited } from "./stats.js";
 
 export function imageClient(address: string): GrpcClient {
   return new GrpcClient(ImageService, address);
@@ -12,6 +14,15 @@ export function imageClient(address: string): GrpcClient {
 
 export function operationClient(address: string): GrpcClient {
   return new GrpcClient(OperationService, address);
+}
+
+/** Each operation once done (OperationService.Wait, 64 at a time); Wait answers as soon as one finishes. */
+export async function waitAllDone(operations: GrpcClient, submitted: readonly Operation[]): Promise<Operation[]> {
+  return mapLimited(submitted, 64, async (op) => {
+    let current = op;
+    while (!current.done) current = (await operations.call("wait", { operationId: op.id, timeout: { seconds: 60n } }, { deadlineMs: 70_000 })) as Operation;
+    return current;
+  });
 }
 
 export interface ListScope {

@@ -1,10 +1,12 @@
-// A typed regplane client for browsers (and any runtime with fetch): the four services over the Connect
+// A typed regplane client for browsers (and any runtime with fetch): every regplane.v1 service over the Connect
 // protocol or gRPC-Web, built from the generated descriptors in src/gen with @connectrpc/connect-web.
 import { createRegistry } from "@bufbuild/protobuf";
 import { file_google_protobuf_empty } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import { file_google_rpc_error_details } from "../gen/google/rpc/error_details_pb.js";
+import { BulkService, file_regplane_v1_bulk_service } from "../gen/regplane/v1/bulk_service_pb.js";
+import { file_regplane_v1_lifecycle_policy_service, LifecyclePolicyService } from "../gen/regplane/v1/lifecycle_policy_service_pb.js";
 import { file_regplane_v1_image_service, ImageService } from "../gen/regplane/v1/image_service_pb.js";
 import { file_regplane_v1_namespace_service, NamespaceService } from "../gen/regplane/v1/namespace_service_pb.js";
 import type { Operation } from "../gen/regplane/v1/operation_pb.js";
@@ -14,7 +16,7 @@ import { file_regplane_v1_repository_service, RepositoryService } from "../gen/r
 import { file_regplane_v1_tag_service, TagService } from "../gen/regplane/v1/tag_service_pb.js";
 
 export { Code, ConnectError } from "@connectrpc/connect";
-export { ImageService, NamespaceService, OperationService, RegistryService, RepositoryService, TagService };
+export { BulkService, ImageService, LifecyclePolicyService, NamespaceService, OperationService, RegistryService, RepositoryService, TagService };
 export type { Image } from "../gen/regplane/v1/image_pb.js";
 export type { Blob } from "../gen/regplane/v1/blob_pb.js";
 export type { Namespace } from "../gen/regplane/v1/namespace_pb.js";
@@ -48,6 +50,8 @@ export interface RegplaneClients {
   namespaces: Client<typeof NamespaceService>;
   tags: Client<typeof TagService>;
   repositories: Client<typeof RepositoryService>;
+  bulk: Client<typeof BulkService>;
+  lifecyclePolicies: Client<typeof LifecyclePolicyService>;
   /** The shared transport, for clients of further services on the same port. */
   transport: Transport;
 }
@@ -68,6 +72,8 @@ const anyTypes = createRegistry(
   file_regplane_v1_registry_service,
   file_regplane_v1_tag_service,
   file_regplane_v1_repository_service,
+  file_regplane_v1_bulk_service,
+  file_regplane_v1_lifecycle_policy_service,
   file_google_rpc_error_details,
   file_google_protobuf_empty,
 );
@@ -86,6 +92,8 @@ export function createRegplaneClients(options: RegplaneClientOptions): RegplaneC
     namespaces: createClient(NamespaceService, transport),
     tags: createClient(TagService, transport),
     repositories: createClient(RepositoryService, transport),
+    bulk: createClient(BulkService, transport),
+    lifecyclePolicies: createClient(LifecyclePolicyService, transport),
     transport,
   };
 }

@@ -1,7 +1,7 @@
 // What the operations engine offers and asks: the handler contract (OperationContext, OperationHandler),
 // the engine's options and what a caller supplies to submit. The engine itself is operations.ts.
 import type { OutcomeCheck } from "./cancel-recheck.js";
-import type { AnyBytes, OperationRecord, StatusRecord, Store } from "./store.js";
+import type { AnyBytes, OperationProgress, OperationRecord, StatusRecord, Store } from "./store.js";
 
 export interface OperationContext {
   /** Aborted when cancel is requested, the lease is lost, or the engine shuts down. */
@@ -11,6 +11,11 @@ export interface OperationContext {
   checkCancelled(): Promise<void>;
   /** Call just before a provider-changing request: a cancel from then on is settled by `recheck` (cancel-recheck.ts). */
   changing(recheck: OutcomeCheck): void;
+  /**
+   * Records progress while holding the lease: the metadata callers see and the params a re-run gets
+   * (so it can skip finished work). Throws, and stops the run, once the lease is lost.
+   */
+  progress(progress: OperationProgress): Promise<void>;
 }
 
 /**

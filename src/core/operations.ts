@@ -11,6 +11,7 @@ import type {
   AnyBytes,
   CreateOperationOptions,
   ListOperationsFilter,
+  OperationProgress,
   OperationRecord,
   StatusRecord,
   Store,
@@ -333,6 +334,7 @@ export class OperationEngine {
         changing: (recheck) => {
           run.recheck = recheck;
         },
+        progress: (progress) => this.saveProgress(op.id, run, progress),
       };
       try {
         result = { response: await handler(op.params, ctx) };
@@ -391,6 +393,14 @@ export class OperationEngine {
       }
     }
     if (run.stopReason) throw run.abort.signal.reason;
+  }
+
+  /** Still written while a cancelled or stopping handler winds down (it holds the lease), so its last items count. */
+  private async saveProgress(id: string, run: RunningOperation, progress: OperationProgress): Promise<void> {
+    if (run.stopReason !== "lease-lost" && !(await this.store.saveProgress(id, this.workerId, progress, new Date()))) {
+      this.stopRunning(run, "lease-lost");
+    }
+    if (run.stopReason === "lease-lost") throw run.abort.signal.reason;
   }
 
   private stopRunning(run: RunningOperation, reason: StopReason, operationId?: string): void {

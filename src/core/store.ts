@@ -56,6 +56,12 @@ export interface OperationRecord {
   cancelRequested: boolean;
 }
 
+/** What a running handler records as it goes: the metadata callers see, and the params a re-run starts from. */
+export interface OperationProgress {
+  metadata: AnyBytes;
+  params: unknown;
+}
+
 export interface CreateOperationOptions {
   /** Same caller + key returns the first operation instead of creating a second. */
   idempotency?: { caller: string; key: string };
@@ -107,6 +113,8 @@ export interface Store {
   claimOperation(workerId: string, leaseMs: number, now: Date): Promise<OperationRecord | undefined>;
   /** false when the worker no longer holds the lease. */
   renewLease(id: string, workerId: string, leaseMs: number, now: Date): Promise<boolean>;
+  /** Replaces a running operation's metadata and params (what a re-run resumes from) if this worker holds its lease; false otherwise. */
+  saveProgress(id: string, workerId: string, progress: OperationProgress, now: Date): Promise<boolean>;
   /** Ends the operation if this worker still holds it (or workerId is undefined for a pending one). */
   finishOperation(id: string, workerId: string | undefined, result: { error?: StatusRecord; response?: AnyBytes }, now: Date): Promise<OperationRecord | undefined>;
   /** Marks cancel requested; a pending operation ends at once with `error`. Returns the new state. */

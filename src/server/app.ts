@@ -1,4 +1,4 @@
-// Wires one regplane process: store, catalog, operations engine, page tokens, the five services and both ports.
+// Wires one regplane process: store, catalog, operations engine, page tokens, the services and both ports.
 import { mkdirSync } from "node:fs";
 import type { Logger } from "pino";
 import { providerFactories } from "../adapters/index.js";
@@ -9,6 +9,7 @@ import type { Config } from "../core/config.js";
 import { OperationEngine } from "../core/operations.js";
 import { loadOrCreateTokenKeys, PageTokenCodec } from "../core/pagetoken.js";
 import { Code, RegplaneError } from "../core/errors.js";
+import { bulkService } from "../services/bulk.js";
 import { imageService } from "../services/image.js";
 import { namespaceService } from "../services/namespace.js";
 import { tagService } from "../services/tag.js";
@@ -70,7 +71,7 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
   metrics.operationCounts = () => store.countOperations();
   const tokens = new PageTokenCodec({ keys: await loadOrCreateTokenKeys(store, config.pageTokens.keys), store, ttlMs: config.pageTokens.ttl });
   const deps = { catalog, store, engine, tokens, config };
-  const bindings = [imageService(deps), operationService(deps), registryService(deps), namespaceService(deps), repositoryService(deps), tagService(deps), lifecyclePolicyService(deps)];
+  const bindings = [imageService(deps), operationService(deps), registryService(deps), namespaceService(deps), repositoryService(deps), tagService(deps), lifecyclePolicyService(deps), bulkService(deps)];
   const { authenticate, open } = new Authenticator(config.auth, config.limits, (result) => metrics.keyVerifications.inc({ result }));
   const pipeline = new RpcPipeline(logger.child({ component: "rpc" }), metrics, {
     authenticate,

@@ -14,6 +14,7 @@ import type {
   CreateOperationOptions,
   ImageRef,
   ListOperationsFilter,
+  OperationProgress,
   OperationRecord,
   OperationState,
   RepositoryRef,
@@ -331,6 +332,16 @@ export class PostgresStore implements Store {
     const { rowCount } = await this.query(
       `UPDATE operations SET lease_expires_at = $1 WHERE id = $2 AND state = 'running' AND lease_owner = $3`,
       [now.getTime() + leaseMs, id, workerId],
+    );
+    return rowCount === 1;
+  }
+
+  async saveProgress(id: string, workerId: string, progress: OperationProgress, now: Date): Promise<boolean> {
+    const { metadata, params } = progress;
+    const { rowCount } = await this.query(
+      `UPDATE operations SET metadata_type_url = $1, metadata_value = $2, params = $3, modified_at = $4
+       WHERE id = $5 AND state = 'running' AND lease_owner = $6`,
+      [metadata.typeUrl, Buffer.from(metadata.value), JSON.stringify(params), now.getTime(), id, workerId],
     );
     return rowCount === 1;
   }

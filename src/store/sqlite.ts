@@ -18,6 +18,7 @@ import type {
   CreateOperationOptions,
   ImageRef,
   ListOperationsFilter,
+  OperationProgress,
   OperationRecord,
   OperationState,
   RepositoryRef,
@@ -69,6 +70,7 @@ export class SqliteStore implements Store {
     oldestExpired: Database.Statement<[number], OperationRow>;
     claim: Database.Statement;
     renewLease: Database.Statement;
+    saveProgress: Database.Statement;
     finishClaimed: Database.Statement<[string | null, string | null, Buffer | null, number, string, string], OperationRow>;
     finishPending: Database.Statement<[string | null, string | null, Buffer | null, number, string], OperationRow>;
     cancelPending: Database.Statement<[string, number, string], OperationRow>;
@@ -145,6 +147,10 @@ export class SqliteStore implements Store {
       ),
       renewLease: db.prepare(
         `UPDATE operations SET lease_expires_at = ? WHERE id = ? AND state = 'running' AND lease_owner = ?`,
+      ),
+      saveProgress: db.prepare(
+        `UPDATE operations SET metadata_type_url = ?, metadata_value = ?, params = ?, modified_at = ?
+         WHERE id = ? AND state = 'running' AND lease_owner = ?`,
       ),
       finishClaimed: db.prepare(
         `UPDATE operations SET state = 'done', error = ?, response_type_url = ?, response_value = ?,
@@ -354,6 +360,11 @@ export class SqliteStore implements Store {
 
   async renewLease(id: string, workerId: string, leaseMs: number, now: Date): Promise<boolean> {
     return this.stmt.renewLease.run(now.getTime() + leaseMs, id, workerId).changes === 1;
+  }
+
+  async saveProgress(id: string, workerId: string, progress: OperationProgress, now: Date): Promise<boolean> {
+    const { metadata, params } = progress;
+    return this.stmt.saveProgress.run(metadata.typeUrl, Buffer.from(metadata.value), JSON.stringify(params), now.getTime(), id, workerId).changes === 1;
   }
 
   async finishOperation(

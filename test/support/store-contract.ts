@@ -354,6 +354,24 @@ export function describeStoreContract(
           expect(await store.renewLease("a", "w2", 1000, at(1800))).toBe(false);
         });
 
+        it("saves progress only for the lease holder of a running operation", async () => {
+          const store = await open();
+          await store.createOperation(newOp("a"));
+          const progress = { metadata: any("t/progress", [1, 2]), params: { items: ["x"], settled: { x: 1 } } };
+          expect(await store.saveProgress("a", "w1", progress, at(5))).toBe(false); // still pending
+          await store.claimOperation("w1", 10, at(0));
+          expect(await store.saveProgress("a", "w1", progress, at(5))).toBe(true);
+          expect(await store.getOperation("a")).toMatchObject({ ...progress, state: "running", modifiedAt: at(5) });
+
+          await store.claimOperation("w2", 10, at(100));
+          const stale = { metadata: any("t/stale", []), params: { stale: true } };
+          expect(await store.saveProgress("a", "w1", stale, at(101))).toBe(false);
+          expect(await store.getOperation("a")).toMatchObject({ ...progress, leaseOwner: "w2" });
+          await store.finishOperation("a", "w2", { response: any("t/ok", []) }, at(102));
+          expect(await store.saveProgress("a", "w2", stale, at(103))).toBe(false);
+          expect(await store.getOperation("a")).toMatchObject({ ...progress, state: "done" });
+        });
+
         it("never gives one operation to two workers racing on two handles", async () => {
           const [a, b] = [await open(), await open()];
           for (let i = 0; i < 20; i++) await a.createOperation(newOp(`op-${String(i).padStart(2, "0")}`, { createdAt: at(i) }));

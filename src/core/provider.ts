@@ -73,6 +73,12 @@ export interface Provider {
   /** Deletes by digest; a digest already gone is success. */
   deleteImage(repository: string, digest: string, signal: AbortSignal): Promise<void>;
   /**
+   * Deletes several digests of one repository as one change, where the provider can do that for less
+   * than one delete each (the embedded registry: one index rewrite and one collection). After a failure
+   * some may be gone and some not: callers then delete each with deleteImage to learn its outcome.
+   */
+  deleteImages?(repository: string, digests: readonly string[], signal: AbortSignal): Promise<void>;
+  /**
    * Removes one tag of the image with this digest; the image and its other tags stay (untagged when it
    * was the last). A tag already gone, or now on another digest, is success and left as it is.
    */

@@ -24,6 +24,8 @@ export const BULK_DELETE_IMAGES = "image.bulk_delete";
 
 /** Deletes in flight at once per registry: enough to overlap provider round trips, few enough to stay polite. */
 const DELETES_PER_REGISTRY = 8;
+/** Digests of one repository a provider with deleteImages takes per call. */
+const DIGESTS_PER_BATCH = 100;
 
 interface BulkItem {
   imageId: string;
@@ -69,6 +71,20 @@ function responseOf(p: BulkDeleteParams): DeleteImagesResponse {
     return o === null || o === "deleted" ? [] : [{ imageId: item.imageId, status: statusRecord(o) }];
   });
   return create(DeleteImagesResponseSchema, { failed, deleted: BigInt(p.outcomes.filter((o) => o === "deleted").length) });
+}
+
+/** Item indexes grouped by repository, in batches of at most DIGESTS_PER_BATCH. */
+function batchesByRepository(indexes: readonly number[], repositoryOf: (i: number) => string): number[][] {
+  const byRepository = new Map<string, number[]>();
+  for (const i of indexes) {
+    const repository = repositoryOf(i);
+    const group = byRepository.get(repository);
+    if (group === undefined) byRepository.set(repository, [i]);
+    else group.push(i);
+  }
+  const batches: number[][] = [];
+  for (const group of byRepository.values()) for (let k = 0; k < group.length; k += DIGESTS_PER_BATCH) batches.push(group.slice(k, k + DIGESTS_PER_BATCH));
+  return batches;
 }
 
 /** What the caller may delete: an id it cannot see fails exactly as one that never existed. */
@@ -150,24 +166,42 @@ export function bulkService(deps: ServiceDeps) {
         writer.changed();
         return;
       }
+      const deleteOne = async (i: number): Promise<void> => {
+        const ref = p.items[i].ref!;
+        try {
+          // Idempotent: an image already gone (deleted by a run that crashed before saving) is success.
+          await provider.deleteImage(ref.repository, ref.digest, op.signal);
+          outcomes[i] = "deleted";
+        } catch (err) {
+          if (op.signal.aborted) throw err;
+          outcomes[i] = statusJson(err);
+        }
+      };
+      // A unit of work: one item, or (where the provider deletes several at once) one repository's batch.
+      const units = provider.deleteImages ? batchesByRepository(indexes, (i) => p.items[i].ref!.repository) : indexes.map((i) => [i]);
+      const deleteUnit = async (unit: number[]): Promise<void> => {
+        if (unit.length === 1 || !provider.deleteImages) {
+          for (const i of unit) await deleteOne(i);
+          return;
+        }
+        try {
+          await provider.deleteImages(p.items[unit[0]].ref!.repository, unit.map((i) => p.items[i].ref!.digest), op.signal);
+          for (const i of unit) outcomes[i] = "deleted";
+        } catch (err) {
+          if (op.signal.aborted) throw err;
+          // One at a time, to give each image its own outcome.
+          for (const i of unit) await deleteOne(i);
+        }
+      };
       let next = 0;
       const worker = async (): Promise<void> => {
-        while (next < indexes.length) {
+        while (next < units.length) {
           if (op.signal.aborted) throw op.signal.reason;
-          const i = indexes[next++];
-          const ref = p.items[i].ref!;
-          try {
-            // Idempotent: an image already gone (deleted by a run that crashed before saving) is success.
-            await provider.deleteImage(ref.repository, ref.digest, op.signal);
-            outcomes[i] = "deleted";
-          } catch (err) {
-            if (op.signal.aborted) throw err;
-            outcomes[i] = statusJson(err);
-          }
+          await deleteUnit(units[next++]);
           writer.changed();
         }
       };
-      await Promise.all(Array.from({ length: Math.min(DELETES_PER_REGISTRY, indexes.length) }, worker));
+      await Promise.all(Array.from({ length: Math.min(DELETES_PER_REGISTRY, units.length) }, worker));
     };
 
     const settled = await Promise.allSettled([...byRegistry].map(([registryId, indexes]) => drainRegistry(registryId, indexes)));

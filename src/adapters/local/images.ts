@@ -69,16 +69,26 @@ export class LocalImages {
    * index rewrite and the collection are reclaimed by the next delete.
    */
   async deleteImage(repository: string, digest: string): Promise<void> {
+    await this.deleteImages(repository, [digest]);
+  }
+
+  /**
+   * Deletes several images of one layout with one index rewrite and one collection: a bulk delete then
+   * costs one walk of the layout's blobs, not one per image. Digests already gone are success.
+   */
+  async deleteImages(repository: string, digests: readonly string[]): Promise<void> {
     const segments = repositorySegments(repository);
     if (segments === undefined) throw invalidField("repository", "not a repository path of the local registry");
-    if (!isValidDigest(digest)) throw invalidField("digest", "not a valid digest");
+    const bad = digests.find((d) => !isValidDigest(d));
+    if (bad !== undefined) throw invalidField("digest", "not a valid digest");
+    const label = digests.length === 1 ? `${repository}@${digests[0]}` : `${repository} (${digests.length} images)`;
     const dir = this.tree.dirOf(segments);
     this.layouts.forgetConfirmed();
     await this.mutex.run(dir, async () => {
       if ((await this.layouts.layoutDir(repository)) === undefined) return;
       try {
         await removeStaleTemps(this.disk, dir, INDEX_FILE);
-        await removeIndexEntries(this.disk, dir, digest, repository, this.limits.maxMetadataBytes);
+        await removeIndexEntries(this.disk, dir, new Set(digests), repository, this.limits.maxMetadataBytes);
         await collectGarbage(this.disk, dir, this.blobs, repository, (msg, ctx) => this.warn(msg, { registryId: this.id, ...ctx }), {
           gracePeriodMs: this.limits.gcGracePeriodMs,
           maxMetadataBytes: this.limits.maxMetadataBytes,
@@ -86,7 +96,7 @@ export class LocalImages {
       } catch (err) {
         // The layout vanished underneath (its namespace was deleted): the image is gone.
         if (isMissing(err) && (await this.layouts.layoutDir(repository)) === undefined) return;
-        throw diskFailure(err, this.id, `delete image ${repository}@${digest}`, this.warn);
+        throw diskFailure(err, this.id, `delete image ${label}`, this.warn);
       } finally {
         this.layouts.forget(dir);
         this.layouts.forgetConfirmed();

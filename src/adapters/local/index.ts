@@ -108,6 +108,10 @@ export class LocalProvider implements Provider {
     return abortable(signal, () => this.images.deleteImage(repository, digest));
   }
 
+  deleteImages(repository: string, digests: readonly string[], signal: AbortSignal): Promise<void> {
+    return abortable(signal, () => this.images.deleteImages(repository, digests));
+  }
+
   deleteTag(repository: string, digest: string, tag: string, signal: AbortSignal): Promise<void> {
     return abortable(signal, () => this.tags.deleteTag(repository, digest, tag));
   }

@@ -176,10 +176,10 @@ function tagOfEntry(m: unknown): unknown {
   return typeof annotations === "object" && annotations !== null ? (annotations as Record<string, unknown>)[REF_NAME_ANNOTATION] : undefined;
 }
 
-/** Removes every index.json entry with `digest` (see rewriteIndexEntries). */
-export async function removeIndexEntries(disk: SafeFs, dir: string, digest: string, where: string, maxBytes: number): Promise<boolean> {
+/** Removes every index.json entry with one of `digests`, in one rewrite (see rewriteIndexEntries). */
+export async function removeIndexEntries(disk: SafeFs, dir: string, digests: ReadonlySet<string>, where: string, maxBytes: number): Promise<boolean> {
   return rewriteIndexEntries(disk, dir, where, maxBytes, (manifests) => {
-    const kept = manifests.filter((m) => digestOfEntry(m) !== digest);
+    const kept = manifests.filter((m) => !digests.has(digestOfEntry(m) as string));
     return kept.length === manifests.length ? undefined : kept;
   });
 }

@@ -1,4 +1,5 @@
 // `regplane serve`: the server process (also run bare, and as `keys create` for the keys it trusts).
+import "./threadpool.js";
 import { mkdirSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { readFileSync } from "node:fs";

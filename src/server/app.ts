@@ -12,6 +12,7 @@ import { Code, RegplaneError } from "../core/errors.js";
 import { bulkService } from "../services/bulk.js";
 import { imageService } from "../services/image.js";
 import { namespaceService } from "../services/namespace.js";
+import { idIndexes } from "../services/id-index.js";
 import { tagService } from "../services/tag.js";
 import { operationService } from "../services/operation.js";
 import { registryService } from "../services/registry.js";
@@ -70,7 +71,7 @@ export async function startApp(config: Config, logger: Logger, extraFactories?: 
   });
   metrics.operationCounts = () => store.countOperations();
   const tokens = new PageTokenCodec({ keys: await loadOrCreateTokenKeys(store, config.pageTokens.keys), store, ttlMs: config.pageTokens.ttl });
-  const deps = { catalog, store, engine, tokens, config };
+  const deps = { catalog, store, engine, tokens, config, ids: idIndexes(store) };
   const bindings = [imageService(deps), operationService(deps), registryService(deps), namespaceService(deps), repositoryService(deps), tagService(deps), lifecyclePolicyService(deps), bulkService(deps)];
   const { authenticate, open } = new Authenticator(config.auth, config.limits, (result) => metrics.keyVerifications.inc({ result }));
   const pipeline = new RpcPipeline(logger.child({ component: "rpc" }), metrics, {

@@ -16,6 +16,7 @@ import {
 } from "../gen/regplane/v1/bulk_service_pb.js";
 import { OperationSchema } from "../gen/regplane/v1/operation_pb.js";
 import { bind } from "./binding.js";
+import type { IdIndex } from "./id-index.js";
 import type { ServiceDeps } from "./deps.js";
 import { toStatusRecord } from "./status.js";
 import { submitOperation } from "./submit.js";
@@ -88,9 +89,9 @@ function batchesByRepository(indexes: readonly number[], repositoryOf: (i: numbe
 }
 
 /** What the caller may delete: an id it cannot see fails exactly as one that never existed. */
-async function resolveItem(imageId: string, lookup: (id: string) => Promise<ImageRef | undefined>, view: RegistryView): Promise<{ item: BulkItem; outcome: Outcome }> {
-  const ref = await lookup(imageId);
-  if (ref === undefined || !view.hasRegistry(ref.registryId)) return { item: { imageId }, outcome: statusJson(notFound("image", imageId)) };
+async function resolveItem(imageId: string, ids: IdIndex<ImageRef>, view: RegistryView): Promise<{ item: BulkItem; outcome: Outcome }> {
+  const ref = await ids.find(imageId, view);
+  if (ref === undefined) return { item: { imageId }, outcome: statusJson(notFound("image", imageId)) };
   try {
     requireCapability(view.registry(ref.registryId), "delete_images");
   } catch (err) {
@@ -145,7 +146,7 @@ class ProgressWriter {
 }
 
 export function bulkService(deps: ServiceDeps) {
-  const { catalog, store, engine } = deps;
+  const { catalog, engine } = deps;
 
   engine.register(BULK_DELETE_IMAGES, async (params, op: OperationContext) => {
     const p = params as BulkDeleteParams;
@@ -214,8 +215,7 @@ export function bulkService(deps: ServiceDeps) {
 
   return bind(BulkService, {
     async deleteImages(req, ctx) {
-      const lookup = (id: string) => store.resolveImageId(id);
-      const resolved = await Promise.all(req.imageIds.map((id) => resolveItem(id, lookup, ctx.catalog)));
+      const resolved = await Promise.all(req.imageIds.map((id) => resolveItem(id, deps.ids.images, ctx.catalog)));
       const params: BulkDeleteParams = { items: resolved.map((r) => r.item), outcomes: resolved.map((r) => r.outcome) };
       const description = `Delete ${req.imageIds.length} images`;
       if (req.validateOnly) {

@@ -4,6 +4,7 @@ import type { Config } from "../core/config.js";
 import type { OperationEngine } from "../core/operations.js";
 import type { PageTokenCodec } from "../core/pagetoken.js";
 import type { Store } from "../core/store.js";
+import type { IdIndexes } from "./id-index.js";
 
 export interface ServiceDeps {
   catalog: Catalog;
@@ -11,4 +12,6 @@ export interface ServiceDeps {
   engine: OperationEngine;
   tokens: PageTokenCodec;
   config: Config;
+  /** One image and one repository id index per process (their caches are shared by every service). */
+  ids: IdIndexes;
 }

@@ -3,6 +3,7 @@
 import { notFound } from "../core/errors.js";
 import { WeightedLru } from "../core/lru.js";
 import type { RegistryView } from "../core/catalog.js";
+import type { ImageRef, RepositoryRef, Store } from "../core/store.js";
 
 /**
  * Ids this process saw recorded in the store, per index, before the set starts again (a List then
@@ -40,14 +41,33 @@ export class IdIndex<Ref extends { registryId: string }> {
     for (const e of fresh) this.recorded.add(e.id);
   }
 
-  /** An id outside the caller's registries is NOT_FOUND, as one that never existed. */
-  async resolve(id: string, scope: RegistryView): Promise<Ref> {
+  /** What the id names, when it names something in the caller's registries; undefined otherwise. */
+  async find(id: string, scope: RegistryView): Promise<Ref | undefined> {
     let ref = this.resolved.get(id);
     if (ref === undefined) {
       ref = await this.store.resolve(id);
       if (ref !== undefined) this.resolved.set(id, ref, 1);
     }
-    if (!ref || !scope.hasRegistry(ref.registryId)) throw notFound(this.what, id);
+    return ref !== undefined && scope.hasRegistry(ref.registryId) ? ref : undefined;
+  }
+
+  /** An id outside the caller's registries is NOT_FOUND, as one that never existed. */
+  async resolve(id: string, scope: RegistryView): Promise<Ref> {
+    const ref = await this.find(id, scope);
+    if (ref === undefined) throw notFound(this.what, id);
     return ref;
   }
+}
+
+/** The indexes of one process, shared by every service that hands out or takes these ids. */
+export interface IdIndexes {
+  images: IdIndex<ImageRef>;
+  repositories: IdIndex<RepositoryRef>;
+}
+
+export function idIndexes(store: Store): IdIndexes {
+  return {
+    images: new IdIndex<ImageRef>("image", { record: (e) => store.recordImageIds(e), resolve: (id) => store.resolveImageId(id) }),
+    repositories: new IdIndex<RepositoryRef>("repository", { record: (e) => store.recordRepositoryIds(e), resolve: (id) => store.resolveRepositoryId(id) }),
+  };
 }

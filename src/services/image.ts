@@ -3,14 +3,12 @@ import { create } from "@bufbuild/protobuf";
 import { anyPack, EmptySchema } from "@bufbuild/protobuf/wkt";
 import { invalidField, notFound } from "../core/errors.js";
 import { imageId } from "../core/ids.js";
-import type { ImageRef } from "../core/store.js";
 import { listImagesAcross } from "../core/paging.js";
 import { requireCapability, type Provider } from "../core/provider.js";
 import type { OperationContext } from "../core/operation-types.js";
 import { DeleteImageMetadataSchema, ImageService, ListImagesResponseSchema } from "../gen/regplane/v1/image_service_pb.js";
 import { pageTokenBinding } from "../core/pagetoken.js";
 import { bind } from "./binding.js";
-import { IdIndex } from "./id-index.js";
 import { imageToProto } from "./convert.js";
 import type { ServiceDeps } from "./deps.js";
 import { nameFilterOf, orderKeyString, orderTermsOf, pageSizeOf } from "./listing.js";
@@ -26,7 +24,7 @@ interface DeleteImageParams {
 }
 
 export function imageService(deps: ServiceDeps) {
-  const { catalog, store, engine, tokens, config } = deps;
+  const { catalog, engine, tokens, config } = deps;
 
   engine.register(DELETE_IMAGE, async (params, op: OperationContext) => {
     const p = params as DeleteImageParams;
@@ -38,7 +36,7 @@ export function imageService(deps: ServiceDeps) {
     return done;
   });
 
-  const ids = new IdIndex<ImageRef>("image", { record: (e) => store.recordImageIds(e), resolve: (id) => store.resolveImageId(id) });
+  const ids = deps.ids.images;
   const record = (images: ImageRecord[]) =>
     ids.record(images.map((i) => ({ id: imageId(i.registryId, i.repository, i.digest), registryId: i.registryId, repository: i.repository, digest: i.digest })));
 

@@ -8,7 +8,6 @@ import { imageId, newHandle } from "../core/ids.js";
 import { evaluatePolicy, type LifecyclePolicyRecord, type LifecycleRuleRecord } from "../core/lifecycle.js";
 import type { PolicyScope } from "../core/lifecycle-store.js";
 import { tagRegexpProblem } from "../core/tag-regexp.js";
-import type { RepositoryRef } from "../core/store.js";
 import type { ImageRecord } from "../core/types.js";
 import { LifecyclePolicy_Status, LifecyclePolicySchema, type LifecycleRule } from "../gen/regplane/v1/lifecycle_policy_pb.js";
 import {
@@ -25,7 +24,6 @@ import {
 import { bind, type CallContext } from "./binding.js";
 import { dryRunResultToProto, imageToProto, lifecyclePolicyToProto } from "./convert.js";
 import type { ServiceDeps } from "./deps.js";
-import { IdIndex } from "./id-index.js";
 import { pageSizeOf } from "./listing.js";
 import { submitOperation } from "./submit.js";
 
@@ -82,7 +80,7 @@ function decodeToken(token: string): unknown[] {
 export function lifecyclePolicyService(deps: ServiceDeps) {
   const { catalog, store, engine } = deps;
   const policies = store.lifecycle;
-  const repositories = new IdIndex<RepositoryRef>("repository", { record: (e) => store.recordRepositoryIds(e), resolve: (id) => store.resolveRepositoryId(id) });
+  const repositories = deps.ids.repositories;
 
   /** A policy on a registry outside the caller's view answers as one that does not exist. */
   async function visiblePolicy(id: string, ctx: CallContext): Promise<LifecyclePolicyRecord> {

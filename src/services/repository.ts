@@ -19,7 +19,6 @@ import {
 import { bind } from "./binding.js";
 import { repositoryToProto } from "./convert.js";
 import type { ServiceDeps } from "./deps.js";
-import { IdIndex } from "./id-index.js";
 import { listNamedAcross, nameFilterOf } from "./listing.js";
 import { createdOrFound, submitOperation } from "./submit.js";
 
@@ -47,8 +46,8 @@ function inNameOrder(registries: Provider[]): Provider[] {
 }
 
 export function repositoryService(deps: ServiceDeps) {
-  const { catalog, store, engine, tokens } = deps;
-  const ids = new IdIndex<RepositoryRef>("repository", { record: (e) => store.recordRepositoryIds(e), resolve: (id) => store.resolveRepositoryId(id) });
+  const { catalog, engine, tokens } = deps;
+  const ids = deps.ids.repositories;
   const entry = (ref: RepositoryRef) => ({ id: repositoryId(ref.registryId, ref.repository), ...ref });
   const record = (repositories: RepositoryRecord[]) => ids.record(repositories.map((r) => entry({ registryId: r.registryId, repository: r.name })));
 

@@ -20,7 +20,7 @@ interface DeleteTagParams {
 }
 
 export function tagService(deps: ServiceDeps) {
-  const { catalog, store, engine } = deps;
+  const { catalog, engine } = deps;
 
   engine.register(DELETE_TAG, async (params, op: OperationContext) => {
     const p = params as DeleteTagParams;
@@ -34,9 +34,7 @@ export function tagService(deps: ServiceDeps) {
 
   return bind(TagService, {
     async delete(req, ctx) {
-      // Ids are recorded by the List or Get that handed them out; one outside the caller's registries is unknown.
-      const ref = await store.resolveImageId(req.imageId);
-      if (ref === undefined || !ctx.catalog.hasRegistry(ref.registryId)) throw notFound("image", req.imageId);
+      const ref = await deps.ids.images.resolve(req.imageId, ctx.catalog);
       const provider = requireCapability(ctx.catalog.registry(ref.registryId), "delete_tags");
       const image = await provider.getImage(ref.repository, ref.digest, ctx.signal);
       if (image === undefined) throw notFound("image", req.imageId);

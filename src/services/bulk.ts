@@ -74,17 +74,22 @@ function responseOf(p: BulkDeleteParams): DeleteImagesResponse {
   return create(DeleteImagesResponseSchema, { failed, deleted: BigInt(p.outcomes.filter((o) => o === "deleted").length) });
 }
 
-/** Item indexes grouped by repository, in batches of at most DIGESTS_PER_BATCH. */
-function batchesByRepository(indexes: readonly number[], repositoryOf: (i: number) => string): number[][] {
-  const byRepository = new Map<string, number[]>();
+/** Item indexes grouped by a key of each, in first-seen order. */
+function groupIndexes(indexes: readonly number[], keyOf: (i: number) => string): Map<string, number[]> {
+  const groups = new Map<string, number[]>();
   for (const i of indexes) {
-    const repository = repositoryOf(i);
-    const group = byRepository.get(repository);
-    if (group === undefined) byRepository.set(repository, [i]);
+    const key = keyOf(i);
+    const group = groups.get(key);
+    if (group === undefined) groups.set(key, [i]);
     else group.push(i);
   }
+  return groups;
+}
+
+/** Item indexes grouped by repository, in batches of at most DIGESTS_PER_BATCH. */
+function batchesByRepository(indexes: readonly number[], repositoryOf: (i: number) => string): number[][] {
   const batches: number[][] = [];
-  for (const group of byRepository.values()) for (let k = 0; k < group.length; k += DIGESTS_PER_BATCH) batches.push(group.slice(k, k + DIGESTS_PER_BATCH));
+  for (const group of groupIndexes(indexes, repositoryOf).values()) for (let k = 0; k < group.length; k += DIGESTS_PER_BATCH) batches.push(group.slice(k, k + DIGESTS_PER_BATCH));
   return batches;
 }
 
@@ -152,11 +157,8 @@ export function bulkService(deps: ServiceDeps) {
     const p = params as BulkDeleteParams;
     const outcomes = [...p.outcomes];
     const writer = new ProgressWriter(op, () => ({ items: p.items, outcomes: [...outcomes] }));
-    const byRegistry = new Map<string, number[]>();
-    outcomes.forEach((o, i) => {
-      const ref = p.items[i].ref;
-      if (o === null && ref) byRegistry.set(ref.registryId, [...(byRegistry.get(ref.registryId) ?? []), i]);
-    });
+    const unsettled = outcomes.flatMap((o, i) => (o === null && p.items[i].ref ? [i] : []));
+    const byRegistry = groupIndexes(unsettled, (i) => p.items[i].ref!.registryId);
 
     const drainRegistry = async (registryId: string, indexes: number[]): Promise<void> => {
       let provider: Provider;
